@@ -1,0 +1,7 @@
+// Subcommands of `l0`. Each component exports `register(program)` from its own cli.ts and
+// adds one line here; the component owns its flags, config and main.
+import { type Command } from "commander";
+
+export type Register = (program: Command) => void;
+
+export const COMMANDS: Register[] = [];

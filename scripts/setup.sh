@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for L0: the system packages the sandbox, the learner and
+# the monitoring tests need (installed only when missing), the npm packages, and a build.
+# Idempotent; run as root or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(
+  bubblewrap            # sandbox for agent code
+  python3-torch         # learner (CPU path)
+  python3-grpcio python3-protobuf python3-grpc-tools python3-numpy
+  libopenblas0-pthread  # without it Debian's torch uses the reference BLAS (~7x slower)
+  prometheus            # monitoring end-to-end tests and promtool
+  util-linux            # prlimit, setpriv
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${CI:-}" == "true" || ! -d node_modules ]]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build
+echo "setup: done. Try: node bin/l0.js --help"
