@@ -1,0 +1,191 @@
+// The catalog of every L0 metric: name, type, labels, meaning and which program exposes it.
+// docs/metrics.md, the alert rules, the dashboard and the end-to-end scrape test are checked
+// against it, so a renamed metric breaks a test instead of silently emptying a panel.
+
+export type MetricType = "counter" | "gauge" | "histogram";
+/** The scrape job a metric is read from; the chart's ServiceMonitor/PodMonitor set `job` to these. */
+export type Job = "l0-trainer" | "l0-worker" | "l0-operator" | "l0-inference";
+
+export interface MetricSpec {
+  name: string;
+  type: MetricType;
+  labels: readonly string[];
+  help: string;
+  /** Where it is exposed: the hub (trainer pod), worker, operator or weight sidecar (inference pod). */
+  job: Job;
+  /** The issue that asked for it; metrics named here first are "requested" from that program. */
+  source: string;
+}
+
+const hub = (
+  name: string,
+  type: MetricType,
+  help: string,
+  labels: string[] = [],
+  source = "hub (#3)",
+): MetricSpec => ({ name, type, labels, help, job: "l0-trainer", source });
+const worker = (name: string, type: MetricType, help: string, labels: string[] = []): MetricSpec => ({
+  name,
+  type,
+  labels,
+  help,
+  job: "l0-worker",
+  source: "worker (#4)",
+});
+const operator = (
+  name: string,
+  type: MetricType,
+  help: string,
+  labels: string[],
+  source = "operator (#6)",
+): MetricSpec => ({ name, type, labels, help, job: "l0-operator", source });
+
+export const METRICS: readonly MetricSpec[] = [
+  // Rollout hub (trainer pod).
+  hub("l0_rollout_backlog", "gauge", "Episodes queued plus leased: the autoscaler's input."),
+  hub("l0_leases_active", "gauge", "Leases currently held by workers."),
+  hub("l0_episodes_total", "counter", "Trajectories received, by how the episode ended.", ["outcome"]),
+  hub("l0_episode_duration_seconds", "histogram", "Wall time of an episode, lease to submit."),
+  hub("l0_reward", "histogram", "Reward of each scored trajectory (final answer plus per-turn rewards)."),
+  hub("l0_tasks_retried_total", "counter", "Tasks put back in the queue after an infrastructure failure."),
+  hub("l0_groups_dropped_total", "counter", "Task groups dropped, by reason (e.g. zero_variance, infra).", [
+    "reason",
+  ]),
+  hub("l0_policy_version", "gauge", "Policy version the hub leases tasks with; +1 per training step."),
+  hub("l0_hub_step", "gauge", "Training steps whose batch the hub has served."),
+  hub("l0_trajectories_stale_total", "counter", "Trajectories discarded for lagging more than maxStaleness."),
+  hub("l0_dataset_lines_skipped_total", "counter", "Dataset lines that could not be used.", ["dataset"]),
+  hub("l0_hub_batches_total", "counter", "Training batches served, full or short.", ["result"]),
+  hub(
+    "l0_eval_accuracy",
+    "gauge",
+    "Held-out answer accuracy (0..1) at the last evaluation.",
+    [],
+    "loop (#9)",
+  ),
+  // Learner figures of the last Train call, exposed by the hub (the learner has no HTTP server).
+  hub("l0_learner_loss", "gauge", "Total loss of the last training step.", [], "loop (#9)"),
+  hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop (#9)"),
+  hub("l0_learner_grad_norm", "gauge", "Gradient norm (before clipping) at the last step.", [], "loop (#9)"),
+  hub("l0_learner_entropy", "gauge", "Mean token entropy of the policy at the last step.", [], "loop (#9)"),
+  // Weights service (trainer pod) and weight sidecar (inference pod).
+  {
+    name: "l0_weights_version",
+    type: "gauge",
+    labels: ["role"],
+    help: "Newest exported policy version (role=exported) or the one the engine serves (role=served).",
+    job: "l0-inference",
+    source: "weights (#11)",
+  },
+  {
+    name: "l0_weights_bytes_total",
+    type: "counter",
+    labels: ["direction"],
+    help: "Weight bytes streamed, by direction (sent, received).",
+    job: "l0-inference",
+    source: "weights (#11)",
+  },
+  {
+    name: "l0_weights_sync_seconds",
+    type: "histogram",
+    labels: [],
+    help: "Time from a version's announcement to the engine serving it.",
+    job: "l0-inference",
+    source: "weights (#11)",
+  },
+  {
+    name: "l0_weights_chunk_retries_total",
+    type: "counter",
+    labels: [],
+    help: "Chunks pulled again after a hash mismatch or a cut.",
+    job: "l0-inference",
+    source: "weights (#11)",
+  },
+  // Agent worker.
+  worker("l0_worker_episodes_active", "gauge", "Episodes this worker is running now."),
+  worker("l0_episodes_total", "counter", "Episodes finished by this worker, by outcome.", ["outcome"]),
+  worker("l0_sandbox_start_seconds", "histogram", "Time to start a sandboxed kernel (bwrap + Python ready)."),
+  worker("l0_cell_seconds", "histogram", "Execution time of one code cell in the kernel."),
+  worker("l0_llm_request_seconds", "histogram", "Latency of one completion request to the engine."),
+  worker("l0_llm_tokens_total", "counter", "Tokens sent and sampled, by kind (prompt, completion).", [
+    "kind",
+  ]),
+  worker("l0_tool_calls_total", "counter", "Tool calls proxied for the kernel, by tool and result.", [
+    "tool",
+    "result",
+  ]),
+  // Operator.
+  operator(
+    "l0_reconcile_total",
+    "counter",
+    "Reconciles, by controller and result (success, error, requeue).",
+    ["controller", "result"],
+  ),
+  operator("l0_reconcile_duration_seconds", "histogram", "Duration of one reconcile.", ["controller"]),
+  operator("l0_workqueue_depth", "gauge", "Keys waiting in the work queue.", ["controller"]),
+  operator("l0_workqueue_retries_total", "counter", "Keys requeued with backoff after an error.", [
+    "controller",
+  ]),
+  operator(
+    "l0_operator_leader",
+    "gauge",
+    "1 on the replica holding the leader Lease, else 0.",
+    [],
+    "chart (#10)",
+  ),
+  operator(
+    "l0_autoscaler_desired_replicas",
+    "gauge",
+    "Replicas the autoscaler last recommended for a pool.",
+    ["namespace", "pool"],
+    "autoscaler (#7)",
+  ),
+  operator(
+    "l0_autoscaler_decisions_total",
+    "counter",
+    "Autoscaler decisions, by direction (up, down, none) and reason.",
+    ["direction", "reason"],
+    "autoscaler (#7)",
+  ),
+  operator(
+    "l0_autoscaler_backlog",
+    "gauge",
+    "Backlog the autoscaler's last decision for a pool used.",
+    ["namespace", "pool"],
+    "autoscaler (#7)",
+  ),
+  operator(
+    "l0_pool_max_replicas",
+    "gauge",
+    "The pool's autoscaling.maxReplicas.",
+    ["namespace", "pool"],
+    "chart (#10)",
+  ),
+  operator(
+    "l0_pool_ready_replicas",
+    "gauge",
+    "Ready worker pods of the pool.",
+    ["namespace", "pool"],
+    "chart (#10)",
+  ),
+];
+
+/** Values of the hub's `outcome` label that are infrastructure failures (retried, never scored). */
+export const INFRA_OUTCOMES = [
+  "sandbox_failure",
+  "engine_failure",
+  "worker_shutdown",
+  "lease_expired",
+] as const;
+
+/** All series names a metric produces in the exposition format (histograms have three). */
+export function seriesNames(m: MetricSpec): string[] {
+  return m.type === "histogram" ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
+}
+
+/** Maps every exposed series name to its metric. */
+export function seriesIndex(metrics: readonly MetricSpec[] = METRICS): Map<string, MetricSpec> {
+  const out = new Map<string, MetricSpec>();
+  for (const m of metrics) for (const s of seriesNames(m)) out.set(s, m);
+  return out;
+}
