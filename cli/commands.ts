@@ -1,7 +1,8 @@
 // Subcommands of `l0`. Each component exports `register(program)` from its own cli.ts and
 // adds one line here; the component owns its flags, config and main.
 import { type Command } from "commander";
+import { register as hub } from "../images/trainer/hub/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [];
+export const COMMANDS: Register[] = [hub];

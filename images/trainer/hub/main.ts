@@ -1,0 +1,94 @@
+// `l0 hub`: the trainer pod's rollout hub process. Reads the TrainingRun and the token file,
+// loads the datasets, resumes from the checkpoint in --state-dir, serves Rollout over gRPC and
+// /metrics, and (with --drive standalone) steps through batches without a learner.
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { loadConfig, redact } from "../../../lib/config.js";
+import { invalidField } from "../../../lib/errors.js";
+import { startServer } from "../../../lib/grpc.js";
+import { createLogger } from "../../../lib/log.js";
+import { createRegistry, serveProbes } from "../../../lib/metrics.js";
+import { readTrainingRun } from "../../../lib/run-config.js";
+import { createShutdown } from "../../../lib/shutdown.js";
+import { checkpointPath, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { HUB_CONFIG, HUB_ENV_PREFIX } from "./config.js";
+import { loadDataset } from "./dataset.js";
+import { driveStandalone } from "./driver.js";
+import { Hub } from "./hub.js";
+import { RolloutServer } from "./service.js";
+import { hubSettings } from "./settings.js";
+
+export function readToken(path: string): string {
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw invalidField("--token-file (L0_HUB_TOKEN_FILE)", `cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!token) throw invalidField("--token-file (L0_HUB_TOKEN_FILE)", `${path} is empty`);
+  return token;
+}
+
+export async function main(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const cfg = loadConfig(HUB_CONFIG, { flags, env, envPrefix: HUB_ENV_PREFIX });
+  const logger = createLogger({ component: "hub", level: cfg.logLevel, format: cfg.logFormat });
+  const token = readToken(cfg.tokenFile);
+  const run = readTrainingRun(cfg.runConfig);
+  const settings = hubSettings(run);
+  // Relative dataset paths are relative to the manifest (`l0 local`); pods mount absolute ones.
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(cfg.runConfig), p));
+  const fields = { questionField: settings.dataset.questionField, answerField: settings.dataset.answerField };
+  const train = loadDataset(at(settings.dataset.path), fields, "spec.dataset.path");
+  const evalDs = settings.dataset.evalPath
+    ? loadDataset(at(settings.dataset.evalPath), fields, "spec.dataset.evalPath")
+    : undefined;
+  const cpPath = cfg.stateDir ? checkpointPath(cfg.stateDir) : null;
+  const resume = cpPath ? readCheckpoint(cpPath) : null;
+  const registry = createRegistry({ labels: { component: "hub" } });
+  const hub = new Hub({
+    settings,
+    train,
+    eval: evalDs,
+    registry,
+    logger: logger.child({ run: `${settings.run.namespace}/${settings.run.name}` }),
+    leaseTimeoutMs: cfg.leaseTimeout,
+    maxAttempts: cfg.maxAttempts,
+    backoffBaseMs: cfg.retryBackoff,
+    backoffMaxMs: cfg.retryBackoffMax,
+    resume,
+  });
+  hub.start();
+  const save = (): void => {
+    if (cpPath) writeCheckpoint(cpPath, hub.snapshot());
+  };
+  const shutdown = createShutdown({ logger });
+  const probes = await serveProbes({ registry, host: cfg.host, port: cfg.metricsPort });
+  shutdown.add("probes", () => probes.close());
+  shutdown.add("checkpoint", save);
+  shutdown.add("hub", () => hub.stop());
+  const server = await startServer((s) => new RolloutServer(hub, { token, logger }).addToServer(s), {
+    host: cfg.host,
+    port: cfg.port,
+    maxMessageBytes: cfg.maxMessageBytes,
+  });
+  shutdown.add("grpc", () => server.stop());
+  logger.info("hub listening", {
+    port: server.port,
+    metricsPort: probes.port,
+    config: redact(HUB_CONFIG, cfg),
+    questions: train.questions.length,
+    skippedLines: train.errors.length,
+    resumedStep: resume?.step ?? null,
+  });
+  if (cfg.drive === "standalone") {
+    await driveStandalone(hub, {
+      signal: shutdown.signal,
+      logger,
+      hasEval: evalDs !== undefined,
+      saveCheckpoint: save,
+    });
+  }
+}
