@@ -1,0 +1,174 @@
+// Pulls one version's shards into a staging directory: writes each piece at its offset, hashes
+// every manifest chunk as it completes and compares it with the manifest, and on a bad chunk,
+// a cut or a stalled stream pulls again from the first byte not yet verified (resume), moving
+// from a failing peer to the weight service. Never holds more than one piece in memory per shard.
+import { createHash } from "node:crypto";
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { L0Error } from "../../lib/errors.js";
+import { channelOptions, fromServiceError, tokenMetadata } from "../../lib/grpc.js";
+import { type Logger, errorFields } from "../../lib/log.js";
+import { type l0, WeightsClient } from "../../lib/proto.js";
+import { type Manifest, type Shard } from "../trainer/weights/manifest.js";
+import { type WeightsMetrics } from "../trainer/weights/metrics.js";
+
+/** Client for the weight service or a peer, with a receive window large enough for bulk data. */
+export function weightsClient(address: string): WeightsClient {
+  return new WeightsClient(address, grpc.credentials.createInsecure(), {
+    ...channelOptions(),
+    // grpc-js defaults to HTTP/2's 64 KiB window, which caps a stream far below the link.
+    "grpc-node.flow_control_window": 16 << 20,
+  });
+}
+
+export interface PullSource {
+  client: WeightsClient;
+  /** "service" or the peer's engine id, for logs. */
+  label: string;
+}
+
+export interface PullVersionOptions {
+  manifest: Manifest;
+  /** Staging directory; shard files are created in it. */
+  dir: string;
+  primary: PullSource;
+  /** Where to go when the primary (a peer) fails; usually the service. */
+  fallback?: PullSource;
+  token: string;
+  pullerId: string;
+  metrics: WeightsMetrics;
+  logger: Logger;
+  signal?: AbortSignal;
+  pieceBytes?: number;
+  /** Attempts per shard (cuts, bad chunks, stalls) before the version fails. */
+  maxAttempts?: number;
+  /** A stream that delivers nothing for this long is cut and pulled again. */
+  idleTimeoutMs?: number;
+  /** Called as the verified prefix of a shard grows (peers relay up to it). */
+  onVerified?: (shard: string, end: number) => void;
+}
+
+class ChunkMismatch extends Error {}
+const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated"]);
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export async function pullVersion(opts: PullVersionOptions): Promise<void> {
+  for (const shard of opts.manifest.shards) {
+    if (opts.signal?.aborted) throw new L0Error("Unavailable", "pull aborted");
+    await pullShard(opts, shard);
+  }
+}
+
+async function pullShard(opts: PullVersionOptions, shard: Shard): Promise<void> {
+  const maxAttempts = opts.maxAttempts ?? 8;
+  const fh = await open(join(opts.dir, shard.file), "w");
+  const st = { verified: 0 };
+  let source = opts.primary;
+  let attempt = 0;
+  try {
+    if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
+    while (st.verified < shard.sizeBytes) {
+      try {
+        await pullRange(opts, source, fh, shard, st);
+      } catch (err) {
+        if (opts.signal?.aborted) throw new L0Error("Unavailable", "pull aborted");
+        // The service saying the version or shard is gone, or the token is wrong, will not change.
+        const last = source === (opts.fallback ?? opts.primary);
+        if (last && err instanceof L0Error && FATAL.has(err.kind)) throw err;
+        attempt++;
+        opts.metrics.chunkRetries.inc();
+        const fields = {
+          version: opts.manifest.version,
+          shard: shard.file,
+          offset: st.verified,
+          source: source.label,
+        };
+        if (attempt >= maxAttempts)
+          throw new L0Error(
+            "Unavailable",
+            `shard ${shard.file} of v${opts.manifest.version}: gave up after ${attempt} attempts at offset ${st.verified}: ${(err as Error).message}`,
+          );
+        opts.logger.warn("weights pull retry", { ...fields, attempt, ...errorFields(err) });
+        if (opts.fallback && source !== opts.fallback && !(err instanceof ChunkMismatch && attempt < 2)) {
+          opts.logger.warn("weights peer failed, pulling from the service", fields);
+          source = opts.fallback;
+        }
+        await sleep(Math.min(2000, 25 * 2 ** attempt), opts.signal);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** One Pull stream from st.verified to the end of the shard; advances st.verified chunk by chunk. */
+async function pullRange(
+  opts: PullVersionOptions,
+  source: PullSource,
+  fh: FileHandle,
+  shard: Shard,
+  st: { verified: number },
+): Promise<void> {
+  const req: l0.v1.IPullRequest = {
+    version: opts.manifest.version,
+    shard: shard.file,
+    offset: st.verified,
+    pullerId: opts.pullerId,
+    pieceBytes: opts.pieceBytes ?? 0,
+  };
+  const stream = source.client.pull(req, tokenMetadata(opts.token));
+  const idleMs = opts.idleTimeoutMs ?? 30_000;
+  let stalled = false;
+  let idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
+  const onAbort = () => stream.cancel();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  let ci = shard.chunks.findIndex((c) => c.offset === st.verified);
+  let hash = createHash("sha256");
+  let pos = st.verified;
+  try {
+    for await (const p of stream as AsyncIterable<l0.v1.WeightPiece>) {
+      clearTimeout(idle);
+      idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
+      const data = p.data;
+      if (Number(p.offset) !== pos) throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${pos}`);
+      if (pos + data.length > shard.sizeBytes) throw new ChunkMismatch(`piece runs past the shard's end`);
+      await fh.write(data, 0, data.length, pos);
+      opts.metrics.bytes.inc({ direction: "received" }, data.length);
+      let used = 0;
+      while (used < data.length) {
+        const chunk = shard.chunks[ci]!;
+        const take = Math.min(data.length - used, chunk.offset + chunk.sizeBytes - pos);
+        hash.update(data.subarray(used, used + take));
+        used += take;
+        pos += take;
+        if (pos === chunk.offset + chunk.sizeBytes) {
+          const got = hash.digest("hex");
+          if (got !== chunk.sha256)
+            throw new ChunkMismatch(
+              `chunk at ${chunk.offset} of ${shard.file}: sha256 ${got}, manifest ${chunk.sha256}`,
+            );
+          st.verified = pos;
+          opts.onVerified?.(shard.file, pos);
+          ci++;
+          hash = createHash("sha256");
+        }
+      }
+    }
+  } catch (err) {
+    stream.cancel();
+    if (err instanceof ChunkMismatch) throw err;
+    if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
+    throw fromServiceError(err);
+  } finally {
+    clearTimeout(idle);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+  if (st.verified < shard.sizeBytes)
+    throw new L0Error("Unavailable", `stream from ${source.label} ended at ${pos} of ${shard.sizeBytes}`);
+}

@@ -1,0 +1,55 @@
+// The fan-out tree: pure bookkeeping of who pulls a version from whom. Sidecars join a
+// version's tree in order of arrival; the first `fanout` pull from the weight service, each
+// later one from a peer that joined before it, so every node feeds at most `fanout` children
+// and the service's link carries each byte `fanout` times, not once per replica.
+
+export interface PlanEntry {
+  engineId: string;
+  peerAddress: string;
+}
+
+export interface Assignment {
+  /** Empty: pull from the weight service. */
+  sourceAddress: string;
+  sourceEngineId: string;
+}
+
+/** Index of the node that feeds node `index`, or -1 for the service. */
+export function parentIndex(index: number, fanout: number): number {
+  const k = Math.max(1, Math.floor(fanout));
+  return Math.floor(index / k) - 1;
+}
+
+/**
+ * Where member `engineId` pulls from. A parent that serves no peers (no address) is skipped
+ * upward, ending at the service.
+ */
+export function assign(members: readonly PlanEntry[], engineId: string, fanout: number): Assignment {
+  const index = members.findIndex((m) => m.engineId === engineId);
+  let p = index < 0 ? -1 : parentIndex(index, fanout);
+  while (p >= 0 && !members[p]!.peerAddress) p = parentIndex(p, fanout);
+  if (p < 0) return { sourceAddress: "", sourceEngineId: "" };
+  return { sourceAddress: members[p]!.peerAddress, sourceEngineId: members[p]!.engineId };
+}
+
+/** Per-version trees. Plans are idempotent: asking again gives the same answer. */
+export class FanoutPlanner {
+  readonly #fanout: number;
+  readonly #trees = new Map<number, PlanEntry[]>();
+
+  constructor(fanout: number) {
+    this.#fanout = fanout;
+  }
+
+  plan(version: number, engineId: string, peerAddress: string): Assignment {
+    let members = this.#trees.get(version);
+    if (!members) this.#trees.set(version, (members = []));
+    if (!members.some((m) => m.engineId === engineId)) members.push({ engineId, peerAddress });
+    return assign(members, engineId, this.#fanout);
+  }
+
+  /** Forgets the trees of versions older than `version` (they are no longer pulled). */
+  forgetBefore(version: number): void {
+    for (const v of this.#trees.keys()) if (v < version) this.#trees.delete(v);
+  }
+}

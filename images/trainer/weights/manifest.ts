@@ -1,0 +1,183 @@
+// The weight manifest (`<dir>/<version>/manifest.json`, the proto3 JSON form of WeightManifest
+// written by the learner): strict validation with errors naming the field, and pure lookups
+// the service and the sidecar share. No I/O here.
+import { type FieldViolation, invalidFields } from "../../../lib/errors.js";
+import { l0 } from "../../../lib/proto.js";
+
+export interface Chunk {
+  offset: number;
+  sizeBytes: number;
+  sha256: string;
+}
+export interface Shard {
+  file: string;
+  sizeBytes: number;
+  sha256: string;
+  chunks: Chunk[];
+}
+export interface Tensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  shard: string;
+  offset: number;
+  sizeBytes: number;
+}
+export interface Manifest {
+  version: number;
+  format: string;
+  chunkBytes: number;
+  shards: Shard[];
+  tensors: Tensor[];
+  createdUnixMs: number;
+  model: string;
+}
+
+/** A shard file name: one path component, nothing that could climb out of the version dir. */
+export const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Parses a manifest object (JSON form, numbers or decimal strings for 64-bit ints). */
+export function parseManifest(obj: unknown, source = "manifest"): Manifest {
+  const bad: FieldViolation[] = [];
+  const at = (f: string) => `${source}: ${f}`;
+  const fail = (field: string, description: string) => bad.push({ field: at(field), description });
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw invalidFields([{ field: source, description: "must be a JSON object" }]);
+  }
+  const o = obj as Record<string, unknown>;
+  const uint = (v: unknown, field: string, opts: { min?: number; required?: boolean } = {}): number => {
+    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+    if (n === undefined && !opts.required) return 0;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < (opts.min ?? 0)) {
+      fail(field, `must be an integer >= ${opts.min ?? 0}, got ${JSON.stringify(v)}`);
+      return 0;
+    }
+    return n;
+  };
+  const str = (v: unknown, field: string, required = true): string => {
+    if (v === undefined && !required) return "";
+    if (typeof v !== "string" || (required && v === "")) {
+      fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
+      return "";
+    }
+    return v;
+  };
+  const arr = (v: unknown, field: string): unknown[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) {
+      fail(field, "must be an array");
+      return [];
+    }
+    return v;
+  };
+
+  const version = uint(o.version, "version", { min: 1, required: true });
+  const format = str(o.format ?? "safetensors", "format");
+  if (format && format !== "safetensors")
+    fail("format", `must be "safetensors", got ${JSON.stringify(format)}`);
+  const chunkBytes = uint(o.chunkBytes, "chunkBytes", { min: 1, required: true });
+  const shards: Shard[] = [];
+  const shardSizes = new Map<string, number>();
+  const rawShards = arr(o.shards, "shards");
+  if (rawShards.length === 0) fail("shards", "must list at least one shard");
+  rawShards.forEach((s, i) => {
+    const f = `shards[${i}]`;
+    if (s === null || typeof s !== "object") return void fail(f, "must be an object");
+    const r = s as Record<string, unknown>;
+    const file = str(r.file, `${f}.file`);
+    if (file && !SAFE_FILE.test(file))
+      fail(`${f}.file`, `must be a plain file name, got ${JSON.stringify(file)}`);
+    if (shardSizes.has(file)) fail(`${f}.file`, `duplicate shard ${JSON.stringify(file)}`);
+    const sizeBytes = uint(r.sizeBytes, `${f}.sizeBytes`, { required: true });
+    const sha256 = str(r.sha256, `${f}.sha256`, false);
+    if (sha256 && !HEX64.test(sha256)) fail(`${f}.sha256`, "must be 64 lowercase hex digits");
+    const chunks: Chunk[] = [];
+    let next = 0;
+    arr(r.chunks, `${f}.chunks`).forEach((c, j) => {
+      const cf = `${f}.chunks[${j}]`;
+      if (c === null || typeof c !== "object") return void fail(cf, "must be an object");
+      const cr = c as Record<string, unknown>;
+      const offset = uint(cr.offset, `${cf}.offset`);
+      const size = uint(cr.sizeBytes, `${cf}.sizeBytes`, { min: 1, required: true });
+      const hash = str(cr.sha256, `${cf}.sha256`);
+      if (hash && !HEX64.test(hash)) fail(`${cf}.sha256`, "must be 64 lowercase hex digits");
+      if (offset !== next) fail(`${cf}.offset`, `must be ${next} (chunks are contiguous), got ${offset}`);
+      if (size > chunkBytes)
+        fail(`${cf}.sizeBytes`, `must be at most chunkBytes (${chunkBytes}), got ${size}`);
+      next = offset + size;
+      chunks.push({ offset, sizeBytes: size, sha256: hash });
+    });
+    if (next !== sizeBytes) fail(`${f}.chunks`, `must cover the shard's ${sizeBytes} bytes, cover ${next}`);
+    shardSizes.set(file, sizeBytes);
+    shards.push({ file, sizeBytes, sha256, chunks });
+  });
+  const tensors: Tensor[] = [];
+  arr(o.tensors, "tensors").forEach((t, i) => {
+    const f = `tensors[${i}]`;
+    if (t === null || typeof t !== "object") return void fail(f, "must be an object");
+    const r = t as Record<string, unknown>;
+    const tensor: Tensor = {
+      name: str(r.name, `${f}.name`),
+      dtype: str(r.dtype, `${f}.dtype`),
+      shape: arr(r.shape, `${f}.shape`).map((d, k) => uint(d, `${f}.shape[${k}]`)),
+      shard: str(r.shard, `${f}.shard`),
+      offset: uint(r.offset, `${f}.offset`),
+      sizeBytes: uint(r.sizeBytes, `${f}.sizeBytes`),
+    };
+    const size = shardSizes.get(tensor.shard);
+    if (tensor.shard && size === undefined) fail(`${f}.shard`, `names no shard of this manifest`);
+    else if (size !== undefined && tensor.offset + tensor.sizeBytes > size)
+      fail(`${f}`, `byte range ends at ${tensor.offset + tensor.sizeBytes}, past the shard's ${size} bytes`);
+    tensors.push(tensor);
+  });
+  const createdUnixMs = uint(o.createdUnixMs, "createdUnixMs");
+  const model = str(o.model, "model", false);
+  if (bad.length > 0) throw invalidFields(bad);
+  return { version, format, chunkBytes, shards, tensors, createdUnixMs, model };
+}
+
+/** Parses manifest.json text; a syntax error names the source. */
+export function parseManifestText(text: string, source = "manifest.json"): Manifest {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw invalidFields([{ field: source, description: `not valid JSON: ${(err as Error).message}` }]);
+  }
+  return parseManifest(obj, source);
+}
+
+/** The wire form (proto message) of a manifest. */
+export const toProto = (m: Manifest): l0.v1.IWeightManifest => m;
+
+/** Manifest from the wire; validated like the file so a peer cannot hand us nonsense. */
+export function fromProto(m: l0.v1.IWeightManifest | null | undefined, source = "manifest"): Manifest {
+  if (!m) throw invalidFields([{ field: source, description: "is required" }]);
+  return parseManifest(
+    l0.v1.WeightManifest.toObject(l0.v1.WeightManifest.fromObject(m), { defaults: true }),
+    source,
+  );
+}
+
+export function shardOf(m: Manifest, file: string): Shard | undefined {
+  return m.shards.find((s) => s.file === file);
+}
+
+export const totalBytes = (m: Manifest): number => m.shards.reduce((a, s) => a + s.sizeBytes, 0);
+
+/** The chunks overlapping [offset, end): the unit a puller verifies. */
+export function chunksIn(shard: Shard, offset: number, end: number): Chunk[] {
+  return shard.chunks.filter((c) => c.offset < end && c.offset + c.sizeBytes > offset);
+}
+
+/**
+ * The `model.safetensors.index.json` Hugging Face loaders expect beside several shards
+ * (tensor name -> shard file).
+ */
+export function safetensorsIndex(m: Manifest): Record<string, unknown> {
+  return {
+    metadata: { total_size: totalBytes(m), l0_policy_version: m.version },
+    weight_map: Object.fromEntries(m.tensors.map((t) => [t.name, t.shard])),
+  };
+}

@@ -1,0 +1,152 @@
+// The weight service (trainer pod, beside the hub): Latest, Watch, Pull, Plan and Report over
+// the versions in a VersionStore. Server lifecycle lives with the caller (`addToServer`).
+import type * as grpc from "@grpc/grpc-js";
+import { L0Error, invalidField } from "../../../lib/errors.js";
+import { checkToken, toServiceError, unary } from "../../../lib/grpc.js";
+import { type Logger, errorFields } from "../../../lib/log.js";
+import { l0, WeightsService, type WeightsHandlers } from "../../../lib/proto.js";
+import { EngineRegistry, type EngineWeightState } from "./engines.js";
+import { FanoutPlanner } from "./fanout.js";
+import { toProto } from "./manifest.js";
+import { type WeightsMetrics } from "./metrics.js";
+import { pumpRange, resolveRange } from "./stream.js";
+import { type VersionStore } from "./store.js";
+
+export interface WeightServiceOptions {
+  store: VersionStore;
+  token: string;
+  logger: Logger;
+  metrics: WeightsMetrics;
+  /** Children per node of the fan-out tree; 0 = no fan-out, everyone pulls from the service. */
+  fanout?: number;
+  registry?: EngineRegistry;
+}
+
+const STATE: Record<number, EngineWeightState | undefined> = {
+  [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_SERVING]: "Serving",
+  [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_SYNCING]: "Syncing",
+  [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_DEGRADED]: "Degraded",
+};
+
+/** Rejects a streaming call with the one error mapping. */
+export function failStream(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  err: unknown,
+  logger: Logger,
+): void {
+  if (!(err instanceof L0Error)) logger.error("unhandled error in weights stream", errorFields(err));
+  call.emit("error", toServiceError(err));
+}
+
+export class WeightService {
+  /** The hub hook: engines' served versions and the wait for all of them. */
+  readonly engines: EngineRegistry;
+  readonly #store: VersionStore;
+  readonly #token: string;
+  readonly #logger: Logger;
+  readonly #metrics: WeightsMetrics;
+  readonly #planner: FanoutPlanner | null;
+
+  constructor(opts: WeightServiceOptions) {
+    this.#store = opts.store;
+    this.#token = opts.token;
+    this.#logger = opts.logger;
+    this.#metrics = opts.metrics;
+    const fanout = opts.fanout ?? 2;
+    this.#planner = fanout > 0 ? new FanoutPlanner(fanout) : null;
+    this.engines = opts.registry ?? new EngineRegistry({ logger: opts.logger });
+    const latest = this.#store.latest();
+    if (latest) this.#metrics.version.set({ role: "exported" }, latest.version);
+    this.#store.onNewest((e) => {
+      this.#metrics.version.set({ role: "exported" }, e.version);
+      this.#planner?.forgetBefore(e.version);
+    });
+  }
+
+  addToServer(server: grpc.Server): void {
+    server.addService(WeightsService as unknown as grpc.ServiceDefinition, this.handlers());
+  }
+
+  handlers(): WeightsHandlers {
+    const ctx = { token: this.#token, logger: this.#logger };
+    return {
+      latest: unary(ctx, "Latest", () => {
+        const e = this.#store.latest();
+        if (!e) throw new L0Error("NotFound", "no weights exported yet", { reason: "NoVersion" });
+        return { version: e.version, manifest: toProto(e.manifest) };
+      }),
+      watch: (call) => this.#watch(call),
+      pull: (call) => void this.#pull(call),
+      plan: unary(ctx, "Plan", (req: l0.v1.PlanRequest) => {
+        if (!req.engineId) throw invalidField("engine_id", "is required");
+        const version = Number(req.version);
+        this.#store.get(version);
+        if (!this.#planner) return { sourceAddress: "", sourceEngineId: "" };
+        const a = this.#planner.plan(version, req.engineId, req.peerAddress);
+        this.#logger.debug("fan-out plan", {
+          version,
+          engine: req.engineId,
+          source: a.sourceEngineId || "service",
+        });
+        return a;
+      }),
+      report: unary(ctx, "Report", (req: l0.v1.ReportRequest) => {
+        if (!req.engineId) throw invalidField("engine_id", "is required");
+        const state = STATE[req.state];
+        if (!state) throw invalidField("state", `must be SERVING, SYNCING or DEGRADED, got ${req.state}`);
+        this.engines.report({
+          engineId: req.engineId,
+          version: Number(req.version),
+          state,
+          targetVersion: Number(req.targetVersion),
+          detail: req.detail,
+        });
+        return {};
+      }),
+    };
+  }
+
+  #watch(call: grpc.ServerWritableStream<l0.v1.WatchRequest, l0.v1.IVersionAnnouncement>): void {
+    try {
+      checkToken(call.metadata, this.#token);
+    } catch (err) {
+      return failStream(call, err, this.#logger);
+    }
+    let last = Number(call.request.afterVersion);
+    const send = (version: number) => {
+      if (version <= last) return;
+      last = version;
+      const e = this.#store.get(version);
+      call.write({ version, manifest: toProto(e.manifest) });
+    };
+    const latest = this.#store.latest();
+    if (latest) send(latest.version);
+    const off = this.#store.onNewest((e) => send(e.version));
+    const end = () => off();
+    call.once("cancelled", end);
+    call.once("close", end);
+  }
+
+  async #pull(call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>): Promise<void> {
+    let release = () => {};
+    try {
+      checkToken(call.metadata, this.#token);
+      const version = Number(call.request.version);
+      const entry = this.#store.get(version);
+      release = this.#store.pin(version);
+      const r = resolveRange(entry.manifest, call.request);
+      await pumpRange(call, {
+        path: `${entry.dir}/${r.shard.file}`,
+        start: r.start,
+        end: r.end,
+        pieceBytes: r.pieceBytes,
+        onSent: (n) => this.#metrics.bytes.inc({ direction: "sent" }, n),
+      });
+      call.end();
+    } catch (err) {
+      failStream(call, err, this.#logger);
+    } finally {
+      release();
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Server side of Pull, shared by the weight service and by sidecars serving peers: checks the
+// requested range against the manifest, then streams it from the file in pieces, one read
+// ahead of the socket at most (it waits for the stream's 'drain'), so memory stays bounded by
+// a few pieces whatever the model size.
+import { open } from "node:fs/promises";
+import type * as grpc from "@grpc/grpc-js";
+import { L0Error, invalidField } from "../../../lib/errors.js";
+import { type l0 } from "../../../lib/proto.js";
+import { type Manifest, type Shard, shardOf } from "./manifest.js";
+
+export const DEFAULT_PIECE_BYTES = 1 << 20;
+export const MAX_PIECE_BYTES = 4 << 20;
+
+export interface ByteRange {
+  shard: Shard;
+  start: number;
+  end: number;
+  pieceBytes: number;
+}
+
+/** Pure: the byte range a PullRequest asks for, or an error naming the bad field. */
+export function resolveRange(manifest: Manifest, req: l0.v1.IPullRequest): ByteRange {
+  const file = req.shard ?? "";
+  if (!file) throw invalidField("shard", "is required");
+  const shard = shardOf(manifest, file);
+  if (!shard)
+    throw new L0Error("NotFound", `shard: version ${manifest.version} has no shard ${JSON.stringify(file)}`, {
+      reason: "UnknownShard",
+    });
+  const start = Number(req.offset ?? 0);
+  if (start > shard.sizeBytes)
+    throw invalidField("offset", `${start} is past the end of ${file} (${shard.sizeBytes} bytes)`);
+  const length = Number(req.length ?? 0);
+  const end = length === 0 ? shard.sizeBytes : start + length;
+  if (end > shard.sizeBytes)
+    throw invalidField(
+      "length",
+      `offset + length = ${end} is past the end of ${file} (${shard.sizeBytes} bytes)`,
+    );
+  const asked = Number(req.pieceBytes ?? 0);
+  const pieceBytes = asked === 0 ? DEFAULT_PIECE_BYTES : Math.min(MAX_PIECE_BYTES, Math.max(4096, asked));
+  return { shard, start, end, pieceBytes };
+}
+
+export interface PumpOptions {
+  path: string;
+  start: number;
+  end: number;
+  pieceBytes: number;
+  /** Resolves once [.., end) is readable; a relaying peer waits for bytes it is still receiving. */
+  waitFor?: (end: number, signal: AbortSignal) => Promise<void>;
+  onSent?: (bytes: number) => void;
+}
+
+/** Streams [start, end) of a file to a server stream, honouring backpressure. Does not end the call. */
+export async function pumpRange(
+  call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>,
+  opts: PumpOptions,
+): Promise<void> {
+  const abort = new AbortController();
+  const onGone = () => abort.abort();
+  call.once("cancelled", onGone);
+  call.once("close", onGone);
+  const fh = await open(opts.path, "r");
+  try {
+    let pos = opts.start;
+    while (pos < opts.end && !abort.signal.aborted) {
+      const n = Math.min(opts.pieceBytes, opts.end - pos);
+      if (opts.waitFor) await opts.waitFor(pos + n, abort.signal);
+      // A fresh buffer per piece: the message is serialized by write(), but owning the bytes
+      // until then must not depend on grpc-js internals.
+      const data = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(data, got, n - got, pos + got);
+        if (bytesRead === 0)
+          throw new L0Error("Internal", `${opts.path}: file ended at ${pos + got}, expected ${opts.end}`);
+        got += bytesRead;
+      }
+      const ok = call.write({ offset: pos, data });
+      pos += n;
+      opts.onSent?.(n);
+      if (!ok && !abort.signal.aborted) await drained(call, abort.signal);
+    }
+  } finally {
+    await fh.close();
+    call.off("cancelled", onGone);
+    call.off("close", onGone);
+  }
+}
+
+function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
