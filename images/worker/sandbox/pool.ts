@@ -1,0 +1,94 @@
+// Warm pool of pre-spawned kernels, so an episode never waits for bwrap + Python start-up.
+// A kernel leaves the pool for exactly one episode and is killed afterwards: never reused.
+import { type Logger, errorFields } from "../../../lib/log.js";
+import { type SandboxHost } from "./host.js";
+import { Kernel } from "./kernel.js";
+
+export interface PoolOptions {
+  host: SandboxHost;
+  /** Kernels kept ready. */
+  size: number;
+  logger: Logger;
+  /** Called with the seconds each kernel took to become ready (l0_sandbox_start_seconds). */
+  onStart?: (seconds: number) => void;
+  /** Prefix of cgroup names; unique per worker process. */
+  namePrefix?: string;
+}
+
+export class KernelPool {
+  #idle: Kernel[] = [];
+  #seq = 0;
+  #starting = 0;
+  #closed = false;
+  #failures = 0;
+  readonly #opts: PoolOptions;
+  readonly #prefix: string;
+
+  constructor(opts: PoolOptions) {
+    this.#opts = opts;
+    this.#prefix = opts.namePrefix ?? `l0-kernel-${process.pid}`;
+  }
+
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** Starts kernels until `size` are ready; resolves when the first fill is done. */
+  async fill(): Promise<void> {
+    const want = this.#opts.size - this.#idle.length - this.#starting;
+    // Two at a time: start-up is CPU-bound and must not starve running episodes.
+    const lanes = Array.from({ length: Math.min(2, Math.max(0, want)) }, async () => {
+      while (!this.#closed && this.#idle.length + this.#starting < this.#opts.size) {
+        this.#starting++;
+        try {
+          const k = await this.#spawn();
+          if (this.#closed) await k.kill();
+          else this.#idle.push(k);
+          this.#failures = 0;
+        } catch (err) {
+          this.#failures++;
+          this.#opts.logger.error("kernel start failed", { ...errorFields(err), failures: this.#failures });
+          if (this.#failures >= 3) return; // acquire() will report it; do not spin
+        } finally {
+          this.#starting--;
+        }
+      }
+    });
+    await Promise.all(lanes);
+  }
+
+  /** A ready kernel for one episode: from the pool, or started now when the pool is empty. */
+  async acquire(): Promise<Kernel> {
+    if (this.#closed) throw new Error("kernel pool is closed");
+    let k: Kernel | undefined;
+    while ((k = this.#idle.shift())) {
+      if (k.alive) break;
+      void k.kill();
+    }
+    void this.fill();
+    return k ?? this.#spawn();
+  }
+
+  /** Kills an episode's kernel (never returned to the pool). */
+  async discard(k: Kernel): Promise<void> {
+    await k.kill();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const idle = this.#idle.splice(0);
+    await Promise.all(idle.map((k) => k.kill()));
+  }
+
+  async #spawn(): Promise<Kernel> {
+    const seq = ++this.#seq;
+    const t0 = performance.now();
+    const k = await Kernel.start({
+      spec: this.#opts.host.specFor(seq),
+      cgroups: this.#opts.host.cgroups,
+      name: `${this.#prefix}-${seq}`,
+    });
+    this.#opts.onStart?.((performance.now() - t0) / 1000);
+    return k;
+  }
+}
