@@ -2,7 +2,9 @@
 // adds one line here; the component owns its flags, config and main.
 import { type Command } from "commander";
 import { register as hub } from "../images/trainer/hub/cli.js";
+import { register as weights } from "../images/trainer/weights/cli.js";
+import { register as sidecar } from "../images/inference/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub];
+export const COMMANDS: Register[] = [hub, weights, sidecar];

@@ -150,10 +150,11 @@ export interface ReloadCall {
 }
 
 /**
- * An SGLang-shaped engine: POST /update_weights_from_disk records the call and answers
- * success unless `fail(body)` says otherwise; GET /v1/models answers 200.
+ * An engine stand-in: every POST (SGLang's /update_weights_from_disk, vLLM's /collective_rpc)
+ * is recorded and answered with success unless `fail(call, index)` says otherwise (then HTTP
+ * 500 with an SGLang-shaped failure); GET /v1/models answers 200.
  */
-export async function engineStandIn(fail: (body: Record<string, unknown>) => boolean = () => false) {
+export async function engineStandIn(fail: (call: ReloadCall, index: number) => boolean = () => false) {
   const calls: ReloadCall[] = [];
   const server = http.createServer((req, res) => {
     let text = "";
@@ -164,8 +165,9 @@ export async function engineStandIn(fail: (body: Record<string, unknown>) => boo
         return res.end(JSON.stringify({ data: [{ id: "tiny" }] }));
       }
       const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-      calls.push({ path: req.url ?? "", body });
-      const failed = fail(body);
+      const c = { path: req.url ?? "", body };
+      calls.push(c);
+      const failed = fail(c, calls.length - 1);
       res.writeHead(failed ? 500 : 200, { "content-type": "application/json" });
       res.end(
         JSON.stringify(

@@ -1,0 +1,69 @@
+// `l0 sidecar`: wires the sidecar, its peer server and /metrics, and runs until SIGTERM.
+import { hostname } from "node:os";
+import { loadConfig, redact } from "../../lib/config.js";
+import { startServer } from "../../lib/grpc.js";
+import { createLogger } from "../../lib/log.js";
+import { createRegistry, serveProbes } from "../../lib/metrics.js";
+import { createShutdown } from "../../lib/shutdown.js";
+import { readTokenFile } from "../trainer/weights/main.js";
+import { weightsMetrics } from "../trainer/weights/metrics.js";
+import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./cli.js";
+import { createEngine } from "./engines.js";
+import { PeerService, PeerStore } from "./peer.js";
+import { weightsClient } from "./puller.js";
+import { Sidecar } from "./sidecar.js";
+
+export async function main(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const cfg = loadConfig(SIDECAR_CONFIG, { flags, env, envPrefix: SIDECAR_ENV_PREFIX });
+  const engineId = cfg.engineId || hostname();
+  const logger = createLogger({
+    component: "sidecar",
+    level: cfg.logLevel,
+    format: cfg.logFormat,
+    fields: { engine: engineId },
+  });
+  const token = readTokenFile(cfg.tokenFile, "--token-file (L0_SIDECAR_TOKEN_FILE)");
+  const apiKey = cfg.engineApiKeyFile
+    ? readTokenFile(cfg.engineApiKeyFile, "--engine-api-key-file (L0_SIDECAR_ENGINE_API_KEY_FILE)")
+    : undefined;
+  const registry = createRegistry({ labels: { component: "sidecar" } });
+  const metrics = weightsMetrics(registry);
+  const peers = new PeerStore();
+  const shutdown = createShutdown({ logger });
+  const peerServer = await startServer(
+    (s) => new PeerService({ store: peers, token, logger, metrics }).addToServer(s),
+    { host: cfg.host, port: cfg.peerPort },
+  );
+  shutdown.add("peers", () => peerServer.stop());
+  const peerAddress = cfg.peerAddress || (env.POD_IP ? `${env.POD_IP}:${peerServer.port}` : "");
+  const service = weightsClient(cfg.weightsAddress);
+  const sidecar = new Sidecar({
+    engineId,
+    root: cfg.root,
+    service,
+    token,
+    engine: createEngine({ kind: cfg.engine, url: cfg.engineUrl, apiKey, timeoutMs: cfg.engineTimeout }),
+    peers,
+    logger,
+    metrics,
+    peerAddress,
+    baseModelDir: cfg.baseModelDir || undefined,
+    reportIntervalMs: cfg.reportInterval,
+  });
+  const probes = await serveProbes({
+    registry,
+    host: cfg.host,
+    port: cfg.metricsPort,
+    readiness: () => sidecar.readiness(),
+  });
+  shutdown.add("probes", () => probes.close());
+  logger.info("sidecar started", {
+    peerAddress: peerAddress || "(serves no peers)",
+    metricsPort: probes.port,
+    config: redact(SIDECAR_CONFIG, cfg),
+  });
+  await sidecar.run(shutdown.signal);
+}
