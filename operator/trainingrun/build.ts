@@ -1,0 +1,243 @@
+// Pure builders of a TrainingRun's children (JobSet's constructJob shape): run token Secret,
+// ConfigMap with run.json, the trainer's headless and hub Services and its indexed Job. Input is
+// the validated run (schema defaults applied); output is the exact object the reconciler creates.
+import {
+  type V1ConfigMap,
+  type V1Container,
+  type V1EnvVar,
+  type V1Job,
+  type V1ResourceRequirements,
+  type V1Secret,
+  type V1Service,
+  type V1Toleration,
+  type V1Volume,
+} from "@kubernetes/client-node";
+import { type TrainingRun } from "../../gen/crds/index.js";
+import { ATTEMPT_LABEL, JOB_INDEX_LABEL, RUN_LABEL, labels, names, ownerRef, stableJson } from "../labels.js";
+
+export const CONFIG_DIR = "/etc/l0";
+export const TOKEN_DIR = "/var/run/l0";
+export const RENDEZVOUS_PORT = 29500;
+export type Trainer = NonNullable<TrainingRun["spec"]["trainer"]>;
+
+const meta = (
+  run: TrainingRun,
+  name: string,
+  component: "trainer" | "config",
+  extra: Record<string, string> = {},
+) => ({
+  name,
+  namespace: run.metadata!.namespace,
+  labels: labels(run.metadata!.name!, component, { [RUN_LABEL]: run.metadata!.name!, ...extra }),
+  ownerReferences: [ownerRef(run)],
+});
+
+/** The run token Secret; `token` is generated once by the caller and never rotated by a rebuild. */
+export function buildTokenSecret(run: TrainingRun, token: string): V1Secret {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: meta(run, names.token(run.metadata!.name!), "config"),
+    type: "Opaque",
+    data: { token: Buffer.from(token).toString("base64") },
+  };
+}
+
+/** run.json: the validated TrainingRun with defaults, as every program reads it (`--run-config`). */
+export function runConfigJson(run: TrainingRun): string {
+  return stableJson({
+    apiVersion: run.apiVersion ?? "l0.dev/v1alpha1",
+    kind: "TrainingRun",
+    metadata: { name: run.metadata!.name, namespace: run.metadata!.namespace },
+    spec: run.spec,
+  });
+}
+
+export function buildConfigMap(run: TrainingRun): V1ConfigMap {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: meta(run, names.config(run.metadata!.name!), "config"),
+    data: { "run.json": runConfigJson(run) },
+  };
+}
+
+const trainerOf = (
+  run: TrainingRun,
+): Required<Pick<Trainer, "hubPort" | "enginePort" | "metricsPort">> & Trainer => ({
+  hubPort: 7070,
+  enginePort: 8000,
+  metricsPort: 9090,
+  ...run.spec.trainer,
+});
+
+function trainerPorts(run: TrainingRun) {
+  const t = trainerOf(run);
+  const ports = [
+    { name: "hub", port: t.hubPort, targetPort: t.hubPort, protocol: "TCP" },
+    { name: "metrics", port: t.metricsPort, targetPort: t.metricsPort, protocol: "TCP" },
+  ];
+  // Without spec.inference the engine runs in the trainer pod (colocated).
+  if (!run.spec.inference)
+    ports.push({ name: "engine", port: t.enginePort, targetPort: t.enginePort, protocol: "TCP" });
+  return ports;
+}
+
+const trainerSelector = (run: TrainingRun) => ({
+  [RUN_LABEL]: run.metadata!.name!,
+  "app.kubernetes.io/component": "trainer",
+});
+
+/** Headless Service: `<job>-<index>.<run>-trainer` names each trainer pod for torchrun rendezvous. */
+export function buildTrainerService(run: TrainingRun): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(run, names.trainerService(run.metadata!.name!), "trainer"),
+    spec: {
+      clusterIP: "None",
+      publishNotReadyAddresses: true,
+      selector: trainerSelector(run),
+      ports: [
+        ...trainerPorts(run),
+        { name: "rendezvous", port: RENDEZVOUS_PORT, targetPort: RENDEZVOUS_PORT, protocol: "TCP" },
+      ],
+    },
+  };
+}
+
+/** ClusterIP Service on trainer rank 0 only: the hub (and colocated engine) workers talk to. */
+export function buildHubService(run: TrainingRun): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(run, names.hubService(run.metadata!.name!), "trainer"),
+    spec: {
+      type: "ClusterIP",
+      selector: { ...trainerSelector(run), [JOB_INDEX_LABEL]: "0" },
+      ports: trainerPorts(run),
+    },
+  };
+}
+
+/** Requests/limits of a GPU container: the user's resources plus `gpus` nvidia.com/gpu in both. */
+export function withGpus(res: Trainer["resources"] | undefined, gpus: number): V1ResourceRequirements {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res?.requests ?? {})) requests[k] = String(v);
+  for (const [k, v] of Object.entries(res?.limits ?? {})) limits[k] = String(v);
+  if (gpus > 0) {
+    requests["nvidia.com/gpu"] = String(gpus);
+    limits["nvidia.com/gpu"] = String(gpus);
+  }
+  return {
+    ...(Object.keys(requests).length ? { requests } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
+}
+
+export const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+/** Volumes every run pod mounts: run.json (read-only) and the run token (read-only, 0440). */
+export function runVolumes(runName: string): V1Volume[] {
+  return [
+    { name: "run-config", configMap: { name: names.config(runName) } },
+    { name: "run-token", secret: { secretName: names.token(runName), defaultMode: 0o440 } },
+    { name: "tmp", emptyDir: {} },
+  ];
+}
+export const runMounts = [
+  { name: "run-config", mountPath: CONFIG_DIR, readOnly: true },
+  { name: "run-token", mountPath: TOKEN_DIR, readOnly: true },
+  { name: "tmp", mountPath: "/tmp" },
+];
+
+/** The trainer group: an indexed Job, one pod per node, any pod failure fails the Job (gang restart). */
+export function buildTrainerJob(run: TrainingRun, attempt: number): V1Job {
+  const name = run.metadata!.name!;
+  const t = trainerOf(run);
+  const nodes = t.nodes ?? 1;
+  const jobName = names.trainerJob(name, attempt);
+  const ck = { mountPath: "/checkpoints", ...run.spec.checkpoint };
+  const env: V1EnvVar[] = [
+    { name: "L0_TRAINER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
+    { name: "L0_TRAINER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+    { name: "L0_TRAINER_HUB_PORT", value: String(t.hubPort) },
+    { name: "L0_TRAINER_METRICS_PORT", value: String(t.metricsPort) },
+    { name: "L0_TRAINER_CHECKPOINT_DIR", value: ck.mountPath },
+    { name: "L0_TRAINER_ATTEMPT", value: String(attempt) },
+    { name: "NNODES", value: String(nodes) },
+    {
+      name: "NODE_RANK",
+      valueFrom: {
+        fieldRef: { fieldPath: `metadata.annotations['batch.kubernetes.io/job-completion-index']` },
+      },
+    },
+    { name: "MASTER_ADDR", value: `${jobName}-0.${names.trainerService(name)}` },
+    { name: "MASTER_PORT", value: String(RENDEZVOUS_PORT) },
+  ];
+  if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
+  const container: V1Container = {
+    name: "trainer",
+    image: t.image ?? "ghcr.io/l0-operator/trainer:0.1.0",
+    imagePullPolicy: t.imagePullPolicy ?? "IfNotPresent",
+    args: ["trainer"],
+    env,
+    ports: trainerPorts(run).map((p) => ({ name: p.name, containerPort: p.port, protocol: "TCP" })),
+    resources: withGpus(t.resources, t.gpusPerNode ?? 1),
+    readinessProbe: { httpGet: { path: "/readyz", port: t.metricsPort }, periodSeconds: 10 },
+    securityContext: restrictedContainer,
+    volumeMounts: [
+      ...runMounts,
+      { name: "checkpoints", mountPath: ck.mountPath },
+      { name: "dshm", mountPath: "/dev/shm" },
+    ],
+  };
+  const attemptLabels = { [ATTEMPT_LABEL]: String(attempt) };
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: meta(run, jobName, "trainer", attemptLabels),
+    spec: {
+      completionMode: "Indexed",
+      completions: nodes,
+      parallelism: nodes,
+      // Gang semantics: one failed pod fails the Job; the operator restarts the whole group.
+      backoffLimit: 0,
+      suspend: run.spec.suspend ?? false,
+      ...(t.ttlSecondsAfterFinished !== undefined
+        ? { ttlSecondsAfterFinished: t.ttlSecondsAfterFinished }
+        : {}),
+      template: {
+        metadata: { labels: { ...labels(name, "trainer", { [RUN_LABEL]: name }), ...attemptLabels } },
+        spec: {
+          restartPolicy: "Never",
+          subdomain: names.trainerService(name),
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 1000,
+            fsGroup: 1000,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          ...(t.nodeSelector ? { nodeSelector: t.nodeSelector as Record<string, string> } : {}),
+          ...(t.tolerations ? { tolerations: t.tolerations as V1Toleration[] } : {}),
+          containers: [container],
+          volumes: [
+            ...runVolumes(name),
+            ck.claimName
+              ? { name: "checkpoints", persistentVolumeClaim: { claimName: ck.claimName } }
+              : { name: "checkpoints", emptyDir: {} },
+            { name: "dshm", emptyDir: { medium: "Memory" } },
+          ],
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,142 @@
+// Decisions about a run as chains of small pure checks returning {reason, message} (cert-manager's
+// policies shape): what the schema cannot say (CEL rules, cross-object checks), and what to do
+// about the trainer Job (gang restart, fail, complete). The reason becomes the condition's reason.
+import { type TrainingRun } from "../../gen/crds/index.js";
+import { type FieldViolation } from "../../lib/errors.js";
+import { parseTrainingRun } from "../../lib/run-config.js";
+
+export interface Verdict {
+  reason: string;
+  message: string;
+}
+
+type Check = (run: TrainingRun) => Verdict | undefined;
+
+/** The CRD's CEL rules, evaluated here too: a cluster without CEL, or an old object, can slip past. */
+const CEL_CHECKS: Check[] = [
+  (r) =>
+    !!r.spec.workers === !!r.spec.workerPoolRef
+      ? {
+          reason: "InvalidSpec",
+          message: "spec: exactly one of spec.workers and spec.workerPoolRef must be set",
+        }
+      : undefined,
+  (r) => {
+    const a = r.spec.workers?.autoscaling;
+    return a && (a.minReplicas ?? 1) > (a.maxReplicas ?? 10)
+      ? { reason: "InvalidSpec", message: "spec.workers.autoscaling: minReplicas must be <= maxReplicas" }
+      : undefined;
+  },
+  (r) => {
+    const s = r.spec.workers?.sandbox;
+    return s?.mode === "runtimeClass" && !s.runtimeClassName
+      ? {
+          reason: "InvalidSpec",
+          message: "spec.workers.sandbox.runtimeClassName is required when mode is runtimeClass",
+        }
+      : undefined;
+  },
+  (r) => {
+    const i = r.spec.inference;
+    return i && (i.gpus ?? 1) > 0 && (i.tensorParallel ?? 1) > (i.gpus ?? 1)
+      ? { reason: "InvalidSpec", message: "spec.inference.tensorParallel must be <= spec.inference.gpus" }
+      : undefined;
+  },
+];
+
+/**
+ * Validates a run as read from the API (schema with defaults, then the CEL rules). Returns the
+ * defaulted run, or the first verdict naming the field.
+ */
+export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid: Verdict } {
+  let run: TrainingRun;
+  try {
+    // Status is the operator's; only metadata and spec are the user's to validate.
+    run = parseTrainingRun({
+      apiVersion: obj.apiVersion,
+      kind: "TrainingRun",
+      metadata: obj.metadata,
+      spec: obj.spec,
+    });
+  } catch (err) {
+    const v = (err as { violations?: FieldViolation[] }).violations ?? [];
+    const message = v.length
+      ? v.map((x) => `${x.field.replace(/^TrainingRun: /, "")}: ${x.description}`).join("; ")
+      : String(err);
+    return { invalid: { reason: "InvalidSpec", message } };
+  }
+  run = { ...run, metadata: obj.metadata, status: obj.status };
+  for (const check of CEL_CHECKS) {
+    const v = check(run);
+    if (v) return { invalid: v };
+  }
+  return { run };
+}
+
+/** What the trainer Job's conditions say. */
+export interface JobView {
+  name: string;
+  attempt: number;
+  suspended: boolean;
+  active: number;
+  ready: number;
+  complete: boolean;
+  failed?: Verdict;
+  startTime?: string;
+}
+
+export type TrainerAction =
+  | { kind: "wait" }
+  | { kind: "create" }
+  | { kind: "restart"; nextAttempt: number; why: Verdict }
+  | { kind: "fail"; why: Verdict }
+  | { kind: "complete" };
+
+/** Gang-restart policy (JobSet failure_policy shape): one failed Job restarts all, up to maxRestarts. */
+export function trainerAction(
+  job: JobView | undefined,
+  restarts: number,
+  maxRestarts: number,
+): TrainerAction {
+  if (!job) return { kind: "create" };
+  if (job.complete) return { kind: "complete" };
+  if (!job.failed) return { kind: "wait" };
+  if (restarts >= maxRestarts)
+    return {
+      kind: "fail",
+      why: {
+        reason: "BackoffLimitExceeded",
+        message: `trainer failed after ${restarts} restart(s) (maxRestarts ${maxRestarts}): ${job.failed.message}`,
+      },
+    };
+  return { kind: "restart", nextAttempt: job.attempt + 1, why: job.failed };
+}
+
+interface JobLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { suspend?: boolean };
+  status?: {
+    active?: number;
+    ready?: number;
+    startTime?: unknown;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+
+/** Reads a batch/v1 Job into the view the policies take. */
+export function viewJob(job: JobLike, attempt: number): JobView {
+  const cond = (t: string) => job.status?.conditions?.find((c) => c.type === t && c.status === "True");
+  const failed = cond("Failed");
+  return {
+    name: job.metadata?.name ?? "",
+    attempt,
+    suspended: job.spec?.suspend ?? false,
+    active: job.status?.active ?? 0,
+    ready: job.status?.ready ?? 0,
+    complete: !!cond("Complete"),
+    failed: failed
+      ? { reason: failed.reason || "TrainerFailed", message: failed.message || "the trainer Job failed" }
+      : undefined,
+    startTime: job.status?.startTime ? String(job.status.startTime) : undefined,
+  };
+}

@@ -1,0 +1,334 @@
+// The TrainingRun reconciler: the only code in this folder that talks to the API server. Each
+// reconcile re-reads the run and its children from the caches and runs the numbered steps below;
+// status is gathered in memory, written once, and events are recorded after that write succeeds.
+import { randomBytes } from "node:crypto";
+import { type KubernetesObject, type V1Deployment, type V1Job, type V1Secret } from "@kubernetes/client-node";
+import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { errorFields } from "../../lib/log.js";
+import { ATTEMPT_LABEL, COMPONENT_LABEL, FINALIZER, isOwnedBy, names, stableJson } from "../labels.js";
+import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
+import { ensureChild } from "../runtime/ensure.js";
+import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
+import { type Informer } from "../runtime/informer.js";
+import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
+import {
+  buildConfigMap,
+  buildHubService,
+  buildTokenSecret,
+  buildTrainerJob,
+  buildTrainerService,
+} from "./build.js";
+import { buildInference, buildOwnedPool, inlineReplicas } from "./build-inference.js";
+import { type HubStatsSource } from "./hub.js";
+import { type JobView, type Verdict, trainerAction, validateRun, viewJob } from "./policy.js";
+import { type RunObservation, computeRunStatus } from "./status.js";
+
+type K = KubernetesObject;
+export interface RunCaches {
+  runs: Informer<TrainingRun & K>;
+  secrets: Informer<K>;
+  configMaps: Informer<K>;
+  services: Informer<K>;
+  jobs: Informer<K>;
+  deployments: Informer<K>;
+  pools: Informer<AgentWorkerPool & K>;
+}
+
+export interface RunReconcilerDeps {
+  api: KubeApi;
+  caches: RunCaches;
+  recorder: EventRecorder;
+  hub: HubStatsSource;
+  now?: () => Date;
+  newToken?: () => string;
+  /** How often a running run's hub Stats are read. */
+  statsIntervalMs?: number;
+}
+
+const attemptOf = (o: K): number => Number(o.metadata?.labels?.[ATTEMPT_LABEL] ?? -1);
+
+export class TrainingRunReconciler {
+  readonly #d: Required<RunReconcilerDeps>;
+
+  constructor(deps: RunReconcilerDeps) {
+    this.#d = {
+      now: () => new Date(),
+      newToken: () => randomBytes(32).toString("base64url"),
+      statsIntervalMs: 15_000,
+      ...deps,
+    };
+  }
+
+  reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
+    const { api, caches } = this.#d;
+    // 1. Read the run; gone means its children are the garbage collector's.
+    const cached = caches.runs.get(req.namespace, req.name);
+    if (!cached) return {};
+    const events: PendingEvent[] = [];
+
+    // 2. Deletion: stop workers, record the end, delete what we own, release the finalizer.
+    if (cached.metadata?.deletionTimestamp) return this.#finalize(cached, ctx);
+    let run: TrainingRun & K = cached;
+    if (!(run.metadata?.finalizers ?? []).includes(FINALIZER)) {
+      const finalizers = [...(run.metadata?.finalizers ?? []), FINALIZER];
+      run = await api.mergePatch("TrainingRun", req.namespace, req.name, {
+        metadata: { finalizers, resourceVersion: run.metadata?.resourceVersion },
+      });
+    }
+    const uid = run.metadata!.uid!;
+    const generation = run.metadata?.generation ?? 0;
+
+    // 3. Validate what the schema could not (CEL rules, cross-field checks): no hot loop on a bad spec.
+    const valid = validateRun(run);
+    const prevFailed = run.status?.conditions?.find((c) => c.type === "Failed");
+    const ended =
+      run.status?.phase === "Succeeded" ||
+      (run.status?.phase === "Failed" && prevFailed?.reason !== "InvalidSpec")
+        ? {
+            phase: run.status.phase,
+            why: { reason: prevFailed?.reason ?? "Completed", message: prevFailed?.message ?? "" },
+          }
+        : undefined;
+    const obs: RunObservation = {
+      generation,
+      suspended: !!run.spec.suspend,
+      restarts: run.status?.restarts ?? 0,
+      maxSteps: run.spec.algorithm?.maxSteps ?? 100,
+      ended: ended as RunObservation["ended"],
+    };
+    if ("invalid" in valid) {
+      obs.invalid = valid.invalid;
+      if (run.status?.phase !== "Failed" || prevFailed?.reason !== "InvalidSpec")
+        events.push({ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message });
+      await this.#writeStatus(run, obs, events, ctx);
+      return {};
+    }
+    const spec = valid.run;
+
+    // 4. Observe the trainer Jobs: the highest attempt is current (survives a lost status write).
+    const jobs = caches.jobs.ownedBy(uid).filter((j) => j.metadata?.labels?.[COMPONENT_LABEL] === "trainer");
+    const attempt = Math.max(obs.restarts, ...jobs.map(attemptOf));
+    obs.restarts = attempt;
+    const current = jobs.find((j) => attemptOf(j) === attempt);
+    let view: JobView | undefined = current ? viewJob(current as V1Job as never, attempt) : undefined;
+    const stopped = !!ended;
+
+    // 5. Run-wide children: token (created once), run.json, Services, inference.
+    const ensure = async (kind: Kind, desired: K, fields?: readonly string[]) => {
+      const actual = this.#cacheFor(kind).get(req.namespace, desired.metadata!.name!);
+      const r = await ensureChild(api, kind, desired, actual, { ownerUid: uid, fields });
+      if (r.outcome === "created" || r.outcome === "updated")
+        ctx.logger.info(`child ${r.outcome}`, { kind, child: desired.metadata!.name });
+      if (r.outcome === "foreign")
+        events.push({
+          type: "Warning",
+          reason: "NameTaken",
+          message: `${kind} ${desired.metadata!.name} exists and is not owned by this run`,
+        });
+      return r;
+    };
+    if (!caches.secrets.get(req.namespace, names.token(req.name))) {
+      await ensure("Secret", buildTokenSecret(spec, this.#d.newToken()));
+      events.push({
+        type: "Normal",
+        reason: "TokenCreated",
+        message: `created run token Secret ${names.token(req.name)}`,
+      });
+    }
+    await ensure("ConfigMap", buildConfigMap(spec));
+    await ensure("Service", buildTrainerService(spec));
+    await ensure("Service", buildHubService(spec));
+    if (spec.spec.inference) {
+      const { deployment, service } = buildInference(spec);
+      if (stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
+      await ensure("Deployment", deployment);
+      await ensure("Service", service);
+    } else {
+      await this.#deleteOwned("Deployment", req.namespace, names.inference(req.name), uid, ctx);
+      await this.#deleteOwned("Service", req.namespace, names.inference(req.name), uid, ctx);
+    }
+
+    // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
+    if (!stopped) {
+      const action = trainerAction(view, obs.restarts, spec.spec.trainer?.maxRestarts ?? 3);
+      if (action.kind === "restart") {
+        // Create the next attempt before deleting the failed one: a crash in between leaves the
+        // highest attempt current, so the restart is counted exactly once.
+        const job = buildTrainerJob(spec, action.nextAttempt);
+        await ensure("Job", job);
+        await api.delete("Job", req.namespace, view!.name, { propagation: "Background" }).catch((e) => {
+          if (!isStatus(e, 404)) throw e;
+        });
+        obs.restarts = action.nextAttempt;
+        obs.restarted = action.why;
+        view = { ...viewJob(job as never, action.nextAttempt) };
+        events.push({
+          type: "Warning",
+          reason: "GangRestart",
+          message: `trainer failed (${action.why.message}); restart ${obs.restarts}`,
+        });
+      } else if (action.kind === "fail") {
+        obs.failed = action.why;
+        events.push({ type: "Warning", reason: "RunFailed", message: action.why.message });
+      } else if (action.kind === "complete") {
+        obs.completed = true;
+        events.push({
+          type: "Normal",
+          reason: "RunSucceeded",
+          message: "the trainer finished; workers scaled to zero",
+        });
+      } else {
+        const job = buildTrainerJob(spec, attempt);
+        // A Job's pod template is immutable: only suspend and the TTL are kept in step; other trainer
+        // changes take effect at the next gang restart or resume (docs/operator.md).
+        const desired = current
+          ? ({
+              metadata: job.metadata,
+              spec: {
+                suspend: job.spec!.suspend,
+                ttlSecondsAfterFinished: job.spec!.ttlSecondsAfterFinished,
+              },
+            } as K)
+          : job;
+        const r = await ensure("Job", desired, ["spec"]);
+        if (r.outcome === "created")
+          events.push({
+            type: "Normal",
+            reason: "TrainerCreated",
+            message: `created trainer Job ${job.metadata!.name}`,
+          });
+        if (r.outcome === "updated" && current && view?.suspended !== job.spec!.suspend)
+          events.push({
+            type: "Normal",
+            reason: job.spec!.suspend ? "Suspended" : "Resumed",
+            message: job.spec!.suspend
+              ? "trainer pods deleted, workers at zero; checkpoint kept"
+              : "resuming from the last checkpoint",
+          });
+        view = current ? view : viewJob(r.obj as never, attempt);
+      }
+      // Old attempts are ours and done: delete them (their pods go with them).
+      for (const j of jobs)
+        if (attemptOf(j) < obs.restarts && j.metadata?.name !== view?.name)
+          await this.#deleteOwned("Job", req.namespace, j.metadata!.name!, uid, ctx);
+    }
+    obs.job = view;
+
+    // 7. Workers: the owned inline pool (at zero when stopped), or the referenced pool's readiness.
+    const finished = stopped || !!obs.completed || !!obs.failed;
+    if (spec.spec.workers) {
+      const pool = buildOwnedPool(spec, inlineReplicas(spec, finished || !!spec.spec.suspend));
+      const actual = caches.pools.get(req.namespace, pool.metadata!.name!);
+      if (!actual && pool.spec.replicas === undefined)
+        pool.spec.replicas = spec.spec.workers.autoscaling?.minReplicas ?? 1;
+      await ensure("AgentWorkerPool", pool as K);
+      obs.poolName = pool.metadata!.name!;
+    } else if (spec.spec.workerPoolRef) {
+      obs.poolName = spec.spec.workerPoolRef.name;
+    }
+    if (obs.poolName)
+      obs.readyWorkers = caches.pools.get(req.namespace, obs.poolName)?.status?.readyReplicas ?? 0;
+
+    // 8. The hub's Stats, once its pods are up.
+    if (!finished && !spec.spec.suspend && view && view.ready > 0) {
+      const secret = caches.secrets.get(req.namespace, names.token(req.name)) as V1Secret | undefined;
+      const token = Buffer.from(secret?.data?.token ?? "", "base64").toString("utf8");
+      const address = `${names.hubService(req.name)}.${req.namespace}.svc:${spec.spec.trainer?.hubPort ?? 7070}`;
+      obs.hub = await this.#d.hub.stats(address, token).then(
+        (stats) => ({ stats }),
+        (err: unknown) => ({ error: `hub ${address} unreachable: ${(err as Error).message}` }),
+      );
+    }
+
+    // 9. Status once, then events.
+    await this.#writeStatus(run, obs, events, ctx);
+    const live = !finished && !spec.spec.suspend && view && view.ready > 0;
+    return live ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
+  };
+
+  #cacheFor(kind: Kind): Informer<K> {
+    const c = this.#d.caches;
+    const map: Partial<Record<Kind, Informer<K>>> = {
+      Secret: c.secrets,
+      ConfigMap: c.configMaps,
+      Service: c.services,
+      Job: c.jobs,
+      Deployment: c.deployments,
+      AgentWorkerPool: c.pools as unknown as Informer<K>,
+    };
+    return map[kind]!;
+  }
+
+  async #deleteOwned(
+    kind: Kind,
+    ns: string,
+    name: string,
+    uid: string,
+    ctx: ReconcileContext,
+  ): Promise<void> {
+    const obj = this.#cacheFor(kind).get(ns, name);
+    if (!obj || !(obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid)) return;
+    await this.#d.api.delete(kind, ns, name, { propagation: "Background" }).catch((e: unknown) => {
+      if (!isStatus(e, 404)) throw e;
+    });
+    ctx.logger.info("child deleted", { kind, child: name });
+  }
+
+  async #writeStatus(
+    run: TrainingRun & K,
+    obs: RunObservation,
+    events: PendingEvent[],
+    ctx: ReconcileContext,
+  ) {
+    const status = computeRunStatus(run.status, obs, this.#d.now());
+    if (stableJson(status) !== stableJson(run.status ?? {})) {
+      await this.#d.api.replaceStatus("TrainingRun", { ...run, status });
+      if (status.phase !== run.status?.phase) {
+        ctx.logger.info("phase changed", { from: run.status?.phase, to: status.phase });
+        events.push({
+          type: status.phase === "Failed" ? "Warning" : "Normal",
+          reason: `Phase${status.phase}`,
+          message: `phase ${run.status?.phase ?? "none"} -> ${status.phase}`,
+        });
+      }
+    }
+    for (const e of events) await this.#d.recorder.record(run, e);
+  }
+
+  async #finalize(run: TrainingRun & K, ctx: ReconcileContext): Promise<Result> {
+    const { api, caches } = this.#d;
+    if (!(run.metadata?.finalizers ?? []).includes(FINALIZER)) return {};
+    const ns = run.metadata!.namespace!;
+    const uid = run.metadata!.uid!;
+    // Workers first, so none holds a lease against a hub that is going away; then everything we own.
+    const order: Kind[] = ["AgentWorkerPool", "Deployment", "Job", "Service", "ConfigMap", "Secret"];
+    let deleted = 0;
+    for (const kind of order) {
+      for (const child of this.#cacheFor(kind).ownedBy(uid)) {
+        if (!isOwnedBy(child, run)) continue;
+        await api
+          .delete(kind, ns, child.metadata!.name!, { propagation: "Background" })
+          .catch((e: unknown) => {
+            if (!isStatus(e, 404)) throw e;
+          });
+        deleted++;
+      }
+    }
+    await this.#d.recorder.record(run, {
+      type: "Normal",
+      reason: "Deleted",
+      message: `run deleted in phase ${run.status?.phase ?? "none"} at step ${run.status?.step ?? 0}; ${deleted} owned object(s) deleted`,
+    });
+    ctx.logger.info("finalized", { phase: run.status?.phase, step: run.status?.step, deleted });
+    const finalizers = (run.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER);
+    await api
+      .mergePatch("TrainingRun", ns, run.metadata!.name!, {
+        metadata: { finalizers, resourceVersion: run.metadata?.resourceVersion },
+      })
+      .catch((e: unknown) => {
+        if (!isStatus(e, 404)) throw e;
+      });
+    void caches;
+    return {};
+  }
+}
