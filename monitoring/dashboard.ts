@@ -1,6 +1,7 @@
 // The L0 Grafana dashboard, built from code with Grafana's foundation SDK. Panels are plain data
 // (title, unit, queries) so tests can parse every query with promtool and the end-to-end test can
 // run the key ones against a real Prometheus; `buildDashboard()` turns them into dashboard JSON.
+import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
@@ -279,18 +280,28 @@ function panel(spec: PanelSpec) {
       .legendFormat(x.legend)
       .refId(String.fromCharCode(65 + i)),
   );
-  const common = <T extends stat.PanelBuilder | timeseries.PanelBuilder>(b: T): T =>
-    b
+  // The two builders share these setters but not a type, so each branch repeats the chain.
+  if (spec.kind === "stat") {
+    return new stat.PanelBuilder()
       .title(spec.title)
       .description(spec.description)
       .datasource(DS)
       .unit(spec.unit)
       .height(8)
       .span(spec.span ?? 12)
-      .targets(targets);
-  return spec.kind === "stat"
-    ? common(new stat.PanelBuilder())
-    : common(new timeseries.PanelBuilder()).fillOpacity(10).lineWidth(1);
+      .targets(targets)
+      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(["lastNotNull"]));
+  }
+  return new timeseries.PanelBuilder()
+    .title(spec.title)
+    .description(spec.description)
+    .datasource(DS)
+    .unit(spec.unit)
+    .height(8)
+    .span(spec.span ?? 12)
+    .targets(targets)
+    .fillOpacity(10)
+    .lineWidth(1);
 }
 
 function labelVariable(name: string, label: string, query: string): dashboard.QueryVariableBuilder {
