@@ -1,0 +1,109 @@
+"""`python3 -m learner`: builds the policy and Trainer from flags / environment / the run config,
+optionally warm-starts it (--sft-data) or resumes it (--load-dir), then serves the gRPC Learner
+and, on the CPU path, the OpenAI-compatible engine, until SIGTERM/SIGINT. Prints one
+`learner ready` log line with the bound ports, which launchers wait for."""
+import os
+
+# Before torch loads OpenBLAS: one BLAS thread (several are much slower on these small shapes).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def _gen_path() -> str:
+    return os.environ.get("L0_GEN_PYTHON") or str(Path(__file__).resolve().parents[3] / "gen" / "python")
+
+
+sys.path.insert(0, _gen_path())
+
+import torch  # noqa: E402
+
+from . import checkpoint  # noqa: E402
+from .config import load_config  # noqa: E402
+from .log import Logger  # noqa: E402
+from .model import ModelConfig, TinyGPT, load_hf  # noqa: E402
+from .tokenizer import ByteTokenizer  # noqa: E402
+from .train import Trainer, TrainSettings  # noqa: E402
+
+
+def build_trainer(cfg, tok: ByteTokenizer) -> Trainer:
+    torch.manual_seed(cfg.seed)
+    if cfg.model == "tiny":
+        model = TinyGPT(ModelConfig(vocab_size=tok.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                                    n_head=cfg.n_head, n_embd=cfg.n_embd)).to(cfg.device)
+    else:
+        model = load_hf(cfg.model, cfg.device)
+    settings = TrainSettings(
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, kl_coef=cfg.kl_coef,
+        clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation,
+        max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
+    )
+    return Trainer(model, settings, cfg.model, cfg.device)
+
+
+def warm_start(cfg, trainer: Trainer, tok: ByteTokenizer, log: Logger) -> None:
+    from .sft import batches, read_jsonl
+
+    data = read_jsonl(cfg.sft_data, tok)
+    log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs)
+    for i, b in enumerate(batches(data, cfg.sft_batch_size, cfg.sft_epochs, cfg.seed)):
+        out = trainer.sft(b, cfg.sft_learning_rate)
+        if i % 10 == 0:
+            log.info("supervised step", step=i, loss=round(out["loss"], 4), version=out["policy_version"])
+
+
+def main(argv=None) -> int:
+    try:
+        cfg = load_config(argv)
+        token = Path(cfg.token_file).read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"--token-file: {cfg.token_file} is empty")
+    except (ValueError, OSError) as e:
+        sys.stderr.write(f"learner: invalid configuration: {e}\n")
+        return 2
+    log = Logger(level=cfg.log_level)
+    torch.set_num_threads(cfg.threads)
+    from .engine import Api, Engine, make_server
+    from .service import LearnerService, make_grpc_server
+
+    tok = ByteTokenizer()
+    trainer = build_trainer(cfg, tok)
+    engine = http = None
+    base_url = ""
+    if cfg.engine_port >= 0 and cfg.model == "tiny":
+        engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch, logger=log)
+    if cfg.load_dir:
+        version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
+        log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
+    if cfg.sft_data:
+        warm_start(cfg, trainer, tok, log)
+    if engine is not None:
+        http = make_server(Api(engine, cfg.served_model_name or cfg.model), cfg.engine_host, cfg.engine_port, log)
+        threading.Thread(target=http.serve_forever, name="engine-http", daemon=True).start()
+        host = "127.0.0.1" if cfg.engine_host in ("0.0.0.0", "") else cfg.engine_host
+        base_url = f"http://{host}:{http.server_address[1]}/v1"
+    service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device)
+    server, port = make_grpc_server(service, cfg.host, cfg.port)
+    server.start()
+    log.info("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
+             parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down")
+    server.stop(grace=5).wait(6)
+    if http is not None:
+        http.shutdown()
+    if engine is not None:
+        engine.close()
+    log.info("shutdown complete")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Checkpoints: model, optimizer, frozen reference, version, step and RNG states in one
+`checkpoint.pt`, written into a temporary sibling directory and renamed into place, so a reader
+never sees a half-written checkpoint and resuming gives the same next step as not stopping."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+
+FORMAT = 1
+FILE = "checkpoint.pt"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) -> Path:
+    """Writes the trainer's state to `directory` (replacing an older checkpoint there)."""
+    target = Path(directory).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with trainer.lock:
+        model_config = getattr(trainer.model, "config", None)
+        state = {
+            "format": FORMAT,
+            "model_name": trainer.model_name,
+            "model_config": model_config.to_dict() if hasattr(model_config, "to_dict") else {},
+            "model": trainer.model.state_dict(),
+            "optimizer": trainer.optimizer.state_dict(),
+            "reference": None if trainer.reference is None else trainer.reference.state_dict(),
+            "version": trainer.version,
+            "step": trainer.step,
+            "torch_rng": torch.get_rng_state(),
+            "engine_rng": None if engine_gen is None else engine_gen.get_state(),
+        }
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            with open(tmp / FILE, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            meta = {"format": FORMAT, "model": trainer.model_name, "version": trainer.version, "step": trainer.step}
+            (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
+            old = None
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                os.rename(target, old)
+            os.rename(tmp, target)
+            _fsync_dir(target.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
+
+
+class CheckpointError(ValueError):
+    """The directory holds no usable checkpoint for this model; the trainer is unchanged."""
+
+
+def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) -> Tuple[int, int]:
+    """Restores the trainer from `directory`; returns (version, step). Everything is read and
+    checked before anything is changed."""
+    path = Path(directory) / FILE
+    if not path.is_file():
+        raise CheckpointError(f"dir: no {FILE} in {directory}")
+    try:
+        state = torch.load(path, map_location=trainer.device, weights_only=True)
+    except Exception as e:  # a corrupt or foreign file
+        raise CheckpointError(f"dir: cannot read {path}: {e}") from e
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"dir: checkpoint format {state.get('format')} is not {FORMAT}")
+    mine = getattr(trainer.model, "config", None)
+    mine = mine.to_dict() if hasattr(mine, "to_dict") else {}
+    if state.get("model_config") != mine:
+        raise CheckpointError(f"dir: checkpoint model {state.get('model_config')} does not match this learner's {mine}")
+    with trainer.lock:
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        if state["reference"] is None:
+            trainer.reference = None
+        else:
+
+
+            ref = copy.deepcopy(trainer.model)
+            ref.load_state_dict(state["reference"])
+            trainer.reference = ref.eval().requires_grad_(False)
+        trainer.version = int(state["version"])
+        trainer.step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if engine_gen is not None and state.get("engine_rng") is not None:
+            engine_gen.set_state(state["engine_rng"].cpu())
+    return trainer.version, trainer.step

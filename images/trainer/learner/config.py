@@ -1,0 +1,141 @@
+"""The learner's configuration: a dataclass, its argparse flags (each also read from
+L0_LEARNER_<FLAG> in the environment), and the parts of the TrainingRun (`--run-config`, the
+run.json the operator mounts) that set the model and the loss. Precedence: flag, environment,
+run config, default."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, fields
+from typing import List, Optional
+
+ENV_PREFIX = "L0_LEARNER_"
+
+
+@dataclass
+class LearnerConfig:
+    run_config: str = ""
+    token_file: str = ""
+    model: str = "tiny"
+    host: str = "127.0.0.1"
+    port: int = 0
+    engine_host: str = "127.0.0.1"
+    engine_port: int = 0  # -1 = no engine (GPU path: vLLM/SGLang serve)
+    engine_max_batch: int = 64
+    served_model_name: str = ""
+    device: str = "cpu"
+    threads: int = 1
+    seed: int = 0
+    # The tiny CPU model.
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 1024
+    # Optimizer and loss (TrainingRun spec.algorithm fills these when given).
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    kl_coef: float = 0.001
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    aggregation: str = "token_mean"
+    max_grad_norm: float = 1.0
+    micro_batch_tokens: int = 8192
+    # Supervised warm-start before serving.
+    sft_data: str = ""
+    sft_epochs: int = 1
+    sft_batch_size: int = 16
+    sft_learning_rate: float = 1e-3
+    # Checkpoints and weights.
+    load_dir: str = ""
+    export_dir: str = ""
+    log_level: str = "info"
+
+
+HELP = {
+    "run_config": "TrainingRun (JSON, or YAML when PyYAML is present) whose spec.model / spec.algorithm set defaults",
+    "token_file": "file holding the run token every gRPC call must carry (required)",
+    "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
+    "engine_port": "port of the OpenAI-compatible engine (CPU path; 0 = a free port, -1 = off)",
+    "served_model_name": "model name the engine answers to (default: --model)",
+    "aggregation": "token_mean or sequence_mean",
+    "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",
+    "sft_data": "JSONL of demonstrations to warm-start on before serving: "
+    '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
+    "load_dir": "checkpoint directory to resume from at start",
+    "export_dir": "default directory for ExportWeights",
+}
+CHOICES = {"aggregation": ["token_mean", "sequence_mean"], "log_level": ["error", "warn", "info", "debug"]}
+
+# TrainingRun spec.algorithm field -> config field.
+ALGORITHM_FIELDS = {
+    "learningRate": "learning_rate",
+    "klCoef": "kl_coef",
+    "clipLow": "clip_low",
+    "clipHigh": "clip_high",
+    "lossAggregation": "aggregation",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="learner", description="L0 learner: policy-gradient gRPC service (+ CPU engine)")
+    for f in fields(LearnerConfig):
+        flag = "--" + f.name.replace("_", "-")
+        typ = type(f.default)
+        p.add_argument(flag, type=typ, default=None, choices=CHOICES.get(f.name),
+                       help=f"{HELP.get(f.name, f.name.replace('_', ' '))} (env {ENV_PREFIX}{f.name.upper()}, "
+                            f"default {f.default!r})")
+    return p
+
+
+def read_run_config(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        try:
+            import yaml  # optional: the operator mounts JSON; `l0 learner` converts YAML first
+        except ImportError as e:
+            raise ValueError(f"{path}: not JSON (and PyYAML is not installed for YAML)") from e
+        return yaml.safe_load(text)
+
+
+def from_run(run: dict, source: str) -> dict:
+    """The config values a TrainingRun sets, with errors naming the field."""
+    if not isinstance(run, dict) or not isinstance(run.get("spec"), dict):
+        raise ValueError(f"{source}: spec: missing")
+    spec = run["spec"]
+    out = {}
+    name = (spec.get("model") or {}).get("name")
+    if name:
+        out["model"] = name
+    for k, field in ALGORITHM_FIELDS.items():
+        v = (spec.get("algorithm") or {}).get(k)
+        if v is not None:
+            out[field] = v
+    return out
+
+
+def load_config(argv: Optional[List[str]] = None, env: Optional[dict] = None) -> LearnerConfig:
+    env = os.environ if env is None else env
+    args = vars(build_parser().parse_args(argv))
+    values = {}
+    run_path = args.get("run_config") or env.get(ENV_PREFIX + "RUN_CONFIG")
+    if run_path:
+        values.update(from_run(read_run_config(run_path), run_path))
+    for f in fields(LearnerConfig):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            try:
+                values[f.name] = type(f.default)(raw)
+            except ValueError as e:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}: must be {type(f.default).__name__}, got {raw!r}") from e
+        if args.get(f.name) is not None:
+            values[f.name] = args[f.name]
+    cfg = LearnerConfig(**values)
+    if cfg.aggregation not in CHOICES["aggregation"]:
+        raise ValueError(f"aggregation: must be token_mean or sequence_mean, got {cfg.aggregation!r}")
+    if not cfg.token_file:
+        raise ValueError(f"--token-file ({ENV_PREFIX}TOKEN_FILE): is required")
+    return cfg

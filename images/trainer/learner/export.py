@@ -1,0 +1,147 @@
+"""Weight export: the policy's tensors as safetensors-format shards (written here: 8-byte
+little-endian header length, JSON header padded to 8 bytes, raw little-endian bytes) plus
+`manifest.json`, the proto3 JSON form of l0.v1.WeightManifest with a sha256 per chunk. A version
+directory is written under a temporary name and renamed into place; exporting a version that is
+already there returns its manifest unchanged."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+
+DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.uint8: "U8",
+}
+DEFAULT_SHARD_BYTES = 2 * 1024**3
+CHUNK_BYTES = 4 * 1024**2
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """Raw little-endian bytes of a tensor (bf16 included, which numpy lacks)."""
+    t = t.detach().to("cpu").contiguous()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    return t.numpy().tobytes()
+
+
+def plan_shards(sizes: List[Tuple[str, int]], shard_bytes: int) -> List[List[str]]:
+    """Tensor names split into shards of at most shard_bytes of data, in order; a tensor larger
+    than that gets a shard of its own."""
+    shards: List[List[str]] = [[]]
+    used = 0
+    for name, n in sizes:
+        if shards[-1] and used + n > shard_bytes:
+            shards.append([])
+            used = 0
+        shards[-1].append(name)
+        used += n
+    return shards
+
+
+def write_safetensors(path: Path, tensors: Dict[str, torch.Tensor]) -> Dict[str, Tuple[int, int]]:
+    """Writes one shard; returns each tensor's absolute (file offset, size)."""
+    header: Dict[str, object] = {"__metadata__": {"format": "pt"}}
+    blobs = []
+    pos = 0
+    for name, t in tensors.items():
+        b = tensor_bytes(t)
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
+        blobs.append(b)
+        pos += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    base = 8 + len(h)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    return {n: (base + v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
+            for n, v in header.items() if n != "__metadata__"}
+
+
+def hash_file(path: Path, chunk_bytes: int) -> Tuple[str, List[dict]]:
+    whole = hashlib.sha256()
+    chunks = []
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk_bytes)
+            if not b:
+                break
+            whole.update(b)
+            chunks.append({"offset": offset, "sizeBytes": len(b), "sha256": hashlib.sha256(b).hexdigest()})
+            offset += len(b)
+    return whole.hexdigest(), chunks
+
+
+def export(model, version: int, directory: str, model_name: str, shard_bytes: int = 0,
+           chunk_bytes: int = CHUNK_BYTES) -> Tuple[Path, dict]:
+    """Writes `<directory>/<version>/` and returns (that path, the manifest as proto3 JSON)."""
+    target = Path(directory).resolve() / str(version)
+    if (target / "manifest.json").is_file():
+        return target, json.loads((target / "manifest.json").read_text())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    named = {n: p.detach() for n, p in model.named_parameters()}
+    shards = plan_shards([(n, t.numel() * t.element_size()) for n, t in named.items()],
+                         shard_bytes or DEFAULT_SHARD_BYTES)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+    try:
+        shard_infos, tensor_infos = [], []
+        for k, names in enumerate(shards):
+            file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+            spans = write_safetensors(tmp / file, {n: named[n] for n in names})
+            digest, chunks = hash_file(tmp / file, chunk_bytes)
+            shard_infos.append({"file": file, "sizeBytes": (tmp / file).stat().st_size, "sha256": digest,
+                                "chunks": chunks})
+            for n in names:
+                t = named[n]
+                tensor_infos.append({"name": n, "dtype": DTYPES[t.dtype], "shape": list(t.shape), "shard": file,
+                                     "offset": spans[n][0], "sizeBytes": spans[n][1]})
+        manifest = {
+            "version": version,
+            "format": "safetensors",
+            "chunkBytes": chunk_bytes,
+            "shards": shard_infos,
+            "tensors": tensor_infos,
+            "createdUnixMs": int(time.time() * 1000),
+            "model": model_name,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target, manifest
+
+
+def manifest_to_proto(m: dict, weights_pb2):
+    """The manifest dict -> l0.v1.WeightManifest."""
+    return weights_pb2.WeightManifest(
+        version=m["version"],
+        format=m["format"],
+        chunk_bytes=m["chunkBytes"],
+        created_unix_ms=m["createdUnixMs"],
+        model=m["model"],
+        shards=[weights_pb2.ShardInfo(file=s["file"], size_bytes=s["sizeBytes"], sha256=s["sha256"],
+                                      chunks=[weights_pb2.ChunkInfo(offset=c["offset"], size_bytes=c["sizeBytes"],
+                                                                    sha256=c["sha256"]) for c in s["chunks"]])
+                for s in m["shards"]],
+        tensors=[weights_pb2.TensorInfo(name=t["name"], dtype=t["dtype"], shape=t["shape"], shard=t["shard"],
+                                        offset=t["offset"], size_bytes=t["sizeBytes"]) for t in m["tensors"]],
+    )

@@ -1,0 +1,144 @@
+"""The policy: a tiny decoder-only transformer (nanoGPT-shaped) for the CPU path, with a KV cache
+so the engine can generate batches; and the Hugging Face loader for the GPU path, which imports
+`transformers` only when called so CPU tests need nothing beyond torch."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+Cache = List[Tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 262
+    block_size: int = 1024
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 128
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: ModelConfig) -> None:
+        super().__init__()
+        assert c.n_embd % c.n_head == 0, "n_embd must be a multiple of n_head"
+        self.n_head = c.n_head
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd)
+        self.proj = nn.Linear(c.n_embd, c.n_embd)
+
+    def forward(self, x, allowed, past):
+        B, T, C = x.shape
+        H = self.n_head
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))
+        # masked_fill, not -inf: a fully masked row (left padding) becomes uniform, never NaN.
+        att = att.masked_fill(~allowed, torch.finfo(att.dtype).min).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.proj(y), (k, v)
+
+
+class Block(nn.Module):
+    def __init__(self, c: ModelConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(c.n_embd)
+        self.attn = Attention(c)
+        self.ln2 = nn.LayerNorm(c.n_embd)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd), nn.GELU(), nn.Linear(4 * c.n_embd, c.n_embd))
+
+    def forward(self, x, allowed, past):
+        a, kv = self.attn(self.ln1(x), allowed, past)
+        x = x + a
+        return x + self.mlp(self.ln2(x)), kv
+
+
+class TinyGPT(nn.Module):
+    """Learned positions, pre-LayerNorm blocks, untied output head (so exported tensors are
+    distinct, as safetensors requires)."""
+
+    def __init__(self, c: ModelConfig) -> None:
+        super().__init__()
+        self.config = c
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd)
+        self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
+        self.ln_f = nn.LayerNorm(c.n_embd)
+        self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        pos: Optional[torch.Tensor] = None,
+        key_mask: Optional[torch.Tensor] = None,
+        cache: Optional[Cache] = None,
+    ) -> Tuple[torch.Tensor, Cache]:
+        """idx (B,T). pos (B,T) positions (default 0..T-1 after the cache). key_mask (B,S) marks
+        real (non-padding) keys over cache + new tokens. Returns logits (B,T,V) and the new cache."""
+        B, T = idx.shape
+        past = 0 if cache is None else cache[0][0].shape[2]
+        S = past + T
+        if pos is None:
+            pos = torch.arange(past, S, device=idx.device).unsqueeze(0)
+        q_abs = torch.arange(past, S, device=idx.device).view(T, 1)
+        allowed = (torch.arange(S, device=idx.device).view(1, S) <= q_abs).view(1, 1, T, S)
+        if key_mask is not None:
+            allowed = allowed & key_mask.view(B, 1, 1, S)
+        x = self.wte(idx) + self.wpe(pos)
+        new_cache: Cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, allowed, None if cache is None else cache[i])
+            new_cache.append(kv)
+        return self.head(self.ln_f(x)), new_cache
+
+
+class HFPolicy(nn.Module):
+    """A transformers causal LM behind TinyGPT's calling convention (logits, cache)."""
+
+    def __init__(self, lm: nn.Module, name: str) -> None:
+        super().__init__()
+        self.lm = lm
+        self.name = name
+
+    def forward(self, idx, pos=None, key_mask=None, cache=None):
+        out = self.lm(input_ids=idx, attention_mask=None if key_mask is None else key_mask.long(), use_cache=False)
+        return out.logits, []
+
+
+def load_hf(name: str, device: str, dtype: str = "bfloat16", gradient_checkpointing: bool = True) -> HFPolicy:
+    """GPU path: any Hugging Face causal LM by id or local path, in bf16. NOT exercised by the
+    CPU tests (transformers is not installed here); FSDP across trainer pods is not done yet."""
+    import transformers  # noqa: PLC0415 - only the GPU path may need it
+
+    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=getattr(torch, dtype))
+    if gradient_checkpointing:
+        lm.gradient_checkpointing_enable()
+    lm.config.use_cache = False
+    return HFPolicy(lm.to(device), name)
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) per position, from logits (..., V) in float32."""
+    return torch.gather(F.log_softmax(logits.float(), dim=-1), -1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)

@@ -1,0 +1,156 @@
+"""The gRPC `l0.v1.Learner` service over a Trainer: run-token auth on every call, batch
+validation errors as INVALID_ARGUMENT naming the field (with the `l0-error-bin` ErrorDetail
+trailer the TypeScript side decodes), and the one mapping of learner errors to status codes."""
+from __future__ import annotations
+
+import functools
+import hmac
+import math
+from typing import Callable, Optional
+
+import grpc
+
+from l0.v1 import common_pb2, learner_pb2, learner_pb2_grpc, weights_pb2
+
+from . import checkpoint
+from . import export as export_mod
+from .batch import BatchError, from_proto
+from .log import Logger
+from .train import NonFiniteError, TrainSettings
+
+ERROR_TRAILER = "l0-error-bin"
+AGGREGATIONS = {
+    learner_pb2.LOSS_AGGREGATION_TOKEN_MEAN: "token_mean",
+    learner_pb2.LOSS_AGGREGATION_SEQUENCE_MEAN: "sequence_mean",
+}
+
+
+def _abort(context, code, message: str, reason: str, violations=()):
+    detail = common_pb2.ErrorDetail(
+        reason=reason, violations=[common_pb2.FieldViolation(field=f, description=d) for f, d in violations]
+    )
+    context.set_trailing_metadata(((ERROR_TRAILER, detail.SerializeToString()),))
+    context.abort(code, message)
+
+
+def settings_for(base: TrainSettings, cfg: learner_pb2.LossConfig) -> TrainSettings:
+    """Per-call overrides: zero values keep the configured ones; disable_kl turns KL off."""
+    s = TrainSettings(**vars(base))
+    if cfg.learning_rate:
+        s.learning_rate = cfg.learning_rate
+    if cfg.kl_coef:
+        s.kl_coef = cfg.kl_coef
+    if cfg.disable_kl:
+        s.kl_coef = 0.0
+    if cfg.clip_low:
+        s.clip_low = cfg.clip_low
+    if cfg.clip_high:
+        s.clip_high = cfg.clip_high
+    if cfg.aggregation:
+        s.aggregation = AGGREGATIONS.get(cfg.aggregation, f"enum value {cfg.aggregation}")
+    return s
+
+
+class LearnerService(learner_pb2_grpc.LearnerServicer):
+    def __init__(self, trainer, token: str, logger: Logger, engine=None, base_url: str = "",
+                 export_dir: str = "", device: str = "cpu") -> None:
+        self.trainer, self.engine, self.base_url = trainer, engine, base_url
+        self.want = f"Bearer {token}".encode("utf-8")
+        self.logger, self.export_dir, self.device = logger, export_dir, device
+
+    def add_to_server(self, server: grpc.Server) -> None:
+        learner_pb2_grpc.add_LearnerServicer_to_server(self, server)
+
+    def _guard(fn: Callable):  # noqa: N805 - decorator over the servicer's methods
+        @functools.wraps(fn)
+        def wrapper(self, request, context):
+            got = dict(context.invocation_metadata()).get("authorization", "")
+            if not hmac.compare_digest(got.encode("utf-8"), self.want):
+                _abort(context, grpc.StatusCode.UNAUTHENTICATED,
+                       "missing or wrong run token (authorization: Bearer <token>)", "Unauthenticated")
+            try:
+                return fn(self, request, context)
+            except BatchError as e:
+                self.logger.warn("rejected request", method=fn.__name__, error=str(e))
+                _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e), "InvalidField", e.violations)
+            except checkpoint.CheckpointError as e:
+                _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "BadCheckpoint")
+            except NonFiniteError as e:
+                self.logger.warn("step skipped", method=fn.__name__, error=str(e))
+                _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "NonFiniteGradient")
+            except Exception as e:  # noqa: BLE001 - the peer sees INTERNAL, the log has the cause
+                self.logger.error("unhandled error in gRPC handler", method=fn.__name__, error=repr(e))
+                _abort(context, grpc.StatusCode.INTERNAL, "internal error", "Internal")
+
+        return wrapper
+
+    @_guard
+    def Train(self, request, context):
+        s = settings_for(self.trainer.settings, request.loss)
+        out = self.trainer.train(from_proto(request.samples), s, step=request.step)
+        self.logger.info("trained", step=self.trainer.step, version=out["policy_version"],
+                         samples=len(request.samples), loss=out["loss"], kl=out["kl"],
+                         grad_norm=out["grad_norm"], tokens_per_second=round(out["tokens_per_second"], 1))
+        return learner_pb2.TrainResponse(**out)
+
+    @_guard
+    def Sft(self, request, context):
+        lr = request.learning_rate if math.isfinite(request.learning_rate) else -1.0
+        out = self.trainer.sft(from_proto(request.samples), lr or None)
+        self.logger.info("supervised step", version=out["policy_version"], loss=out["loss"], tokens=out["tokens"])
+        return learner_pb2.SftResponse(**out)
+
+    @_guard
+    def Save(self, request, context):
+        if not request.dir:
+            raise BatchError([("dir", "must not be empty")])
+        path = checkpoint.save(self.trainer, request.dir, self.engine.gen if self.engine else None)
+        self.logger.info("checkpoint saved", dir=str(path), version=self.trainer.version, step=self.trainer.step)
+        return learner_pb2.SaveResponse(dir=str(path), policy_version=self.trainer.version, step=self.trainer.step)
+
+    @_guard
+    def Load(self, request, context):
+        if not request.dir:
+            raise BatchError([("dir", "must not be empty")])
+        version, step = checkpoint.load(self.trainer, request.dir, self.engine.gen if self.engine else None)
+        self.logger.info("checkpoint loaded", dir=request.dir, version=version, step=step)
+        return learner_pb2.LoadResponse(policy_version=version, step=step)
+
+    @_guard
+    def ExportWeights(self, request, context):
+        directory = request.dir or self.export_dir
+        if not directory:
+            raise BatchError([("dir", "must not be empty (and the learner has no --export-dir)")])
+        with self.trainer.lock:
+            path, manifest = export_mod.export(self.trainer.model, self.trainer.version, directory,
+                                               self.trainer.model_name, request.shard_bytes)
+        self.logger.info("weights exported", dir=str(path), version=manifest["version"])
+        return learner_pb2.ExportWeightsResponse(dir=str(path), manifest=export_mod.manifest_to_proto(manifest, weights_pb2))
+
+    @_guard
+    def Info(self, request, context):
+        return learner_pb2.InfoResponse(
+            model=self.trainer.model_name,
+            policy_version=self.trainer.version,
+            step=self.trainer.step,
+            openai_base_url=self.base_url,
+            parameters=self.trainer.parameters_count(),
+            device=self.device,
+        )
+
+
+def make_grpc_server(service: LearnerService, host: str, port: int, max_message_bytes: int = 64 << 20,
+                     workers: int = 8) -> tuple:
+    """A grpcio server with explicit message limits; returns (server, bound port)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    opts = [("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)]
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"), options=opts)
+    service.add_to_server(server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC on {host}:{port}")
+    return server, bound
+
+

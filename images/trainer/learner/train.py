@@ -1,0 +1,214 @@
+"""The Trainer: one policy, its AdamW optimizer, the frozen reference, and the policy version.
+`train` is one policy-gradient optimizer step on a validated batch (micro-batched to a token
+budget, gradients accumulated, clipped); `sft` is one supervised cross-entropy step for the
+warm-start. A bad batch or a non-finite gradient leaves the model and optimizer untouched."""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from . import loss as L
+from .batch import BatchError, Sample, pack, validate
+from .model import entropy, token_logprobs
+
+
+@dataclass
+class TrainSettings:
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    kl_coef: float = 0.001
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    aggregation: str = L.TOKEN_MEAN
+    max_grad_norm: float = 1.0
+    micro_batch_tokens: int = 8192
+
+
+class NonFiniteError(RuntimeError):
+    """The step produced a NaN/inf loss or gradient; it was not applied."""
+
+
+def check_settings(s: TrainSettings) -> List[tuple]:
+    v = []
+    if not (s.learning_rate > 0 and math.isfinite(s.learning_rate)):
+        v.append(("loss.learning_rate", f"must be > 0, got {s.learning_rate}"))
+    if not (0 <= s.clip_low <= 1):
+        v.append(("loss.clip_low", f"must be in [0, 1], got {s.clip_low}"))
+    if not (0 <= s.clip_high <= 10):
+        v.append(("loss.clip_high", f"must be in [0, 10], got {s.clip_high}"))
+    if not (s.kl_coef >= 0 and math.isfinite(s.kl_coef)):
+        v.append(("loss.kl_coef", f"must be >= 0, got {s.kl_coef}"))
+    if s.aggregation not in (L.TOKEN_MEAN, L.SEQUENCE_MEAN):
+        v.append(("loss.aggregation", f"unknown {s.aggregation!r}"))
+    return v
+
+
+def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> torch.Tensor:
+    out = torch.full((len(rows), width), fill, dtype=dtype)
+    for i, r in enumerate(rows):
+        if len(r):
+            out[i, : len(r)] = torch.tensor(r, dtype=dtype)
+    return out
+
+
+class Trainer:
+    def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu") -> None:
+        self.model = model
+        self.settings = settings
+        self.model_name = model_name
+        self.device = device
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        self.reference: Optional[torch.nn.Module] = None
+        self.version = 0
+        self.step = 0
+        # One writer or reader of the weights at a time: gRPC calls and the engine's batches.
+        self.lock = threading.RLock()
+
+    @property
+    def block_size(self) -> int:
+        c = getattr(self.model, "config", None)
+        return int(getattr(c, "block_size", None) or getattr(c, "max_position_embeddings", 1 << 30))
+
+    @property
+    def vocab_size(self) -> int:
+        c = getattr(self.model, "config", None)
+        return int(getattr(c, "vocab_size", None) or self.model.lm.config.vocab_size)
+
+    def parameters_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _response_logits(self, model, rows: List[Sample]) -> torch.Tensor:
+        """Logits (n, Rmax, V) at the positions that predict each row's response tokens."""
+        seqs = [s.prompt + s.response for s in rows]
+        T = max(len(q) for q in seqs) - 1
+        idx = _padded([q[:-1] for q in seqs], T, 0, torch.long).to(self.device)
+        logits, _ = model(idx)
+        rmax = max(len(s.response) for s in rows)
+        pos = torch.tensor(
+            [[min(len(s.prompt) - 1 + j, T - 1) for j in range(rmax)] for s in rows], device=self.device
+        )
+        return torch.gather(logits, 1, pos.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+
+    def train(self, samples: List[Sample], settings: Optional[TrainSettings] = None, step: int = 0) -> Dict:
+        s = settings or self.settings
+        problems = validate(samples, self.vocab_size, self.block_size) + check_settings(s)
+        if problems:
+            raise BatchError(problems)
+        with self.lock:
+            t0 = time.perf_counter()
+            use_kl = s.kl_coef > 0
+            if use_kl and self.reference is None:
+                self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            rmax = max(len(x.response) for x in samples)
+            mask = _padded([x.mask for x in samples], rmax, 0, torch.float32)
+            weights = L.token_weights(mask, [x.group for x in samples], s.aggregation)
+            self.model.train()
+            self.optimizer.zero_grad(set_to_none=True)
+            sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
+            tokens = int(mask.sum())
+            for part in pack([len(x.prompt) + len(x.response) for x in samples], s.micro_batch_tokens):
+                rows = [samples[i] for i in part]
+                r = max(len(x.response) for x in rows)
+                targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
+                logits = self._response_logits(self.model, rows)
+                lp = token_logprobs(logits, targets)
+                ref_lp = None
+                if use_kl:
+                    with torch.no_grad():
+                        ref_lp = token_logprobs(self._response_logits(self.reference, rows), targets)
+                w = weights[part, :r].to(self.device)
+                out = L.policy_loss(
+                    lp,
+                    _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device),
+                    torch.tensor([x.advantage for x in rows], dtype=torch.float32, device=self.device),
+                    w,
+                    s.clip_low,
+                    s.clip_high,
+                    s.kl_coef,
+                    ref_lp,
+                )
+                out["loss"].backward()
+                with torch.no_grad():
+                    m = mask[part, :r].to(self.device)
+                    sums["entropy"] += float((entropy(logits) * m).sum())
+                for k in ("loss", "policy_loss", "kl", "clipped"):
+                    sums[k] += float(out[k])
+            grad_norm = self._apply(s)
+            self.version += 1
+            self.step = step or self.step + 1
+            seconds = time.perf_counter() - t0
+            n_tok = sum(len(x.prompt) + len(x.response) for x in samples)
+            return {
+                "loss": sums["loss"],
+                "policy_loss": sums["policy_loss"],
+                "kl": sums["kl"],
+                "clip_fraction": sums["clipped"] / max(tokens, 1),
+                "entropy": sums["entropy"] / max(tokens, 1),
+                "grad_norm": grad_norm,
+                "tokens": n_tok,
+                "tokens_per_second": n_tok / seconds if seconds > 0 else 0.0,
+                "policy_version": self.version,
+                "seconds": seconds,
+            }
+
+    def _apply(self, s: TrainSettings) -> float:
+        """Clip, check and apply the accumulated gradient; on NaN/inf drop it and raise."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm))
+        if not math.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteError(f"non-finite gradient norm ({grad_norm}); step skipped, model unchanged")
+        for g in self.optimizer.param_groups:
+            g["lr"] = s.learning_rate
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return grad_norm
+
+    def sft(self, samples: List[Sample], learning_rate: Optional[float] = None) -> Dict:
+        """One supervised step: token-mean cross-entropy on the masked response tokens. Resets the
+        KL reference, which then becomes the warm-started policy at the next RL step."""
+        problems = validate(samples, self.vocab_size, self.block_size, rl=False)
+        s = replace(self.settings, learning_rate=learning_rate or self.settings.learning_rate)
+        problems += check_settings(s)
+        if problems:
+            raise BatchError(problems)
+        with self.lock:
+            t0 = time.perf_counter()
+            rmax = max(len(x.response) for x in samples)
+            mask = _padded([x.mask for x in samples], rmax, 0, torch.float32)
+            total = mask.sum().clamp(min=1.0)
+            self.model.train()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for part in pack([len(x.prompt) + len(x.response) for x in samples], s.micro_batch_tokens):
+                rows = [samples[i] for i in part]
+                r = max(len(x.response) for x in rows)
+                targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
+                lp = token_logprobs(self._response_logits(self.model, rows), targets)
+                loss = -(lp * mask[part, :r].to(self.device)).sum() / total
+                loss.backward()
+                loss_sum += float(loss)
+            grad_norm = self._apply(s)
+            self.version += 1
+            self.reference = None
+            n_tok = sum(len(x.prompt) + len(x.response) for x in samples)
+            return {"loss": loss_sum, "grad_norm": grad_norm, "tokens": n_tok,
+                    "policy_version": self.version, "seconds": time.perf_counter() - t0}
+
+    @torch.no_grad()
+    def response_logprobs(self, samples: List[Sample]) -> List[List[float]]:
+        """Current-policy logprobs of each sample's response tokens (tests, diagnostics)."""
+        with self.lock:
+            self.model.eval()
+            r = max(len(x.response) for x in samples)
+            targets = _padded([x.response for x in samples], r, 0, torch.long).to(self.device)
+            lp = token_logprobs(self._response_logits(self.model, samples), targets)
+            return [lp[i, : len(x.response)].tolist() for i, x in enumerate(samples)]

@@ -1,0 +1,49 @@
+"""Shared setup for the learner's Python tests: import paths (the learner package and the
+generated stubs), one BLAS/torch thread, and small builders."""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[3]
+for p in (ROOT / "images" / "trainer", ROOT / "gen" / "python"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from learner.batch import Sample  # noqa: E402
+from learner.model import ModelConfig, TinyGPT  # noqa: E402
+from learner.tokenizer import ByteTokenizer  # noqa: E402
+from learner.train import Trainer, TrainSettings  # noqa: E402
+
+TOK = ByteTokenizer()
+
+
+def tiny_model(seed: int = 0, **kw) -> TinyGPT:
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=TOK.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=32)
+    cfg.update(kw)
+    return TinyGPT(ModelConfig(**cfg))
+
+
+def trainer(seed: int = 0, **settings) -> Trainer:
+    base = dict(learning_rate=1e-2, kl_coef=0.0)
+    base.update(settings)
+    return Trainer(tiny_model(seed), TrainSettings(**base), "tiny")
+
+
+def sample(prompt, response, advantage=1.0, logprobs=None, mask=None, group="", sid="s") -> Sample:
+    return Sample(sid, list(prompt), list(response),
+                  list(logprobs) if logprobs is not None else [-1.0] * len(response),
+                  list(mask) if mask is not None else [1] * len(response), advantage, group or sid)
+
+
+def on_policy(t: Trainer, samples):
+    """The same samples with sampler logprobs set to the current policy's (strictly on-policy)."""
+    lps = t.response_logprobs(samples)
+    for s, lp in zip(samples, lps):
+        s.sampler_logprobs = lp
+    return samples
