@@ -24,6 +24,9 @@ export const SANDBOX_ENV: Readonly<Record<string, string>> = {
 const CGROUP_JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
 export const CGROUP_JOIN_EXIT = 97;
 
+/** /dev/shm gets a quarter of the workdir's size (at least 1 MiB). */
+export const shmBytes = (workdirBytes: number): number => Math.max(1 << 20, Math.floor(workdirBytes / 4));
+
 export interface Command {
   file: string;
   args: string[];
@@ -53,12 +56,22 @@ export function bwrapArgs(spec: SandboxSpec): Command {
     "--dev",
     "/dev",
     "--size",
+    String(shmBytes(limits.workdirBytes)),
+    "--tmpfs",
+    "/dev/shm",
+    "--size",
     String(limits.workdirBytes),
     "--tmpfs",
     WORKDIR_IN_SANDBOX,
     "--ro-bind",
     spec.kernelPath,
     KERNEL_PATH_IN_SANDBOX,
+    // bwrap's own root and /dev are tmpfs without a size cap: read-only, so the capped /tmp
+    // (and a small /dev/shm for multiprocessing) are the only places agent code can write.
+    "--remount-ro",
+    "/dev",
+    "--remount-ro",
+    "/",
     "--chdir",
     WORKDIR_IN_SANDBOX,
     "--",
