@@ -20,6 +20,8 @@ export interface PoolState {
   history: BehaviorHistory;
   /** Consecutive Stats failures. */
   failures: number;
+  /** Whether the scale-down window was seeded with the replicas found on the first decision. */
+  seeded: boolean;
 }
 
 export const initialPoolState = (): PoolState => ({
@@ -28,6 +30,7 @@ export const initialPoolState = (): PoolState => ({
   saturation: initialSaturation(),
   history: emptyHistory(),
   failures: 0,
+  seeded: false,
 });
 
 export type Observation = { ok: true; sample: StatsSample } | { ok: false; error: string };
@@ -109,6 +112,13 @@ export function decide(
     });
   }
 
+  // As the HPA does on start: the replicas found count as a recommendation, so an operator
+  // restart does not scale a busy pool down before the window has seen the backlog.
+  if (!state.seeded && cfg.behavior.scaleDown.stabilizationWindowSeconds > 0) {
+    const recommendations = [...state.history.recommendations, { at: now, replicas: current }];
+    state = { ...state, history: { ...state.history, recommendations } };
+  }
+  state = { ...state, seeded: true };
   const sample = obs.sample;
   const samples = trimSamples([...state.samples, sample], now, Math.max(cfg.smoothingWindowSeconds, 0));
   const next: PoolState = {

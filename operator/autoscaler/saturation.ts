@@ -1,6 +1,17 @@
 // Engine-saturation detection: when more workers stop buying more episodes per second (the
 // inference engine is the bottleneck), say how many workers the engine can actually keep busy.
 // Pure: observations in, a cap out. Backlog-only scalers (HPA, KEDA) cannot see this.
+//
+// Two signals, the first preferred when the hub reports it:
+// - Engine latency per turn (engine queueing). Past its knee an engine's throughput is flat, so by
+//   Little's law latency grows with the work in flight: w workers seeing latency f times the
+//   unloaded level get what w / f unsaturated workers would. Cap = ceil(w / f).
+// - Episodes per second against workers, when the hub has no latency: saturated when the largest
+//   pool seen runs well below the per-worker rate of the most efficient pool seen. Cap =
+//   ceil(plateau episodes/s / per-worker rate).
+// Observations are kept for `memorySeconds`, which is what stops the cap from flapping: at the
+// cap the engine looks healthy again, and only once the saturated observations expire does the
+// pool grow to probe whether the engine has more room (e.g. more inference replicas).
 import { type SaturationOptions, type StatsSample } from "./types.js";
 
 export interface ThroughputPoint {
@@ -8,21 +19,29 @@ export interface ThroughputPoint {
   workers: number;
   episodesPerSecond: number;
   llmSecondsPerTurn: number;
+  /** Every worker had work (backlog >= workers x episodesPerWorker): episodes/s measures capacity. */
+  fullDemand: boolean;
 }
 
 export interface SaturationState {
   points: ThroughputPoint[];
   workers: number;
   workersSince: number;
+  rolloutSince: number | null;
 }
 
-export const initialSaturation = (): SaturationState => ({ points: [], workers: -1, workersSince: 0 });
+export const initialSaturation = (): SaturationState => ({
+  points: [],
+  workers: -1,
+  workersSince: 0,
+  rolloutSince: null,
+});
 
 /**
- * Keeps a sample as a throughput point only when it measures what the workers can do: a rollout
- * in progress, every worker with work (backlog >= workers x episodesPerWorker), and a worker count
- * steady for `settleSeconds` (the hub's episodes/s is a trailing window; right after a scale it
- * still reflects the old count).
+ * Keeps a rollout sample as a point once the worker count has been steady for `settleSeconds`
+ * (the hub's latency and episodes/s are trailing windows: right after a scale-down they would
+ * still show the bigger pool's load and undercount the knee). Episodes/s also needs the rollout
+ * itself to be that old, or its window straddles the training phase, and every worker busy.
  */
 export function observeThroughput(
   s: SaturationState,
@@ -31,30 +50,29 @@ export function observeThroughput(
   opts: SaturationOptions,
 ): SaturationState {
   const workersSince = sample.activeWorkers === s.workers ? s.workersSince : sample.at;
+  const rolloutSince = sample.phase !== "Rollout" ? null : (s.rolloutSince ?? sample.at);
   const cutoff = sample.at - opts.memorySeconds * 1000;
   const points = s.points.filter((p) => p.at > cutoff);
-  const usable =
-    sample.phase === "Rollout" &&
-    sample.activeWorkers > 0 &&
-    sample.episodesPerSecond > 0 &&
-    sample.backlog >= sample.activeWorkers * episodesPerWorker &&
-    sample.at - workersSince >= opts.settleSeconds * 1000;
-  if (usable) {
+  const settled = (since: number) => sample.at - since >= opts.settleSeconds * 1000;
+  if (rolloutSince !== null && sample.activeWorkers > 0 && settled(workersSince)) {
     points.push({
       at: sample.at,
       workers: sample.activeWorkers,
       episodesPerSecond: sample.episodesPerSecond,
       llmSecondsPerTurn: sample.llmSecondsPerTurn,
+      fullDemand:
+        settled(rolloutSince) &&
+        sample.backlog >= sample.activeWorkers * episodesPerWorker &&
+        sample.episodesPerSecond > 0,
     });
   }
-  return { points, workers: sample.activeWorkers, workersSince };
+  return { points, workers: sample.activeWorkers, workersSince, rolloutSince };
 }
 
 export interface SaturationVerdict {
-  /** Most workers worth running: ceil(plateau episodes/s / episodes/s of one unsaturated worker). */
+  /** Most workers worth running. */
   cap: number;
-  plateauEpisodesPerSecond: number;
-  perWorkerEpisodesPerSecond: number;
+  signal: "latency" | "throughput";
   message: string;
 }
 
@@ -64,13 +82,10 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-/**
- * Saturated when the largest pool seen runs well below the per-worker rate of the most
- * efficient pool seen (by `efficiencyDrop`) and, where the hub reports engine latency, its
- * seconds per turn rose by `latencyRise` (episodes getting longer as the policy learns more
- * turns lowers efficiency too, but leaves per-turn latency alone). Null when not saturated or
- * when fewer than two pool sizes were seen.
- */
+// The small epsilon keeps 10.000000001 from becoming 11 workers.
+const ceil = (x: number) => Math.max(1, Math.ceil(x - 1e-6));
+
+/** Null when not saturated, or when the observations cannot tell. */
 export function saturationVerdict(
   s: SaturationState,
   now: number,
@@ -78,36 +93,53 @@ export function saturationVerdict(
 ): SaturationVerdict | null {
   if (!opts.enabled) return null;
   const cutoff = now - opts.memorySeconds * 1000;
-  const byWorkers = new Map<number, ThroughputPoint[]>();
-  for (const p of s.points) {
-    if (p.at <= cutoff) continue;
-    byWorkers.set(p.workers, [...(byWorkers.get(p.workers) ?? []), p]);
-  }
+  const points = s.points.filter((p) => p.at > cutoff);
+  const timed = points.filter((p) => p.llmSecondsPerTurn > 0);
+  return timed.length > 0
+    ? byLatency(timed, opts)
+    : byThroughput(
+        points.filter((p) => p.fullDemand),
+        opts,
+      );
+}
+
+function byLatency(points: ThroughputPoint[], opts: SaturationOptions): SaturationVerdict | null {
+  const base = Math.min(...points.map((p) => p.llmSecondsPerTurn));
+  const queued = points.filter((p) => p.llmSecondsPerTurn >= (1 + opts.latencyRise) * base);
+  if (queued.length === 0) return null;
+  // The most workers any saturated observation justifies: the cap errs toward throughput.
+  const worst = queued.reduce((a, b) =>
+    b.workers * (base / b.llmSecondsPerTurn) > a.workers * (base / a.llmSecondsPerTurn) ? b : a,
+  );
+  const cap = ceil((worst.workers * base) / worst.llmSecondsPerTurn);
+  return {
+    cap,
+    signal: "latency",
+    message:
+      `engine saturated: ${worst.llmSecondsPerTurn.toFixed(2)} s/turn with ${worst.workers} workers vs ` +
+      `${base.toFixed(2)} s/turn unloaded; throughput stops growing at ${cap} workers`,
+  };
+}
+
+function byThroughput(points: ThroughputPoint[], opts: SaturationOptions): SaturationVerdict | null {
+  const byWorkers = new Map<number, number[]>();
+  for (const p of points)
+    byWorkers.set(p.workers, [...(byWorkers.get(p.workers) ?? []), p.episodesPerSecond]);
   if (byWorkers.size < 2) return null;
-  const groups = [...byWorkers.entries()].map(([workers, ps]) => {
-    const llm = ps.map((p) => p.llmSecondsPerTurn).filter((x) => x > 0);
-    const eps = median(ps.map((p) => p.episodesPerSecond));
-    return { workers, eps, perWorker: eps / workers, llm: llm.length > 0 ? median(llm) : 0 };
+  const groups = [...byWorkers.entries()].map(([workers, eps]) => {
+    const m = median(eps);
+    return { workers, eps: m, perWorker: m / workers };
   });
   const best = groups.reduce((a, b) => (b.perWorker > a.perWorker ? b : a));
   const top = groups.reduce((a, b) => (b.workers > a.workers ? b : a));
-  if (top.workers <= best.workers) return null;
-  const efficiencyLow = top.perWorker < (1 - opts.efficiencyDrop) * best.perWorker;
-  const latencyKnown = top.llm > 0 && best.llm > 0;
-  const latencyHigh = !latencyKnown || top.llm >= (1 + opts.latencyRise) * best.llm;
-  if (!efficiencyLow || !latencyHigh) return null;
+  if (top.workers <= best.workers || top.perWorker >= (1 - opts.efficiencyDrop) * best.perWorker) return null;
   const plateau = Math.max(...groups.map((g) => g.eps));
-  // The small epsilon keeps 10.000000001 from becoming 11 workers.
-  const cap = Math.max(best.workers, Math.ceil(plateau / best.perWorker - 1e-6));
-  const latency = latencyKnown
-    ? `, engine ${top.llm.toFixed(2)} s/turn vs ${best.llm.toFixed(2)} s/turn`
-    : "";
+  const cap = Math.max(best.workers, ceil(plateau / best.perWorker));
   return {
     cap,
-    plateauEpisodesPerSecond: plateau,
-    perWorkerEpisodesPerSecond: best.perWorker,
+    signal: "throughput",
     message:
-      `throughput stops growing at ${cap} workers: ${top.workers} workers gave ${top.eps.toFixed(2)} episodes/s, ` +
-      `${best.workers} gave ${best.eps.toFixed(2)}${latency}`,
+      `engine saturated: ${top.workers} workers gave ${top.eps.toFixed(2)} episodes/s, ${best.workers} gave ` +
+      `${best.eps.toFixed(2)}; throughput stops growing at ${cap} workers`,
   };
 }
