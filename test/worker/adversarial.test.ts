@@ -21,7 +21,9 @@ interface Ctx {
   port: number;
 }
 
-const notOk = (r: CellResult): void => expect(r.outcome, "outcome").to.not.equal("ok");
+const notOk = (r: CellResult): void => {
+  expect(r.outcome, "outcome").to.not.equal("ok");
+};
 
 const CASES: Case[] = [
   {
