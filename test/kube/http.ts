@@ -1,0 +1,365 @@
+// The HTTP edge: routes Kubernetes REST paths to the store (get, list, watch, create, update,
+// patch, delete, deletecollection, /status, /scale), reads bodies by content type, applies
+// injected faults, checks the bearer token and writes every failure as a `Status`.
+import { type IncomingMessage, type ServerResponse } from "node:http";
+import { parse as parseYaml } from "yaml";
+import { type ApplyManager } from "./apply.js";
+import { discovery } from "./discovery.js";
+import { badRequest, KubeError, methodNotAllowed, notFoundPath, unsupportedMediaType } from "./errors.js";
+import { type Faults, type RequestInfo } from "./faults.js";
+import { type History, matches, type WatchFilter } from "./history.js";
+import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
+import { type ResourceTable } from "./resources.js";
+import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
+import { type Propagation, type Store } from "./store.js";
+import { applyScale, toScale } from "./scale.js";
+import { apiVersionOf, clone, type Obj, type ResourceType } from "./types.js";
+import { type Pager, serveWatch } from "./watch.js";
+
+export interface HttpContext {
+  table: ResourceTable;
+  store: Store;
+  history: History;
+  faults: Faults;
+  pager: Pager;
+  apply: ApplyManager;
+  token: string | undefined;
+  bookmarkIntervalMs: number;
+  serverAddress: () => string;
+  /** Ends every open watch (server stop). */
+  watchers: Set<() => void>;
+}
+
+const MAX_BODY = 3 * 1024 * 1024;
+const PATCH_TYPES = [
+  "application/json-patch+json",
+  "application/merge-patch+json",
+  "application/apply-patch+yaml",
+];
+
+interface Route {
+  t: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+function route(table: ResourceTable, path: string): Route | "discovery" | undefined {
+  const seg = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let group: string;
+  let version: string | undefined;
+  let rest: string[];
+  if (seg[0] === "api") [group, version, rest] = ["", seg[1], seg.slice(2)];
+  else if (seg[0] === "apis") [group, version, rest] = [seg[1] ?? "", seg[2], seg.slice(3)];
+  else return undefined;
+  if (version === undefined || rest.length === 0) return "discovery";
+  let namespace: string | undefined;
+  if (rest[0] === "namespaces" && rest.length >= 3 && table.byPath(group, version, rest[2]!)?.namespaced) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const t = table.byPath(group, version, rest[0]!);
+  if (!t || rest.length > 3) return undefined;
+  if (t.namespaced && namespace === undefined && rest.length > 1) return undefined;
+  return {
+    t,
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(rest[1] ? { name: rest[1] } : {}),
+    ...(rest[2] ? { subresource: rest[2] } : {}),
+  };
+}
+
+function verbOf(method: string, r: Route, q: URLSearchParams): string {
+  const watch = q.get("watch") === "true" || q.get("watch") === "1";
+  switch (method) {
+    case "GET":
+      return r.name ? "get" : watch ? "watch" : "list";
+    case "POST":
+      return "create";
+    case "PUT":
+      return "update";
+    case "PATCH":
+      return "patch";
+    case "DELETE":
+      return r.name ? "delete" : "deletecollection";
+  }
+  return method.toLowerCase();
+}
+
+export function send(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(code, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const e =
+    err instanceof KubeError
+      ? err
+      : new KubeError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
+  send(res, e.code, e.status(), e.headers);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY)
+      throw new KubeError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function decode(text: string, contentType: string): unknown {
+  try {
+    if (/yaml/.test(contentType)) return parseYaml(text);
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
+  }
+}
+
+/** Items of built-in lists carry no kind/apiVersion on a real server; custom ones do. */
+function listItem(t: ResourceType, o: Obj): Obj {
+  const c = clone(o);
+  if (!t.custom) {
+    delete c.kind;
+    delete c.apiVersion;
+  }
+  return c;
+}
+
+const RETURNS_DELETED = new Set(["Pod", "Service"]);
+
+export function createHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(ctx, req, res).catch((err) => sendError(res, err));
+  };
+}
+
+async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const q = url.searchParams;
+  if (ctx.token !== undefined && req.headers.authorization !== `Bearer ${ctx.token}`)
+    throw new KubeError(401, "Unauthorized", "Unauthorized");
+  if (path === "/healthz" || path === "/readyz" || path === "/livez") {
+    res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+    return;
+  }
+  const r = route(ctx.table, path);
+  if (r === undefined || r === "discovery" || path === "/version") {
+    const doc = req.method === "GET" ? discovery(ctx.table, path, ctx.serverAddress()) : undefined;
+    if (!doc) throw notFoundPath();
+    send(res, 200, doc);
+    return;
+  }
+  const verb = verbOf(req.method ?? "GET", r, q);
+  const info: RequestInfo = {
+    verb,
+    group: r.t.group,
+    version: r.t.version,
+    resource: r.t.plural,
+    path,
+    ...(r.subresource ? { subresource: r.subresource } : {}),
+    ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+    ...(r.name ? { name: r.name } : {}),
+  };
+  const fault = ctx.faults.take(info);
+  if (fault.delayMs > 0) await new Promise((ok) => setTimeout(ok, fault.delayMs));
+  if (fault.error) throw fault.error;
+  if (
+    r.subresource &&
+    !((r.subresource === "status" && r.t.status) || (r.subresource === "scale" && r.t.scale))
+  )
+    throw notFoundPath();
+  const ns = r.namespace ?? "";
+  const { t } = r;
+  const dryRun = q.get("dryRun") === "All";
+  const filter = (): WatchFilter => ({
+    type: t,
+    ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+    labels: parseLabelSelector(q.get("labelSelector")),
+    fields: parseFieldSelector(q.get("fieldSelector"), t.kind),
+  });
+  switch (verb) {
+    case "get": {
+      const o = ctx.store.get(t, ns, r.name!);
+      send(res, 200, r.subresource === "scale" ? toScale(t, o) : o);
+      return;
+    }
+    case "list": {
+      const f = filter();
+      const all = ctx.store.list(t, r.namespace).filter((o) => matches(f, o));
+      const limit = q.get("limit") ? Number(q.get("limit")) : undefined;
+      const page = ctx.pager.page(
+        all,
+        ctx.store.resourceVersion,
+        ctx.history.compacted,
+        limit,
+        q.get("continue") ?? undefined,
+      );
+      send(res, 200, {
+        kind: t.listKind,
+        apiVersion: apiVersionOf(t),
+        metadata: {
+          resourceVersion: String(page.rv),
+          ...(page.continue ? { continue: page.continue, remainingItemCount: page.remaining } : {}),
+        },
+        items: page.items.map((o) => listItem(t, o)),
+      });
+      return;
+    }
+    case "watch": {
+      const timeout = q.get("timeoutSeconds");
+      serveWatch(
+        req,
+        res,
+        info,
+        filter(),
+        {
+          ...(q.get("resourceVersion") ? { resourceVersion: q.get("resourceVersion")! } : {}),
+          allowWatchBookmarks: q.get("allowWatchBookmarks") === "true",
+          sendInitialEvents: q.get("sendInitialEvents") === "true",
+          ...(timeout ? { timeoutSeconds: Number(timeout) } : {}),
+          bookmarkIntervalMs: ctx.bookmarkIntervalMs,
+        },
+        ctx,
+      );
+      return;
+    }
+  }
+  if (verb === "create" && (r.name || r.subresource)) throw methodNotAllowed();
+  if (verb === "create" && t.namespaced && r.namespace === undefined) throw methodNotAllowed();
+  const contentType = String(req.headers["content-type"] ?? "application/json")
+    .split(";")[0]!
+    .trim();
+  const text = await readBody(req);
+  switch (verb) {
+    case "create":
+    case "update": {
+      if (!/^application\/(json|yaml)$/.test(contentType))
+        throw unsupportedMediaType([
+          "application/json",
+          "application/yaml",
+          "application/vnd.kubernetes.protobuf",
+        ]);
+      const body = decode(text, contentType);
+      if (verb === "create") {
+        send(res, 201, ctx.store.create(t, ns, body, { dryRun }));
+        return;
+      }
+      if (r.subresource === "scale") {
+        send(res, 200, applyScale(ctx.store, t, ns, r.name!, body));
+        return;
+      }
+      const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
+      send(res, 200, ctx.store.update(t, ns, r.name!, body, { ...sub, dryRun }));
+      return;
+    }
+    case "patch": {
+      const accepted = t.custom ? PATCH_TYPES : [...PATCH_TYPES, "application/strategic-merge-patch+json"];
+      if (!accepted.includes(contentType)) throw unsupportedMediaType(accepted);
+      const patch = decode(text, contentType);
+      if (contentType === "application/apply-patch+yaml") {
+        const out = ctx.apply.apply(t, ns, r.name!, patch, {
+          fieldManager: q.get("fieldManager") ?? "",
+          force: q.get("force") === "true",
+          dryRun,
+          ...(r.subresource ? { subresource: r.subresource } : {}),
+        });
+        send(res, out.created ? 201 : 200, out.object);
+        return;
+      }
+      const current = ctx.store.get(t, ns, r.name!);
+      const base = r.subresource === "scale" ? toScale(t, current) : current;
+      let patched: Obj;
+      if (contentType === "application/json-patch+json") patched = jsonPatch(base, patch);
+      else if (contentType === "application/merge-patch+json") patched = mergePatch(base, patch) as Obj;
+      else patched = strategicMergePatch(base, patch);
+      if (r.subresource === "scale") {
+        send(res, 200, applyScale(ctx.store, t, ns, r.name!, patched));
+        return;
+      }
+      const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
+      const updated = ctx.store.update(t, ns, r.name!, patched, { ...sub, dryRun });
+      ctx.apply.afterUpdate(t, ns, r.name!, base, updated, q.get("fieldManager") ?? defaultManager(req));
+      send(res, 200, updated);
+      return;
+    }
+    case "delete":
+    case "deletecollection": {
+      const opts = (text.trim() ? decode(text, "application/json") : {}) as Obj;
+      const qp = q.get("propagationPolicy") as Propagation | null;
+      let policy = (opts.propagationPolicy ?? qp ?? undefined) as Propagation | undefined;
+      const orphan =
+        opts.orphanDependents ??
+        (q.get("orphanDependents") === null ? undefined : q.get("orphanDependents") === "true");
+      if (policy === undefined && orphan !== undefined) policy = orphan ? "Orphan" : "Background";
+      if (policy !== undefined && !["Background", "Foreground", "Orphan"].includes(policy))
+        throw new KubeError(
+          422,
+          "Invalid",
+          `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${String(policy)}": supported values: "Foreground", "Background", "Orphan"`,
+        );
+      if (verb === "deletecollection") {
+        const f = filter();
+        for (const o of ctx.store.list(t, r.namespace).filter((x) => matches(f, x)))
+          if (!dryRun)
+            ctx.store.delete(
+              t,
+              o.metadata.namespace ?? "",
+              o.metadata.name,
+              policy ? { propagationPolicy: policy } : {},
+            );
+        send(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success" });
+        return;
+      }
+      if (dryRun) {
+        send(res, 200, ctx.store.get(t, ns, r.name!));
+        return;
+      }
+      const { object, gone } = ctx.store.delete(t, ns, r.name!, {
+        ...(policy ? { propagationPolicy: policy } : {}),
+        ...(opts.preconditions ? { preconditions: opts.preconditions } : {}),
+      });
+      if (!gone || t.custom || RETURNS_DELETED.has(t.kind)) {
+        send(res, 200, object);
+        return;
+      }
+      send(res, 200, {
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Success",
+        details: {
+          name: r.name,
+          ...(t.group ? { group: t.group } : {}),
+          kind: t.plural,
+          uid: object.metadata.uid,
+        },
+      });
+      return;
+    }
+  }
+  throw methodNotAllowed();
+}
+
+function defaultManager(req: IncomingMessage): string {
+  return String(req.headers["user-agent"] ?? "unknown").split("/")[0] ?? "unknown";
+}

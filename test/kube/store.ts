@@ -1,0 +1,285 @@
+// The object store: one global resourceVersion counter, create/update/delete with the API
+// server's metadata rules (uid, generation, finalizers, deletionTimestamp, no-op updates keep
+// their resourceVersion), every commit recorded in the watch history. GC lives in gc.ts.
+import { randomUUID } from "node:crypto";
+import { admit, checkEnvelope } from "./admit.js";
+import { alreadyExists, conflict, KubeError, notFound, staleConflict, badRequest } from "./errors.js";
+import { type History, type EventType } from "./history.js";
+import { type ResourceTable } from "./resources.js";
+import { type CrValidator } from "./schema.js";
+import { clone, deepEqual, type Obj, type ResourceType, typeKey } from "./types.js";
+
+export type Propagation = "Background" | "Foreground" | "Orphan";
+
+export interface DeleteOptions {
+  propagationPolicy?: Propagation;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+const RAND = "bcdfghjklmnpqrstvwxz2456789";
+const randSuffix = (): string =>
+  Array.from({ length: 5 }, () => RAND[Math.floor(Math.random() * RAND.length)]).join("");
+
+/** RFC 3339 with second precision, as metav1.Time marshals. */
+export const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+function withoutMetaAndStatus(o: Obj, dropStatus: boolean): Obj {
+  const rest = { ...o };
+  delete rest.metadata;
+  if (dropStatus) delete rest.status;
+  return rest;
+}
+
+export class Store {
+  #rv = 0;
+  #objects = new Map<string, Map<string, Obj>>();
+  #ips = 0;
+  /** Called after every commit (the garbage collector and the simulation schedule passes). */
+  readonly listeners: (() => void)[] = [];
+
+  constructor(
+    readonly types: ResourceTable,
+    readonly crs: CrValidator,
+    readonly history: History,
+    readonly now: () => Date,
+  ) {}
+
+  get resourceVersion(): number {
+    return this.#rv;
+  }
+
+  #bucket(t: ResourceType): Map<string, Obj> {
+    const k = typeKey(t);
+    let m = this.#objects.get(k);
+    if (!m) this.#objects.set(k, (m = new Map()));
+    return m;
+  }
+
+  /** The stored object (not a copy: callers must not mutate it). */
+  peek(t: ResourceType, ns: string, name: string): Obj | undefined {
+    return this.#bucket(t).get(`${t.namespaced ? ns : ""}/${name}`);
+  }
+
+  get(t: ResourceType, ns: string, name: string): Obj {
+    const o = this.peek(t, ns, name);
+    if (!o) throw notFound(t, name);
+    return clone(o);
+  }
+
+  /** Objects of a type, sorted by namespace/name (the etcd key order lists have). */
+  list(t: ResourceType, ns?: string): Obj[] {
+    return [...this.#bucket(t).entries()]
+      .filter(([, o]) => ns === undefined || !t.namespaced || o.metadata.namespace === ns)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, o]) => o);
+  }
+
+  #commit(t: ResourceType, type: EventType, o: Obj, prev?: Obj): Obj {
+    o.metadata.resourceVersion = String(++this.#rv);
+    const key = `${t.namespaced ? o.metadata.namespace : ""}/${o.metadata.name}`;
+    if (type === "DELETED") this.#bucket(t).delete(key);
+    else this.#bucket(t).set(key, o);
+    this.history.record({
+      rv: this.#rv,
+      key: typeKey(t),
+      namespace: t.namespaced ? o.metadata.namespace : "",
+      type,
+      object: o,
+      ...(prev ? { prev } : {}),
+    });
+    for (const l of this.listeners) l();
+    return clone(o);
+  }
+
+  #checkNamespace(t: ResourceType, ns: string): void {
+    if (!t.namespaced) return;
+    const nsType = this.types.byPath("", "v1", "namespaces")!;
+    const n = this.peek(nsType, "", ns);
+    if (!n) throw notFound(nsType, ns);
+    if (n.metadata.deletionTimestamp)
+      throw new KubeError(
+        403,
+        "Forbidden",
+        `${t.plural} "${""}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+        {
+          kind: t.plural,
+          causes: [
+            {
+              reason: "NamespaceTerminating",
+              message: `namespace ${ns} is being terminated`,
+              field: "metadata.namespace",
+            },
+          ],
+        },
+      );
+  }
+
+  create(t: ResourceType, ns: string, body: unknown, opts: { dryRun?: boolean } = {}): Obj {
+    const o = checkEnvelope(t, clone(body), ns);
+    const m = o.metadata as Obj;
+    if (m.resourceVersion) throw badRequest("resourceVersion should not be set on objects to be created");
+    if (!m.name && m.generateName) m.name = `${m.generateName}${randSuffix()}`;
+    this.#checkNamespace(t, ns);
+    m.uid = randomUUID();
+    m.creationTimestamp = stamp(this.now());
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    if (t.generation) m.generation = 1;
+    else delete m.generation;
+    if (t.status) delete o.status;
+    this.#prepareCreate(t, o);
+    const admitted = admit(t, o, this.crs);
+    if (this.peek(t, ns, admitted.metadata.name)) throw alreadyExists(t, admitted.metadata.name);
+    if (opts.dryRun) return admitted;
+    return this.#commit(t, "ADDED", admitted);
+  }
+
+  #prepareCreate(t: ResourceType, o: Obj): void {
+    const m = o.metadata as Obj;
+    if (t.kind === "Pod" && !t.group) o.status = { phase: "Pending", qosClass: "BestEffort" };
+    if (t.kind === "Namespace") o.status = { phase: "Active" };
+    if (t.kind === "Service" && !t.group) {
+      o.spec ??= {};
+      if (o.spec.clusterIP !== "None" && !o.spec.clusterIP) {
+        const n = ++this.#ips;
+        o.spec.clusterIP = `10.96.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+      }
+      o.spec.clusterIPs ??= [o.spec.clusterIP];
+      o.spec.ipFamilies ??= ["IPv4"];
+      o.spec.ipFamilyPolicy ??= "SingleStack";
+      o.status = { loadBalancer: {} };
+    }
+    if (t.kind === "Job" && t.group === "batch" && o.spec?.manualSelector !== true) {
+      const uidLabels = { "batch.kubernetes.io/controller-uid": m.uid, "controller-uid": m.uid };
+      o.spec ??= {};
+      o.spec.selector = { matchLabels: { "batch.kubernetes.io/controller-uid": m.uid } };
+      o.spec.template ??= {};
+      o.spec.template.metadata ??= {};
+      o.spec.template.metadata.labels = {
+        ...(o.spec.template.metadata.labels ?? {}),
+        ...uidLabels,
+        "batch.kubernetes.io/job-name": m.name,
+        "job-name": m.name,
+      };
+    }
+  }
+
+  /**
+   * PUT semantics. `subresource` "status" takes only the status from `body`; the main endpoint
+   * keeps the stored status for kinds with a status subresource.
+   */
+  update(
+    t: ResourceType,
+    ns: string,
+    name: string,
+    body: unknown,
+    opts: { subresource?: "status"; dryRun?: boolean } = {},
+  ): Obj {
+    const o = checkEnvelope(t, clone(body), ns, name);
+    const old = this.peek(t, ns, name);
+    if (!old) throw notFound(t, name);
+    const m = o.metadata as Obj;
+    if (m.resourceVersion && m.resourceVersion !== old.metadata.resourceVersion) throw staleConflict(t, name);
+    if (m.uid && m.uid !== old.metadata.uid)
+      throw conflict(
+        t,
+        name,
+        `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
+    let next: Obj;
+    if (opts.subresource === "status") {
+      next = clone(old);
+      if (o.status === undefined) delete next.status;
+      else next.status = o.status;
+    } else {
+      next = o;
+      for (const f of [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+      ]) {
+        if (old.metadata[f] === undefined) delete m[f];
+        else m[f] = old.metadata[f];
+      }
+      if (t.status) {
+        if (old.status === undefined) delete next.status;
+        else next.status = clone(old.status);
+      }
+      if (t.kind === "Service" && !t.group && next.spec && !next.spec.clusterIP && old.spec?.clusterIP) {
+        next.spec.clusterIP = old.spec.clusterIP;
+        next.spec.clusterIPs ??= old.spec.clusterIPs;
+      }
+      if (t.kind === "Namespace" && !t.group) next.spec = clone(old.spec);
+    }
+    next.metadata.resourceVersion = old.metadata.resourceVersion;
+    next = admit(t, next, this.crs, old);
+    if (t.generation && !deepEqual(withoutMetaAndStatus(next, t.status), withoutMetaAndStatus(old, t.status)))
+      next.metadata.generation = (old.metadata.generation ?? 0) + 1;
+    if (deepEqual(next, old)) return clone(old);
+    if (opts.dryRun) return next;
+    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0)
+      return this.#commit(t, "DELETED", next, old);
+    return this.#commit(t, "MODIFIED", next, old);
+  }
+
+  /**
+   * DELETE semantics: finalizers (including orphan/foregroundDeletion, added here for those
+   * policies) only mark the object; without any, it goes at once. Returns the object and
+   * whether it is gone.
+   */
+  delete(
+    t: ResourceType,
+    ns: string,
+    name: string,
+    opts: DeleteOptions = {},
+  ): { object: Obj; gone: boolean } {
+    const old = this.peek(t, ns, name);
+    if (!old) throw notFound(t, name);
+    const pre = opts.preconditions ?? {};
+    if (pre.uid && pre.uid !== old.metadata.uid)
+      throw conflict(
+        t,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
+    if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(
+        t,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+      );
+    const policy = opts.propagationPolicy ?? t.defaultPropagation;
+    const next = clone(old);
+    const fin = new Set<string>(next.metadata.finalizers ?? []);
+    if (policy === "Orphan") fin.add("orphan");
+    if (policy === "Foreground") fin.add("foregroundDeletion");
+    if (t.kind === "Namespace" && !t.group) {
+      if (old.metadata.deletionTimestamp) return { object: clone(old), gone: false };
+      next.metadata.deletionTimestamp = stamp(this.now());
+      next.metadata.deletionGracePeriodSeconds = 0;
+      next.status = { ...(next.status ?? {}), phase: "Terminating" };
+      return { object: this.#commit(t, "MODIFIED", next, old), gone: false };
+    }
+    if (fin.size === 0) return { object: this.#commit(t, "DELETED", next, old), gone: true };
+    if (old.metadata.deletionTimestamp && fin.size === (old.metadata.finalizers ?? []).length)
+      return { object: clone(old), gone: false };
+    next.metadata.finalizers = [...fin];
+    next.metadata.deletionTimestamp ??= stamp(this.now());
+    next.metadata.deletionGracePeriodSeconds ??= 0;
+    return { object: this.#commit(t, "MODIFIED", next, old), gone: false };
+  }
+
+  /** Removes an object whose finalizers are all gone (namespace finalization, GC). */
+  remove(t: ResourceType, o: Obj): void {
+    if (this.peek(t, o.metadata.namespace ?? "", o.metadata.name)) this.#commit(t, "DELETED", clone(o), o);
+  }
+
+  /** Writes an already-admitted object (controllers in sim.ts, GC): no validation, same events. */
+  put(t: ResourceType, o: Obj): Obj {
+    const prev = this.peek(t, o.metadata.namespace ?? "", o.metadata.name);
+    if (prev && deepEqual(prev, o)) return clone(prev);
+    return this.#commit(t, prev ? "MODIFIED" : "ADDED", clone(o), prev);
+  }
+}
