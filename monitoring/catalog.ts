@@ -105,8 +105,13 @@ export const METRICS: readonly MetricSpec[] = [
   worker("l0_worker_episodes_active", "gauge", "Episodes this worker is running now."),
   worker("l0_episodes_total", "counter", "Episodes finished by this worker, by outcome.", ["outcome"]),
   worker("l0_sandbox_start_seconds", "histogram", "Time to start a sandboxed kernel (bwrap + Python ready)."),
-  worker("l0_cell_seconds", "histogram", "Execution time of one code cell in the kernel."),
-  worker("l0_llm_request_seconds", "histogram", "Latency of one completion request to the engine."),
+  worker("l0_cell_seconds", "histogram", "Wall time of one code cell in the kernel, by outcome.", [
+    "outcome",
+  ]),
+  worker("l0_llm_request_seconds", "histogram", "Engine HTTP request latency, by endpoint and result.", [
+    "endpoint",
+    "result",
+  ]),
   worker("l0_llm_tokens_total", "counter", "Tokens sent and sampled, by kind (prompt, completion).", [
     "kind",
   ]),
@@ -114,11 +119,12 @@ export const METRICS: readonly MetricSpec[] = [
     "tool",
     "result",
   ]),
+  worker("l0_worker_hub_errors_total", "counter", "Failed calls to the rollout hub, by call.", ["call"]),
   // Operator.
   operator(
     "l0_reconcile_total",
     "counter",
-    "Reconciles, by controller and result (success, error, requeue).",
+    "Reconciles by controller and result (success, requeue, conflict, error, terminal).",
     ["controller", "result"],
   ),
   operator("l0_reconcile_duration_seconds", "histogram", "Duration of one reconcile.", ["controller"]),

@@ -207,6 +207,20 @@ describe("chart: l0-operator", function () {
         }[];
       };
       expect(pm.namespaceSelector).to.deep.equal({ any: true });
+      // The labels operator/labels.ts puts on the pods it builds.
+      expect(pm.selector.matchLabels).to.deep.equal({
+        "app.kubernetes.io/name": "l0",
+        "app.kubernetes.io/managed-by": "l0-operator",
+      });
+      expect(pm.selector.matchExpressions[0]!.values).to.have.members(["trainer", "workers", "inference"]);
+      const [job] = pm.podMetricsEndpoints[0]!.relabelings;
+      const rx = new RegExp(`^(?:${job!.regex})$`);
+      for (const [component, want] of [
+        ["trainer", "l0-trainer"],
+        ["workers", "l0-worker"],
+        ["inference", "l0-inference"],
+      ])
+        expect(component!.replace(rx, job!.replacement.replace("$1", "$$1"))).to.equal(want);
       const targets = pm.podMetricsEndpoints[0]!.relabelings.map((r) => [r.sourceLabels[0], r.targetLabel]);
       expect(targets).to.deep.equal([
         ["__meta_kubernetes_pod_label_app_kubernetes_io_component", "job"],
