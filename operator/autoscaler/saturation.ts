@@ -19,6 +19,8 @@ export interface ThroughputPoint {
   workers: number;
   episodesPerSecond: number;
   llmSecondsPerTurn: number;
+  /** The worker count was steady for `settleSeconds`: the load matches `workers`. */
+  settled: boolean;
   /** Every worker had work (backlog >= workers x episodesPerWorker): episodes/s measures capacity. */
   fullDemand: boolean;
 }
@@ -38,10 +40,12 @@ export const initialSaturation = (): SaturationState => ({
 });
 
 /**
- * Keeps a rollout sample as a point once the worker count has been steady for `settleSeconds`
- * (the hub's latency and episodes/s are trailing windows: right after a scale-down they would
- * still show the bigger pool's load and undercount the knee). Episodes/s also needs the rollout
- * itself to be that old, or its window straddles the training phase, and every worker busy.
+ * Keeps every rollout sample. Only those taken once the worker count has been steady for
+ * `settleSeconds` are "settled": the hub's latency and episodes/s are trailing windows, and
+ * right after a scale-down they would still show the bigger pool's load and undercount the knee.
+ * A low latency is an unloaded reading whenever it was taken, so every sample counts for the
+ * baseline. Episodes/s also needs the rollout itself to be that old (or its window straddles the
+ * training phase) and every worker busy.
  */
 export function observeThroughput(
   s: SaturationState,
@@ -53,15 +57,18 @@ export function observeThroughput(
   const rolloutSince = sample.phase !== "Rollout" ? null : (s.rolloutSince ?? sample.at);
   const cutoff = sample.at - opts.memorySeconds * 1000;
   const points = s.points.filter((p) => p.at > cutoff);
-  const settled = (since: number) => sample.at - since >= opts.settleSeconds * 1000;
-  if (rolloutSince !== null && sample.activeWorkers > 0 && settled(workersSince)) {
+  const isSettled = (since: number) => sample.at - since >= opts.settleSeconds * 1000;
+  if (rolloutSince !== null && sample.activeWorkers > 0) {
+    const settled = isSettled(workersSince);
     points.push({
       at: sample.at,
       workers: sample.activeWorkers,
       episodesPerSecond: sample.episodesPerSecond,
       llmSecondsPerTurn: sample.llmSecondsPerTurn,
+      settled,
       fullDemand:
-        settled(rolloutSince) &&
+        settled &&
+        isSettled(rolloutSince) &&
         sample.backlog >= sample.activeWorkers * episodesPerWorker &&
         sample.episodesPerSecond > 0,
     });
@@ -105,7 +112,7 @@ export function saturationVerdict(
 
 function byLatency(points: ThroughputPoint[], opts: SaturationOptions): SaturationVerdict | null {
   const base = Math.min(...points.map((p) => p.llmSecondsPerTurn));
-  const queued = points.filter((p) => p.llmSecondsPerTurn >= (1 + opts.latencyRise) * base);
+  const queued = points.filter((p) => p.settled && p.llmSecondsPerTurn >= (1 + opts.latencyRise) * base);
   if (queued.length === 0) return null;
   // The most workers any saturated observation justifies: the cap errs toward throughput.
   const worst = queued.reduce((a, b) =>

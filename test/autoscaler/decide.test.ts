@@ -120,8 +120,22 @@ describe("decide", () => {
         workersSince: T0 - 200_000,
         rolloutSince: T0 - 200_000,
         points: [
-          { at: T0 - 100_000, workers: 8, episodesPerSecond: 4, llmSecondsPerTurn: 1, fullDemand: true },
-          { at: T0 - 50_000, workers: 16, episodesPerSecond: 5, llmSecondsPerTurn: llm16, fullDemand: true },
+          {
+            at: T0 - 100_000,
+            workers: 8,
+            episodesPerSecond: 4,
+            llmSecondsPerTurn: 1,
+            settled: true,
+            fullDemand: true,
+          },
+          {
+            at: T0 - 50_000,
+            workers: 16,
+            episodesPerSecond: 5,
+            llmSecondsPerTurn: llm16,
+            settled: true,
+            fullDemand: true,
+          },
         ],
       },
     });
