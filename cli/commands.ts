@@ -4,7 +4,8 @@ import { type Command } from "commander";
 import { register as hub } from "../images/trainer/hub/cli.js";
 import { register as weights } from "../images/trainer/weights/cli.js";
 import { register as sidecar } from "../images/inference/cli.js";
+import { register as operator } from "../operator/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, weights, sidecar];
+export const COMMANDS: Register[] = [hub, weights, sidecar, operator];

@@ -259,6 +259,8 @@ export class RestKubeApi implements KubeApi {
             );
           }
           const lines = createInterface({ input: res });
+          // readline re-emits the stream's errors; the response's own handler below reports them.
+          lines.on("error", () => undefined);
           lines.on("line", (line) => {
             if (!line.trim()) return;
             try {

@@ -52,10 +52,10 @@ export class TrainingRunReconciler {
 
   constructor(deps: RunReconcilerDeps) {
     this.#d = {
-      now: () => new Date(),
-      newToken: () => randomBytes(32).toString("base64url"),
-      statsIntervalMs: 15_000,
       ...deps,
+      now: deps.now ?? (() => new Date()),
+      newToken: deps.newToken ?? (() => randomBytes(32).toString("base64url")),
+      statsIntervalMs: deps.statsIntervalMs ?? 15_000,
     };
   }
 

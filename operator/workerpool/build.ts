@@ -1,0 +1,246 @@
+// Pure builders of an AgentWorkerPool's children: the worker Deployment (pod security per sandbox
+// mode), a ServiceAccount without token automount, a NetworkPolicy (egress only to the run's hub
+// and engine, DNS and declared tool CIDRs; ingress only to metrics) and a PodDisruptionBudget.
+import {
+  type V1Container,
+  type V1Deployment,
+  type V1EnvVar,
+  type V1NetworkPolicy,
+  type V1PodDisruptionBudget,
+  type V1PodSecurityContext,
+  type V1SecurityContext,
+  type V1ServiceAccount,
+  type V1Toleration,
+} from "@kubernetes/client-node";
+import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
+import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../trainingrun/build.js";
+
+export const WORKER_METRICS_PORT = 9090;
+export const WORKER_UID = 65532;
+
+const meta = (pool: AgentWorkerPool) => {
+  const name = pool.metadata!.name!;
+  return {
+    name: names.workers(name),
+    namespace: pool.metadata!.namespace,
+    labels: labels(name, "workers", { [POOL_LABEL]: name, [RUN_LABEL]: pool.spec.hubRef.name }),
+    ownerReferences: [ownerRef(pool)],
+  };
+};
+export const workerSelector = (pool: AgentWorkerPool) => ({
+  [POOL_LABEL]: pool.metadata!.name!,
+  "app.kubernetes.io/component": "workers",
+});
+export const selectorString = (pool: AgentWorkerPool): string =>
+  Object.entries(workerSelector(pool))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+
+export function buildServiceAccount(pool: AgentWorkerPool): V1ServiceAccount {
+  // Workers never talk to the Kubernetes API: no token in the pod at all.
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: meta(pool),
+    automountServiceAccountToken: false,
+  };
+}
+
+/**
+ * Pod and container security for a sandbox mode. bwrap creates user, pid, mount and network
+ * namespaces inside the container, which the runtime's default seccomp and AppArmor profiles forbid,
+ * so in that mode (only) both are Unconfined; the container still runs non-root with no
+ * capabilities and no privilege escalation. runtimeClass mode keeps RuntimeDefault everywhere and
+ * relies on the RuntimeClass (e.g. gVisor) for isolation. See docs/operator.md.
+ */
+export function sandboxSecurity(pool: AgentWorkerPool): {
+  pod: V1PodSecurityContext;
+  container: V1SecurityContext;
+} {
+  const mode = pool.spec.sandbox?.mode ?? "bwrap";
+  const profile = mode === "bwrap" ? "Unconfined" : "RuntimeDefault";
+  return {
+    pod: {
+      runAsNonRoot: true,
+      runAsUser: WORKER_UID,
+      runAsGroup: WORKER_UID,
+      fsGroup: WORKER_UID,
+      seccompProfile: { type: profile },
+    },
+    container: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: profile },
+      appArmorProfile: { type: profile },
+    },
+  };
+}
+
+/** Where the pool's workers find the run's hub and engine (Services the run reconciler creates). */
+export function endpoints(
+  pool: AgentWorkerPool,
+  run: TrainingRun | undefined,
+): { hub: string; engine: string } {
+  const r = pool.spec.hubRef.name;
+  const ns = pool.metadata!.namespace;
+  const hubPort = run?.spec.trainer?.hubPort ?? 7070;
+  const engine = run?.spec.inference
+    ? `http://${names.inference(r)}.${ns}.svc:${run.spec.inference.port ?? 8000}`
+    : `http://${names.hubService(r)}.${ns}.svc:${run?.spec.trainer?.enginePort ?? 8000}`;
+  return { hub: `${names.hubService(r)}.${ns}.svc:${hubPort}`, engine };
+}
+
+export function buildWorkerDeployment(
+  pool: AgentWorkerPool,
+  run: TrainingRun | undefined,
+  replicas: number,
+): V1Deployment {
+  const s = pool.spec;
+  const sb = {
+    mode: "bwrap",
+    cpuSecondsPerEpisode: 60,
+    memoryMiB: 1024,
+    maxProcesses: 64,
+    diskMiB: 256,
+    wallSecondsPerEpisode: 300,
+    ...s.sandbox,
+  };
+  const sec = sandboxSecurity(pool);
+  const { hub, engine } = endpoints(pool, run);
+  const search = s.tools?.search;
+  const env: V1EnvVar[] = [
+    { name: "L0_WORKER_HUB", value: hub },
+    { name: "L0_WORKER_ENGINE_URL", value: engine },
+    { name: "L0_WORKER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+    { name: "L0_WORKER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
+    { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker ?? 8) },
+    { name: "L0_WORKER_SANDBOX", value: sb.mode === "bwrap" ? "bwrap" : "none" },
+    { name: "L0_WORKER_CPU_SECONDS", value: String(sb.cpuSecondsPerEpisode) },
+    { name: "L0_WORKER_MEMORY_MIB", value: String(sb.memoryMiB) },
+    { name: "L0_WORKER_MAX_PROCESSES", value: String(sb.maxProcesses) },
+    { name: "L0_WORKER_DISK_MIB", value: String(sb.diskMiB) },
+    { name: "L0_WORKER_WALL_SECONDS", value: String(sb.wallSecondsPerEpisode) },
+    { name: "L0_WORKER_METRICS_PORT", value: String(WORKER_METRICS_PORT) },
+    { name: "L0_WORKER_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+  ];
+  if (search) {
+    env.push({ name: "L0_WORKER_SEARCH_BACKEND", value: search.backend ?? "local" });
+    if (search.url) env.push({ name: "L0_WORKER_SEARCH_URL", value: search.url });
+    if (search.corpusPath) env.push({ name: "L0_WORKER_SEARCH_CORPUS", value: search.corpusPath });
+    // The key reaches the worker process only; bwrap --clearenv keeps it out of every kernel.
+    if (search.secretRef)
+      env.push({
+        name: "L0_WORKER_SEARCH_API_KEY",
+        valueFrom: { secretKeyRef: { name: search.secretRef.name, key: search.secretRef.key ?? "apiKey" } },
+      });
+  }
+  const requests: Record<string, string> = { cpu: "1", memory: "2Gi" };
+  const limits: Record<string, string> = { memory: "4Gi" };
+  const container: V1Container = {
+    name: "worker",
+    image: s.image ?? "ghcr.io/l0-operator/worker:0.1.0",
+    imagePullPolicy: s.imagePullPolicy ?? "IfNotPresent",
+    args: ["worker"],
+    env,
+    ports: [{ name: "metrics", containerPort: WORKER_METRICS_PORT, protocol: "TCP" }],
+    resources: s.resources
+      ? {
+          requests: Object.fromEntries(
+            Object.entries(s.resources.requests ?? {}).map(([k, v]) => [k, String(v)]),
+          ),
+          limits: Object.fromEntries(
+            Object.entries(s.resources.limits ?? {}).map(([k, v]) => [k, String(v)]),
+          ),
+        }
+      : { requests, limits },
+    readinessProbe: { httpGet: { path: "/readyz", port: WORKER_METRICS_PORT }, periodSeconds: 10 },
+    livenessProbe: {
+      httpGet: { path: "/healthz", port: WORKER_METRICS_PORT },
+      periodSeconds: 20,
+      failureThreshold: 3,
+    },
+    securityContext: sec.container,
+    volumeMounts: runMounts,
+  };
+  const runtimeClassName = s.sandbox?.runtimeClassName;
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(pool),
+    spec: {
+      replicas,
+      selector: { matchLabels: workerSelector(pool) },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } },
+      template: {
+        metadata: { labels: meta(pool).labels },
+        spec: {
+          serviceAccountName: names.workers(pool.metadata!.name!),
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // Workers drain: they release their leases to the hub, so a stopped pod loses no task.
+          terminationGracePeriodSeconds: 60,
+          ...(runtimeClassName ? { runtimeClassName } : {}),
+          securityContext: sec.pod,
+          ...(s.nodeSelector ? { nodeSelector: s.nodeSelector as Record<string, string> } : {}),
+          ...(s.tolerations ? { tolerations: s.tolerations as V1Toleration[] } : {}),
+          containers: [container],
+          volumes: runVolumes(s.hubRef.name),
+        },
+      },
+    },
+  };
+}
+
+export function buildNetworkPolicy(pool: AgentWorkerPool, run: TrainingRun | undefined): V1NetworkPolicy {
+  const r = pool.spec.hubRef.name;
+  const t = { hubPort: 7070, enginePort: 8000, ...run?.spec.trainer };
+  const trainerPorts = [{ protocol: "TCP", port: t.hubPort }];
+  if (!run?.spec.inference) trainerPorts.push({ protocol: "TCP", port: t.enginePort });
+  const egress: NonNullable<V1NetworkPolicy["spec"]>["egress"] = [
+    {
+      to: [{ podSelector: { matchLabels: { [RUN_LABEL]: r, "app.kubernetes.io/component": "trainer" } } }],
+      ports: trainerPorts,
+    },
+    {
+      to: [{ namespaceSelector: {}, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+  ];
+  if (run?.spec.inference)
+    egress.push({
+      to: [{ podSelector: { matchLabels: { [RUN_LABEL]: r, "app.kubernetes.io/component": "inference" } } }],
+      ports: [{ protocol: "TCP", port: run.spec.inference.port ?? 8000 }],
+    });
+  for (const e of pool.spec.tools?.egress ?? [])
+    egress.push({
+      to: [{ ipBlock: { cidr: e.cidr } }],
+      ...(e.ports?.length ? { ports: e.ports.map((port) => ({ protocol: "TCP", port: port ?? 0 })) } : {}),
+    });
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: meta(pool),
+    spec: {
+      podSelector: { matchLabels: workerSelector(pool) },
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [{ ports: [{ protocol: "TCP", port: WORKER_METRICS_PORT }] }],
+      egress,
+    },
+  };
+}
+
+export function buildPdb(pool: AgentWorkerPool): V1PodDisruptionBudget {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(pool),
+    // Workers hand their leases back on drain, so evictions cost only restart time: keep 75 % up.
+    spec: { maxUnavailable: "25%", selector: { matchLabels: workerSelector(pool) } },
+  };
+}

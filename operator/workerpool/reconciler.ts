@@ -1,0 +1,158 @@
+// The AgentWorkerPool reconciler: replicas (fixed, from the autoscaler seam, or zero when the run
+// is stopped), then the worker Deployment, ServiceAccount, NetworkPolicy and PDB, then status once.
+import { type KubernetesObject, type V1Deployment } from "@kubernetes/client-node";
+import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { type Recommendation, type ReplicaRecommender } from "../autoscaler/api.js";
+import { stableJson } from "../labels.js";
+import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
+import { ensureChild } from "../runtime/ensure.js";
+import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
+import { type Informer } from "../runtime/informer.js";
+import { type Kind, type KubeApi } from "../runtime/kube.js";
+import {
+  buildNetworkPolicy,
+  buildPdb,
+  buildServiceAccount,
+  buildWorkerDeployment,
+  selectorString,
+} from "./build.js";
+import { type PoolObservation, computePoolStatus, stopReason, validatePool } from "./status.js";
+
+type K = KubernetesObject;
+type Pool = AgentWorkerPool & K;
+export interface PoolCaches {
+  pools: Informer<Pool>;
+  runs: Informer<TrainingRun & K>;
+  deployments: Informer<K>;
+  serviceAccounts: Informer<K>;
+  networkPolicies: Informer<K>;
+  pdbs: Informer<K>;
+}
+
+export interface PoolReconcilerDeps {
+  api: KubeApi;
+  caches: PoolCaches;
+  recorder: EventRecorder;
+  recommender: ReplicaRecommender;
+  now?: () => Date;
+}
+
+export class WorkerPoolReconciler {
+  readonly #d: Required<PoolReconcilerDeps>;
+  constructor(deps: PoolReconcilerDeps) {
+    this.#d = { ...deps, now: deps.now ?? (() => new Date()) };
+  }
+
+  reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
+    const { api, caches } = this.#d;
+    let cached = caches.pools.get(req.namespace, req.name);
+    if (!cached) {
+      this.#d.recommender.forget(req.namespace, req.name);
+      return {};
+    }
+    if (cached.metadata?.deletionTimestamp) return {};
+    const events: PendingEvent[] = [];
+    const now = this.#d.now();
+    const uid = cached.metadata!.uid!;
+    const generation = cached.metadata?.generation ?? 0;
+    const deploy = caches.deployments.get(req.namespace, `${req.name}-workers`) as V1Deployment | undefined;
+    const obs: PoolObservation = {
+      generation,
+      desired: 0,
+      replicas: deploy?.status?.replicas ?? 0,
+      ready: deploy?.status?.readyReplicas ?? 0,
+      scaled: false,
+      selector: "",
+    };
+
+    // 1. Validate beyond the schema; an invalid pool keeps what it has and says why (no hot loop).
+    const valid = validatePool(cached);
+    if ("invalid" in valid) {
+      obs.invalid = valid.invalid;
+      obs.desired = obs.replicas;
+      const was = cached.status?.conditions?.find((c) => c.type === "Degraded")?.reason === "InvalidSpec";
+      await this.#writeStatus(
+        cached,
+        obs,
+        was ? [] : [{ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message }],
+      );
+      return {};
+    }
+    const pool = valid.pool;
+    obs.selector = selectorString(pool);
+    const run = caches.runs.get(req.namespace, pool.spec.hubRef.name);
+
+    // 2. Replicas: zero while the run is missing/suspended/finished, else the autoscaler's or spec's.
+    let result: Result = {};
+    obs.stopped = stopReason(pool, run);
+    if (obs.stopped) obs.desired = 0;
+    else if (pool.spec.autoscaling?.enabled) {
+      let rec: Recommendation;
+      try {
+        rec = await this.#d.recommender.recommend(pool, now);
+      } catch (err) {
+        rec = {
+          replicas: pool.spec.replicas ?? 1,
+          reason: "RecommenderError",
+          message: (err as Error).message,
+          degraded: { reason: "AutoscalerError", message: (err as Error).message },
+        };
+      }
+      obs.desired = rec.replicas;
+      obs.backlog = rec.backlog;
+      obs.degraded = rec.degraded;
+      if (rec.replicas !== (pool.spec.replicas ?? 1)) {
+        // Through the object (not the Deployment) so kubectl, the HPA and KEDA see the same number.
+        cached = await api.mergePatch<Pool>("AgentWorkerPool", req.namespace, req.name, {
+          spec: { replicas: rec.replicas },
+        });
+        obs.scaled = true;
+        events.push({
+          type: "Normal",
+          reason: "Scaled",
+          message: `${pool.spec.replicas ?? 1} -> ${rec.replicas} workers: ${rec.reason}: ${rec.message}`,
+        });
+      }
+      result = { requeueAfterMs: rec.requeueAfterMs ?? (pool.spec.autoscaling.pollingInterval ?? 15) * 1000 };
+    } else obs.desired = pool.spec.replicas ?? 1;
+
+    // 3. Children.
+    const ensure = async (kind: Kind, cache: Informer<K>, desired: K) => {
+      const r = await ensureChild(api, kind, desired, cache.get(req.namespace, desired.metadata!.name!), {
+        ownerUid: uid,
+      });
+      if (r.outcome === "created" || r.outcome === "updated")
+        ctx.logger.info(`child ${r.outcome}`, { kind, child: desired.metadata!.name });
+      if (r.outcome === "foreign")
+        events.push({
+          type: "Warning",
+          reason: "NameTaken",
+          message: `${kind} ${desired.metadata!.name} exists and is not owned by this pool`,
+        });
+      return r;
+    };
+    await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
+    const d = await ensure("Deployment", caches.deployments, buildWorkerDeployment(pool, run, obs.desired));
+    if (d.outcome === "created")
+      events.push({
+        type: "Normal",
+        reason: "WorkersCreated",
+        message: `created Deployment ${d.obj.metadata!.name}`,
+      });
+    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, run));
+    await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
+
+    // 4. Status once, then events.
+    await this.#writeStatus(cached, obs, events);
+    return result;
+  };
+
+  async #writeStatus(pool: Pool, obs: PoolObservation, events: PendingEvent[]): Promise<void> {
+    const status = computePoolStatus(pool.status, obs, this.#d.now());
+    if (stableJson(status) !== stableJson(pool.status ?? {})) {
+      const fresh = { ...pool, status };
+      await this.#d.api.replaceStatus("AgentWorkerPool", fresh);
+    }
+    for (const e of events) await this.#d.recorder.record(pool, e);
+  }
+}

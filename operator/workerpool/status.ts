@@ -1,0 +1,109 @@
+// Policies and status of an AgentWorkerPool, pure: validation beyond the schema, how many
+// replicas it should run now, and its status rebuilt from what was observed.
+import { type AgentWorkerPool, type AgentWorkerPoolStatus, type TrainingRun } from "../../gen/crds/index.js";
+import { defaultValidator } from "../../lib/run-config.js";
+import { type Condition, type ConditionInput, setConditions } from "../runtime/conditions.js";
+import { type Verdict } from "../trainingrun/policy.js";
+
+/** Schema (with defaults) and the CEL rules; returns the defaulted pool or why it is invalid. */
+export function validatePool(obj: AgentWorkerPool): { pool: AgentWorkerPool } | { invalid: Verdict } {
+  const { value, violations } = defaultValidator().validate("AgentWorkerPool", {
+    apiVersion: obj.apiVersion ?? "l0.dev/v1alpha1",
+    kind: "AgentWorkerPool",
+    metadata: obj.metadata,
+    spec: obj.spec,
+  });
+  if (violations.length)
+    return {
+      invalid: {
+        reason: "InvalidSpec",
+        message: violations.map((v) => `${v.field}: ${v.description}`).join("; "),
+      },
+    };
+  const pool = { ...(value as AgentWorkerPool), metadata: obj.metadata, status: obj.status };
+  const a = pool.spec.autoscaling;
+  if (a && (a.minReplicas ?? 1) > (a.maxReplicas ?? 10))
+    return {
+      invalid: { reason: "InvalidSpec", message: "spec.autoscaling: minReplicas must be <= maxReplicas" },
+    };
+  if (pool.spec.sandbox?.mode === "runtimeClass" && !pool.spec.sandbox.runtimeClassName)
+    return {
+      invalid: {
+        reason: "InvalidSpec",
+        message: "spec.sandbox.runtimeClassName is required when mode is runtimeClass",
+      },
+    };
+  return { pool };
+}
+
+/** Why the pool must be at zero regardless of scaling, if it must. */
+export function stopReason(pool: AgentWorkerPool, run: TrainingRun | undefined): Verdict | undefined {
+  if (!run) return { reason: "RunNotFound", message: `TrainingRun ${pool.spec.hubRef.name} does not exist` };
+  if (run.metadata?.deletionTimestamp)
+    return { reason: "RunDeleting", message: `TrainingRun ${pool.spec.hubRef.name} is being deleted` };
+  if (run.spec.suspend)
+    return { reason: "RunSuspended", message: `TrainingRun ${pool.spec.hubRef.name} is suspended` };
+  const phase = run.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed")
+    return { reason: "RunFinished", message: `TrainingRun ${pool.spec.hubRef.name} ${phase.toLowerCase()}` };
+  return undefined;
+}
+
+export interface PoolObservation {
+  generation: number;
+  invalid?: Verdict;
+  desired: number;
+  replicas: number;
+  ready: number;
+  stopped?: Verdict;
+  degraded?: Verdict;
+  backlog?: number;
+  scaled: boolean;
+  selector: string;
+}
+
+const C = (type: string, on: boolean, reason: string, message: string): ConditionInput => ({
+  type,
+  status: on ? "True" : "False",
+  reason,
+  message,
+});
+
+export function computePoolStatus(
+  prev: AgentWorkerPool["status"] | undefined,
+  o: PoolObservation,
+  now: Date,
+): AgentWorkerPoolStatus {
+  const p = prev ?? {};
+  const rolledOut = o.ready >= o.desired && o.replicas === o.desired;
+  const degraded = o.invalid ?? o.degraded;
+  const conds = [
+    C(
+      "Ready",
+      !o.invalid && rolledOut,
+      o.invalid ? o.invalid.reason : rolledOut ? (o.stopped?.reason ?? "AllReady") : "WorkersStarting",
+      o.invalid
+        ? o.invalid.message
+        : `${o.ready}/${o.desired} workers ready${o.stopped ? `: ${o.stopped.message}` : ""}`,
+    ),
+    C(
+      "Progressing",
+      !o.invalid && !rolledOut,
+      o.invalid ? o.invalid.reason : rolledOut ? "RolledOut" : "Scaling",
+      `${o.replicas} -> ${o.desired} replicas`,
+    ),
+    C("Degraded", !!degraded, degraded?.reason ?? "AsExpected", degraded?.message ?? "no problems observed"),
+  ];
+  const next: AgentWorkerPoolStatus = {
+    ...p,
+    observedGeneration: o.generation,
+    replicas: o.replicas,
+    readyReplicas: o.ready,
+    desiredReplicas: o.desired,
+    selector: o.selector,
+    conditions: setConditions(p.conditions as Condition[] | undefined, conds, now, o.generation),
+  };
+  if (o.backlog !== undefined) next.backlog = o.backlog;
+  if (o.scaled) next.lastScaleTime = now.toISOString().replace(/\.\d+Z$/, "Z");
+  return next;
+}
