@@ -90,6 +90,8 @@ export class TaskBook {
   readonly #backoff = new MinHeap<Entry>();
   /** Groups neither served nor dropped. */
   readonly live = new Set<GroupRec>();
+  /** Every group of this run by id (served ones keep no trajectories): O(groups issued) memory. */
+  readonly groups = new Map<string, GroupRec>();
   readonly count = { queuedTrain: 0, queuedEval: 0, backoff: 0, leased: 0, openTrainGroups: 0 };
   readonly totals = { completed: 0, failed: 0, retried: 0, groupsDropped: 0, stale: 0 };
   #groupSeq = 0;
@@ -145,6 +147,7 @@ export class TaskBook {
       this.#enqueue(t);
     }
     this.live.add(g);
+    this.groups.set(id, g);
     if (!evalGroup) this.count.openTrainGroups++;
     this.opts.onQueued(n);
     return g;
