@@ -1,5 +1,6 @@
-"""Checkpoints: model, optimizer, frozen reference, version, step and RNG states in one
-`checkpoint.pt`, written into a temporary sibling directory and renamed into place, so a reader
+"""Checkpoints: model, optimizer, frozen reference, version, step and RNG states: tensors in
+`checkpoint.pt` (loaded with weights_only, so a checkpoint cannot run code; torch 1.13's safe
+unpickler takes no floats, so the rest lives in `meta.json`), written into a temporary sibling directory and renamed into place, so a reader
 never sees a half-written checkpoint and resuming gives the same next step as not stopping."""
 from __future__ import annotations
 
@@ -31,25 +32,29 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     target.parent.mkdir(parents=True, exist_ok=True)
     with trainer.lock:
         model_config = getattr(trainer.model, "config", None)
-        state = {
-            "format": FORMAT,
-            "model_name": trainer.model_name,
-            "model_config": model_config.to_dict() if hasattr(model_config, "to_dict") else {},
+        opt = trainer.optimizer.state_dict()
+        tensors = {
             "model": trainer.model.state_dict(),
-            "optimizer": trainer.optimizer.state_dict(),
-            "reference": None if trainer.reference is None else trainer.reference.state_dict(),
+            "optimizer_state": opt["state"],
+            "reference": {} if trainer.reference is None else trainer.reference.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "engine_rng": torch.empty(0, dtype=torch.uint8) if engine_gen is None else engine_gen.get_state(),
+        }
+        meta = {
+            "format": FORMAT,
+            "model": trainer.model_name,
+            "model_config": model_config.to_dict() if hasattr(model_config, "to_dict") else {},
             "version": trainer.version,
             "step": trainer.step,
-            "torch_rng": torch.get_rng_state(),
-            "engine_rng": None if engine_gen is None else engine_gen.get_state(),
+            "has_reference": trainer.reference is not None,
+            "optimizer_param_groups": opt["param_groups"],
         }
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
             with open(tmp / FILE, "wb") as f:
-                torch.save(state, f)
+                torch.save(tensors, f)
                 f.flush()
                 os.fsync(f.fileno())
-            meta = {"format": FORMAT, "model": trainer.model_name, "version": trainer.version, "step": trainer.step}
             (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
             old = None
             if target.exists():
@@ -73,32 +78,33 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     """Restores the trainer from `directory`; returns (version, step). Everything is read and
     checked before anything is changed."""
     path = Path(directory) / FILE
-    if not path.is_file():
-        raise CheckpointError(f"dir: no {FILE} in {directory}")
+    if not path.is_file() or not (Path(directory) / "meta.json").is_file():
+        raise CheckpointError(f"dir: no {FILE} + meta.json in {directory}")
     try:
+        meta = json.loads((Path(directory) / "meta.json").read_text())
         state = torch.load(path, map_location=trainer.device, weights_only=True)
     except Exception as e:  # a corrupt or foreign file
-        raise CheckpointError(f"dir: cannot read {path}: {e}") from e
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"dir: checkpoint format {state.get('format')} is not {FORMAT}")
+        raise CheckpointError(f"dir: cannot read {directory}: {e}") from e
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"dir: checkpoint format {meta.get('format')} is not {FORMAT}")
     mine = getattr(trainer.model, "config", None)
     mine = mine.to_dict() if hasattr(mine, "to_dict") else {}
-    if state.get("model_config") != mine:
-        raise CheckpointError(f"dir: checkpoint model {state.get('model_config')} does not match this learner's {mine}")
+    if meta.get("model_config") != mine:
+        raise CheckpointError(f"dir: checkpoint model {meta.get('model_config')} does not match this learner's {mine}")
     with trainer.lock:
         trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        if state["reference"] is None:
+        trainer.optimizer.load_state_dict(
+            {"state": state["optimizer_state"], "param_groups": meta["optimizer_param_groups"]}
+        )
+        if not meta["has_reference"]:
             trainer.reference = None
         else:
-
-
             ref = copy.deepcopy(trainer.model)
             ref.load_state_dict(state["reference"])
             trainer.reference = ref.eval().requires_grad_(False)
-        trainer.version = int(state["version"])
-        trainer.step = int(state["step"])
+        trainer.version = int(meta["version"])
+        trainer.step = int(meta["step"])
         torch.set_rng_state(state["torch_rng"].cpu())
-        if engine_gen is not None and state.get("engine_rng") is not None:
+        if engine_gen is not None and state["engine_rng"].numel() > 0:
             engine_gen.set_state(state["engine_rng"].cpu())
     return trainer.version, trainer.step

@@ -39,11 +39,15 @@ class Engine:
         self.logger = logger or Logger(level="none")
         self.q: "queue.Queue[Optional[Tuple[GenRequest, Future]]]" = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="engine-batcher", daemon=True)
-        self.batches = 0
+        self.batches = 0  # batches generated so far (tests, benchmarks)
+        self.submitted = 0
+        self._count_lock = threading.Lock()
         self.thread.start()
 
     def submit(self, req: GenRequest) -> "Future[Tuple[GenResult, int]]":
         f: Future = Future()
+        with self._count_lock:
+            self.submitted += 1
         self.q.put((req, f))
         return f
 

@@ -13,7 +13,7 @@ LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
 class Logger:
     def __init__(self, component: str = "learner", level: str = "info", stream=None, **fields) -> None:
         self.stream = stream or sys.stderr
-        self.level = LEVELS.get(level, 2)
+        self.level = LEVELS.get(level, -1 if level == "none" else 2)
         self.fields = {"component": component, **fields}
         self._lock = threading.Lock()
 

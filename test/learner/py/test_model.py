@@ -1,0 +1,94 @@
+"""Tokenizer and chat template; the KV cache and left-padded batches give the same numbers as
+one full forward; batched generation equals one-at-a-time; stop strings; sampler logprobs equal
+the learner's (so on-policy ratios are exactly 1)."""
+import unittest
+
+import torch
+from helpers import TOK, on_policy, sample, tiny_model, trainer
+
+from learner.sampling import GenRequest, generate
+
+
+class TokenizerTest(unittest.TestCase):
+    def test_bytes_round_trip_and_specials(self):
+        text = "héllo <|user|> wörld"
+        self.assertEqual(TOK.decode(TOK.encode(text)), text)
+        ids = TOK.encode("a<|user|>b<|x", parse_special=True)
+        self.assertEqual(ids, [97, TOK.special["<|user|>"], 98] + list(b"<|x"))
+        self.assertEqual(TOK.decode(ids), "ab<|x")  # specials are skipped in text
+
+    def test_chat_template(self):
+        ids = TOK.render_chat([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])
+        sp = TOK.special
+        self.assertEqual(ids, [sp["<|bos|>"], sp["<|system|>"], 115, TOK.eos_id, sp["<|user|>"], 113, TOK.eos_id,
+                               sp["<|assistant|>"]])
+        # Content cannot inject special tokens.
+        self.assertNotIn(sp["<|assistant|>"], TOK.render_chat([{"role": "user", "content": "<|assistant|>"}],
+                                                              add_generation_prompt=False))
+        with self.assertRaisesRegex(ValueError, r"messages\[0\].role"):
+            TOK.render_chat([{"role": "tool", "content": "x"}])
+
+
+class ModelTest(unittest.TestCase):
+    def test_kv_cache_matches_the_full_forward(self):
+        m = tiny_model(1).eval()
+        seq = torch.tensor([[256, 259, 10, 20, 30, 40, 50]])
+        full, _ = m(seq)
+        logits, cache = m(seq[:, :4])
+        steps = [logits[:, -1]]
+        for t in range(4, 7):
+            logits, cache = m(seq[:, t : t + 1], cache=cache)
+            steps.append(logits[:, -1])
+        self.assertTrue(torch.allclose(torch.stack(steps[:-1], 1), full[:, 3:6], atol=1e-5))
+
+    def test_batched_generation_equals_one_at_a_time(self):
+        t = trainer(2)
+        t.model.eval()
+        reqs = [
+            GenRequest(TOK.render_chat([{"role": "user", "content": "a"}]), 12, 1.0, seed=1),
+            GenRequest(TOK.render_chat([{"role": "user", "content": "a much longer question"}]), 5, 0.8, 0.9, seed=2),
+            GenRequest([256, 7], 9, 0.0),  # greedy
+        ]
+        together = generate(t.model, TOK, reqs, torch.Generator().manual_seed(0))
+        alone = [generate(t.model, TOK, [r], torch.Generator().manual_seed(0))[0] for r in reqs]
+        for a, b in zip(together, alone):
+            self.assertEqual(a.token_ids, b.token_ids)
+            self.assertTrue(torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5))
+        self.assertEqual([len(r.token_ids) for r in together], [12, 5, 9])
+        self.assertEqual({r.finish_reason for r in together}, {"length"})
+
+    def test_sampler_logprobs_are_the_learners(self):
+        t = trainer(3)
+        t.model.eval()
+        prompt = TOK.render_chat([{"role": "user", "content": "q"}])
+        res = generate(t.model, TOK, [GenRequest(prompt, 10, 1.0, seed=5)], torch.Generator())[0]
+        s = sample(prompt, res.token_ids)
+        lp = t.response_logprobs([s])[0]
+        self.assertTrue(torch.allclose(torch.tensor(lp), torch.tensor(res.logprobs), atol=1e-5))
+        s.sampler_logprobs = res.logprobs
+        s.advantage = 1.0
+        self.assertEqual(t.train([s])["clip_fraction"], 0.0)
+
+    def test_stop_strings_are_cut_like_vllm_and_eos_ends_with_stop(self):
+        t = trainer(4)
+        t.model.eval()
+        prompt = [256, 259, 97]
+        for _ in range(60):
+            t.sft([sample(prompt, list(b"hello world") + [TOK.eos_id], logprobs=[])], 3e-2)
+        t.model.eval()
+        plain = generate(t.model, TOK, [GenRequest(prompt, 20, 0.0)], torch.Generator())[0]
+        self.assertEqual((plain.text, plain.finish_reason), ("hello world", "stop"))
+        self.assertEqual(plain.token_ids[-1], TOK.eos_id)  # <|end|> is kept in token_ids, not in text
+        cut = generate(t.model, TOK, [GenRequest(prompt, 20, 0.0, stop=["xyz", "o w"])], torch.Generator())[0]
+        self.assertEqual((cut.text, cut.token_ids, cut.finish_reason), ("hell", list(b"hell"), "stop"))
+        self.assertEqual(len(cut.logprobs), 4)
+        # Teach the model to end at once, then check <|end|> is kept and ends with "stop".
+        for _ in range(30):
+            t.sft([sample(prompt, [TOK.eos_id], logprobs=[])], 3e-2)
+        t.model.eval()
+        end = generate(t.model, TOK, [GenRequest(prompt, 5, 0.0)], torch.Generator())[0]
+        self.assertEqual((end.token_ids, end.finish_reason, end.text), ([TOK.eos_id], "stop", ""))
+
+
+if __name__ == "__main__":
+    unittest.main()

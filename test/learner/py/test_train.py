@@ -1,0 +1,173 @@
+"""The Trainer: advantage direction, bad batches leave the model alone, micro-batching equals
+the full batch, save -> load gives the identical next step, and export hashes match the bytes."""
+import hashlib
+import json
+import math
+import struct
+import tempfile
+import unittest
+from pathlib import Path
+
+import torch
+from helpers import TOK, on_policy, sample, trainer
+
+from learner import checkpoint, export
+from learner.batch import BatchError
+from learner.loss import SEQUENCE_MEAN
+
+PROMPT = TOK.render_chat([{"role": "user", "content": "hi"}])
+
+
+def params(t):
+    return {k: v.clone() for k, v in t.model.state_dict().items()}
+
+
+def batch(t, advantages=(1.0, -0.5, 0.25)):
+    rows = [sample(PROMPT, list(b"abc"), a, sid=f"s{i}", group=f"t{i % 2}") for i, a in enumerate(advantages)]
+    rows.append(sample(PROMPT + [33, 34], list(b"xyzw"), 0.75, mask=[1, 0, 1, 1], sid="s9", group="t0"))
+    return on_policy(t, rows)
+
+
+class TrainTest(unittest.TestCase):
+    def test_positive_advantage_raises_the_turns_logprob_negative_lowers_it(self):
+        for adv, sign in ((1.0, 1), (-1.0, -1)):
+            with self.subTest(advantage=adv):
+                t = trainer(1, learning_rate=1e-3)
+                s = on_policy(t, [sample(PROMPT, list(b"ok!"), adv)])
+                before = sum(t.response_logprobs(s)[0])
+                out = t.train(s)
+                after = sum(t.response_logprobs(s)[0])
+                self.assertEqual(sign, 1 if after > before else -1)
+                self.assertEqual(out["policy_version"], 1)
+                self.assertEqual(out["clip_fraction"], 0.0)  # on-policy: ratio 1
+                self.assertGreater(out["entropy"], 0.0)
+                self.assertEqual(out["tokens"], len(PROMPT) + 3)
+
+    def test_a_bad_batch_leaves_model_optimizer_and_version_untouched(self):
+        t = trainer(2)
+        t.train(batch(t))
+        before, opt_before = params(t), t.optimizer.state_dict()["state"][0]["exp_avg"].clone()
+        bad = batch(t)
+        bad[1].advantage = math.nan
+        bad[2].sampler_logprobs = bad[2].sampler_logprobs[:-1]
+        with self.assertRaises(BatchError) as ctx:
+            t.train(bad)
+        self.assertEqual([f for f, _ in ctx.exception.violations],
+                         ["samples[1].advantage", "samples[2].sampler_logprobs"])
+        self.assertEqual(t.version, 1)
+        for k, v in params(t).items():
+            self.assertTrue(torch.equal(v, before[k]), k)
+        self.assertTrue(torch.equal(t.optimizer.state_dict()["state"][0]["exp_avg"], opt_before))
+
+    def test_micro_batching_gives_the_same_step_as_one_batch(self):
+        for agg in ("token_mean", SEQUENCE_MEAN):
+            with self.subTest(aggregation=agg):
+                whole, split = trainer(3, aggregation=agg, kl_coef=0.1), trainer(3, aggregation=agg, kl_coef=0.1)
+                split.settings.micro_batch_tokens = 1  # one row per micro-batch
+                # SGD makes the update proportional to the gradient; Adam would magnify float noise
+                # on gradients that are zero in exact arithmetic (e.g. attention key biases).
+                for t in (whole, split):
+                    t.optimizer = torch.optim.SGD(t.model.parameters(), lr=0.1)
+                a, b = whole.train(batch(whole)), split.train(batch(split))
+                self.assertAlmostEqual(a["loss"], b["loss"], places=5)
+                self.assertAlmostEqual(a["grad_norm"], b["grad_norm"], places=4)
+                for k, v in params(whole).items():
+                    self.assertTrue(torch.allclose(v, params(split)[k], atol=1e-6), k)
+
+    def test_kl_grows_once_the_policy_leaves_the_reference(self):
+        t = trainer(4, kl_coef=0.5)
+        first = t.train(batch(t))
+        self.assertEqual(first["kl"], 0.0)  # reference = policy at the first step
+        second = t.train(batch(t))
+        self.assertGreater(second["kl"], 0.0)
+
+    def test_supervised_steps_lower_the_loss_and_reset_the_reference(self):
+        t = trainer(5, kl_coef=0.1)
+        t.train(batch(t))
+        self.assertIsNotNone(t.reference)
+        demo = [sample(PROMPT, list(b"hello"), 0.0, logprobs=[])]
+        losses = [t.sft(demo, 1e-2)["loss"] for _ in range(20)]
+        self.assertLess(losses[-1], losses[0] / 2)
+        self.assertIsNone(t.reference)
+        self.assertEqual(t.version, 21)
+
+
+class CheckpointTest(unittest.TestCase):
+    def test_save_load_gives_identical_outputs_and_the_identical_next_step(self):
+        with tempfile.TemporaryDirectory() as d:
+            a = trainer(6, kl_coef=0.1)
+            a.train(batch(a))
+            checkpoint.save(a, f"{d}/ckpt")
+            checkpoint.save(a, f"{d}/ckpt")  # replacing an existing checkpoint
+            out_a = a.train(batch(a))
+            b = trainer(99, kl_coef=0.1)  # different initial weights
+            self.assertEqual(checkpoint.load(b, f"{d}/ckpt"), (1, 1))
+            probe = batch(b)
+            out_b = b.train(probe)
+            self.assertEqual(out_a["loss"], out_b["loss"])
+            self.assertEqual(out_a["kl"], out_b["kl"])
+            for k, v in params(a).items():
+                self.assertTrue(torch.equal(v, params(b)[k]), k)
+            self.assertEqual((a.version, a.step), (b.version, b.step))
+            self.assertEqual(sorted(p.name for p in Path(d).iterdir()), ["ckpt"])  # no temp dirs left
+
+    def test_loading_a_missing_or_foreign_checkpoint_changes_nothing(self):
+        with tempfile.TemporaryDirectory() as d:
+            t = trainer(7)
+            before = params(t)
+            with self.assertRaisesRegex(checkpoint.CheckpointError, "dir: no checkpoint.pt"):
+                checkpoint.load(t, f"{d}/none")
+            other = trainer(7)
+            other.model.config.n_embd = 999  # pretend another architecture wrote it
+            checkpoint.save(other, f"{d}/other")
+            with self.assertRaisesRegex(checkpoint.CheckpointError, "does not match"):
+                checkpoint.load(t, f"{d}/other")
+            for k, v in params(t).items():
+                self.assertTrue(torch.equal(v, before[k]))
+
+
+def read_safetensors(path: Path):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    return raw, n, header
+
+
+class ExportTest(unittest.TestCase):
+    def test_manifest_hashes_match_the_bytes_and_tensors_round_trip(self):
+        t = trainer(8)
+        t.train(batch(t))
+        with tempfile.TemporaryDirectory() as d:
+            path, m = export.export(t.model, t.version, d, "tiny", shard_bytes=40_000, chunk_bytes=8192)
+            self.assertEqual(path.name, "1")
+            self.assertEqual(json.loads((path / "manifest.json").read_text()), m)
+            self.assertGreater(len(m["shards"]), 1)
+            for s in m["shards"]:
+                raw = (path / s["file"]).read_bytes()
+                self.assertEqual(hashlib.sha256(raw).hexdigest(), s["sha256"])
+                self.assertEqual(len(raw), s["sizeBytes"])
+                self.assertEqual(sum(c["sizeBytes"] for c in s["chunks"]), len(raw))
+                for c in s["chunks"]:
+                    piece = raw[c["offset"] : c["offset"] + c["sizeBytes"]]
+                    self.assertEqual(hashlib.sha256(piece).hexdigest(), c["sha256"])
+            state = dict(t.model.named_parameters())
+            self.assertEqual({x["name"] for x in m["tensors"]}, set(state))
+            for info in m["tensors"]:
+                raw, n, header = read_safetensors(path / info["shard"])
+                self.assertEqual(n % 8, 0)
+                h = header[info["name"]]
+                self.assertEqual(8 + n + h["data_offsets"][0], info["offset"])
+                data = raw[info["offset"] : info["offset"] + info["sizeBytes"]]
+                got = torch.frombuffer(bytearray(data), dtype=torch.float32).view(info["shape"])
+                self.assertTrue(torch.equal(got, state[info["name"]].detach()))
+            again_path, again = export.export(t.model, t.version, d, "tiny")
+            self.assertEqual(again, m)  # a version is written once
+
+    def test_bf16_tensors_export_their_raw_bits(self):
+        x = torch.tensor([1.0, -2.5, 3.140625], dtype=torch.bfloat16)
+        self.assertEqual(export.tensor_bytes(x), x.view(torch.int16).numpy().tobytes())
+        self.assertEqual(len(export.tensor_bytes(x)), 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
