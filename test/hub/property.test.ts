@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { type L0Error } from "../../lib/errors.js";
-import { l0 } from "../../lib/proto.js";
+import { type l0 } from "../../lib/proto.js";
 import { END, manualClock, serve, settings, traj } from "./helpers.js";
 
 type Op =
