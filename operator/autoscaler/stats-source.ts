@@ -25,13 +25,12 @@ const PHASES: Record<number, HubPhase> = {
   [l0.v1.HubPhase.HUB_PHASE_DONE]: "Done",
 };
 
-/** StatsResponse -> StatsSample; pure. Backlog falls back to queued + leased when unset. */
+/** StatsResponse -> StatsSample; pure. `backlog` is the hub's queued + leased (rollout.proto). */
 export function toSample(res: l0.v1.IStatsResponse, at: number): StatsSample {
   const n = (v: number | null | undefined): number => Number(v ?? 0);
-  const backlog = n(res.backlog) || n(res.queued) + n(res.leased);
   return {
     at,
-    backlog,
+    backlog: n(res.backlog),
     phase: PHASES[res.phase ?? 0] ?? "Unknown",
     step: n(res.step),
     episodesPerSecond: res.episodesPerSecond ?? 0,
