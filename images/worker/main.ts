@@ -1,0 +1,164 @@
+// `l0 worker`: the AgentWorkerPool pod's process. Reads its config and the run token file,
+// prepares the sandbox (failing closed in strict mode), warms the kernel pool, serves /metrics
+// and /episodes, and runs K episodes at a time until SIGTERM drains it.
+import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
+import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
+import { invalidField } from "../../lib/errors.js";
+import { createLogger, type Logger } from "../../lib/log.js";
+import { createRegistry, serveProbes } from "../../lib/metrics.js";
+import { createShutdown } from "../../lib/shutdown.js";
+import { runEpisode } from "./agent/episode.js";
+import { WORKER_CONFIG, WORKER_ENV_PREFIX } from "./config.js";
+import { EngineClient } from "./engine.js";
+import { HubClient } from "./hub.js";
+import { createWorkerMetrics } from "./metrics.js";
+import { prepareSandbox } from "./sandbox/host.js";
+import { KernelPool } from "./sandbox/pool.js";
+import { HttpSearch, LocalCorpus, NoTools, type ToolBackend } from "./tools.js";
+import { Worker } from "./worker.js";
+
+type Config = ConfigOf<typeof WORKER_CONFIG>;
+
+/** Reads a secret from a file (mounted from a Secret), naming the flag when it cannot. */
+export function readSecretFile(path: string, field: string): string {
+  let value: string;
+  try {
+    value = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw invalidField(field, `cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!value) throw invalidField(field, `${path} is empty`);
+  return value;
+}
+
+export function buildTools(cfg: Config): ToolBackend {
+  switch (cfg.searchBackend) {
+    case "local":
+      if (!cfg.searchCorpus)
+        throw invalidField(
+          "--search-corpus (L0_WORKER_SEARCH_CORPUS)",
+          "is required with --search-backend local",
+        );
+      return LocalCorpus.fromFile(cfg.searchCorpus);
+    case "http":
+      if (!/^https?:\/\//.test(cfg.searchUrl))
+        throw invalidField(
+          "--search-url (L0_WORKER_SEARCH_URL)",
+          "must be an http(s) URL with --search-backend http",
+        );
+      return new HttpSearch({
+        url: cfg.searchUrl,
+        apiKey: cfg.searchKeyFile
+          ? readSecretFile(cfg.searchKeyFile, "--search-key-file (L0_WORKER_SEARCH_KEY_FILE)")
+          : "",
+        timeoutMs: 15_000,
+      });
+    default:
+      return new NoTools();
+  }
+}
+
+export async function main(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const cfg = loadConfig(WORKER_CONFIG, { flags, env, envPrefix: WORKER_ENV_PREFIX });
+  const workerId = cfg.workerId || hostname();
+  const logger: Logger = createLogger({
+    component: "worker",
+    level: cfg.logLevel,
+    format: cfg.logFormat,
+    fields: { worker: workerId },
+  });
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_WORKER_TOKEN_FILE)");
+  const tools = buildTools(cfg);
+  const registry = createRegistry({ labels: { component: "worker" } });
+  const metrics = createWorkerMetrics(registry);
+  const limits = {
+    cpuSeconds: cfg.cpuSeconds,
+    memoryBytes: cfg.memoryMib * 2 ** 20,
+    fileSizeBytes: cfg.fileSizeMib * 2 ** 20,
+    openFiles: cfg.openFiles,
+    processes: cfg.maxProcesses,
+    workdirBytes: cfg.diskMib * 2 ** 20,
+  };
+  const host = prepareSandbox(
+    { mode: cfg.sandboxMode, limits, uidBase: cfg.uidBase, uidRange: cfg.uidRange },
+    logger,
+  );
+  const pool = new KernelPool({
+    host,
+    size: cfg.warmKernels || cfg.episodes,
+    logger,
+    onStart: (s) => metrics.sandboxStart.observe(s),
+  });
+  const engine = new EngineClient({
+    baseUrl: cfg.engineUrl,
+    timeoutMs: cfg.engineTimeout,
+    attempts: cfg.engineAttempts,
+    backoffMs: 500,
+    maxConcurrent: cfg.engineConcurrency,
+    onRequest: (endpoint, s, ok) => metrics.llmRequest.observe({ endpoint, result: ok ? "ok" : "error" }, s),
+  });
+  const hub = new HubClient({ address: cfg.hub, token, timeoutMs: cfg.hubTimeout });
+  const worker = new Worker(
+    {
+      workerId,
+      episodes: cfg.episodes,
+      heartbeatMs: cfg.heartbeat,
+      leaseWaitMs: cfg.leaseWait,
+      backoffMs: cfg.reconnectBackoff,
+      backoffMaxMs: cfg.reconnectBackoffMax,
+      submitAttempts: cfg.submitAttempts,
+    },
+    {
+      hub,
+      metrics,
+      logger,
+      run: (task, ctl) =>
+        runEpisode(
+          task,
+          {
+            kernels: pool,
+            engine,
+            tools,
+            metrics,
+            logger,
+            workerId,
+            observationChars: cfg.observationChars,
+            maxEpisodeSeconds: cfg.wallSecondsPerEpisode,
+          },
+          ctl,
+        ),
+    },
+  );
+  // The drain gets the grace period; the other hooks a little room after it.
+  const shutdown = createShutdown({ logger, graceMs: cfg.grace + 10_000 });
+  const probes = await serveProbes({
+    registry,
+    host: cfg.host,
+    port: cfg.metricsPort,
+    readiness: () =>
+      worker.draining ? "draining" : worker.connected ? null : "rollout hub not reachable yet",
+    extra: (req, res) => {
+      if ((req.url ?? "").split("?")[0] !== "/episodes") return false;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({ active: worker.active, capacity: cfg.episodes, draining: worker.draining }) + "\n",
+      );
+      return true;
+    },
+  });
+  shutdown.add("probes", () => probes.close());
+  shutdown.add("hub client", () => hub.close());
+  shutdown.add("kernels", () => pool.close());
+  shutdown.add("worker", () => worker.drain(cfg.grace));
+  await pool.fill();
+  worker.start();
+  logger.info("worker started", {
+    metricsPort: probes.port,
+    config: redact(WORKER_CONFIG, cfg),
+    sandbox: { mode: cfg.sandboxMode, cgroup: host.cgroups.version, weaknesses: host.weaknesses },
+  });
+}
