@@ -5,7 +5,8 @@ import { register as hub } from "../images/trainer/hub/cli.js";
 import { register as weights } from "../images/trainer/weights/cli.js";
 import { register as sidecar } from "../images/inference/cli.js";
 import { register as operator } from "../operator/cli.js";
+import { register as worker } from "../images/worker/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, weights, sidecar, operator];
+export const COMMANDS: Register[] = [hub, weights, sidecar, operator, worker];
