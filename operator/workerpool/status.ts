@@ -104,6 +104,8 @@ export function computePoolStatus(
     conditions: setConditions(p.conditions as Condition[] | undefined, conds, now, o.generation),
   };
   if (o.backlog !== undefined) next.backlog = o.backlog;
-  if (o.scaled) next.lastScaleTime = now.toISOString().replace(/\.\d+Z$/, "Z");
+  // Also when a scale's own status write was lost (409): desired moved since the last status.
+  if (o.scaled || (p.desiredReplicas !== undefined && p.desiredReplicas !== o.desired))
+    next.lastScaleTime = now.toISOString().replace(/\.\d+Z$/, "Z");
   return next;
 }

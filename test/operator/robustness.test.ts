@@ -1,0 +1,233 @@
+// Scenario tests of the operator's robustness: deletion and ownership, invalid specs, restarts,
+// leader election, API faults (409, 500, 410 Gone, cut watches) and idle resyncs.
+import { expect } from "chai";
+import { createRegistry } from "../../lib/metrics.js";
+import { mergePatch } from "../kube/testkit.js";
+import {
+  AWP,
+  type Env,
+  TR,
+  cond,
+  eventually,
+  getPool,
+  getRun,
+  run,
+  startEnv,
+  tableRecommender,
+} from "./harness.js";
+
+const converged = (env: Env, name: string) => {
+  const r = getRun(env, name);
+  return (
+    r?.status?.observedGeneration === r?.metadata.generation &&
+    r?.status?.phase === "Initializing" &&
+    env.kube.get("apps/v1", "Deployment", "default", `${name}-workers`) &&
+    getPool(env, name)?.status?.observedGeneration === getPool(env, name)?.metadata.generation
+  );
+};
+const countKinds = (env: Env) =>
+  Object.fromEntries(
+    (
+      [
+        ["v1", "Secret"],
+        ["v1", "ConfigMap"],
+        ["v1", "Service"],
+        ["batch/v1", "Job"],
+        ["apps/v1", "Deployment"],
+        ["l0.dev/v1alpha1", "AgentWorkerPool"],
+        ["policy/v1", "PodDisruptionBudget"],
+      ] as const
+    ).map(([v, k]) => [
+      k,
+      env.kube.list(v, k, "default").filter((o) => !o.metadata.deletionTimestamp).length,
+    ]),
+  );
+
+describe("operator: ownership, faults and restarts", function () {
+  this.timeout(30_000);
+  let env: Env;
+  beforeEach(async () => {
+    env = await startEnv({ kubelet: "ready", jobPods: "manual" });
+  });
+  afterEach(async () => env.stop());
+
+  it("deleting a run deletes what it owns and nothing else", async () => {
+    await env.startOperator();
+    // Look-alikes the run does not own: same labels, and a pool that points at the run.
+    await env.core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "a-notes", labels: { "l0.dev/run": "a" } }, data: { x: "1" } },
+    });
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("a") });
+    await eventually(() => converged(env, "a"), "run converged");
+    await env.custom.deleteNamespacedCustomObject({ ...TR, name: "a" });
+    await eventually(() => !getRun(env, "a"), "run gone (finalizer released)");
+    await env.kube.settled();
+    await eventually(() => !env.kube.get("apps/v1", "Deployment", "default", "a-workers"), "workers gone");
+    for (const [v, k, n] of [
+      ["v1", "Secret", "a-token"],
+      ["v1", "ConfigMap", "a-config"],
+      ["v1", "Service", "a-hub"],
+      ["batch/v1", "Job", "a-trainer-0"],
+      ["l0.dev/v1alpha1", "AgentWorkerPool", "a"],
+    ])
+      expect(env.kube.get(v!, k!, "default", n!), `${k} ${n}`).to.not.exist;
+    expect(env.kube.get("v1", "ConfigMap", "default", "a-notes")).to.exist;
+  });
+
+  it("a referenced pool is not the run's: it survives the run and goes to zero without it", async () => {
+    await env.startOperator();
+    await env.custom.createNamespacedCustomObject({
+      ...AWP,
+      body: {
+        apiVersion: "l0.dev/v1alpha1",
+        kind: "AgentWorkerPool",
+        metadata: { name: "p" },
+        spec: { hubRef: { name: "b" }, replicas: 3 },
+      },
+    });
+    await eventually(
+      () => cond(getPool(env, "p"), "Ready")?.reason === "RunNotFound",
+      "pool waits for its run",
+    );
+    const body = run("b", { workers: undefined, workerPoolRef: { name: "p" } });
+    delete body.spec.workers;
+    await env.custom.createNamespacedCustomObject({ ...TR, body });
+    await eventually(
+      () => env.kube.get("apps/v1", "Deployment", "default", "p-workers")?.spec.replicas === 3,
+      "pool scaled up",
+    );
+    await eventually(() => getRun(env, "b")?.status?.workerPool === "p", "run names its pool");
+    await env.custom.deleteNamespacedCustomObject({ ...TR, name: "b" });
+    await eventually(() => !getRun(env, "b"), "run gone");
+    await eventually(
+      () => env.kube.get("apps/v1", "Deployment", "default", "p-workers")?.spec.replicas === 0,
+      "pool at zero",
+    );
+    expect(getPool(env, "p")).to.exist;
+  });
+
+  it("an invalid spec that passed the schema fails the run with the field named, without a hot loop", async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    await env.startOperator({ registry });
+    // Both inline workers and a reference: the CRD's CEL rule (not evaluated by every server) forbids it.
+    await env.custom.createNamespacedCustomObject({
+      ...TR,
+      body: run("bad", { workerPoolRef: { name: "x" } }),
+    });
+    const r = await eventually(
+      () => getRun(env, "bad")?.status?.phase === "Failed" && getRun(env, "bad"),
+      "Failed",
+    );
+    expect(cond(r, "Degraded")).to.include({ status: "True", reason: "InvalidSpec" });
+    expect(cond(r, "Failed")!.message).to.match(/spec\.workers and spec\.workerPoolRef/);
+    expect(env.kube.get("v1", "Secret", "default", "bad-token"), "nothing created").to.not.exist;
+    const before = env.requests.length;
+    await new Promise((res) => setTimeout(res, 300));
+    expect(env.requests.length - before, "no requests while idle").to.be.lessThan(3);
+    // Fixing the spec recovers.
+    await env.custom.patchNamespacedCustomObject(
+      { ...TR, name: "bad", body: { spec: { workerPoolRef: null } } },
+      mergePatch,
+    );
+    await eventually(() => getRun(env, "bad")?.status?.phase === "Initializing", "recovers after the fix");
+  });
+
+  it("a restarted operator adopts what exists and creates no duplicates", async () => {
+    const op1 = await env.startOperator();
+    for (const n of ["a", "b"]) await env.custom.createNamespacedCustomObject({ ...TR, body: run(n) });
+    await eventually(() => converged(env, "a") && converged(env, "b"), "converged");
+    const before = countKinds(env);
+    const uid = env.kube.get("v1", "Secret", "default", "a-token")!.metadata.uid;
+    await op1.stop();
+    await env.startOperator();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(countKinds(env)).to.deep.equal(before);
+    expect(env.kube.get("v1", "Secret", "default", "a-token")!.metadata.uid, "token not recreated").to.equal(
+      uid,
+    );
+  });
+
+  it("two replicas: one leader reconciles; the other takes over when it stops", async () => {
+    const le = (identity: string) => ({
+      leaderElection: {
+        namespace: "default",
+        name: "l0-operator",
+        identity,
+        leaseDurationMs: 1000,
+        renewDeadlineMs: 800,
+        retryPeriodMs: 100,
+      },
+    });
+    const a = await env.startOperator(le("a"));
+    const b = await env.startOperator(le("b"));
+    await eventually(() => a.leading || b.leading, "someone leads");
+    await new Promise((r) => setTimeout(r, 300));
+    expect([a.leading, b.leading].filter(Boolean)).to.have.length(1);
+    const [leader, standby] = a.leading ? [a, b] : [b, a];
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("a") });
+    await eventually(() => converged(env, "a"), "leader reconciles");
+    await leader.stop();
+    await eventually(() => standby.leading, "standby takes over", 5000);
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("b") });
+    await eventually(() => converged(env, "b"), "new leader reconciles");
+  });
+
+  it("converges through 409, 500 and 410 faults and cut watches", async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    env.kube.faults.fail({ verb: "update", resource: "trainingruns", subresource: "status" }, 409, 2);
+    env.kube.faults.fail({ verb: "create", resource: "jobs" }, 500, 2);
+    env.kube.faults.fail({ verb: "patch", resource: "trainingruns" }, 409, 1);
+    await env.startOperator({ registry });
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("a") });
+    await eventually(() => converged(env, "a"), "converged despite faults");
+    // Watches cut and history compacted: the informers relist (410 Gone) and still see new runs.
+    env.kube.compact();
+    env.kube.faults.cutWatches();
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("b") });
+    await eventually(() => converged(env, "b"), "converged after 410");
+    const metrics = await registry.metrics();
+    expect(metrics).to.match(/l0_reconcile_total\{controller="trainingrun",result="conflict"\} [1-9]/);
+    expect(metrics).to.match(/l0_reconcile_total\{controller="trainingrun",result="error"\} [1-9]/);
+    expect(metrics).to.match(/l0_workqueue_retries_total\{controller="trainingrun"\} [1-9]/);
+    expect(metrics).to.match(/l0_reconcile_duration_seconds_count\{controller="trainingrun"\}/);
+    expect(metrics).to.match(/l0_workqueue_depth\{controller="agentworkerpool"\}/);
+  });
+
+  it("an idle resync reconciles every object and writes nothing", async () => {
+    await env.startOperator({ resyncMs: 200 });
+    for (const n of ["a", "b", "c"]) await env.custom.createNamespacedCustomObject({ ...TR, body: run(n) });
+    await eventually(() => ["a", "b", "c"].every((n) => converged(env, n)), "converged");
+    await new Promise((r) => setTimeout(r, 400));
+    const start = env.requests.length;
+    await new Promise((r) => setTimeout(r, 700));
+    const writes = env.requests.slice(start).filter((r) => !["GET", "WATCH"].includes(r.method));
+    expect(writes, JSON.stringify(writes)).to.deep.equal([]);
+  });
+
+  it("an autoscaled pool follows the recommender through its scale field", async () => {
+    let want = 1;
+    await env.startOperator({ recommender: tableRecommender(() => want, 40) });
+    await env.custom.createNamespacedCustomObject({
+      ...TR,
+      body: run("a", { workers: { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 8 } } }),
+    });
+    await eventually(
+      () => env.kube.get("apps/v1", "Deployment", "default", "a-workers")?.spec.replicas === 1,
+      "at min",
+    );
+    want = 5;
+    await eventually(() => getPool(env, "a")?.spec.replicas === 5, "pool spec.replicas follows");
+    await eventually(
+      () => env.kube.get("apps/v1", "Deployment", "default", "a-workers")?.spec.replicas === 5,
+      "deployment follows",
+    );
+    const p = await eventually(
+      () => getPool(env, "a")?.status?.desiredReplicas === 5 && getPool(env, "a"),
+      "backlog in status",
+    );
+    expect(p.status.backlog).to.equal(40);
+    expect(p.status.lastScaleTime).to.be.a("string");
+    expect(p.status.selector).to.include("l0.dev/pool=a");
+  });
+});
