@@ -5,6 +5,7 @@ import { autoscalingConfig } from "../../operator/autoscaler/config.js";
 import { deletionCostPatches, DELETION_COST_ANNOTATION } from "../../operator/autoscaler/deletion-cost.js";
 import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "../../operator/autoscaler/types.js";
 import { L0Error } from "../../lib/errors.js";
+import { defaultValidator } from "../../lib/run-config.js";
 
 const pool = (autoscaling: unknown, extra: Record<string, unknown> = {}) => ({
   spec: { ...extra, autoscaling },
@@ -59,6 +60,20 @@ describe("autoscaling config from the pool", () => {
       c.sawtooth.podStartSeconds,
     ]).to.deep.equal([16, 15, "StepPeak", 45]);
     expect(c.saturation.enabled).to.equal(false);
+  });
+
+  it("maps a pool defaulted by the CRD schema (as the API server stores it)", () => {
+    const { value, violations } = defaultValidator().validate("AgentWorkerPool", {
+      apiVersion: "l0.dev/v1alpha1",
+      kind: "AgentWorkerPool",
+      metadata: { name: "p" },
+      spec: { hubRef: { name: "qa" }, autoscaling: { enabled: true, behavior: { scaleDown: {} } } },
+    });
+    expect(violations).to.deep.equal([]);
+    const c = autoscalingConfig(value as { spec: Record<string, unknown> });
+    expect(c.enabled).to.equal(true);
+    expect(c.behavior.scaleDown).to.deep.equal(DEFAULT_SCALE_DOWN);
+    expect(c.pollingIntervalSeconds).to.equal(15); // the CRD's default (the issue said 10)
   });
 
   it("names every bad field at once", () => {
