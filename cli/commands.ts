@@ -2,6 +2,7 @@
 // adds one line here; the component owns its flags, config and main.
 import { type Command } from "commander";
 import { register as hub } from "../images/trainer/hub/cli.js";
+import { register as learner } from "../images/trainer/learner/cli.js";
 import { register as weights } from "../images/trainer/weights/cli.js";
 import { register as sidecar } from "../images/inference/cli.js";
 import { register as operator } from "../operator/cli.js";
@@ -9,4 +10,4 @@ import { register as worker } from "../images/worker/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, weights, sidecar, operator, worker];
+export const COMMANDS: Register[] = [hub, learner, weights, sidecar, operator, worker];

@@ -65,6 +65,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"learner: invalid configuration: {e}\n")
         return 2
     log = Logger(level=cfg.log_level)
+    log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
     torch.set_num_threads(cfg.threads)
     from .engine import Api, Engine, make_server
     from .service import LearnerService, make_grpc_server
