@@ -56,6 +56,8 @@ export function faultError(code: number, r: RequestInfo): KubeError {
         `Operation cannot be fulfilled on ${r.group ? `${r.resource}.${r.group}` : r.resource} "${r.name ?? ""}": the object has been modified; please apply your changes to the latest version and try again`,
         details,
       );
+    case 410:
+      return new KubeError(410, "Expired", "too old resource version: 1 (2)", {});
     case 429:
       return new KubeError(
         429,

@@ -182,6 +182,12 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   };
   const fault = ctx.faults.take(info);
   if (fault.delayMs > 0) await new Promise((ok) => setTimeout(ok, fault.delayMs));
+  if (fault.error && fault.error.code === 410 && verb === "watch") {
+    // A real server reports an expired watch inside a 200 stream, as one ERROR event.
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ type: "ERROR", object: fault.error.status() }) + "\n");
+    return;
+  }
   if (fault.error) throw fault.error;
   if (
     r.subresource &&

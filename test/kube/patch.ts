@@ -60,7 +60,7 @@ export function listStrategy(path: string[]): ListStrategy {
     case "finalizers":
       return parent === "metadata" ? { primitiveMerge: true } : {};
     case "ports":
-      if (CONTAINER_LISTS.has(path[path.length - 3] ?? "")) return { key: "containerPort" };
+      if (CONTAINER_LISTS.has(parent)) return { key: "containerPort" };
       return parent === "spec" && path.length === 2 ? { key: "port" } : {};
   }
   return {};

@@ -44,6 +44,8 @@ export function serveWatch(
       );
   }
   res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" });
+  // Clients resolve the watch call on the headers: send them before the first event.
+  res.flushHeaders();
   const write = (type: string, object: Obj): void => {
     if (!res.writableEnded) res.write(JSON.stringify({ type, object }) + "\n");
   };

@@ -1,0 +1,202 @@
+// Custom resources served from crds/: schema validation with 422 causes, pruning, defaults,
+// the status and scale subresources, and generation bumps only on spec changes.
+import { expect } from "chai";
+import { startKubeServer, type KubeServer } from "./server.js";
+import {
+  apiError,
+  AWP,
+  clients,
+  type Clients,
+  jsonPatch,
+  mergePatch,
+  strategicPatch,
+  TR,
+  trainingRun,
+} from "./testkit.js";
+
+describe("kube server: custom resources from crds/", () => {
+  let kube: KubeServer;
+  let c: Clients;
+  beforeEach(async () => {
+    kube = await startKubeServer({ crdDir: "crds", sim: false });
+    c = clients(kube);
+  });
+  afterEach(() => kube.stop());
+
+  const create = (body: Record<string, unknown>): Promise<any> =>
+    c.custom.createNamespacedCustomObject({ ...TR, namespace: "default", body });
+
+  it("rejects an invalid TrainingRun with 422 Invalid and one cause per field", async () => {
+    const e = await apiError(() => create(trainingRun("r", { model: {}, algorithm: { name: "ppo-ish" } })));
+    expect(e.code).to.equal(422);
+    expect(e.body.reason).to.equal("Invalid");
+    expect(e.body.details).to.include({ name: "r", group: "l0.dev", kind: "TrainingRun" });
+    const byField = Object.fromEntries(e.body.details.causes.map((x: any) => [x.field, x.reason]));
+    expect(byField["spec.model.name"]).to.equal("FieldValueRequired");
+    expect(byField["spec.algorithm.name"]).to.equal("FieldValueNotSupported");
+    expect(e.body.message).to.match(/^TrainingRun\.l0\.dev "r" is invalid: \[/);
+  });
+
+  it("prunes unknown fields and applies schema defaults on create and update", async () => {
+    const r = await create(trainingRun("r", { bogus: 1, dataset: { path: "/d", nope: true } }));
+    expect(r.spec.bogus).to.equal(undefined);
+    expect(r.spec.dataset.nope).to.equal(undefined);
+    expect(r.spec.dataset.questionField).to.equal("question");
+    delete r.spec.dataset.questionField;
+    const u = await c.custom.replaceNamespacedCustomObject({
+      ...TR,
+      namespace: "default",
+      name: "r",
+      body: r,
+    });
+    expect(u.spec.dataset.questionField).to.equal("question");
+  });
+
+  it("ignores status on the main endpoint and everything but status on /status", async () => {
+    const r = await create({ ...trainingRun("r"), status: { phase: "Running" } });
+    expect(r.status).to.equal(undefined);
+    r.status = { phase: "Running" };
+    r.spec.model.name = "other";
+    const u = await c.custom.replaceNamespacedCustomObject({
+      ...TR,
+      namespace: "default",
+      name: "r",
+      body: r,
+    });
+    expect(u.status).to.equal(undefined);
+    expect(u.spec.model.name).to.equal("other");
+    u.status = { phase: "Running", step: 3 };
+    u.spec.model.name = "ignored";
+    const s = await c.custom.replaceNamespacedCustomObjectStatus({
+      ...TR,
+      namespace: "default",
+      name: "r",
+      body: u,
+    });
+    expect(s.status).to.deep.include({ phase: "Running", step: 3 });
+    expect(s.spec.model.name).to.equal("other");
+  });
+
+  it("bumps generation on spec changes only, not on status or metadata changes", async () => {
+    const r = await create(trainingRun("r"));
+    expect(r.metadata.generation).to.equal(1);
+    const labelled = await c.custom.patchNamespacedCustomObject(
+      { ...TR, namespace: "default", name: "r", body: { metadata: { labels: { a: "b" } } } },
+      mergePatch,
+    );
+    expect(labelled.metadata.generation).to.equal(1);
+    const st = await c.custom.patchNamespacedCustomObjectStatus(
+      { ...TR, namespace: "default", name: "r", body: { status: { step: 1 } } },
+      mergePatch,
+    );
+    expect(st.metadata.generation).to.equal(1);
+    expect(Number(st.metadata.resourceVersion)).to.be.greaterThan(Number(labelled.metadata.resourceVersion));
+    const spec = await c.custom.patchNamespacedCustomObject(
+      { ...TR, namespace: "default", name: "r", body: { spec: { model: { name: "m2" } } } },
+      mergePatch,
+    );
+    expect(spec.metadata.generation).to.equal(2);
+  });
+
+  it("validates status writes against the schema too", async () => {
+    await create(trainingRun("r"));
+    const e = await apiError(() =>
+      c.custom.patchNamespacedCustomObjectStatus(
+        { ...TR, namespace: "default", name: "r", body: { status: { step: "three" } } },
+        mergePatch,
+      ),
+    );
+    expect(e.code).to.equal(422);
+    expect(e.body.details.causes[0]).to.include({ field: "status.step", reason: "FieldValueTypeInvalid" });
+  });
+
+  it("refuses strategic merge patch for custom resources with 415, as a real server does", async () => {
+    await create(trainingRun("r"));
+    const e = await apiError(() =>
+      c.custom.patchNamespacedCustomObject(
+        { ...TR, namespace: "default", name: "r", body: { spec: {} } },
+        strategicPatch,
+      ),
+    );
+    expect(e.code).to.equal(415);
+    expect(e.body.reason).to.equal("UnsupportedMediaType");
+    // client-node's default patch content type is JSON patch: a merge-style body is then a 400.
+    const e2 = await apiError(() =>
+      c.custom.patchNamespacedCustomObject({ ...TR, namespace: "default", name: "r", body: { spec: {} } }),
+    );
+    expect(e2.code).to.equal(400);
+    const ok = await c.custom.patchNamespacedCustomObject(
+      {
+        ...TR,
+        namespace: "default",
+        name: "r",
+        body: [{ op: "replace", path: "/spec/model/name", value: "m3" }],
+      },
+      jsonPatch,
+    );
+    expect(ok.spec.model.name).to.equal("m3");
+  });
+
+  it("serves the scale subresource from the CRD's replicas paths", async () => {
+    await c.custom.createNamespacedCustomObject({
+      ...AWP,
+      namespace: "default",
+      body: {
+        apiVersion: "l0.dev/v1alpha1",
+        kind: "AgentWorkerPool",
+        metadata: { name: "w" },
+        spec: { hubRef: { name: "r" }, replicas: 2 },
+      },
+    });
+    const s = await c.custom.getNamespacedCustomObjectScale({ ...AWP, namespace: "default", name: "w" });
+    expect(s).to.deep.include({ kind: "Scale", apiVersion: "autoscaling/v1" });
+    expect(s.spec.replicas).to.equal(2);
+    const up = await c.custom.patchNamespacedCustomObjectScale(
+      { ...AWP, namespace: "default", name: "w", body: { spec: { replicas: 5 } } },
+      mergePatch,
+    );
+    expect(up.spec.replicas).to.equal(5);
+    const pool = await c.custom.getNamespacedCustomObject({ ...AWP, namespace: "default", name: "w" });
+    expect(pool.spec.replicas).to.equal(5);
+    expect(pool.metadata.generation).to.equal(2);
+    s.spec.replicas = 1; // s carries the old resourceVersion
+    expect(
+      (
+        await apiError(() =>
+          c.custom.replaceNamespacedCustomObjectScale({ ...AWP, namespace: "default", name: "w", body: s }),
+        )
+      ).code,
+    ).to.equal(409);
+    const neg = await apiError(() =>
+      c.custom.patchNamespacedCustomObjectScale(
+        { ...AWP, namespace: "default", name: "w", body: { spec: { replicas: -1 } } },
+        mergePatch,
+      ),
+    );
+    expect(neg.code).to.equal(422);
+  });
+
+  it("serves the Deployment scale subresource with its selector", async () => {
+    await c.apps.createNamespacedDeployment({
+      namespace: "default",
+      body: {
+        metadata: { name: "d" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "d" } },
+          template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "c", image: "i" }] } },
+        },
+      },
+    });
+    const s = await c.apps.readNamespacedDeploymentScale({ name: "d", namespace: "default" });
+    expect(s.status?.selector).to.equal("app=d");
+    await c.apps.replaceNamespacedDeploymentScale({
+      name: "d",
+      namespace: "default",
+      body: { ...s, spec: { replicas: 4 } },
+    });
+    expect(
+      (await c.apps.readNamespacedDeployment({ name: "d", namespace: "default" })).spec?.replicas,
+    ).to.equal(4);
+  });
+});
