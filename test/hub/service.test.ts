@@ -335,9 +335,9 @@ describe("hub over gRPC", function () {
   it("runs held-out evaluation episodes that are scored, reported in Stats, and never batched", async () => {
     const evalDs = (await import("./helpers.js")).dataset(4);
     s = await serve({ settings: settings({ algorithm: { groupSize: 1, batchSize: 1 } }), eval: evalDs });
-    const done = s.hub.evaluate(0);
+    const done = s.hub.evaluate(2);
     const tasks = (await s.rpc.lease("w", 10)).tasks;
-    expect(tasks.map((t) => t.eval)).to.deep.equal([true, true, true, true]);
+    expect(tasks.map((t) => [t.eval, t.policyVersion])).to.deep.equal(Array(4).fill([true, 2]));
     for (const [i, t] of tasks.entries())
       await s.rpc.submit(traj(t, { answer: i < 3 ? rightAnswer(t) : "no" }));
     const r = await done;

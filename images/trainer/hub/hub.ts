@@ -235,12 +235,25 @@ export class Hub {
     });
   }
 
-  /** Scores every held-out question once (n = 1) with `policyVersion`; never trained on. */
+  /**
+   * Scores every held-out question once (n = 1) with `policyVersion` (which becomes the hub's
+   * version); never trained on. May run beside a step's rollout with that step's version.
+   */
   evaluate(policyVersion: number, opts: { signal?: AbortSignal } = {}): Promise<EvalResult> {
     const ds = this.#eval;
     if (!ds) return Promise.reject(new L0Error("FailedPrecondition", "no spec.dataset.evalPath configured"));
     if (this.#evalRun)
       return Promise.reject(new L0Error("FailedPrecondition", "an evaluation is already running"));
+    // Eval episodes are leased with the hub's policy version like any other; it can only move
+    // between steps, never under a step that is still collecting.
+    if (this.#current && policyVersion !== this.#policyVersion)
+      return Promise.reject(
+        new L0Error(
+          "FailedPrecondition",
+          `step ${this.#current.step} is collecting with policy version ${this.#policyVersion}, not ${policyVersion}`,
+        ),
+      );
+    this.#policyVersion = policyVersion;
     const size = this.settings.dataset.evalSize;
     const questions = size > 0 ? ds.questions.slice(0, size) : ds.questions;
     return new Promise<EvalResult>((resolve, reject) => {
