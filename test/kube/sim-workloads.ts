@@ -267,19 +267,24 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
   }
   let active = mine.filter((p) => !isTerminal(p) && !p.metadata.deletionTimestamp);
   mem.active = new Set(active.map((p) => p.metadata.uid));
-  const failed = mem.failed.size + active.reduce((a, p) => a + restarts(p), 0);
+  // Container restarts (restartPolicy OnFailure) count against backoffLimit, not in status.failed.
+  const failed = mem.failed.size;
+  const failures = failed + active.reduce((a, p) => a + restarts(p), 0);
   const completions: number | undefined = job.spec.completions;
   const succeeded = indexed ? mem.indexes.size : mem.succeeded.size;
   const nowS = stamp(ctx.now());
   const status: Obj = { ...(job.status ?? {}) };
-  status.startTime ??= nowS;
+  // A suspended Job has no startTime; resuming starts the clock again.
+  if (job.spec.suspend && !finished) delete status.startTime;
+  else status.startTime ??= nowS;
   let next = conds;
   if (!finished && !job.spec.suspend) {
     const complete =
       completions !== undefined ? succeeded >= completions : succeeded > 0 && active.length === 0;
-    if (failed > (job.spec.backoffLimit ?? 6)) {
+    if (failures > (job.spec.backoffLimit ?? 6)) {
       for (const p of active) ctx.store.delete(podT, ns, p.metadata.name);
       active = [];
+      mem.active.clear();
       next = setCondition(
         next,
         "FailureTarget",
@@ -345,8 +350,12 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
     }
   }
   if (job.spec.suspend && !finished) {
+    // Pods deleted by a suspension are not failures (the real controller does not count them).
     for (const p of active) ctx.store.delete(podT, ns, p.metadata.name);
+    mem.active.clear();
     next = setCondition(next, "Suspended", "True", "JobSuspended", "Job suspended", nowS);
+  } else if (next.some((c) => c.type === "Suspended" && c.status === "True")) {
+    next = setCondition(next, "Suspended", "False", "JobResumed", "Job resumed", nowS);
   }
   const live = ownedBy(ctx.store.list(podT, ns), job).filter(
     (p) => !isTerminal(p) && !p.metadata.deletionTimestamp,

@@ -144,6 +144,33 @@ describe("kube server: controller and kubelet simulation", () => {
     expect((await readJob("idx")).status?.completedIndexes).to.equal("0-2");
   });
 
+  it("suspending a Job deletes its pods without counting failures; resuming starts them again", async () => {
+    await c.batch.createNamespacedJob({ namespace: "default", body: job("s", { backoffLimit: 0 }) });
+    await eventually(() => kube.sim.activeJobPods("s").length === 1, "pod");
+    await c.batch.patchNamespacedJob({
+      name: "s",
+      namespace: "default",
+      body: [{ op: "replace", path: "/spec/suspend", value: true }],
+    });
+    const suspended = await eventually(async () => {
+      const j = await readJob("s");
+      return cond(j, "Suspended") === "True" && kube.sim.pods().length === 0 ? j : undefined;
+    }, "suspended");
+    expect(suspended.status?.startTime).to.equal(undefined);
+    await c.batch.patchNamespacedJob({
+      name: "s",
+      namespace: "default",
+      body: [{ op: "replace", path: "/spec/suspend", value: false }],
+    });
+    await eventually(() => kube.sim.activeJobPods("s").length === 1, "pod again");
+    const resumed = await eventually(async () => {
+      const j = await readJob("s");
+      return cond(j, "Suspended") === "False" ? j : undefined;
+    }, "resumed");
+    expect(resumed.status?.failed).to.equal(undefined);
+    expect(cond(resumed, "Failed")).to.equal(undefined);
+  });
+
   it("deleting a Job with propagationPolicy Background removes its pods", async () => {
     await c.batch.createNamespacedJob({ namespace: "default", body: job("j") });
     await eventually(() => kube.sim.activeJobPods("j").length === 1, "pod");
