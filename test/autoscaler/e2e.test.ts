@@ -28,6 +28,7 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
     await env.stop();
   });
 
+  const pool = () => getPool(env, "qa") as any;
   const deploymentReplicas = () =>
     env.kube.get("apps/v1", "Deployment", "default", "qa-workers")?.spec.replicas;
 
@@ -66,13 +67,10 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
     await hub.hub.beginStep(1);
     expect((await hub.rpc.stats()).backlog).to.equal(16);
     // The default rate allows +4 pods per 15 s, so the first 15 s end at 5.
-    await eventually(() => getPool(env, "qa")?.spec.replicas === 5, "pool scaled up by the backlog");
+    await eventually(() => pool()?.spec.replicas === 5, "pool scaled up by the backlog");
     await eventually(() => deploymentReplicas() === 5, "deployment follows the pool");
     // The status carries the smoothed backlog the decision used (samples from before the step count).
-    const scaled = await eventually(
-      () => getPool(env, "qa")?.status?.desiredReplicas === 5 && getPool(env, "qa"),
-      "status",
-    );
+    const scaled = await eventually(() => pool()?.status?.desiredReplicas === 5 && pool(), "status");
     expect(scaled.status.backlog).to.be.within(1, 16);
     expect(await registry.metrics()).to.match(
       /^l0_autoscaler_decisions_total\{direction="up",reason="\w+"\} [1-9]/m,
@@ -81,7 +79,7 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
     await hub.close();
     hub = undefined;
     const degraded = await eventually(
-      () => cond(getPool(env, "qa"), "Degraded")?.status === "True" && getPool(env, "qa"),
+      () => cond(pool(), "Degraded")?.status === "True" && pool(),
       "Degraded when the hub is gone",
     );
     expect(cond(degraded, "Degraded").reason).to.equal("HubUnreachable");
@@ -90,9 +88,9 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
 
     hub = await serve({ settings: settings() });
     hubAddress = hub.server.address;
-    await eventually(() => cond(getPool(env, "qa"), "Degraded")?.status === "False", "Degraded clears");
+    await eventually(() => cond(pool(), "Degraded")?.status === "False", "Degraded clears");
     // The old samples (backlog 16) leave the 20 s smoothing window first.
-    await eventually(() => getPool(env, "qa")?.spec.replicas === 1, "back to min with no backlog", 40_000);
+    await eventually(() => pool()?.spec.replicas === 1, "back to min with no backlog", 40_000);
     await eventually(() => deploymentReplicas() === 1, "deployment follows down");
   });
 });
