@@ -83,17 +83,15 @@ export class Manager {
       concurrency: o.concurrency ?? 4,
     };
     // Controllers first (informer handlers enqueue into them); reconcilers get the caches after.
-    let runReconciler: TrainingRunReconciler | undefined;
-    let poolReconciler: WorkerPoolReconciler | undefined;
     this.runs = new Controller({
       name: "trainingrun",
       ...common,
-      reconcile: (r, c) => runReconciler!.reconcile(r, c),
+      reconcile: (r, c) => runReconciler.reconcile(r, c),
     });
     this.pools = new Controller({
       name: "agentworkerpool",
       ...common,
-      reconcile: (r, c) => poolReconciler!.reconcile(r, c),
+      reconcile: (r, c) => poolReconciler.reconcile(r, c),
     });
     const key = (ns: string | undefined, name: string) => `${ns ?? ""}/${name}`;
     const ownerKey = (kind: string) => (x: K) => {
@@ -131,7 +129,7 @@ export class Manager {
     this.runs.resyncFrom(runs as unknown as Informer<K>);
     this.pools.resyncFrom(pools as unknown as Informer<K>);
 
-    runReconciler = new TrainingRunReconciler({
+    const runReconciler = new TrainingRunReconciler({
       api: o.api,
       recorder,
       hub: o.hub ?? noHub,
@@ -139,7 +137,7 @@ export class Manager {
       statsIntervalMs: o.statsIntervalMs,
       caches: { runs, secrets, configMaps, services, jobs, deployments, pools },
     });
-    poolReconciler = new WorkerPoolReconciler({
+    const poolReconciler = new WorkerPoolReconciler({
       api: o.api,
       recorder,
       recommender: o.recommender ?? fixedReplicas,

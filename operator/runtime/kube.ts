@@ -155,7 +155,10 @@ export class RestKubeApi implements KubeApi {
   ): Promise<T> {
     this.#onRequest?.(method, path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const opts = await this.#options(method, path, payload ? { "content-type": contentType } : {});
+    const headers: Record<string, string> = payload
+      ? { "content-type": contentType, "content-length": String(Buffer.byteLength(payload)) }
+      : {};
+    const opts = await this.#options(method, path, headers);
     const mod = this.#server.protocol === "https:" ? https : http;
     return new Promise<T>((resolve, reject) => {
       const req = mod.request({ ...opts, timeout: this.#timeoutMs }, (res) => {

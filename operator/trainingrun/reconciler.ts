@@ -2,9 +2,8 @@
 // reconcile re-reads the run and its children from the caches and runs the numbered steps below;
 // status is gathered in memory, written once, and events are recorded after that write succeeds.
 import { randomBytes } from "node:crypto";
-import { type KubernetesObject, type V1Deployment, type V1Job, type V1Secret } from "@kubernetes/client-node";
+import { type KubernetesObject, type V1Job, type V1Secret } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
-import { errorFields } from "../../lib/log.js";
 import { ATTEMPT_LABEL, COMPONENT_LABEL, FINALIZER, isOwnedBy, names, stableJson } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
 import { ensureChild } from "../runtime/ensure.js";
@@ -20,7 +19,7 @@ import {
 } from "./build.js";
 import { buildInference, buildOwnedPool, inlineReplicas } from "./build-inference.js";
 import { type HubStatsSource } from "./hub.js";
-import { type JobView, type Verdict, trainerAction, validateRun, viewJob } from "./policy.js";
+import { type JobView, trainerAction, validateRun, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
 
 type K = KubernetesObject;

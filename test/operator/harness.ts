@@ -11,7 +11,16 @@ import { type HubStatsSource } from "../../operator/trainingrun/hub.js";
 import { type KubeServer, startKubeServer } from "../kube/server.js";
 import { type SimOptions } from "../kube/sim.js";
 
-export { eventually } from "../kube/testkit.js";
+import { eventually as kubeEventually } from "../kube/testkit.js";
+
+/** Polls until `fn` returns something truthy, and returns it (typed without the falsy cases). */
+export async function eventually<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<Exclude<T, false | null | undefined | 0 | "">> {
+  return (await kubeEventually(fn, what, timeoutMs)) as Exclude<T, false | null | undefined | 0 | "">;
+}
 
 export interface Env {
   kube: KubeServer;
@@ -93,7 +102,7 @@ export function fakeHub(): HubStatsSource & {
   set(v: Partial<Record<string, number>>): void;
   fail(msg?: string): void;
 } {
-  let value: Record<string, number> | undefined = {
+  let value: Record<string, number> = {
     step: 0,
     maxSteps: 10,
     policyVersion: 0,
@@ -103,13 +112,13 @@ export function fakeHub(): HubStatsSource & {
   let error: string | undefined;
   return {
     set(v) {
-      value = { ...value!, ...(v as Record<string, number>) };
+      value = { ...(value ?? {}), ...(v as Record<string, number>) };
       error = undefined;
     },
     fail(msg = "unreachable") {
       error = msg;
     },
-    stats: () => (error ? Promise.reject(new Error(error)) : Promise.resolve({ ...(value as never) })),
+    stats: () => (error ? Promise.reject(new Error(error)) : Promise.resolve({ ...value } as never)),
     close: () => undefined,
   };
 }
@@ -127,4 +136,29 @@ export function tableRecommender(replicas: () => number, backlog = 0): ReplicaRe
       }),
     forget: () => undefined,
   };
+}
+
+/** The RBAC verb, group and resource of one request the operator made. */
+export function rbacOf(method: string, path: string): { verb: string; group: string; resource: string } {
+  const [p, query = ""] = path.split("?");
+  const parts = p!.split("/").filter(Boolean);
+  const core = parts[0] === "api";
+  const group = core ? "" : parts[1]!;
+  let rest = parts.slice(core ? 2 : 3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const [plural, name, sub] = rest;
+  const resource = sub ? `${plural}/${sub}` : plural!;
+  const verb =
+    method === "WATCH" || /watch=1/.test(query)
+      ? "watch"
+      : (
+          {
+            GET: name ? "get" : "list",
+            POST: "create",
+            PUT: "update",
+            PATCH: "patch",
+            DELETE: "delete",
+          } as Record<string, string>
+        )[method]!;
+  return { verb, group, resource };
 }

@@ -1,7 +1,19 @@
 // Scenario tests of the TrainingRun lifecycle against the in-process API server, through real HTTP.
 import { expect } from "chai";
 import { mergePatch } from "../kube/testkit.js";
-import { type Env, TR, cond, eventually, fakeHub, getPool, getRun, run, startEnv } from "./harness.js";
+import { LEADER_ELECTION_RULES, OPERATOR_RULES, allows } from "../../operator/rbac.js";
+import {
+  type Env,
+  TR,
+  cond,
+  eventually,
+  fakeHub,
+  getPool,
+  getRun,
+  rbacOf,
+  run,
+  startEnv,
+} from "./harness.js";
 
 const J = (env: Env, name: string) => env.kube.get("batch/v1", "Job", "default", name);
 const D = (env: Env, name: string) => env.kube.get("apps/v1", "Deployment", "default", name);
@@ -12,7 +24,14 @@ describe("operator: TrainingRun lifecycle", function () {
   beforeEach(async () => {
     env = await startEnv({ kubelet: "ready", jobPods: "manual" });
   });
-  afterEach(async () => env.stop());
+  afterEach(async () => {
+    // Every request the operator made in the scenario is allowed by THE rule list (operator/rbac.ts).
+    const denied = env.requests
+      .map((r) => rbacOf(r.method, r.path))
+      .filter((r) => !allows([...OPERATOR_RULES, ...LEADER_ELECTION_RULES], r.group, r.resource, r.verb));
+    await env.stop();
+    expect(denied, "requests outside operator/rbac.ts").to.deep.equal([]);
+  });
 
   it("creates a run's children with owner references, and reports Initializing", async () => {
     await env.startOperator();
@@ -120,7 +139,7 @@ describe("operator: TrainingRun lifecycle", function () {
         const p = env.kube.sim.activeJobPods(`a-trainer-${attempt}`);
         return p.length === 2 && p;
       }, `two pods of attempt ${attempt}`);
-      env.kube.sim.failPod(pods[1].metadata.name, 137);
+      env.kube.sim.failPod(pods[1]!.metadata.name, 137);
       if (attempt < 2) {
         await eventually(
           () => getRun(env, "a")?.status?.restarts === attempt + 1,
@@ -169,7 +188,7 @@ describe("operator: TrainingRun lifecycle", function () {
       return job && env.kube.sim.activeJobPods(job).length === 1;
     }, "trainer pod back");
     await eventually(() => D(env, "a-workers")?.spec.replicas === 2, "workers back");
-    const r = await eventually(
+    await eventually(
       () => getRun(env, "a")?.status?.phase === "Initializing" && getRun(env, "a"),
       "Initializing",
     );

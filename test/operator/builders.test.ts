@@ -1,0 +1,418 @@
+// Table tests of the pure builders, policies and status functions (no server).
+import { expect } from "chai";
+import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { parseTrainingRun } from "../../lib/run-config.js";
+import { LEADER_ELECTION_RULES, OPERATOR_RULES, allows } from "../../operator/rbac.js";
+import { RESOURCES } from "../../operator/runtime/kube.js";
+import {
+  buildConfigMap,
+  buildHubService,
+  buildTokenSecret,
+  buildTrainerJob,
+  buildTrainerService,
+} from "../../operator/trainingrun/build.js";
+import {
+  buildInference,
+  buildOwnedPool,
+  inlineReplicas,
+} from "../../operator/trainingrun/build-inference.js";
+import { trainerAction, validateRun, viewJob } from "../../operator/trainingrun/policy.js";
+import {
+  computeRunStatus,
+  phaseAndConditions,
+  type RunObservation,
+} from "../../operator/trainingrun/status.js";
+import {
+  buildNetworkPolicy,
+  buildPdb,
+  buildServiceAccount,
+  buildWorkerDeployment,
+  sandboxSecurity,
+} from "../../operator/workerpool/build.js";
+import { computePoolStatus, stopReason, validatePool } from "../../operator/workerpool/status.js";
+
+/** A validated run with defaults, like the reconciler sees it. */
+function makeRun(spec: Record<string, unknown> = {}, name = "qa"): TrainingRun {
+  const r = parseTrainingRun({
+    apiVersion: "l0.dev/v1alpha1",
+    kind: "TrainingRun",
+    metadata: { name, namespace: "ns" },
+    spec: { model: { name: "m" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
+  });
+  return { ...r, metadata: { name, namespace: "ns", uid: "run-uid", generation: 1 } };
+}
+function makePool(spec: Record<string, unknown> = {}): AgentWorkerPool {
+  const v = validatePool({
+    apiVersion: "l0.dev/v1alpha1",
+    kind: "AgentWorkerPool",
+    metadata: { name: "p", namespace: "ns", uid: "pool-uid" },
+    spec: { hubRef: { name: "qa" }, ...spec },
+  } as AgentWorkerPool);
+  if ("invalid" in v) throw new Error(v.invalid.message);
+  return v.pool;
+}
+
+describe("operator builders: TrainingRun children", () => {
+  it("the token Secret holds the given token and is owned by the run", () => {
+    const s = buildTokenSecret(makeRun(), "tok");
+    expect(Buffer.from(s.data!.token!, "base64").toString()).to.equal("tok");
+    expect(s.metadata!.ownerReferences![0]).to.include({ uid: "run-uid", controller: true });
+  });
+
+  it("run.json is the validated run, stable across rebuilds", () => {
+    const a = buildConfigMap(makeRun()).data!["run.json"]!;
+    expect(a).to.equal(buildConfigMap(makeRun()).data!["run.json"]);
+    const parsed = JSON.parse(a);
+    expect(parsed.kind).to.equal("TrainingRun");
+    expect(parsed.spec.algorithm.groupSize).to.equal(8);
+    expect(parsed.status).to.equal(undefined);
+  });
+
+  const jobCases: [string, Record<string, unknown>, (j: any) => void][] = [
+    [
+      "one CPU node",
+      { trainer: { gpusPerNode: 0 } },
+      (j) => {
+        expect(j.spec).to.include({
+          completions: 1,
+          parallelism: 1,
+          backoffLimit: 0,
+          completionMode: "Indexed",
+          suspend: false,
+        });
+        expect(j.spec.template.spec.containers[0].resources).to.deep.equal({});
+      },
+    ],
+    [
+      "two GPU nodes with selector and tolerations",
+      {
+        trainer: {
+          nodes: 2,
+          gpusPerNode: 8,
+          nodeSelector: { pool: "gpu" },
+          tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }],
+        },
+      },
+      (j) => {
+        expect(j.spec).to.include({ completions: 2, parallelism: 2 });
+        const c = j.spec.template.spec.containers[0];
+        expect(c.resources.limits["nvidia.com/gpu"]).to.equal("8");
+        expect(j.spec.template.spec.nodeSelector).to.deep.equal({ pool: "gpu" });
+        expect(j.spec.template.spec.tolerations).to.have.length(1);
+        expect(c.env.find((e: any) => e.name === "MASTER_ADDR").value).to.equal("qa-trainer-3-0.qa-trainer");
+      },
+    ],
+    [
+      "suspended, with a PVC and a TTL",
+      { suspend: true, checkpoint: { claimName: "ck" }, trainer: { ttlSecondsAfterFinished: 60 } },
+      (j) => {
+        expect(j.spec.suspend).to.equal(true);
+        expect(j.spec.ttlSecondsAfterFinished).to.equal(60);
+        expect(
+          j.spec.template.spec.volumes.find((v: any) => v.name === "checkpoints").persistentVolumeClaim
+            .claimName,
+        ).to.equal("ck");
+      },
+    ],
+  ];
+  for (const [what, spec, check] of jobCases)
+    it(`trainer Job: ${what}`, () => {
+      const j = buildTrainerJob(makeRun(spec), 3);
+      expect(j.metadata!.name).to.equal("qa-trainer-3");
+      const pod = j.spec!.template.spec!;
+      expect(pod.restartPolicy).to.equal("Never");
+      expect(pod.automountServiceAccountToken).to.equal(false);
+      expect(pod.subdomain).to.equal("qa-trainer");
+      expect(pod.containers[0]!.securityContext).to.deep.include({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+      });
+      check(j);
+    });
+
+  it("headless trainer Service for rendezvous; hub Service on rank 0 with the colocated engine", () => {
+    const h = buildTrainerService(makeRun());
+    expect(h.spec!.clusterIP).to.equal("None");
+    expect(h.spec!.ports!.map((p) => p.name)).to.deep.equal(["hub", "metrics", "engine", "rendezvous"]);
+    const hub = buildHubService(makeRun());
+    expect(hub.spec!.selector!["batch.kubernetes.io/job-completion-index"]).to.equal("0");
+    expect(
+      buildHubService(makeRun({ inference: {} })).spec!.ports!.map((p) => p.name),
+      "engine elsewhere",
+    ).to.deep.equal(["hub", "metrics"]);
+  });
+
+  it("inference: engine args per engine, GPUs, sidecar with the hub address", () => {
+    const v = buildInference(makeRun({ inference: { engine: "vllm", gpus: 4, tensorParallel: 4 } }));
+    const [engine, sidecar] = v.deployment.spec!.template.spec!.containers;
+    expect(engine!.args).to.include.members(["--tensor-parallel-size", "4", "--model", "m"]);
+    expect(engine!.resources!.limits!["nvidia.com/gpu"]).to.equal("4");
+    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_HUB")!.value).to.equal("qa-hub:7070");
+    const s = buildInference(makeRun({ inference: { engine: "sglang" } })).deployment.spec!.template.spec!
+      .containers[0]!;
+    expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
+  });
+
+  const replicaCases: [string, Record<string, unknown>, boolean, number | undefined][] = [
+    ["fixed, default 1", {}, false, 1],
+    ["fixed 5", { replicas: 5 }, false, 5],
+    ["autoscaled: left to the autoscaler", { autoscaling: { enabled: true } }, false, undefined],
+    ["stopped: zero", { replicas: 5 }, true, 0],
+    ["stopped and autoscaled: zero", { autoscaling: { enabled: true } }, true, 0],
+  ];
+  for (const [what, workers, stopped, want] of replicaCases)
+    it(`owned pool replicas: ${what}`, () => {
+      const r = makeRun({ workers });
+      expect(inlineReplicas(r, stopped)).to.equal(want);
+      const p = buildOwnedPool(r, inlineReplicas(r, stopped));
+      expect(p.metadata!.name).to.equal("qa");
+      expect(p.spec.hubRef.name).to.equal("qa");
+      expect(p.spec.replicas).to.equal(want);
+    });
+});
+
+describe("operator builders: AgentWorkerPool children", () => {
+  it("bwrap mode: non-root, no capabilities, read-only root, seccomp/AppArmor Unconfined for user namespaces", () => {
+    const d = buildWorkerDeployment(makePool(), undefined, 3);
+    const pod = d.spec!.template.spec!;
+    expect(d.spec!.replicas).to.equal(3);
+    expect(pod.automountServiceAccountToken).to.equal(false);
+    expect(pod.securityContext).to.deep.include({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(pod.containers[0]!.securityContext).to.deep.include({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "Unconfined" },
+    });
+    expect(pod.runtimeClassName).to.equal(undefined);
+  });
+
+  it("runtimeClass mode: RuntimeDefault profiles and the RuntimeClass", () => {
+    const p = makePool({ sandbox: { mode: "runtimeClass", runtimeClassName: "gvisor" } });
+    expect(sandboxSecurity(p).container.seccompProfile).to.deep.equal({ type: "RuntimeDefault" });
+    expect(buildWorkerDeployment(p, undefined, 1).spec!.template.spec!.runtimeClassName).to.equal("gvisor");
+  });
+
+  it("workers reach the run's hub and engine by Service DNS, keys only by secretKeyRef", () => {
+    const p = makePool({
+      tools: { search: { backend: "http", url: "https://s", secretRef: { name: "k" } } },
+    });
+    const env = buildWorkerDeployment(p, makeRun({ inference: { port: 9000 } }), 1).spec!.template.spec!
+      .containers[0]!.env!;
+    const get = (n: string) => env.find((e) => e.name === n);
+    expect(get("L0_WORKER_HUB")!.value).to.equal("qa-hub.ns.svc:7070");
+    expect(get("L0_WORKER_ENGINE_URL")!.value).to.equal("http://qa-inference.ns.svc:9000");
+    expect(get("L0_WORKER_SEARCH_API_KEY")!.valueFrom!.secretKeyRef).to.deep.equal({
+      name: "k",
+      key: "apiKey",
+    });
+    expect(
+      env.every((e) => !/key/i.test(String(e.value ?? ""))),
+      "no key values inline",
+    ).to.equal(true);
+  });
+
+  it("NetworkPolicy: ingress only to metrics; egress to hub, engine, DNS and declared tool CIDRs", () => {
+    const np = buildNetworkPolicy(
+      makePool({ tools: { egress: [{ cidr: "10.1.0.0/16", ports: [443] }] } }),
+      makeRun({ inference: {} }),
+    );
+    expect(np.spec!.policyTypes).to.deep.equal(["Ingress", "Egress"]);
+    expect(np.spec!.ingress).to.deep.equal([{ ports: [{ protocol: "TCP", port: 9090 }] }]);
+    const to = np.spec!.egress!.map((e) => JSON.stringify(e.to));
+    expect(to).to.have.length(4);
+    expect(to[0]).to.include('"app.kubernetes.io/component":"trainer"');
+    expect(to[1]).to.include("kube-dns");
+    expect(to[2]).to.include('"app.kubernetes.io/component":"inference"');
+    expect(np.spec!.egress![3]).to.deep.equal({
+      to: [{ ipBlock: { cidr: "10.1.0.0/16" } }],
+      ports: [{ protocol: "TCP", port: 443 }],
+    });
+  });
+
+  it("ServiceAccount mounts no token; PDB selects the workers", () => {
+    expect(buildServiceAccount(makePool()).automountServiceAccountToken).to.equal(false);
+    expect(buildPdb(makePool()).spec!.selector!.matchLabels).to.deep.equal({
+      "l0.dev/pool": "p",
+      "app.kubernetes.io/component": "workers",
+    });
+  });
+});
+
+describe("operator policies", () => {
+  const invalid: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "both workers and workerPoolRef",
+      { workerPoolRef: { name: "x" } },
+      /exactly one of spec.workers and spec.workerPoolRef/,
+    ],
+    [
+      "min > max replicas",
+      { workers: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
+      /minReplicas must be <= maxReplicas/,
+    ],
+    [
+      "runtimeClass without a name",
+      { workers: { sandbox: { mode: "runtimeClass" } } },
+      /runtimeClassName is required/,
+    ],
+    [
+      "tensor parallel over GPUs",
+      { inference: { gpus: 2, tensorParallel: 4 } },
+      /tensorParallel must be <= /,
+    ],
+    ["a bad enum", { algorithm: { name: "ppo" } }, /spec\.algorithm\.name: must be one of/],
+  ];
+  for (const [what, spec, msg] of invalid)
+    it(`rejects ${what}, naming the field`, () => {
+      const obj = {
+        apiVersion: "l0.dev/v1alpha1",
+        kind: "TrainingRun",
+        metadata: { name: "r" },
+        spec: { model: { name: "m" }, dataset: { path: "/d" }, workers: {}, ...spec },
+      };
+      const v = validateRun(obj as never);
+      expect("invalid" in v && v.invalid.message).to.match(msg);
+    });
+
+  const job = (conds: { type: string; status: string; message?: string }[]) =>
+    viewJob({ metadata: { name: "j" }, status: { conditions: conds } }, 1);
+  const actions: [string, ReturnType<typeof viewJob> | undefined, number, number, string][] = [
+    ["no job: create", undefined, 0, 3, "create"],
+    ["running: wait", job([]), 0, 3, "wait"],
+    ["complete", job([{ type: "Complete", status: "True" }]), 0, 3, "complete"],
+    [
+      "failed with budget: restart",
+      job([{ type: "Failed", status: "True", message: "pod 1 exited 137" }]),
+      1,
+      3,
+      "restart",
+    ],
+    ["failed, budget spent: fail", job([{ type: "Failed", status: "True" }]), 3, 3, "fail"],
+    ["failed, maxRestarts 0: fail", job([{ type: "Failed", status: "True" }]), 0, 0, "fail"],
+    ["a False Failed condition is no failure", job([{ type: "Failed", status: "False" }]), 0, 3, "wait"],
+  ];
+  for (const [what, view, restarts, max, want] of actions)
+    it(`trainer action: ${what}`, () => {
+      const a = trainerAction(view, restarts, max);
+      expect(a.kind).to.equal(want);
+      if (a.kind === "restart") expect(a.nextAttempt).to.equal(2);
+      if (a.kind === "fail") expect(a.why.reason).to.equal("BackoffLimitExceeded");
+    });
+
+  const base: RunObservation = { generation: 2, suspended: false, restarts: 0, maxSteps: 10 };
+  const jv = { name: "j", attempt: 0, suspended: false, active: 1, ready: 1, complete: false };
+  const phases: [string, Partial<RunObservation>, string, Record<string, string>][] = [
+    ["nothing yet", {}, "Pending", { Ready: "False", Progressing: "True" }],
+    [
+      "trainer starting",
+      { job: { ...jv, ready: 0 } },
+      "Initializing",
+      { Ready: "False", Progressing: "True", Degraded: "False" },
+    ],
+    [
+      "hub answers",
+      { job: jv, hub: { stats: { step: 1, maxSteps: 10, policyVersion: 1, rewardMean: 0.5, backlog: 3 } } },
+      "Running",
+      { Ready: "True", Progressing: "True" },
+    ],
+    [
+      "hub unreachable",
+      { job: jv, hub: { error: "refused" } },
+      "Initializing",
+      { Ready: "False", Degraded: "True" },
+    ],
+    ["suspended", { suspended: true, job: jv }, "Suspended", { Progressing: "False", Ready: "False" }],
+    [
+      "completed",
+      { completed: true, job: jv },
+      "Succeeded",
+      { Complete: "True", Progressing: "False", Failed: "False" },
+    ],
+    [
+      "failed",
+      { failed: { reason: "BackoffLimitExceeded", message: "x" }, job: jv },
+      "Failed",
+      { Failed: "True", Degraded: "True", Complete: "False" },
+    ],
+    [
+      "invalid",
+      { invalid: { reason: "InvalidSpec", message: "spec.x: bad" } },
+      "Failed",
+      { Degraded: "True", Failed: "True" },
+    ],
+  ];
+  for (const [what, o, phase, conds] of phases)
+    it(`run phase: ${what} -> ${phase}`, () => {
+      const r = phaseAndConditions({ ...base, ...o });
+      expect(r.phase).to.equal(phase);
+      for (const [t, s] of Object.entries(conds))
+        expect(r.conditions.find((c) => c.type === t)!.status, t).to.equal(s);
+    });
+
+  it("run status keeps hub figures when the hub stops answering, and sets completionTime once", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    const s1 = computeRunStatus(
+      undefined,
+      {
+        ...base,
+        job: jv,
+        hub: { stats: { step: 4, maxSteps: 10, policyVersion: 4, rewardMean: 0.3, backlog: 8 } },
+      },
+      now,
+    );
+    const s2 = computeRunStatus(s1, { ...base, job: jv, hub: { error: "refused" } }, now);
+    expect(s2).to.include({ step: 4, rewardMean: 0.3, observedGeneration: 2 });
+    const s3 = computeRunStatus(s2, { ...base, job: jv, completed: true }, now);
+    const s4 = computeRunStatus(s3, { ...base, job: jv, completed: true }, new Date("2026-01-02T00:00:00Z"));
+    expect(s4.completionTime).to.equal("2026-01-01T00:00:00Z");
+  });
+
+  it("pool stop reasons and status", () => {
+    const r = makeRun();
+    expect(stopReason(makePool(), undefined)!.reason).to.equal("RunNotFound");
+    expect(stopReason(makePool(), { ...r, spec: { ...r.spec, suspend: true } })!.reason).to.equal(
+      "RunSuspended",
+    );
+    expect(stopReason(makePool(), { ...r, status: { phase: "Succeeded" } })!.reason).to.equal("RunFinished");
+    expect(stopReason(makePool(), r)).to.equal(undefined);
+    const st = computePoolStatus(
+      undefined,
+      { generation: 1, desired: 3, replicas: 3, ready: 2, scaled: false, selector: "s" },
+      new Date(),
+    );
+    expect(st).to.include({ desiredReplicas: 3, readyReplicas: 2, selector: "s" });
+    expect(st.conditions!.find((c) => c.type === "Ready")!.status).to.equal("False");
+  });
+});
+
+describe("operator RBAC", () => {
+  it("allows every verb the reconcilers use on every kind they touch, and nothing on pods or nodes", () => {
+    const plural = (k: keyof typeof RESOURCES) => RESOURCES[k];
+    for (const k of [
+      "TrainingRun",
+      "AgentWorkerPool",
+      "ConfigMap",
+      "Service",
+      "ServiceAccount",
+      "Job",
+      "Deployment",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
+    ] as const)
+      for (const verb of ["get", "list", "watch", "create", "patch", "delete"])
+        expect(allows(OPERATOR_RULES, plural(k).group, plural(k).plural, verb), `${verb} ${k}`).to.equal(
+          true,
+        );
+    for (const verb of ["get", "list", "watch", "create", "delete"])
+      expect(allows(OPERATOR_RULES, "", "secrets", verb)).to.equal(true);
+    expect(allows(OPERATOR_RULES, "", "secrets", "update"), "the token is never rewritten").to.equal(false);
+    expect(allows(OPERATOR_RULES, "l0.dev", "trainingruns/status", "update")).to.equal(true);
+    expect(allows(OPERATOR_RULES, "", "events", "create")).to.equal(true);
+    expect(allows(OPERATOR_RULES, "", "pods", "get")).to.equal(false);
+    expect(allows(OPERATOR_RULES, "", "nodes", "list")).to.equal(false);
+    expect(OPERATOR_RULES.some((r) => r.verbs.includes("*") || r.resources.includes("*"))).to.equal(false);
+    for (const verb of ["get", "create", "update"])
+      expect(allows(LEADER_ELECTION_RULES, "coordination.k8s.io", "leases", verb)).to.equal(true);
+  });
+});
