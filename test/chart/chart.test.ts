@@ -126,7 +126,7 @@ describe("chart: l0-operator", function () {
       const c = podSpec(objs).containers[0]!;
       expect(c.livenessProbe.httpGet).to.deep.equal({ path: "/healthz", port: "metrics" });
       expect(c.readinessProbe.httpGet).to.deep.equal({ path: "/readyz", port: "metrics" });
-      expect(c.ports).to.deep.equal([{ name: "metrics", containerPort: 9090, protocol: "TCP" }]);
+      expect(c.ports).to.deep.equal([{ name: "metrics", containerPort: 8080, protocol: "TCP" }]);
       const svc = one(objs, "Service").spec as { ports: { targetPort: string }[] };
       expect(svc.ports[0]!.targetPort).to.equal("metrics");
     });
@@ -135,9 +135,11 @@ describe("chart: l0-operator", function () {
       const c = podSpec(objs).containers[0]!;
       expect(c.image).to.equal("ghcr.io/l0-operator/operator:0.1.0");
       expect(c.args).to.deep.equal(["operator"]);
+      expect(env(c)).not.to.have.property("L0_OPERATOR_NAMESPACE");
       expect(env(c)).to.include({
         L0_OPERATOR_LEADER_ELECT: "true",
-        L0_OPERATOR_WATCH_NAMESPACES: "",
+        L0_OPERATOR_METRICS_PORT: "8080",
+        L0_OPERATOR_LEASE_NAME: FULLNAME,
         L0_OPERATOR_DEFAULT_WORKER_IMAGE: "ghcr.io/l0-operator/worker:0.1.0",
         L0_OPERATOR_DEFAULT_TRAINER_IMAGE: "ghcr.io/l0-operator/trainer:0.1.0",
       });
@@ -289,17 +291,17 @@ describe("chart: l0-operator", function () {
       expect(spec.affinity).to.have.key("nodeAffinity");
     });
 
-    it("watch-namespace scoping: a Role and RoleBinding per watched namespace and nothing cluster-wide", () => {
+    it("watch-namespace scoping: a Role and RoleBinding in the watched namespace and nothing cluster-wide", () => {
       expect(find(objs, "ClusterRole")).to.have.length(0);
       expect(find(objs, "ClusterRoleBinding")).to.have.length(0);
-      const roles = find(objs, "Role").filter((r) => r.metadata.name === FULLNAME);
-      expect(roles.map((r) => r.metadata.namespace).sort()).to.deep.equal(["ml-team-a", "ml-team-b"]);
-      for (const r of roles) expect(r.rules).to.deep.equal(plainRules(OPERATOR_RULES));
-      const bindings = find(objs, "RoleBinding").filter((r) => r.metadata.name === FULLNAME);
-      expect(bindings.map((r) => r.metadata.namespace).sort()).to.deep.equal(["ml-team-a", "ml-team-b"]);
-      expect(env(podSpec(objs).containers[0]!).L0_OPERATOR_WATCH_NAMESPACES).to.equal("ml-team-a,ml-team-b");
+      const role = one(objs, "Role", FULLNAME);
+      expect(role.metadata.namespace).to.equal("ml-team-a");
+      expect(role.rules).to.deep.equal(plainRules(OPERATOR_RULES));
+      expect(one(objs, "RoleBinding", FULLNAME).metadata.namespace).to.equal("ml-team-a");
+      expect(one(objs, "Role", `${FULLNAME}-leader-election`).metadata.namespace).to.equal(NAMESPACE);
+      expect(env(podSpec(objs).containers[0]!).L0_OPERATOR_NAMESPACE).to.equal("ml-team-a");
       const pm = one(objs, "PodMonitor").spec as { namespaceSelector: unknown };
-      expect(pm.namespaceSelector).to.deep.equal({ matchNames: ["ml-team-a", "ml-team-b"] });
+      expect(pm.namespaceSelector).to.deep.equal({ matchNames: ["ml-team-a"] });
     });
 
     it("puts the selector labels on the monitors and the dashboard in Grafana's namespace", () => {
@@ -317,7 +319,7 @@ describe("chart: l0-operator", function () {
       ["a malformed digest", ["--set", "image.digest=sha256:xyz"], /image\.digest/],
       ["an unknown top-level key", ["--set", "replicas=2"], /replicas|Additional property/],
       ["an unknown log level", ["--set", "log.level=verbose"], /log\.level/],
-      ["an invalid namespace name", ["--set", "watchNamespaces={Team_A}"], /watchNamespaces/],
+      ["an invalid namespace name", ["--set", "watchNamespace=Team_A"], /watchNamespace/],
       [
         "privilege escalation",
         ["--set", "securityContext.allowPrivilegeEscalation=true"],
