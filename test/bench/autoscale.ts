@@ -5,7 +5,7 @@
 // Primary model: the issue's ("rate"); the "episodes" model (synchronous tail) is a sensitivity check.
 import { autoscaler, fixed, simulate, type SystemParams, type Workload } from "../autoscaler/model.js";
 import { config } from "../autoscaler/builders.js";
-import { type AutoscalingConfig } from "../../operator/autoscaler/types.js";
+import { type AutoscalingConfig, DEFAULT_SCALE_DOWN } from "../../operator/autoscaler/types.js";
 import { emit, round } from "./stats.js";
 
 const KNEE = 10;
@@ -36,6 +36,17 @@ const configs: Record<string, AutoscalingConfig> = {
   step_peak: config({ ...base, sawtooth: { sizeFrom: "StepPeak" } }),
   release_in_training: config({ ...base, sawtooth: { releaseDuringTraining: true } }),
   step_peak_release: config({ ...base, sawtooth: { sizeFrom: "StepPeak", releaseDuringTraining: true } }),
+  // A scale-down window shorter than one rollout + training cycle: Backlog sizing flaps with the
+  // saw-tooth, StepPeak sizing does not.
+  short_window: config({
+    ...base,
+    behavior: { scaleDown: { ...DEFAULT_SCALE_DOWN, stabilizationWindowSeconds: 60 } },
+  }),
+  short_window_step_peak: config({
+    ...base,
+    behavior: { scaleDown: { ...DEFAULT_SCALE_DOWN, stabilizationWindowSeconds: 60 } },
+    sawtooth: { sizeFrom: "StepPeak" },
+  }),
   // What the HPA or KEDA would do with the same backlog metric and behavior: no saturation signal.
   backlog_only: config({ ...base, saturation: { enabled: false } }),
 };
@@ -109,13 +120,13 @@ for (const [label, results] of [
   ["episodes model (synchronous tail; sensitivity check)", episodes],
 ] as const) {
   console.log(`\n${label}`);
-  console.log(`  ${"config".padEnd(22)}${workloads.map((w) => w.name.padEnd(26)).join("")}overall`);
+  console.log(`  ${"config".padEnd(24)}${workloads.map((w) => w.name.padEnd(26)).join("")}overall`);
   for (const [name, per] of Object.entries(results)) {
     const o = overall(per);
     if (results === rate) summary[name] = o;
     const cell = (f: Figures) =>
       `${f.throughput_ratio.toFixed(3)} / ${f.pod_seconds_ratio.toFixed(3)} / ${f.scale_changes}`.padEnd(26);
-    console.log(`  ${name.padEnd(22)}${Object.values(per).map(cell).join("")}${cell(o)}`);
+    console.log(`  ${name.padEnd(24)}${Object.values(per).map(cell).join("")}${cell(o)}`);
   }
 }
 console.log("\n  cells: throughput ratio / pod-seconds ratio / scale changes");
