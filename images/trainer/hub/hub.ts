@@ -7,15 +7,18 @@ import { type Registry } from "prom-client";
 import { L0Error } from "../../../lib/errors.js";
 import { type Logger, silentLogger } from "../../../lib/log.js";
 import { l0 } from "../../../lib/proto.js";
-import { advantages, hasSignal } from "./advantage.js";
+import { hasSignal } from "./advantage.js";
+import { assembleBatch, type EvalResult, summarizeEval } from "./assemble.js";
 import { type GroupRec, TaskBook, type TaskRec } from "./book.js";
 import { CHECKPOINT_FORMAT, type HubCheckpoint } from "./checkpoint.js";
 import { type Dataset, type Question, QuestionSource } from "./dataset.js";
 import { HubMetrics } from "./metrics.js";
 import { type Batch } from "./samples.js";
+import { WorkWaiters } from "./waiters.js";
 import { type HubSettings } from "./settings.js";
-import { Deque } from "./queue.js";
 import { RecentStats } from "./recent.js";
+
+export { type EvalResult } from "./assemble.js";
 import { isInfrastructureFailure } from "./validate.js";
 
 export interface HubOptions {
@@ -38,16 +41,6 @@ export interface HubOptions {
   waitForEngines?: (version: number, signal?: AbortSignal) => Promise<void>;
   /** State to resume from (readCheckpoint). */
   resume?: HubCheckpoint | null;
-}
-
-export interface EvalResult {
-  policyVersion: number;
-  /** Mean exact match of the final answers (the held-out accuracy in Stats). */
-  accuracy: number;
-  f1: number;
-  /** Episodes scored; groups dropped for infrastructure failures are not counted. */
-  scored: number;
-  dropped: number;
 }
 
 interface EvalRun {
@@ -85,7 +78,7 @@ export class Hub {
   #rewardMean = 0;
   #evalAccuracy: number | null = null;
   readonly #workers = new Map<string, number>();
-  readonly #waiters = new Deque<{ wake: () => void; done: boolean }>();
+  readonly #waiters = new WorkWaiters();
   readonly #recent: RecentStats;
   #timer: NodeJS.Timeout | null = null;
 
@@ -113,7 +106,7 @@ export class Hub {
       instance: randomBytes(4).toString("hex"),
       metrics: this.metrics,
       onGroupFinished: (g) => this.#onGroupFinished(g),
-      onQueued: (k) => this.#wake(k),
+      onQueued: (k) => this.#waiters.wake(k),
     });
     for (const [name, ds] of [
       ["train", opts.train],
@@ -162,7 +155,7 @@ export class Hub {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    this.#wakeAll();
+    this.#waiters.wakeAll();
   }
 
   get phase(): l0.v1.HubPhase {
@@ -344,40 +337,11 @@ export class Hub {
     this.#ready = this.#ready.slice(groups.length);
     for (const g of groups) this.book.markServed(g);
     const s = this.settings;
-    const rewarded = groups.map((g) =>
-      g.tasks.map((t) => ({ turnRewards: t.result!.score.turnRewards, total: t.result!.score.total })),
+    const batch = assembleBatch(
+      groups,
+      { step: cur.step, policyVersion: this.#policyVersion, short: !full },
+      { algorithm: s.algorithm, gamma: s.gamma, normalizeStd: s.normalizeStd },
     );
-    const adv = advantages(rewarded, {
-      algorithm: s.algorithm,
-      gamma: s.gamma,
-      normalizeStd: s.normalizeStd,
-    });
-    let sum = 0;
-    let n = 0;
-    const batch: Batch = {
-      step: cur.step,
-      policyVersion: this.#policyVersion,
-      short: !full,
-      rewardMean: 0,
-      groups: groups.map((g, gi) => ({
-        groupId: g.id,
-        questionIndex: g.question.index,
-        trajectories: g.tasks.map((t, ti) => {
-          const r = t.result!;
-          sum += r.score.total;
-          n++;
-          t.result = undefined; // the batch owns it now
-          return {
-            trajectory: r.trajectory,
-            turnRewards: r.score.turnRewards,
-            reward: r.score.total,
-            answer: r.score.answer,
-            advantages: adv[gi]![ti]!,
-          };
-        }),
-      })),
-    };
-    batch.rewardMean = n > 0 ? sum / n : 0;
     this.#rewardMean = batch.rewardMean;
     this.#step = cur.step;
     this.#current = null;
@@ -394,30 +358,8 @@ export class Hub {
   }
 
   #finishEval(run: EvalRun): void {
-    let em = 0;
-    let f1 = 0;
-    let scored = 0;
-    let dropped = 0;
-    for (const g of run.groups) {
-      if (g.status === "dropped") {
-        dropped++;
-        continue;
-      }
-      for (const t of g.tasks) {
-        em += t.result!.score.answer.exactMatch;
-        f1 += t.result!.score.answer.f1;
-        scored++;
-        t.result = undefined;
-      }
-      this.book.markServed(g);
-    }
-    const result: EvalResult = {
-      policyVersion: run.version,
-      accuracy: scored ? em / scored : 0,
-      f1: scored ? f1 / scored : 0,
-      scored,
-      dropped,
-    };
+    const result = summarizeEval(run.groups, run.version);
+    for (const g of run.groups) if (g.status !== "dropped") this.book.markServed(g);
     this.#evalAccuracy = result.accuracy;
     this.#evalRun = null;
     this.#log.info("evaluation done", { ...result });
@@ -525,40 +467,14 @@ export class Hub {
 
   // ---- long polls ---------------------------------------------------------------------------
 
-  /** Resolves when work may have become leasable, or after ms. */
+  /** Resolves when work may have become leasable, or after ms (Lease long polls). */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const w = { wake: () => {}, done: false };
-      const finish = (): void => {
-        if (w.done) return;
-        w.done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", finish);
-        resolve();
-      };
-      w.wake = finish;
-      const timer = setTimeout(finish, ms);
-      signal?.addEventListener("abort", finish, { once: true });
-      this.#waiters.push(w);
-    });
-  }
-
-  #wake(k: number): void {
-    while (k > 0 && this.#waiters.length > 0) {
-      const w = this.#waiters.shift()!;
-      if (w.done) continue;
-      w.wake();
-      k--;
-    }
-  }
-
-  #wakeAll(): void {
-    this.#wake(Infinity);
+    return this.#waiters.wait(ms, signal);
   }
 
   #setPhase(p: l0.v1.HubPhase): void {
     if (this.#phase === p) return;
     this.#phase = p;
-    this.#wakeAll();
+    this.#waiters.wakeAll();
   }
 }
