@@ -42,7 +42,7 @@ export const OUTCOME_LABEL: Record<number, string> = {
   [l0.v1.EpisodeEnd.EPISODE_END_AGENT_ERROR]: "agent_error",
   [l0.v1.EpisodeEnd.EPISODE_END_SANDBOX_FAILURE]: "sandbox_failure",
   [l0.v1.EpisodeEnd.EPISODE_END_ENGINE_FAILURE]: "engine_failure",
-  [l0.v1.EpisodeEnd.EPISODE_END_WORKER_SHUTDOWN]: "released",
+  [l0.v1.EpisodeEnd.EPISODE_END_WORKER_SHUTDOWN]: "worker_shutdown",
 };
 
 interface Running {
@@ -173,11 +173,11 @@ export class Worker {
         const traj = await this.deps.run(task, { signal: r.ac.signal, onTurn: (n) => (r.turns = n) });
         const outcome = OUTCOME_LABEL[traj.end ?? 0] ?? "unknown";
         if (r.lost) {
-          this.deps.metrics.episodes.inc({ outcome: "lease_lost" });
+          this.deps.metrics.episodes.inc({ outcome: "lease_expired" });
           log.info("episode dropped: lease lost", { end: outcome });
         } else if (traj.end === l0.v1.EpisodeEnd.EPISODE_END_WORKER_SHUTDOWN) {
           await this.#release([leaseId], "worker draining");
-          this.deps.metrics.episodes.inc({ outcome: "released" });
+          this.deps.metrics.episodes.inc({ outcome: "worker_shutdown" });
         } else {
           await this.#submit(traj, log);
           this.deps.metrics.episodes.inc({ outcome });
@@ -186,7 +186,7 @@ export class Worker {
         // runEpisode never throws by contract; if it does, give the task back rather than lose it.
         log.error("episode crashed", errorFields(err));
         await this.#release([leaseId], "worker error");
-        this.deps.metrics.episodes.inc({ outcome: "released" });
+        this.deps.metrics.episodes.inc({ outcome: "worker_shutdown" });
       } finally {
         this.#running.delete(leaseId);
         this.deps.metrics.episodesActive.set(this.#running.size);

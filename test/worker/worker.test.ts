@@ -157,13 +157,13 @@ describe("worker loop: against a gRPC Rollout server", function () {
     await until(() => w.active === 0, 5000, "the episode to stop");
     await w.drain(500);
     expect(hub.submitted.size).to.equal(0);
-    expect(await registry.metrics()).to.match(/l0_episodes_total\{outcome="lease_lost"\} 1/);
+    expect(await registry.metrics()).to.match(/l0_episodes_total\{outcome="lease_expired"\} 1/);
   });
 
   it("drains: finishes what fits in the grace period, releases the rest, leases nothing more", async () => {
     hub.add([task("quick", "q"), task("slow", "s"), task("slow2", "s2"), task("later", "l")]);
     const seen = { max: 0, now: 0 };
-    const { w } = worker(sleeper((t) => (t.taskId === "quick" ? 100 : 30_000), seen));
+    const { w, registry } = worker(sleeper((t) => (t.taskId === "quick" ? 100 : 30_000), seen));
     w.start();
     await until(() => w.active === 3, 5000, "3 episodes");
     const t0 = Date.now();
@@ -174,6 +174,7 @@ describe("worker loop: against a gRPC Rollout server", function () {
     // Nothing lost: every task is submitted or back in the queue.
     expect(hub.submitted.size + hub.queued()).to.equal(4);
     expect(hub.leased.size).to.equal(0);
+    expect(await registry.metrics()).to.match(/l0_episodes_total\{outcome="worker_shutdown"\} 2/);
   });
 
   it("runs real episodes (scripted engine, sandboxed kernels) end to end", async () => {
