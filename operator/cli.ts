@@ -3,6 +3,7 @@
 import { hostname } from "node:os";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Command } from "commander";
+import { Counter } from "prom-client";
 import { addOptions, defineConfig, loadConfig, redact } from "../lib/config.js";
 import { createLogger, LOG_LEVELS } from "../lib/log.js";
 import { createRegistry, serveProbes } from "../lib/metrics.js";
@@ -91,7 +92,16 @@ export function register(program: Command): void {
       logger.info("starting", { config: redact(OPERATOR_CONFIG, config) });
       const shutdown = createShutdown({ logger });
       const registry = createRegistry({ labels: { component: "operator" } });
-      const api = new RestKubeApi({ kubeConfig: loadKubeConfig(config.kubeconfig) });
+      const kubeRequests = new Counter({
+        name: "l0_operator_kube_requests_total",
+        help: "Requests to the Kubernetes API by method (GET, POST, PUT, PATCH, DELETE, WATCH).",
+        labelNames: ["method"],
+        registers: [registry],
+      });
+      const api = new RestKubeApi({
+        kubeConfig: loadKubeConfig(config.kubeconfig),
+        onRequest: (method) => kubeRequests.inc({ method }),
+      });
       const hub = grpcHubStats();
       const identity = `${hostname()}-${process.pid}`;
       const manager = new Manager({
