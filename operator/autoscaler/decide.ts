@@ -158,7 +158,10 @@ export function decide(
     history: { ...next.history, recommendations: st.recommendations },
   };
   let target = st.replicas;
-  if (target !== desired) reason = st.reason as Reason;
+  if (target !== desired) {
+    reason = st.reason as Reason;
+    message += `; the ${reason === "ScaleDownStabilized" ? "scale-down" : "scale-up"} window holds ${target}`;
+  }
   // Workers past the saturation point only queue at the engine: no window keeps them.
   if (target > cap) target = cap;
   if (capped || (verdict && target === cap && st.replicas > cap)) {

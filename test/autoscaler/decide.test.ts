@@ -59,6 +59,7 @@ describe("decide", () => {
   it("does not scale a pool down right after a restart (the window is seeded with current replicas)", () => {
     const d = decide(config(), initialPoolState(), 10, ok({ backlog: 0 }), T0);
     expect([d.replicas, d.reason]).to.deep.equal([10, "ScaleDownStabilized"]);
+    expect(d.message).to.equal("backlog 0.0 at 8 per worker asks for 1; the scale-down window holds 10");
   });
 
   it("snaps to the bounds when the pool is outside them", () => {
