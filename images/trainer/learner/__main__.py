@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     engine = http = None
     base_url = ""
     if cfg.engine_port >= 0 and cfg.model == "tiny":
-        engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch, logger=log)
+        engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
+                        batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log)
     if cfg.load_dir:
         version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device)
     server, port = make_grpc_server(service, cfg.host, cfg.port)
     server.start()
-    log.info("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
+    log.always("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
              parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
 
     stop = threading.Event()

@@ -23,6 +23,7 @@ class LearnerConfig:
     engine_host: str = "127.0.0.1"
     engine_port: int = 0  # -1 = no engine (GPU path: vLLM/SGLang serve)
     engine_max_batch: int = 64
+    engine_batch_wait_ms: float = 10.0
     served_model_name: str = ""
     device: str = "cpu"
     threads: int = 1
@@ -57,6 +58,7 @@ HELP = {
     "token_file": "file holding the run token every gRPC call must carry (required)",
     "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
     "engine_port": "port of the OpenAI-compatible engine (CPU path; 0 = a free port, -1 = off)",
+    "engine_batch_wait_ms": "after a request arrives, how long the engine waits for more to batch with it",
     "served_model_name": "model name the engine answers to (default: --model)",
     "aggregation": "token_mean or sequence_mean",
     "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",

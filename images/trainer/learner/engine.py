@@ -32,7 +32,7 @@ class Engine:
     """Collects generation requests and runs them in batches of up to max_batch."""
 
     def __init__(self, trainer, tok: ByteTokenizer, seed: int = 0, max_batch: int = 64,
-                 batch_wait_s: float = 0.003, logger: Optional[Logger] = None) -> None:
+                 batch_wait_s: float = 0.01, logger: Optional[Logger] = None) -> None:
         self.trainer, self.tok = trainer, tok
         self.gen = torch.Generator().manual_seed(seed)
         self.max_batch, self.batch_wait_s = max_batch, batch_wait_s

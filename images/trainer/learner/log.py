@@ -23,8 +23,8 @@ class Logger:
         c.fields = {**self.fields, **fields}
         return c
 
-    def _log(self, level: str, message: str, fields: dict) -> None:
-        if LEVELS[level] > self.level:
+    def _log(self, level: str, message: str, fields: dict, force: bool = False) -> None:
+        if LEVELS[level] > self.level and not force:
             return
         ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         rec = {**self.fields, **fields, "level": level, "message": message, "timestamp": ts}
@@ -44,6 +44,10 @@ class Logger:
 
     def debug(self, message: str, **fields) -> None:
         self._log("debug", message, fields)
+
+    def always(self, message: str, **fields) -> None:
+        """An info line printed at every level (the readiness line launchers wait for)."""
+        self._log("info", message, fields, force=True)
 
 
 def silent() -> Logger:

@@ -99,11 +99,12 @@ def generate(model, tok: ByteTokenizer, reqs: List[GenRequest], gen: torch.Gener
     next_pos = key_mask.long().sum(1)
     alive = list(range(B))  # rows of `rows` still in the batch, in batch order
     while alive:
-        logp = F.log_softmax(last.float(), dim=-1).cpu()
+        last = last.float().cpu()
+        logp = F.log_softmax(last, dim=-1)
         chosen = []
         for b, i in enumerate(alive):
             r = rows[i]
-            tid = sample_token(last[b].cpu(), r.req.temperature, r.req.top_p, r.gen)
+            tid = sample_token(last[b], r.req.temperature, r.req.top_p, r.gen)
             r.add(tid, float(logp[b, tid]))
             chosen.append(tid)
         keep = [b for b, i in enumerate(alive) if rows[i].finish is None]
