@@ -5,11 +5,11 @@ import * as grpc from "@grpc/grpc-js";
 import { L0Error } from "../../lib/errors.js";
 import { checkToken } from "../../lib/grpc.js";
 import { type Logger } from "../../lib/log.js";
-import { type l0, WeightsService } from "../../lib/proto.js";
+import { type l0 } from "../../lib/proto.js";
 import { type Manifest } from "../trainer/weights/manifest.js";
 import { type WeightsMetrics } from "../trainer/weights/metrics.js";
 import { failStream } from "../trainer/weights/service.js";
-import { pumpRange, resolveRange } from "../trainer/weights/stream.js";
+import { pumpRange, resolveRange, WEIGHTS_SERVICE } from "../trainer/weights/stream.js";
 
 interface Held {
   manifest: Manifest;
@@ -118,7 +118,7 @@ export class PeerService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(WeightsService as unknown as grpc.ServiceDefinition, {
+    server.addService(WEIGHTS_SERVICE, {
       latest: unimplemented("Latest"),
       plan: unimplemented("Plan"),
       report: unimplemented("Report"),

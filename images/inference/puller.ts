@@ -1,8 +1,8 @@
-// Pulls one version's shards into a staging directory: writes each piece at its offset, hashes
-// every manifest chunk as it completes and compares it with the manifest, and on a bad chunk,
-// a cut or a stalled stream pulls again from the first byte not yet verified (resume), moving
-// from a failing peer to the weight service. Never holds more than one piece in memory per shard.
-import { createHash } from "node:crypto";
+// Pulls one version's shards into a staging directory: gathers each manifest chunk, hashes and
+// writes it off the event loop, compares it with the manifest, and on a bad chunk, a cut or a
+// stalled stream pulls again from the first byte not yet verified (resume), moving from a failing
+// peer to the weight service. Memory: a few chunks per shard (at most ~16 MiB, or one chunk).
+import { subtle } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -10,7 +10,7 @@ import { L0Error } from "../../lib/errors.js";
 import { channelOptions, fromServiceError, tokenMetadata } from "../../lib/grpc.js";
 import { type Logger, errorFields } from "../../lib/log.js";
 import { type l0, WeightsClient } from "../../lib/proto.js";
-import { type Manifest, type Shard } from "../trainer/weights/manifest.js";
+import { type Chunk, type Manifest, type Shard } from "../trainer/weights/manifest.js";
 import { type WeightsMetrics } from "../trainer/weights/metrics.js";
 
 /** Client for the weight service or a peer, with a receive window large enough for bulk data. */
@@ -50,6 +50,12 @@ export interface PullVersionOptions {
 }
 
 class ChunkMismatch extends Error {}
+
+/** sha256 (WebCrypto runs it on the libuv pool, off the event loop) and the positional write, together. */
+async function hashAndWrite(fh: FileHandle, buf: Buffer, offset: number): Promise<string> {
+  const [digest] = await Promise.all([subtle.digest("SHA-256", buf), fh.write(buf, 0, buf.length, offset)]);
+  return Buffer.from(digest).toString("hex");
+}
 const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated"]);
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -59,17 +65,23 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 export async function pullVersion(opts: PullVersionOptions): Promise<void> {
+  // Once the peer fails, the rest of the version comes from the service.
+  const from = { source: opts.primary };
   for (const shard of opts.manifest.shards) {
     if (opts.signal?.aborted) throw new L0Error("Unavailable", "pull aborted");
-    await pullShard(opts, shard);
+    await pullShard(opts, shard, from);
   }
 }
 
-async function pullShard(opts: PullVersionOptions, shard: Shard): Promise<void> {
+async function pullShard(
+  opts: PullVersionOptions,
+  shard: Shard,
+  from: { source: PullSource },
+): Promise<void> {
   const maxAttempts = opts.maxAttempts ?? 8;
   const fh = await open(join(opts.dir, shard.file), "w");
   const st = { verified: 0 };
-  let source = opts.primary;
+  let source = from.source;
   let attempt = 0;
   try {
     if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
@@ -97,7 +109,7 @@ async function pullShard(opts: PullVersionOptions, shard: Shard): Promise<void> 
         opts.logger.warn("weights pull retry", { ...fields, attempt, ...errorFields(err) });
         if (opts.fallback && source !== opts.fallback && !(err instanceof ChunkMismatch && attempt < 2)) {
           opts.logger.warn("weights peer failed, pulling from the service", fields);
-          source = opts.fallback;
+          source = from.source = opts.fallback;
         }
         await sleep(Math.min(2000, 25 * 2 ** attempt), opts.signal);
       }
@@ -125,43 +137,55 @@ async function pullRange(
   const stream = source.client.pull(req, tokenMetadata(opts.token));
   const idleMs = opts.idleTimeoutMs ?? 30_000;
   let stalled = false;
-  let idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
+  const idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
   const onAbort = () => stream.cancel();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   let ci = shard.chunks.findIndex((c) => c.offset === st.verified);
-  let hash = createHash("sha256");
   let pos = st.verified;
+  // The chunk being filled, then handed whole to the thread pool to be hashed and written while
+  // the next one arrives; at most `window` chunks are in flight, checked in order.
+  let cur: { buf: Buffer; filled: number } | null = null;
+  const window = Math.max(1, Math.min(4, Math.floor((16 << 20) / opts.manifest.chunkBytes)));
+  const inFlight: { chunk: Chunk; ok: Promise<string> }[] = [];
+  const settle = async () => {
+    const { chunk, ok } = inFlight.shift()!;
+    const got = await ok;
+    if (got !== chunk.sha256)
+      throw new ChunkMismatch(
+        `chunk at ${chunk.offset} of ${shard.file}: sha256 ${got}, manifest ${chunk.sha256}`,
+      );
+    st.verified = chunk.offset + chunk.sizeBytes;
+    opts.onVerified?.(shard.file, st.verified);
+  };
   try {
     for await (const p of stream as AsyncIterable<l0.v1.WeightPiece>) {
-      clearTimeout(idle);
-      idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
+      idle.refresh();
       const data = p.data;
       if (Number(p.offset) !== pos) throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${pos}`);
       if (pos + data.length > shard.sizeBytes) throw new ChunkMismatch(`piece runs past the shard's end`);
-      await fh.write(data, 0, data.length, pos);
       opts.metrics.bytes.inc({ direction: "received" }, data.length);
       let used = 0;
       while (used < data.length) {
         const chunk = shard.chunks[ci]!;
-        const take = Math.min(data.length - used, chunk.offset + chunk.sizeBytes - pos);
-        hash.update(data.subarray(used, used + take));
+        cur ??= { buf: Buffer.allocUnsafe(chunk.sizeBytes), filled: 0 };
+        const take = Math.min(data.length - used, chunk.sizeBytes - cur.filled);
+        cur.buf.set(data.subarray(used, used + take), cur.filled);
+        cur.filled += take;
         used += take;
         pos += take;
-        if (pos === chunk.offset + chunk.sizeBytes) {
-          const got = hash.digest("hex");
-          if (got !== chunk.sha256)
-            throw new ChunkMismatch(
-              `chunk at ${chunk.offset} of ${shard.file}: sha256 ${got}, manifest ${chunk.sha256}`,
-            );
-          st.verified = pos;
-          opts.onVerified?.(shard.file, pos);
+        if (cur.filled === chunk.sizeBytes) {
+          inFlight.push({ chunk, ok: hashAndWrite(fh, cur.buf, chunk.offset) });
+          cur = null;
           ci++;
-          hash = createHash("sha256");
+          if (inFlight.length >= window) await settle();
         }
       }
     }
+    while (inFlight.length > 0) await settle();
   } catch (err) {
     stream.cancel();
+    // Let writes still running land before the caller pulls the same range again.
+    await Promise.allSettled(inFlight.map((f) => f.ok));
     if (err instanceof ChunkMismatch) throw err;
     if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
     throw fromServiceError(err);

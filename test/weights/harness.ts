@@ -4,11 +4,12 @@ import { rm } from "node:fs/promises";
 import { startServer, type StartedServer } from "../../lib/grpc.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
-import { WeightsService, type WeightsClient } from "../../lib/proto.js";
+import { type WeightsClient } from "../../lib/proto.js";
 import { EngineRegistry } from "../../images/trainer/weights/engines.js";
 import { weightsMetrics, type WeightsMetrics } from "../../images/trainer/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
+import { WEIGHTS_SERVICE } from "../../images/trainer/weights/stream.js";
 import { weightsClient } from "../../images/inference/puller.js";
 import { tempDir } from "./fixtures.js";
 
@@ -52,7 +53,7 @@ export async function startHarness(
     (s) => {
       const handlers = service.handlers();
       opts.wrap?.(handlers);
-      s.addService(WeightsService as unknown as grpc.ServiceDefinition, handlers);
+      s.addService(WEIGHTS_SERVICE, handlers);
     },
     { host: "127.0.0.1", port: 0 },
   );

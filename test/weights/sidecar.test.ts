@@ -70,7 +70,8 @@ async function startSidecar(
   };
 }
 
-const serves = (r: Running, v: number) => until(() => r.sidecar.status().version === v, `engine serving v${v}`);
+const serves = (r: Running, v: number) =>
+  until(() => r.sidecar.status().version === v, `engine serving v${v}`);
 
 async function publish(h: Harness, v: number, spec = {}): Promise<Manifest> {
   const m = await writeVersion(h.dir, v, spec);
@@ -106,7 +107,9 @@ describe("weights: sidecar", function () {
       [1, 2, 3].map((v) => ["/update_weights_from_disk", join(s.root, "versions", String(v))]),
     );
     expect(await readlink(join(s.root, "current"))).to.equal(join(s.root, "versions", "3"));
-    const index = JSON.parse(await readFile(join(s.root, "versions", "3", "model.safetensors.index.json"), "utf8"));
+    const index = JSON.parse(
+      await readFile(join(s.root, "versions", "3", "model.safetensors.index.json"), "utf8"),
+    );
     expect(Object.keys(index.weight_map as object)).to.include("layers.0.w");
     // Neither served nor previous: removed (right after the load).
     await until(() => !existsSync(join(s.root, "versions", "1")), "v1 removed");
@@ -136,7 +139,11 @@ describe("weights: sidecar", function () {
     await publish(h, 3);
     await serves(s, 3);
     // v2 was tried once and never again.
-    expect(engine.calls.map((c) => String(c.body.model_path).split("/").pop())).to.deep.equal(["1", "2", "3"]);
+    expect(engine.calls.map((c) => String(c.body.model_path).split("/").pop())).to.deep.equal([
+      "1",
+      "2",
+      "3",
+    ]);
   });
 
   it("vLLM: reloads through /collective_rpc from the `current` link, and restores the previous version on failure", async () => {

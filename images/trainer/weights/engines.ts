@@ -96,6 +96,11 @@ export class EngineRegistry implements WeightsHubHook {
     return [...this.#engines.values()].sort((a, b) => a.engineId.localeCompare(b.engineId));
   }
 
+  /** Forgets every engine (e.g. after the inference replicas were replaced). */
+  forget(): void {
+    this.#engines.clear();
+  }
+
   /** Versions some engine is still moving to: the service keeps them on disk. */
   targets(): Set<number> {
     return new Set(

@@ -21,13 +21,19 @@ export function parentIndex(index: number, fanout: number): number {
 }
 
 /**
- * Where member `engineId` pulls from. A parent that serves no peers (no address) is skipped
- * upward, ending at the service.
+ * Where member `engineId` pulls from. A parent that serves no peers (no address) or is no
+ * longer alive (stopped reporting) is skipped upward, ending at the service.
  */
-export function assign(members: readonly PlanEntry[], engineId: string, fanout: number): Assignment {
+export function assign(
+  members: readonly PlanEntry[],
+  engineId: string,
+  fanout: number,
+  isLive: (engineId: string) => boolean = () => true,
+): Assignment {
   const index = members.findIndex((m) => m.engineId === engineId);
   let p = index < 0 ? -1 : parentIndex(index, fanout);
-  while (p >= 0 && !members[p]!.peerAddress) p = parentIndex(p, fanout);
+  const usable = (m: PlanEntry) => m.peerAddress !== "" && isLive(m.engineId);
+  while (p >= 0 && !usable(members[p]!)) p = parentIndex(p, fanout);
   if (p < 0) return { sourceAddress: "", sourceEngineId: "" };
   return { sourceAddress: members[p]!.peerAddress, sourceEngineId: members[p]!.engineId };
 }
@@ -41,11 +47,16 @@ export class FanoutPlanner {
     this.#fanout = fanout;
   }
 
-  plan(version: number, engineId: string, peerAddress: string): Assignment {
+  plan(
+    version: number,
+    engineId: string,
+    peerAddress: string,
+    isLive?: (engineId: string) => boolean,
+  ): Assignment {
     let members = this.#trees.get(version);
     if (!members) this.#trees.set(version, (members = []));
     if (!members.some((m) => m.engineId === engineId)) members.push({ engineId, peerAddress });
-    return assign(members, engineId, this.#fanout);
+    return assign(members, engineId, this.#fanout, isLive);
   }
 
   /** Forgets the trees of versions older than `version` (they are no longer pulled). */

@@ -36,6 +36,8 @@ export interface Manifest {
 /** A shard file name: one path component, nothing that could climb out of the version dir. */
 export const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Pullers verify whole chunks in memory: this bounds what one chunk may cost. */
+export const MAX_CHUNK_BYTES = 256 << 20;
 
 /** Parses a manifest object (JSON form, numbers or decimal strings for 64-bit ints). */
 export function parseManifest(obj: unknown, source = "manifest"): Manifest {
@@ -77,6 +79,8 @@ export function parseManifest(obj: unknown, source = "manifest"): Manifest {
   if (format && format !== "safetensors")
     fail("format", `must be "safetensors", got ${JSON.stringify(format)}`);
   const chunkBytes = uint(o.chunkBytes, "chunkBytes", { min: 1, required: true });
+  if (chunkBytes > MAX_CHUNK_BYTES)
+    fail("chunkBytes", `must be at most ${MAX_CHUNK_BYTES} (a puller holds whole chunks)`);
   const shards: Shard[] = [];
   const shardSizes = new Map<string, number>();
   const rawShards = arr(o.shards, "shards");

@@ -4,12 +4,12 @@ import type * as grpc from "@grpc/grpc-js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
 import { checkToken, toServiceError, unary } from "../../../lib/grpc.js";
 import { type Logger, errorFields } from "../../../lib/log.js";
-import { l0, WeightsService, type WeightsHandlers } from "../../../lib/proto.js";
+import { l0, type WeightsHandlers } from "../../../lib/proto.js";
 import { EngineRegistry, type EngineWeightState } from "./engines.js";
 import { FanoutPlanner } from "./fanout.js";
 import { toProto } from "./manifest.js";
 import { type WeightsMetrics } from "./metrics.js";
-import { pumpRange, resolveRange } from "./stream.js";
+import { pumpRange, resolveRange, WEIGHTS_SERVICE } from "./stream.js";
 import { type VersionStore } from "./store.js";
 
 export interface WeightServiceOptions {
@@ -64,7 +64,7 @@ export class WeightService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(WeightsService as unknown as grpc.ServiceDefinition, this.handlers());
+    server.addService(WEIGHTS_SERVICE, this.handlers());
   }
 
   handlers(): WeightsHandlers {
@@ -82,7 +82,8 @@ export class WeightService {
         const version = Number(req.version);
         this.#store.get(version);
         if (!this.#planner) return { sourceAddress: "", sourceEngineId: "" };
-        const a = this.#planner.plan(version, req.engineId, req.peerAddress);
+        const live = new Set(this.engines.engines().map((e) => e.engineId));
+        const a = this.#planner.plan(version, req.engineId, req.peerAddress, (id) => live.has(id));
         this.#logger.debug("fan-out plan", {
           version,
           engine: req.engineId,
