@@ -5,6 +5,7 @@
 // (one event loop, like the real hub), the clients in this one. A cycle is two calls, so
 // echo_ratio = hub cycles/s / echo round trips/s has 0.5 as its ceiling.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { call, channelOptions, startServer } from "../../lib/grpc.js";
@@ -126,9 +127,23 @@ function trajectory(t: l0.v1.ITask): l0.v1.ITrajectory {
 interface Result {
   perSecond: number;
   latencyMs: number[];
+  /** CPU microseconds per cycle (or round trip) in the server process and in the client process. */
+  serverCpuUs: number;
+  clientCpuUs: number;
 }
 
-async function runClients(n: number, one: (i: number, lat: number[]) => Promise<void>): Promise<Result> {
+/** utime + stime of a process in microseconds, from /proc (Linux). */
+function procCpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+}
+
+async function runClients(
+  n: number,
+  serverPid: number,
+  one: (i: number, lat: number[]) => Promise<void>,
+): Promise<Result> {
   let counting = false;
   let stop = false;
   let count = 0;
@@ -146,23 +161,28 @@ async function runClients(n: number, one: (i: number, lat: number[]) => Promise<
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   counting = true;
   const t0 = performance.now();
+  const s0 = procCpuUs(serverPid);
+  const c0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, MEASURE_MS));
   counting = false;
+  const c1 = process.cpuUsage(c0);
+  const serverCpuUs = (procCpuUs(serverPid) - s0) / Math.max(1, count);
+  const clientCpuUs = (c1.user + c1.system) / Math.max(1, count);
   const secs = (performance.now() - t0) / 1000;
   const perSecond = count / secs;
   stop = true;
   await Promise.all(workers);
-  return { perSecond, latencyMs: lat };
+  return { perSecond, latencyMs: lat, serverCpuUs, clientCpuUs };
 }
 
-async function benchHub(port: number, n: number): Promise<Result> {
+async function benchHub(port: number, pid: number, n: number): Promise<Result> {
   const clients = Array.from(
     { length: n },
     () => new RolloutClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), perClient),
   );
   const o = { token: TOKEN, timeoutMs: 30_000 };
   try {
-    return await runClients(n, async (i, lat) => {
+    return await runClients(n, pid, async (i, lat) => {
       const c = clients[i]!;
       const t0 = performance.now();
       const { tasks } = await call(c.lease, c, { workerId: `w${i}`, maxTasks: 1, waitMs: 1000 }, o);
@@ -174,7 +194,7 @@ async function benchHub(port: number, n: number): Promise<Result> {
   }
 }
 
-async function benchEcho(port: number, n: number): Promise<Result> {
+async function benchEcho(port: number, pid: number, n: number): Promise<Result> {
   const Echo = grpc.makeGenericClientConstructor(echoService, "Echo");
   const clients = Array.from(
     { length: n },
@@ -182,7 +202,7 @@ async function benchEcho(port: number, n: number): Promise<Result> {
   );
   const payload = Buffer.from(l0.v1.Trajectory.encode(trajectory({ leaseId: "x", taskId: "y" })).finish());
   try {
-    return await runClients(n, async (i, lat) => {
+    return await runClients(n, pid, async (i, lat) => {
       const c = clients[i]! as unknown as {
         echo: (b: Buffer, md: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<Buffer>) => void;
       };
@@ -209,22 +229,34 @@ async function mainBench(): Promise<void> {
     const p99: Record<number, number[]> = { 8: [], 64: [], 256: [] };
     const echoRt: number[] = [];
     const echoP99: number[] = [];
+    const cpu = {
+      hubServer: [] as number[],
+      hubClient: [] as number[],
+      echoServer: [] as number[],
+      echoClient: [] as number[],
+    };
     const ratios: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       // Hub and echo at 64 clients back to back, so each ratio sees the same machine load
       // (these machines are shared: absolute figures swing, the paired ratio much less).
       for (const n of [64, 8, 256]) {
-        const h = await benchHub(hub.port, n);
+        const h = await benchHub(hub.port, hub.proc.pid!, n);
         const s = summarize(h.latencyMs);
         cycles[n]!.push(h.perSecond);
+        if (n === 64) {
+          cpu.hubServer.push(h.serverCpuUs);
+          cpu.hubClient.push(h.clientCpuUs);
+        }
         p50[n]!.push(s.p50);
         p99[n]!.push(s.p99);
         console.log(
-          `round ${r + 1}: hub ${n} clients: ${round(h.perSecond, 0)} cycles/s, lease p50 ${round(s.p50, 2)} ms p99 ${round(s.p99, 2)} ms`,
+          `round ${r + 1}: hub ${n} clients: ${round(h.perSecond, 0)} cycles/s, lease p50 ${round(s.p50, 2)} ms p99 ${round(s.p99, 2)} ms; CPU/cycle hub ${round(h.serverCpuUs, 0)} us, clients ${round(h.clientCpuUs, 0)} us`,
         );
         if (n !== 64) continue;
-        const e = await benchEcho(echo.port, 64);
+        const e = await benchEcho(echo.port, echo.proc.pid!, 64);
         echoRt.push(e.perSecond);
+        cpu.echoServer.push(e.serverCpuUs);
+        cpu.echoClient.push(e.clientCpuUs);
         echoP99.push(summarize(e.latencyMs).p99);
         ratios.push(h.perSecond / e.perSecond);
         console.log(
@@ -241,6 +273,10 @@ async function mainBench(): Promise<void> {
     figures.echo_rt_per_s_64 = round(median(echoRt), 0);
     figures.echo_p99_ms_64 = round(median(echoP99), 2);
     figures.echo_ratio = round(median(ratios), 3);
+    figures.hub_cpu_us_per_cycle_64 = round(median(cpu.hubServer), 0);
+    figures.hub_clients_cpu_us_per_cycle_64 = round(median(cpu.hubClient), 0);
+    figures.echo_server_cpu_us_per_rt_64 = round(median(cpu.echoServer), 0);
+    figures.echo_clients_cpu_us_per_rt_64 = round(median(cpu.echoClient), 0);
     console.log(
       `median of ${ROUNDS}: hub at 64 clients ${figures.cycles_per_s_64} cycles/s, echo ${figures.echo_rt_per_s_64} round trips/s, ` +
         `echo_ratio ${figures.echo_ratio} (ceiling 0.5, target >= 0.4), lease p99 ${figures.lease_p99_ms_64} ms (target < 20)`,
