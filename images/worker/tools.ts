@@ -1,6 +1,8 @@
 // Tool backends the worker runs on the kernel's behalf (search, read). Credentials and network
 // live here, in the worker; the kernel only ever sees the text these return.
+import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import MiniSearch from "minisearch";
 import { invalidField } from "../../lib/errors.js";
 
@@ -91,7 +93,14 @@ export class LocalCorpus implements ToolBackend {
 /** A Serper-compatible search API (`POST {url}/search` with X-API-KEY), and plain HTTP GET for read. */
 export class HttpSearch implements ToolBackend {
   constructor(
-    private readonly opts: { url: string; apiKey: string; timeoutMs: number; fetch?: typeof fetch },
+    private readonly opts: {
+      url: string;
+      apiKey: string;
+      timeoutMs: number;
+      fetch?: typeof fetch;
+      /** Rejects hosts read() must not fetch; default: anything resolving to a non-public address. */
+      checkHost?: (host: string) => Promise<void>;
+    },
   ) {}
 
   async search(query: string): Promise<string> {
@@ -113,12 +122,50 @@ export class HttpSearch implements ToolBackend {
 
   async read(url: string): Promise<string> {
     if (!/^https?:\/\//.test(url)) throw new Error("read needs an http(s) URL");
+    // The worker fetches from inside the cluster: agent-chosen URLs must not reach it.
+    await (this.opts.checkHost ?? assertPublicHost)(new URL(url).hostname);
     const f = this.opts.fetch ?? fetch;
     const res = await f(url, { signal: AbortSignal.timeout(this.opts.timeoutMs), redirect: "follow" });
     if (!res.ok) throw new Error(`${url} answered ${res.status}`);
     const html = (await res.text()).slice(0, 2_000_000);
     return htmlToText(html).slice(0, MAX_READ_CHARS);
   }
+}
+
+/** True for loopback, private, link-local (cloud metadata), CGNAT, multicast and unspecified addresses. */
+export function isNonPublicAddress(ip: string): boolean {
+  const v = isIP(ip);
+  if (v === 4) {
+    const [a, b] = ip.split(".").map(Number) as [number, number];
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b < 128) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b < 32) ||
+      (a === 192 && b === 168) ||
+      a >= 224
+    );
+  }
+  if (v === 6) {
+    const x = ip.toLowerCase();
+    if (x.startsWith("::ffff:")) return isNonPublicAddress(x.slice(7));
+    return x === "::" || x === "::1" || /^f[cd]/.test(x) || /^fe[89ab]/.test(x) || x.startsWith("ff");
+  }
+  return true;
+}
+
+/**
+ * Resolves a host and refuses it when any address is not public. A DNS answer that changes
+ * between this check and the fetch (rebinding) is not covered: the pool's NetworkPolicy egress
+ * rules are the enforcing layer; this check keeps honest mistakes and simple SSRF out.
+ */
+export async function assertPublicHost(host: string): Promise<void> {
+  const h = host.replace(/^\[|\]$/g, "");
+  const addrs = isIP(h) ? [h] : (await lookup(h, { all: true })).map((a) => a.address);
+  if (addrs.length === 0 || addrs.some(isNonPublicAddress))
+    throw new Error(`read refuses ${host}: it resolves to a private or local address`);
 }
 
 /** Crude but bounded: scripts and styles out, tags out, whitespace collapsed. */
