@@ -22,8 +22,14 @@ function pieceHeader(offset: number, length: number): number[] {
     }
     out.push(n);
   };
-  if (offset > 0) (out.push(0x08), varint(offset)); // field 1, varint
-  if (length > 0) (out.push(0x12), varint(length)); // field 2, length-delimited
+  if (offset > 0) {
+    out.push(0x08); // field 1, varint
+    varint(offset);
+  }
+  if (length > 0) {
+    out.push(0x12); // field 2, length-delimited
+    varint(length);
+  }
   return out;
 }
 
