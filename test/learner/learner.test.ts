@@ -86,6 +86,13 @@ describe("learner", function () {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "l0-learner-test-"));
       writeFileSync(join(dir, "token"), token + "\n", { mode: 0o600 });
+      const demo = {
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", content: "hello" },
+        ],
+      };
+      writeFileSync(join(dir, "demos.jsonl"), `${JSON.stringify(demo)}\n${JSON.stringify(demo)}\n`);
       learner = await launchLearner({
         flags: {
           tokenFile: join(dir, "token"),
@@ -96,6 +103,8 @@ describe("learner", function () {
           seed: 3,
           learningRate: 1e-3,
           exportDir: join(dir, "weights"),
+          sftData: join(dir, "demos.jsonl"), // one warm-start step before serving
+          sftLearningRate: 1e-2,
         },
         onLog: (l) => logs.push(l),
       });
@@ -109,10 +118,15 @@ describe("learner", function () {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it("answers Info and refuses calls without the run token", async () => {
+    it("answers Info after the warm-start and refuses calls without the run token", async () => {
       const info = await client.info();
       expect(info.model).to.equal("tiny");
-      expect(info.policyVersion).to.equal(0);
+      expect(info.policyVersion).to.equal(1); // the --sft-data step
+      expect(
+        logs.some(
+          (l) => typeof l === "object" && (l as { message?: string }).message === "supervised warm-start",
+        ),
+      ).to.equal(true);
       expect(info.openaiBaseUrl).to.equal(learner.engineUrl);
       expect(info.parameters).to.be.greaterThan(1000);
       const stranger = new LearnerClient(learner.address, { token: "wrong" });
@@ -260,6 +274,11 @@ describe("learner", function () {
       });
       expect(r.status).to.equal(2);
       expect(r.stderr).to.match(/clipLow/);
+      const noToken = spawnSync(process.execPath, ["bin/l0.js", "learner", "--engine-port", "-1"], {
+        encoding: "utf8",
+      });
+      expect(noToken.status).to.equal(2);
+      expect(noToken.stderr).to.match(/--token-file \(L0_LEARNER_TOKEN_FILE\): is required/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -19,17 +19,19 @@ def _gen_path() -> str:
 
 sys.path.insert(0, _gen_path())
 
-import torch  # noqa: E402
-
-from . import checkpoint  # noqa: E402
 from .config import load_config  # noqa: E402
 from .log import Logger  # noqa: E402
-from .model import ModelConfig, TinyGPT, load_hf  # noqa: E402
-from .tokenizer import ByteTokenizer  # noqa: E402
-from .train import Trainer, TrainSettings  # noqa: E402
+
+# torch and everything that needs it load after the configuration is checked, so `--help` and a
+# bad flag answer at once.
 
 
-def build_trainer(cfg, tok: ByteTokenizer) -> Trainer:
+def build_trainer(cfg, tok):
+    import torch
+
+    from .model import ModelConfig, TinyGPT, load_hf
+    from .train import Trainer, TrainSettings
+
     torch.manual_seed(cfg.seed)
     if cfg.model == "tiny":
         model = TinyGPT(ModelConfig(vocab_size=tok.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
@@ -44,7 +46,7 @@ def build_trainer(cfg, tok: ByteTokenizer) -> Trainer:
     return Trainer(model, settings, cfg.model, cfg.device)
 
 
-def warm_start(cfg, trainer: Trainer, tok: ByteTokenizer, log: Logger) -> None:
+def warm_start(cfg, trainer, tok, log: Logger) -> None:
     from .sft import batches, read_jsonl
 
     data = read_jsonl(cfg.sft_data, tok)
@@ -64,6 +66,11 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         sys.stderr.write(f"learner: invalid configuration: {e}\n")
         return 2
+    import torch
+
+    from . import checkpoint
+    from .tokenizer import ByteTokenizer
+
     log = Logger(level=cfg.log_level)
     log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
     torch.set_num_threads(cfg.threads)

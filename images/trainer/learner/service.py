@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import hmac
 import math
-from typing import Callable, Optional
+from typing import Callable
 
 import grpc
 

@@ -15,9 +15,12 @@ from .tokenizer import ByteTokenizer
 def chat_sample(tok: ByteTokenizer, messages: list, sid: str) -> Sample:
     """The whole conversation as one sequence; the mask selects the assistant turns' tokens
     (content and their closing <|end|>), which is what the model must learn to write."""
+    if not isinstance(messages, list):
+        raise ValueError("messages: must be a list")
+    tok.render_chat(messages, add_generation_prompt=False)  # validates, naming messages[i]
     ids = [tok.bos_id]
     mask = [0]
-    for i, m in enumerate(messages):
+    for m in messages:
         body = tok.render_chat([m], add_generation_prompt=False)[1:]  # drop the per-call <|bos|>
         train = 1 if m.get("role") == "assistant" else 0
         ids += body

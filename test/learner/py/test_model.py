@@ -4,7 +4,7 @@ the learner's (so on-policy ratios are exactly 1)."""
 import unittest
 
 import torch
-from helpers import TOK, on_policy, sample, tiny_model, trainer
+from helpers import TOK, sample, tiny_model, trainer
 
 from learner.sampling import GenRequest, generate
 
