@@ -255,6 +255,9 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   const contentType = String(req.headers["content-type"] ?? "application/json")
     .split(";")[0]!
     .trim();
+  const manager = q.get("fieldManager") ?? defaultManager(req);
+  if (q.get("force") !== null && contentType !== "application/apply-patch+yaml")
+    throw new KubeError(422, "Invalid", "force: Forbidden: may not be specified for non-apply patch");
   const text = await readBody(req);
   switch (verb) {
     case "create":
@@ -267,15 +270,15 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         ]);
       const body = decode(text, contentType);
       if (verb === "create") {
-        send(res, 201, ctx.store.create(t, ns, body, { dryRun }));
+        send(res, 201, ctx.store.create(t, ns, body, { dryRun, manager }));
         return;
       }
       if (r.subresource === "scale") {
-        send(res, 200, applyScale(ctx.store, t, ns, r.name!, body));
+        send(res, 200, applyScale(ctx.store, t, ns, r.name!, body, manager));
         return;
       }
       const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
-      send(res, 200, ctx.store.update(t, ns, r.name!, body, { ...sub, dryRun }));
+      send(res, 200, ctx.store.update(t, ns, r.name!, body, { ...sub, dryRun, manager }));
       return;
     }
     case "patch": {
@@ -299,13 +302,11 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
       else if (contentType === "application/merge-patch+json") patched = mergePatch(base, patch) as Obj;
       else patched = strategicMergePatch(base, patch);
       if (r.subresource === "scale") {
-        send(res, 200, applyScale(ctx.store, t, ns, r.name!, patched));
+        send(res, 200, applyScale(ctx.store, t, ns, r.name!, patched, manager));
         return;
       }
       const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
-      const updated = ctx.store.update(t, ns, r.name!, patched, { ...sub, dryRun });
-      ctx.apply.afterUpdate(t, ns, r.name!, base, updated, q.get("fieldManager") ?? defaultManager(req));
-      send(res, 200, updated);
+      send(res, 200, ctx.store.update(t, ns, r.name!, patched, { ...sub, dryRun, manager }));
       return;
     }
     case "delete":

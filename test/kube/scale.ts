@@ -32,7 +32,14 @@ export function toScale(t: ResourceType, o: Obj): Obj {
 }
 
 /** Writes a Scale back: checks its resourceVersion, sets the replicas path, updates the object. */
-export function applyScale(store: Store, t: ResourceType, ns: string, name: string, scale: unknown): Obj {
+export function applyScale(
+  store: Store,
+  t: ResourceType,
+  ns: string,
+  name: string,
+  scale: unknown,
+  manager?: string,
+): Obj {
   if (!isObj(scale)) throw badRequest("the request body must be a Scale object");
   const current = store.get(t, ns, name);
   const rv = scale.metadata?.resourceVersion;
@@ -44,5 +51,5 @@ export function applyScale(store: Store, t: ResourceType, ns: string, name: stri
     ]);
   const next = clone(current);
   setPath(next, t.scale!.specReplicasPath, replicas);
-  return toScale(t, store.update(t, ns, name, next));
+  return toScale(t, store.update(t, ns, name, next, manager ? { manager } : {}));
 }

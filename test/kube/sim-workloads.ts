@@ -6,6 +6,7 @@ import { stamp, type Store } from "./store.js";
 import { fromLabelSelector, matchesLabels } from "./selectors.js";
 import { clone, type Obj, type ResourceType } from "./types.js";
 
+const KCM = "kube-controller-manager";
 const SAFE = "bcdfghjklmnpqrstvwxz2456789";
 
 export function templateHash(template: unknown): string {
@@ -74,7 +75,7 @@ function writeStatus(ctx: WorkloadCtx, t: ResourceType, o: Obj, status: Obj): vo
   if (!cur) return;
   const next = clone(cur);
   next.status = status;
-  ctx.store.update(t, o.metadata.namespace, o.metadata.name, next, { subresource: "status" });
+  ctx.store.update(t, o.metadata.namespace, o.metadata.name, next, { subresource: "status", manager: KCM });
 }
 
 function createPod(
@@ -88,17 +89,22 @@ function createPod(
   const spec = tmpl.spec ?? {};
   if (extra.hostname) spec.hostname = extra.hostname;
   if (extra.env) for (const c of spec.containers ?? []) c.env = [...(c.env ?? []), ...extra.env];
-  ctx.store.create(ctx.t("", "pods"), owner.metadata.namespace, {
-    metadata: {
-      generateName: extra.generateName,
-      labels: { ...(meta.labels ?? {}), ...(extra.labels ?? {}) },
-      ...(meta.annotations || extra.annotations
-        ? { annotations: { ...(meta.annotations ?? {}), ...(extra.annotations ?? {}) } }
-        : {}),
-      ownerReferences: [controllerRef(owner)],
+  ctx.store.create(
+    ctx.t("", "pods"),
+    owner.metadata.namespace,
+    {
+      metadata: {
+        generateName: extra.generateName,
+        labels: { ...(meta.labels ?? {}), ...(extra.labels ?? {}) },
+        ...(meta.annotations || extra.annotations
+          ? { annotations: { ...(meta.annotations ?? {}), ...(extra.annotations ?? {}) } }
+          : {}),
+        ownerReferences: [controllerRef(owner)],
+      },
+      spec,
     },
-    spec,
-  });
+    { manager: KCM },
+  );
 }
 
 export function syncReplicaSet(ctx: WorkloadCtx, rs: Obj, pods: Obj[]): void {
@@ -150,27 +156,32 @@ export function syncDeployment(ctx: WorkloadCtx, d: Obj): void {
       ...(tmpl.metadata ?? {}),
       labels: { ...(tmpl.metadata?.labels ?? {}), "pod-template-hash": hash },
     };
-    current = ctx.store.create(rsT, ns, {
-      metadata: {
-        name,
-        labels: tmpl.metadata.labels,
-        annotations: {
-          "deployment.kubernetes.io/revision": revision,
-          "deployment.kubernetes.io/desired-replicas": String(replicas),
+    current = ctx.store.create(
+      rsT,
+      ns,
+      {
+        metadata: {
+          name,
+          labels: tmpl.metadata.labels,
+          annotations: {
+            "deployment.kubernetes.io/revision": revision,
+            "deployment.kubernetes.io/desired-replicas": String(replicas),
+          },
+          ownerReferences: [controllerRef(d)],
         },
-        ownerReferences: [controllerRef(d)],
-      },
-      spec: {
-        replicas,
-        selector: {
-          matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), "pod-template-hash": hash },
-          ...(d.spec.selector?.matchExpressions
-            ? { matchExpressions: d.spec.selector.matchExpressions }
-            : {}),
+        spec: {
+          replicas,
+          selector: {
+            matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), "pod-template-hash": hash },
+            ...(d.spec.selector?.matchExpressions
+              ? { matchExpressions: d.spec.selector.matchExpressions }
+              : {}),
+          },
+          template: tmpl,
         },
-        template: tmpl,
       },
-    });
+      { manager: KCM },
+    );
   }
   if (replicas !== undefined)
     for (const r of ctx.store.list(rsT, ns).filter((x) => ownedBy([x], d).length)) {
@@ -178,7 +189,7 @@ export function syncDeployment(ctx: WorkloadCtx, d: Obj): void {
       if (r.spec.replicas !== want) {
         const next = clone(r);
         next.spec.replicas = want;
-        ctx.store.update(rsT, ns, r.metadata.name, next);
+        ctx.store.update(rsT, ns, r.metadata.name, next, { manager: KCM });
       }
     }
   const all = ownedBy(ctx.store.list(rsT, ns), d);

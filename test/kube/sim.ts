@@ -159,6 +159,7 @@ export class Simulation {
     next.status = status;
     return this.store.update(this.#t("", "pods"), p.metadata.namespace, p.metadata.name, next, {
       subresource: "status",
+      manager: "kubelet",
     });
   }
 

@@ -6,10 +6,19 @@ import { admit, checkEnvelope } from "./admit.js";
 import { alreadyExists, conflict, KubeError, notFound, staleConflict, badRequest } from "./errors.js";
 import { type History, type EventType } from "./history.js";
 import { type ResourceTable } from "./resources.js";
+import { trackUpdate, withoutManaged } from "./managed.js";
 import { type CrValidator } from "./schema.js";
 import { clone, deepEqual, type Obj, type ResourceType, typeKey } from "./types.js";
 
 export type Propagation = "Background" | "Foreground" | "Orphan";
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  /** Field manager recorded in managedFields (the request's fieldManager or user agent). */
+  manager?: string;
+  /** Server-side apply computed managedFields itself. */
+  applied?: boolean;
+}
 
 export interface DeleteOptions {
   propagationPolicy?: Propagation;
@@ -28,6 +37,13 @@ function withoutMetaAndStatus(o: Obj, dropStatus: boolean): Obj {
   delete rest.metadata;
   if (dropStatus) delete rest.status;
   return rest;
+}
+
+/** Same managers owning the same fields (times aside): an apply that changes only that is no-op. */
+function sameOwners(a: Obj, b: Obj): boolean {
+  const strip = (o: Obj): unknown =>
+    (o.metadata.managedFields ?? []).map((m: Obj) => ({ ...m, time: undefined }));
+  return deepEqual(strip(a), strip(b));
 }
 
 export class Store {
@@ -114,7 +130,26 @@ export class Store {
       );
   }
 
-  create(t: ResourceType, ns: string, body: unknown, opts: { dryRun?: boolean } = {}): Obj {
+  #track(t: ResourceType, old: Obj | undefined, next: Obj, opts: WriteOptions, subresource?: string): void {
+    if (opts.applied) return;
+    const schema = t.custom
+      ? this.types.crds.find((c) => c.kind === t.kind && c.group === t.group)?.schema
+      : undefined;
+    const m = trackUpdate(
+      t,
+      schema,
+      old,
+      next,
+      opts.manager ?? "unknown",
+      subresource,
+      stamp(this.now()),
+      next.apiVersion,
+    );
+    if (m) next.metadata.managedFields = m;
+    else delete next.metadata.managedFields;
+  }
+
+  create(t: ResourceType, ns: string, body: unknown, opts: WriteOptions = {}): Obj {
     const o = checkEnvelope(t, clone(body), ns);
     const m = o.metadata as Obj;
     if (m.resourceVersion) throw badRequest("resourceVersion should not be set on objects to be created");
@@ -130,6 +165,7 @@ export class Store {
     this.#prepareCreate(t, o);
     const admitted = admit(t, o, this.crs);
     if (this.peek(t, ns, admitted.metadata.name)) throw alreadyExists(t, admitted.metadata.name);
+    this.#track(t, undefined, admitted, opts);
     if (opts.dryRun) return admitted;
     return this.#commit(t, "ADDED", admitted);
   }
@@ -173,7 +209,7 @@ export class Store {
     ns: string,
     name: string,
     body: unknown,
-    opts: { subresource?: "status"; dryRun?: boolean } = {},
+    opts: WriteOptions & { subresource?: "status" } = {},
   ): Obj {
     const o = checkEnvelope(t, clone(body), ns, name);
     const old = this.peek(t, ns, name);
@@ -191,6 +227,7 @@ export class Store {
       next = clone(old);
       if (o.status === undefined) delete next.status;
       else next.status = o.status;
+      if (opts.applied) next.metadata.managedFields = o.metadata.managedFields;
     } else {
       next = o;
       for (const f of [
@@ -217,7 +254,9 @@ export class Store {
     next = admit(t, next, this.crs, old);
     if (t.generation && !deepEqual(withoutMetaAndStatus(next, t.status), withoutMetaAndStatus(old, t.status)))
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
-    if (deepEqual(next, old)) return clone(old);
+    if (deepEqual(withoutManaged(next), withoutManaged(old)) && (!opts.applied || sameOwners(next, old)))
+      return clone(old);
+    this.#track(t, old, next, opts, opts.subresource);
     if (opts.dryRun) return next;
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0)
       return this.#commit(t, "DELETED", next, old);
