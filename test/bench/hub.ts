@@ -37,7 +37,7 @@ const echoService = {
   },
 } satisfies grpc.ServiceDefinition;
 
-async function serveHub(): Promise<number> {
+function benchHubObject(): Hub {
   const run = parseTrainingRun({
     metadata: { name: "bench", namespace: "bench" },
     spec: {
@@ -50,19 +50,45 @@ async function serveHub(): Promise<number> {
     JSON.stringify({ question: `question ${i}?`, answer: `a${i}` }),
   );
   const train = parseJsonl(lines.join("\n"), { questionField: "question", answerField: "answer" });
-  const hub = new Hub({ settings: hubSettings(run), train, registry: createRegistry() });
+  return new Hub({ settings: hubSettings(run), train, registry: createRegistry() });
+}
+
+function drive(hub: Hub): void {
+  void driveStandalone(hub, {
+    signal: new AbortController().signal,
+    logger: silentLogger(),
+    hasEval: false,
+    saveCheckpoint: () => {},
+  });
+}
+
+/** The hub's own logic without gRPC: lease one, submit one, in this process; cycles/s. */
+async function benchCore(ms: number): Promise<number> {
+  const hub = benchHubObject();
+  drive(hub);
+  let n = 0;
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const [t] = hub.lease("w", 1);
+    if (!t) {
+      await new Promise((r) => setImmediate(r)); // let the driver start the next step
+      continue;
+    }
+    hub.submit(trajectory(t));
+    n++;
+  }
+  hub.stop();
+  return n / (ms / 1000);
+}
+
+async function serveHub(): Promise<number> {
+  const hub = benchHubObject();
   hub.start();
   const server = await startServer((s) => new RolloutServer(hub, { token: TOKEN }).addToServer(s), {
     host: "127.0.0.1",
     port: 0,
   });
-  const ac = new AbortController();
-  void driveStandalone(hub, {
-    signal: ac.signal,
-    logger: silentLogger(),
-    hasEval: false,
-    saveCheckpoint: () => {},
-  });
+  drive(hub);
   return server.port;
 }
 
@@ -220,6 +246,11 @@ async function benchEcho(port: number, pid: number, n: number): Promise<Result> 
 }
 
 async function mainBench(): Promise<void> {
+  // The hub's logic alone first, before the child processes exist (after a warm-up run).
+  await benchCore(500);
+  const core: number[] = [];
+  for (let r = 0; r < 3; r++) core.push(await benchCore(1000));
+  console.log(`hub logic alone (no gRPC, in-process): ${round(median(core), 0)} cycles/s (median of 3)`);
   const hub = await child("--serve-hub");
   const echo = await child("--serve-echo");
   try {
@@ -273,6 +304,7 @@ async function mainBench(): Promise<void> {
     figures.echo_rt_per_s_64 = round(median(echoRt), 0);
     figures.echo_p99_ms_64 = round(median(echoP99), 2);
     figures.echo_ratio = round(median(ratios), 3);
+    figures.core_cycles_per_s = round(median(core), 0);
     figures.hub_cpu_us_per_cycle_64 = round(median(cpu.hubServer), 0);
     figures.hub_clients_cpu_us_per_cycle_64 = round(median(cpu.hubClient), 0);
     figures.echo_server_cpu_us_per_rt_64 = round(median(cpu.echoServer), 0);
