@@ -57,25 +57,12 @@ def warm_start(cfg, trainer, tok, log: Logger) -> None:
             log.info("supervised step", step=i, loss=round(out["loss"], 4), version=out["policy_version"])
 
 
-def main(argv=None) -> int:
-    try:
-        cfg = load_config(argv)
-        token = Path(cfg.token_file).read_text(encoding="utf-8").strip()
-        if not token:
-            raise ValueError(f"--token-file: {cfg.token_file} is empty")
-    except (ValueError, OSError) as e:
-        sys.stderr.write(f"learner: invalid configuration: {e}\n")
-        return 2
-    import torch
-
+def start(cfg, token: str, log: Logger):
+    """Builds and starts everything; returns (grpc server, http server or None, engine or None)."""
     from . import checkpoint
-    from .tokenizer import ByteTokenizer
-
-    log = Logger(level=cfg.log_level)
-    log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
-    torch.set_num_threads(cfg.threads)
     from .engine import Api, Engine, make_server
     from .service import LearnerService, make_grpc_server
+    from .tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
     trainer = build_trainer(cfg, tok)
@@ -98,8 +85,30 @@ def main(argv=None) -> int:
     server, port = make_grpc_server(service, cfg.host, cfg.port)
     server.start()
     log.always("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
-             parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
+               parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
+    return server, http, engine
 
+
+def main(argv=None) -> int:
+    try:
+        cfg = load_config(argv)
+        token = Path(cfg.token_file).read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"--token-file: {cfg.token_file} is empty")
+    except (ValueError, OSError) as e:
+        sys.stderr.write(f"learner: invalid configuration: {e}\n")
+        return 2
+    import torch
+
+    log = Logger(level=cfg.log_level)
+    log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
+    torch.set_num_threads(cfg.threads)
+
+    try:
+        server, http, engine = start(cfg, token, log)
+    except (ValueError, OSError, RuntimeError) as e:  # bad warm-start data or checkpoint, port in use
+        log.error("cannot start", error=str(e))
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
