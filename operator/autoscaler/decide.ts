@@ -7,6 +7,7 @@ import { replicasForBacklog, smoothedBacklog, trimSamples } from "./backlog.js";
 import {
   initialSaturation,
   observeThroughput,
+  probeLimit,
   type SaturationState,
   saturationVerdict,
 } from "./saturation.js";
@@ -145,11 +146,16 @@ export function decide(
     desired > current ? "BacklogHigh" : desired < current ? "BacklogLow" : "WithinTolerance";
   let message = `backlog ${backlog.toFixed(1)}${usePeak ? " (step peak)" : ""} at ${cfg.targetBacklogPerWorker} per worker asks for ${desired}`;
 
-  // 2. Engine saturation caps what is worth asking for.
+  // 2. Engine saturation caps what is worth asking for; after it expires, probes are bounded.
   const verdict = saturationVerdict(next.saturation, now, cfg.saturation);
-  const cap = verdict ? clamp(verdict.cap) : max;
+  const probe = verdict ? null : probeLimit(next.saturation, now, cfg.saturation);
+  if (verdict) next.saturation = { ...next.saturation, lastCap: { cap: verdict.cap, at: now } };
+  const cap = verdict ? clamp(verdict.cap) : probe !== null ? clamp(probe) : max;
   const capped = desired > cap;
   if (capped) desired = cap;
+  const capMessage = verdict
+    ? verdict.message
+    : `probing for engine room: it was saturated at ${next.saturation.lastCap?.cap} workers; trying up to ${cap}`;
 
   // 3. Stabilization windows (the unstabilized, capped value is what gets recorded).
   const st = stabilize(next.history.recommendations, desired, current, now, cfg.behavior);
@@ -164,9 +170,9 @@ export function decide(
   }
   // Workers past the saturation point only queue at the engine: no window keeps them.
   if (target > cap) target = cap;
-  if (capped || (verdict && target === cap && st.replicas > cap)) {
+  if (capped || (target === cap && st.replicas > cap)) {
     reason = "EngineSaturated";
-    message += `; ${verdict!.message}`;
+    message += `; ${capMessage}`;
   }
 
   // 4. Training phase long enough to let workers go and have them back in time.

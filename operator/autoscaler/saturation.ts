@@ -30,6 +30,8 @@ export interface SaturationState {
   workers: number;
   workersSince: number;
   rolloutSince: number | null;
+  /** The last cap a verdict gave, and when: bounds the probe once its readings expire. */
+  lastCap: { cap: number; at: number } | null;
 }
 
 export const initialSaturation = (): SaturationState => ({
@@ -37,7 +39,21 @@ export const initialSaturation = (): SaturationState => ({
   workers: -1,
   workersSince: 0,
   rolloutSince: null,
+  lastCap: null,
 });
+
+/** How far past the last cap a probe may go. 1.5x reads as saturated again under both signals' defaults. */
+export const PROBE_FACTOR = 1.5;
+
+/**
+ * Once the saturated readings have expired, the pool may grow to find out whether the engine got
+ * room; for one more memory window it grows to at most PROBE_FACTOR x the last cap rather than
+ * straight to maxReplicas. Null when there is no recent cap.
+ */
+export function probeLimit(s: SaturationState, now: number, opts: SaturationOptions): number | null {
+  if (!opts.enabled || !s.lastCap || now - s.lastCap.at >= opts.memorySeconds * 1000) return null;
+  return Math.ceil(s.lastCap.cap * PROBE_FACTOR);
+}
 
 /**
  * Keeps every rollout sample. Only those taken once the worker count has been steady for
@@ -73,7 +89,7 @@ export function observeThroughput(
         sample.episodesPerSecond > 0,
     });
   }
-  return { points, workers: sample.activeWorkers, workersSince, rolloutSince };
+  return { ...s, points, workers: sample.activeWorkers, workersSince, rolloutSince };
 }
 
 export interface SaturationVerdict {

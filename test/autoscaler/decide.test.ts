@@ -120,6 +120,7 @@ describe("decide", () => {
         workers: 16,
         workersSince: T0 - 200_000,
         rolloutSince: T0 - 200_000,
+        lastCap: null,
         points: [
           {
             at: T0 - 100_000,

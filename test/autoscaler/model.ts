@@ -18,8 +18,11 @@ export interface SystemParams {
   episodesPerWorker: number;
   /** Episodes per second one worker completes when the engine has room. */
   workerEpisodesPerSecond: number;
-  /** Engine cap on total episodes per second; knee = cap / workerEpisodesPerSecond workers. */
-  engineEpisodesPerSecond: number;
+  /**
+   * Engine cap on total episodes per second (knee = cap / workerEpisodesPerSecond workers), or
+   * the cap at each second (an engine that gains inference replicas).
+   */
+  engineEpisodesPerSecond: number | ((t: number) => number);
   podStartSeconds: number;
   /** Engine seconds per model turn when unloaded; grows with demand past the knee. */
   llmSecondsPerTurn: number;
@@ -78,7 +81,11 @@ export function simulate(
 ): SimResult {
   const t0 = opts.t0 ?? 1_700_000_000_000;
   const episodeSeconds = sys.episodesPerWorker / sys.workerEpisodesPerSecond;
-  const kneeInFlight = sys.engineEpisodesPerSecond * episodeSeconds;
+  const engine = (t: number) =>
+    typeof sys.engineEpisodesPerSecond === "number"
+      ? sys.engineEpisodesPerSecond
+      : sys.engineEpisodesPerSecond(t);
+  const kneeInFlight = (t: number) => engine(t) * episodeSeconds;
   const pods: Pod[] = Array.from({ length: opts.initialReplicas }, () => ({ readyAt: 0, running: [] }));
   let phase: HubPhase = w.quietSeconds > 0 ? "Waiting" : "Rollout";
   let phaseEnds = w.quietSeconds;
@@ -110,7 +117,7 @@ export function simulate(
         episodesPerSecond: done / Math.max(1, t - from),
         activeWorkers: ready,
         llmSecondsPerTurn:
-          phase === "Rollout" ? sys.llmSecondsPerTurn * Math.max(1, inFlight(t) / kneeInFlight) : 0,
+          phase === "Rollout" ? sys.llmSecondsPerTurn * Math.max(1, inFlight(t) / kneeInFlight(t)) : 0,
       };
       const { replicas, reason } = scaler(t0 + t * 1000, stats, pods.length);
       if (replicas !== pods.length) scaleChanges++;
@@ -130,7 +137,7 @@ export function simulate(
     if (phase === "Rollout") {
       let done = 0;
       if (sys.mode === "rate") {
-        const rate = Math.min(readyPods(t).length * sys.workerEpisodesPerSecond, sys.engineEpisodesPerSecond);
+        const rate = Math.min(readyPods(t).length * sys.workerEpisodesPerSecond, engine(t));
         done = Math.min(rate, remaining);
       } else {
         for (const p of readyPods(t)) {
@@ -140,7 +147,7 @@ export function simulate(
           }
         }
         const n = inFlight(t);
-        const speed = Math.min(1 / episodeSeconds, sys.engineEpisodesPerSecond / Math.max(1, n));
+        const speed = Math.min(1 / episodeSeconds, engine(t) / Math.max(1, n));
         for (const p of pods) {
           p.running = p.running.map((x) => x + speed);
           const before = p.running.length;

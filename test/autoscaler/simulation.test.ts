@@ -91,6 +91,39 @@ describe("autoscaler simulation (fake clock)", () => {
     expect(after.at(-1)).to.equal(KNEE);
   });
 
+  it("probes for engine room at most 1.5x past the knee, once per memory window", () => {
+    const hour: Workload = {
+      name: "hour",
+      quietSeconds: 0,
+      batch: 1e6,
+      trainSeconds: 0,
+      durationSeconds: 3600,
+    };
+    const got = simulate(saturating, hour, autoscaler(cfg()), { pollSeconds: POLL, initialReplicas: 1 });
+    const first = got.trace.findIndex((x) => x.reason === "EngineSaturated");
+    const after = got.trace.slice(first + 1);
+    expect(Math.max(...after.map((x) => x.replicas))).to.equal(Math.ceil(1.5 * KNEE));
+    const above = after.filter((x) => x.replicas > KNEE).length * POLL;
+    expect(above / 3600).to.be.below(0.05);
+  });
+
+  it("finds the new knee when the engine gets room (inference scaled up mid-run)", () => {
+    const hour: Workload = {
+      name: "hour",
+      quietSeconds: 0,
+      batch: 1e6,
+      trainSeconds: 0,
+      durationSeconds: 3600,
+    };
+    const growing: SystemParams = { ...saturating, engineEpisodesPerSecond: (t) => (t < 600 ? 2 : 4) };
+    const got = simulate(growing, hour, autoscaler(cfg({ maxReplicas: 30 })), {
+      pollSeconds: POLL,
+      initialReplicas: 1,
+    });
+    expect(got.trace.find((x) => x.at === 590)!.replicas).to.equal(KNEE);
+    expect(got.trace.at(-1)!.replicas).to.be.within(2 * KNEE, 2 * KNEE + 1);
+  });
+
   it("without saturation detection the same backlog runs to maxReplicas for nothing", () => {
     const sustained: Workload = {
       name: "sustained",
