@@ -286,6 +286,46 @@ describe("hub over gRPC", function () {
     expect(await metric(s, "l0_trajectories_stale_total")).to.equal(1);
   });
 
+  it("with maxStaleness > 0 samples the next step while training, and takes back what grew too stale", async () => {
+    s = await serve({
+      settings: settings({
+        algorithm: { groupSize: 1, batchSize: 1, maxStaleness: 1, dynamicSampling: false },
+      }),
+    });
+    const finish = async (version: number): Promise<void> => {
+      const { step } = await s.hub.beginStep(version);
+      const [t] = (await s.rpc.lease("w", 1)).tasks;
+      await s.rpc.submit(traj(t!));
+      await s.hub.batch(step);
+    };
+    await finish(0);
+    // training step 1: the look-ahead group is leasable now, sampled with version 0
+    const [ahead] = (await s.rpc.lease("w", 1)).tasks;
+    expect(ahead!.policyVersion).to.equal(0);
+    await s.rpc.submit(traj(ahead!));
+    const s2 = await s.hub.beginStep(1); // lag 1 is allowed: the batch is already there
+    expect((await s.hub.batch(s2.step)).groups[0]!.groupId).to.equal(ahead!.groupId);
+    // training step 2: one look-ahead episode finished at version 1, then version 3 arrives
+    const [late] = (await s.rpc.lease("w", 1)).tasks;
+    expect(late!.policyVersion).to.equal(1);
+    await s.rpc.submit(traj(late!));
+    const s3 = await s.hub.beginStep(3);
+    const [again] = (await s.rpc.lease("w", 1)).tasks;
+    expect([again!.taskId, again!.policyVersion]).to.deep.equal([late!.taskId, 3]); // re-sampled
+    await s.rpc.submit(traj(again!));
+    expect((await s.hub.batch(s3.step)).groups).to.have.length(1);
+    // a lease granted at version 3 is taken back when version 5 arrives
+    const [held] = (await s.rpc.lease("w", 1)).tasks;
+    expect(held!.policyVersion).to.equal(3);
+    await s.hub.beginStep(5);
+    const hb = await s.rpc.heartbeat("w", [held!.leaseId!]);
+    expect(hb.leases[0]!.status).to.equal(l0.v1.LeaseStatus.LEASE_STATUS_NOT_FOUND);
+    const [retaken] = (await s.rpc.lease("w", 1)).tasks;
+    expect([retaken!.taskId, retaken!.policyVersion]).to.deep.equal([held!.taskId, 5]);
+    expect(await metric(s, "l0_trajectories_stale_total")).to.equal(1);
+    expect(await metric(s, "l0_tasks_retried_total")).to.equal(0); // revocations are not failures
+  });
+
   it("answers a long-polling Lease as soon as work appears, and an empty one with retry_after_ms", async () => {
     s = await serve({ settings: settings({ algorithm: { groupSize: 1, batchSize: 1 } }) });
     const empty = await s.rpc.lease("w", 1, 0);

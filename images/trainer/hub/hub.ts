@@ -347,6 +347,13 @@ export class Hub {
     this.#current = null;
     this.#batchWaiter = null;
     this.#setPhase(l0.v1.HubPhase.HUB_PHASE_TRAINING);
+    if (s.maxStaleness > 0 && this.#step < s.maxSteps) {
+      // Asynchronous rollouts: the next step's groups are sampled while the learner trains
+      // (with this version, at most maxStaleness behind when they are trained on).
+      const want = B - this.#ready.length - this.book.count.openTrainGroups;
+      for (let i = 0; i < want; i++)
+        this.book.addGroup(this.#pending.shift() ?? this.#source.next(), s.groupSize, false);
+    }
     this.metrics.batches.inc({ result: full ? "full" : "short" });
     this.#log.info("batch served", {
       step: batch.step,
