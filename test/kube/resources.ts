@@ -1,5 +1,7 @@
 // The resource table: the built-in kinds the operator touches (paths, scope, subresources,
 // delete defaults, as Kubernetes 1.31 serves them) and the custom kinds read from crds/.
+import { readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { readCrds, type CrdInfo } from "../../lib/crd-schema.js";
 import { type Obj, type ResourceType, type ScaleSpec, typeKey } from "./types.js";
 
@@ -159,6 +161,27 @@ export function crdType(info: CrdInfo): ResourceType {
   };
 }
 
+// Parsing the CRD YAML is most of a warm start-up; servers of one process share the parsed
+// (read-only) CRDs while the files' names, sizes and mtimes are unchanged.
+const crdCache = new Map<string, { sig: string; crds: CrdInfo[] }>();
+
+function cachedCrds(dir: string): CrdInfo[] {
+  const abs = resolve(dir);
+  const sig = readdirSync(abs)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => {
+      const st = statSync(join(abs, f));
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    })
+    .join("|");
+  const hit = crdCache.get(abs);
+  if (hit?.sig === sig) return hit.crds;
+  const crds = readCrds(abs);
+  crdCache.set(abs, { sig, crds });
+  return crds;
+}
+
 /** All served types, indexed the ways requests need them. */
 export class ResourceTable {
   readonly all: ResourceType[];
@@ -172,7 +195,7 @@ export class ResourceTable {
   }
 
   static fromDir(dir: string | undefined): ResourceTable {
-    return new ResourceTable(dir ? readCrds(dir) : []);
+    return new ResourceTable(dir ? cachedCrds(dir) : []);
   }
 
   byPath(group: string, version: string, plural: string): ResourceType | undefined {
