@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
-import { invalidField } from "../../lib/errors.js";
+import { L0Error, invalidField } from "../../lib/errors.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
@@ -155,6 +155,11 @@ export async function main(
   shutdown.add("kernels", () => pool.close());
   shutdown.add("worker", () => worker.drain(cfg.grace));
   await pool.fill();
+  if (pool.idle === 0) {
+    // Fail fast: a worker that cannot start kernels would only turn tasks into failures.
+    await probes.close();
+    throw new L0Error("FailedPrecondition", "the sandbox could not start any kernel (see the errors above)");
+  }
   worker.start();
   logger.info("worker started", {
     metricsPort: probes.port,

@@ -63,6 +63,8 @@ export class Worker {
   #loop: Promise<void> | null = null;
   #hbTimer: NodeJS.Timeout | null = null;
   #connected = false;
+  /** Consecutive episodes that ended in a sandbox failure: leasing backs off so a broken host does not burn tasks. */
+  #sandboxFailures = 0;
   readonly #sleeps = new Set<() => void>();
 
   constructor(
@@ -80,6 +82,12 @@ export class Worker {
   }
   get draining(): boolean {
     return this.#draining;
+  }
+  /** Why the worker should not get more work now, or null (readiness). */
+  get unhealthy(): string | null {
+    if (this.#sandboxFailures >= 3)
+      return `the last ${this.#sandboxFailures} episodes failed to get a kernel`;
+    return this.#connected ? null : "rollout hub not reachable yet";
   }
 
   start(): void {
@@ -125,6 +133,15 @@ export class Worker {
         await new Promise<void>((r) => (this.#wake = r));
         this.#wake = null;
         continue;
+      }
+      if (this.#sandboxFailures >= 3) {
+        const delay = backoffDelay(this.#sandboxFailures - 2, this.opts.backoffMs, this.opts.backoffMaxMs);
+        this.deps.logger.warn("sandbox failing, pausing leases", {
+          failures: this.#sandboxFailures,
+          delayMs: delay,
+        });
+        await this.#sleep(delay);
+        if (this.#draining) break;
       }
       let res: l0.v1.LeaseResponse;
       try {
@@ -182,6 +199,8 @@ export class Worker {
           await this.#submit(traj, log);
           this.deps.metrics.episodes.inc({ outcome });
         }
+        if (traj.end === l0.v1.EpisodeEnd.EPISODE_END_SANDBOX_FAILURE) this.#sandboxFailures++;
+        else if (traj.end !== l0.v1.EpisodeEnd.EPISODE_END_WORKER_SHUTDOWN) this.#sandboxFailures = 0;
       } catch (err) {
         // runEpisode never throws by contract; if it does, give the task back rather than lose it.
         log.error("episode crashed", errorFields(err));

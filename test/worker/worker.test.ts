@@ -177,6 +177,26 @@ describe("worker loop: against a gRPC Rollout server", function () {
     expect(await registry.metrics()).to.match(/l0_episodes_total\{outcome="worker_shutdown"\} 2/);
   });
 
+  it("pauses leasing and reports unready while the sandbox keeps failing", async () => {
+    hub.add(Array.from({ length: 20 }, (_, i) => task(`f${i}`, `q${i}`)));
+    const failing: EpisodeRunner = (t) =>
+      Promise.resolve({
+        trajectoryId: t.leaseId,
+        taskId: t.taskId,
+        leaseId: t.leaseId,
+        end: End.EPISODE_END_SANDBOX_FAILURE,
+        endDetail: "no kernel could be started",
+      });
+    const { w } = worker(failing, { episodes: 1, backoffMs: 300, backoffMaxMs: 300 });
+    w.start();
+    await until(() => w.unhealthy !== null && /failed to get a kernel/.test(w.unhealthy), 5000, "unhealthy");
+    const submitted = hub.submitted.size;
+    await new Promise((r) => setTimeout(r, 200));
+    // Backing off (>= 150 ms per lease now), not burning the queue.
+    expect(hub.submitted.size - submitted).to.be.at.most(2);
+    await w.drain(500);
+  });
+
   it("runs real episodes (scripted engine, sandboxed kernels) end to end", async () => {
     const engine = await startScriptedEngine((_p, n) =>
       n === 0 ? turn("compute", "x = 6 * 7\nprint(x)") : turn("answer", "submit_final_answer(x)"),
