@@ -142,7 +142,18 @@ export class Sidecar {
         this.#wake = null;
         continue;
       }
-      await this.#sync(w.manifest, w.at, signal);
+      try {
+        await this.#sync(w.manifest, w.at, signal);
+      } catch (err) {
+        // Anything #sync did not expect (the volume, the link): stay up, report, try again later.
+        this.#log.error("weights sync failed", { version: w.manifest.version, ...errorFields(err) });
+        this.#set({
+          state: "Degraded",
+          detail: `sync of v${w.manifest.version} failed: ${(err as Error).message}`,
+        });
+        await this.#report();
+        if (!signal.aborted) await new Promise((r) => setTimeout(r, this.#o.retryMs ?? 5000));
+      }
     }
   }
 

@@ -117,8 +117,11 @@ export class WeightService {
     const send = (version: number) => {
       if (version <= last) return;
       last = version;
-      const e = this.#store.get(version);
-      call.write({ version, manifest: toProto(e.manifest) });
+      try {
+        call.write({ version, manifest: toProto(this.#store.get(version).manifest) });
+      } catch (err) {
+        this.#logger.warn("weights announcement failed", { version, ...errorFields(err) });
+      }
     };
     const latest = this.#store.latest();
     if (latest) send(latest.version);
