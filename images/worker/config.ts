@@ -97,7 +97,7 @@ export const WORKER_CONFIG = defineConfig({
     description: "Largest file a kernel may write, MiB",
   },
   openFiles: { type: "int", default: 256, min: 16, max: 65_536, description: "Open files per kernel" },
-  wallSecondsPerEpisode: {
+  wallSeconds: {
     type: "int",
     default: 300,
     min: 1,

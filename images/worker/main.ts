@@ -127,7 +127,7 @@ export async function main(
             logger,
             workerId,
             observationChars: cfg.observationChars,
-            maxEpisodeSeconds: cfg.wallSecondsPerEpisode,
+            maxEpisodeSeconds: cfg.wallSeconds,
           },
           ctl,
         ),
