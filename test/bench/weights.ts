@@ -154,7 +154,8 @@ async function childMain(mode: string, args: string[]): Promise<void> {
       metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
       logger: silentLogger(),
     });
-    console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000 }));
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
     client.close();
     return;
   }
@@ -262,12 +263,15 @@ async function parentMain(): Promise<void> {
 
     const tcp: number[] = [];
     const pulls: number[] = [];
+    let maxRss = 0;
     const pull = async (dir: string): Promise<number> => {
       await mkdir(dir);
       const out = JSON.parse(await child("pull", [svc.address, tokenFile, manifestFile, dir])) as {
         seconds: number;
+        maxRssMiB: number;
       };
       await rm(dir, { recursive: true, force: true });
+      maxRss = Math.max(maxRss, out.maxRssMiB);
       return bytes / out.seconds;
     };
     for (let r = 0; r < repeat; r++) {
@@ -321,6 +325,7 @@ async function parentMain(): Promise<void> {
     console.log(
       `median of ${repeat}: weight service ${round(gbps, 3)} GB/s, raw TCP ${round(tcpGbps, 3)} GB/s, tcp_ratio ${round(gbps / tcpGbps, 3)}; seconds_4 / seconds_1 = ${round(s4 / s1, 2)}`,
     );
+    console.log(`peak RSS of a pulling process: ${round(maxRss, 0)} MiB (it never holds a whole shard)`);
     for (const n of notes) console.log(`note: ${n}`);
     emit({
       bench: "weights",
@@ -332,6 +337,7 @@ async function parentMain(): Promise<void> {
       gbps: round(gbps, 3),
       tcp_ratio: round(gbps / tcpGbps, 3),
       disk_pull_gbps: round(diskPull / 1e9, 3),
+      pull_max_rss_mib: round(maxRss, 0),
       seconds_1: round(s1, 3),
       seconds_4: round(s4, 3),
       fanout,
