@@ -30,7 +30,7 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     """Writes the trainer's state to `directory` (replacing an older checkpoint there)."""
     target = Path(directory).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with trainer.lock:
+    with trainer.writing():
         model_config = getattr(trainer.model, "config", None)
         opt = trainer.optimizer.state_dict()
         tensors = {
@@ -91,7 +91,7 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     mine = mine.to_dict() if hasattr(mine, "to_dict") else {}
     if meta.get("model_config") != mine:
         raise CheckpointError(f"dir: checkpoint model {meta.get('model_config')} does not match this learner's {mine}")
-    with trainer.lock:
+    with trainer.writing():
         trainer.model.load_state_dict(state["model"])
         trainer.optimizer.load_state_dict(
             {"state": state["optimizer_state"], "param_groups": meta["optimizer_param_groups"]}

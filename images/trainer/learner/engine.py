@@ -1,7 +1,9 @@
 """The CPU path's inference engine: the current policy behind the OpenAI-compatible subset of
 docs/engine-api.md (`/tokenize`, `/v1/completions`, `/v1/chat/completions`, `/v1/models`), on
-the standard library's threaded HTTP server. Requests that arrive together are generated as one
-batch by a single generator thread; each answer carries the `policy_version` that produced it."""
+the standard library's threaded HTTP server. One generator thread runs a continuous batch:
+requests that arrive together start as one batch, later ones join it between tokens, each row
+is answered as soon as it ends. A session holds the weights lock, so every answer carries the
+`policy_version` that produced it; a waiting Train/Load stops admissions and the batch drains."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from .log import Logger
-from .sampling import GenRequest, GenResult, generate
+from .sampling import Decoder, GenRequest, GenResult
 from .tokenizer import ByteTokenizer
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -55,41 +57,60 @@ class Engine:
         self.q.put(None)
         self.thread.join(timeout=5)
 
-    def _take_batch(self) -> Optional[list]:
-        first = self.q.get()
-        if first is None:
-            return None
-        batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.max_batch:
+    def _take_batch(self, block: bool, limit: int) -> Optional[list]:
+        """Up to `limit` queued requests: when block, waits for a first one and then batch_wait_s
+        for company; otherwise takes only what is queued now. None = close() was called."""
+        batch: list = []
+        if block:
+            first = self.q.get()
+            if first is None:
+                return None
+            batch.append(first)
+        deadline = time.monotonic() + (self.batch_wait_s if block else 0.0)
+        while len(batch) < limit:
             try:
-                item = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+                left = deadline - time.monotonic()
+                item = self.q.get(timeout=left) if left > 0 else self.q.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                self.q.put(None)
+                self.q.put(None)  # seen again by the blocking take after this session
                 break
             batch.append(item)
         return batch
 
     def _loop(self) -> None:
         while True:
-            batch = self._take_batch()
+            batch = self._take_batch(True, self.max_batch)
             if batch is None:
                 return
-            try:
-                with self.trainer.lock:
-                    self.trainer.model.eval()
-                    version = self.trainer.version
-                    results = generate(self.trainer.model, self.tok, [r for r, _ in batch], self.gen)
+            while self.trainer.writers_waiting:  # let a waiting Train/Load take the weights first
+                time.sleep(0.001)
+            with self.trainer.lock:
+                self.trainer.model.eval()
+                self._session(batch, self.trainer.version)
+
+    def _session(self, batch: list, version: int) -> None:
+        """Decodes until no row is left, admitting queued requests while nobody waits to write."""
+        d = Decoder(self.trainer.model, self.tok, self.gen)
+        try:
+            while batch:
+                d.add([r for r, _ in batch], [f for _, f in batch])
                 self.batches += 1
-                for (_, f), res in zip(batch, results):
-                    f.set_result((res, version))
-            except Exception as e:  # never kill the batcher: fail this batch's requests
-                self.logger.error("generation failed", error=str(e), batch=len(batch))
-                for _, f in batch:
-                    if not f.done():
-                        f.set_exception(e)
+                batch = []
+                while d.active:
+                    for f, res in d.step():
+                        f.set_result((res, version))
+                    room = self.max_batch - d.active
+                    if room > 0 and not self.trainer.writers_waiting:
+                        batch = self._take_batch(False, room) or []
+                        if batch:
+                            break
+        except Exception as e:  # never kill the generator thread: fail this session's requests
+            self.logger.error("generation failed", error=str(e), rows=d.active + len(batch))
+            for f in d.tags + [f for _, f in batch]:
+                if not f.done():
+                    f.set_exception(e)
 
 
 def _num(body: dict, key: str, default, lo: float, hi: float, integer: bool = False):

@@ -1,6 +1,6 @@
 """Batched generation with the KV cache: prompts are left-padded into one batch, sampled token by
-token with per-request temperature / top-p / seed / stop strings, and finished rows are dropped
-from the batch as they end. Logprobs are of the raw (temperature 1) policy, the same quantity the
+token with per-request temperature / top-p / seed / stop strings; finished rows leave the batch
+as they end and new requests can join it between steps (continuous batching). Logprobs are of the raw (temperature 1) policy, the same quantity the
 learner computes for the importance ratio (vLLM's "raw_logprobs")."""
 from __future__ import annotations
 
@@ -80,45 +80,91 @@ class _Row:
         return GenResult(self.ids, self.logprobs, self.finish or "length", self.tok.decode(self.ids))
 
 
-@torch.no_grad()
-def generate(model, tok: ByteTokenizer, reqs: List[GenRequest], gen: torch.Generator) -> List[GenResult]:
-    """Generates every request in one batch. Callers ensure len(prompt) + max_tokens fits the
-    model's context and max_tokens >= 1."""
-    device = next(model.parameters()).device
-    rows = [_Row(r, tok, gen) for r in reqs]
-    B, L = len(reqs), max(len(r.prompt) for r in reqs)
-    idx = torch.full((B, L), tok.pad_id, dtype=torch.long)
-    key_mask = torch.zeros((B, L), dtype=torch.bool)
-    for i, r in enumerate(reqs):
-        idx[i, L - len(r.prompt) :] = torch.tensor(r.prompt, dtype=torch.long)
-        key_mask[i, L - len(r.prompt) :] = True
-    idx, key_mask = idx.to(device), key_mask.to(device)
-    pos = (key_mask.long().cumsum(1) - 1).clamp(min=0)
-    logits, cache = model(idx, pos, key_mask)
-    last = logits[:, -1]
-    next_pos = key_mask.long().sum(1)
-    alive = list(range(B))  # rows of `rows` still in the batch, in batch order
-    while alive:
-        last = last.float().cpu()
+class Decoder:
+    """A running batch (continuous batching): `add` prefills new requests and merges them into
+    the batch, `step` samples one token for every row, returns the rows that finished and drops
+    them. Rows are left-padded to a common cache length; each keeps its own positions, so a row's
+    numbers do not depend on what it is batched with. Callers ensure len(prompt) + max_tokens
+    fits the model's context and max_tokens >= 1."""
+
+    def __init__(self, model, tok: ByteTokenizer, gen: torch.Generator) -> None:
+        self.model, self.tok, self.gen = model, tok, gen
+        self.device = next(model.parameters()).device
+        self.rows: List[_Row] = []
+        self.tags: list = []  # the caller's handle of each row, in batch order
+        self.cache = None
+        self.key_mask = self.next_pos = self.last = None
+
+    @property
+    def active(self) -> int:
+        return len(self.rows)
+
+    @torch.no_grad()
+    def add(self, reqs: List[GenRequest], tags: Optional[list] = None) -> None:
+        tok, dev = self.tok, self.device
+        B, L = len(reqs), max(len(r.prompt) for r in reqs)
+        idx = torch.full((B, L), tok.pad_id, dtype=torch.long)
+        key_mask = torch.zeros((B, L), dtype=torch.bool)
+        for i, r in enumerate(reqs):
+            idx[i, L - len(r.prompt) :] = torch.tensor(r.prompt, dtype=torch.long)
+            key_mask[i, L - len(r.prompt) :] = True
+        idx, key_mask = idx.to(dev), key_mask.to(dev)
+        pos = (key_mask.long().cumsum(1) - 1).clamp(min=0)
+        logits, cache = self.model(idx, pos, key_mask)
+        self.rows += [_Row(r, tok, self.gen) for r in reqs]
+        self.tags += tags if tags is not None else [None] * B
+        if self.cache is None:
+            self.cache, self.key_mask, self.last = cache, key_mask, logits[:, -1]
+            self.next_pos = key_mask.long().sum(1)
+            return
+        # Merge: left-pad the shorter side along the sequence so both share one cache length.
+        S = max(self.key_mask.shape[1], L)
+
+        def pad(t: torch.Tensor, n: int) -> torch.Tensor:
+            return F.pad(t, (0, 0, S - n, 0)) if S > n else t
+
+        old = self.key_mask.shape[1]
+        self.cache = [(torch.cat([pad(k0, old), pad(k1, L)]), torch.cat([pad(v0, old), pad(v1, L)]))
+                      for (k0, v0), (k1, v1) in zip(self.cache, cache)]
+        self.key_mask = torch.cat([F.pad(self.key_mask, (S - old, 0)), F.pad(key_mask, (S - L, 0))])
+        self.next_pos = torch.cat([self.next_pos, key_mask.long().sum(1)])
+        self.last = torch.cat([self.last, logits[:, -1]])
+
+    @torch.no_grad()
+    def step(self) -> List[tuple]:
+        """Samples one token per row; returns [(tag, GenResult)] of the rows that finished."""
+        last = self.last.float().cpu()
         logp = F.log_softmax(last, dim=-1)
         chosen = []
-        for b, i in enumerate(alive):
-            r = rows[i]
+        for b, r in enumerate(self.rows):
             tid = sample_token(last[b], r.req.temperature, r.req.top_p, r.gen)
             r.add(tid, float(logp[b, tid]))
             chosen.append(tid)
-        keep = [b for b, i in enumerate(alive) if rows[i].finish is None]
+        keep = [b for b, r in enumerate(self.rows) if r.finish is None]
+        done = [(self.tags[b], r.result()) for b, r in enumerate(self.rows) if r.finish is not None]
         if not keep:
-            break
-        if len(keep) < len(alive):
-            sel = torch.tensor(keep, device=device)
-            cache = [(k.index_select(0, sel), v.index_select(0, sel)) for k, v in cache]
-            key_mask, next_pos = key_mask.index_select(0, sel), next_pos.index_select(0, sel)
+            self.rows, self.tags, self.cache = [], [], None
+            return done
+        if len(keep) < len(self.rows):
+            sel = torch.tensor(keep, device=self.device)
+            self.cache = [(k.index_select(0, sel), v.index_select(0, sel)) for k, v in self.cache]
+            self.key_mask, self.next_pos = self.key_mask.index_select(0, sel), self.next_pos.index_select(0, sel)
             chosen = [chosen[b] for b in keep]
-            alive = [alive[b] for b in keep]
-        step = torch.tensor(chosen, dtype=torch.long, device=device).view(-1, 1)
-        key_mask = torch.cat([key_mask, torch.ones_like(key_mask[:, :1])], dim=1)
-        logits, cache = model(step, next_pos.view(-1, 1), key_mask, cache)
-        next_pos = next_pos + 1
-        last = logits[:, -1]
-    return [r.result() for r in rows]
+            self.rows, self.tags = [self.rows[b] for b in keep], [self.tags[b] for b in keep]
+        step = torch.tensor(chosen, dtype=torch.long, device=self.device).view(-1, 1)
+        self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)
+        logits, self.cache = self.model(step, self.next_pos.view(-1, 1), self.key_mask, self.cache)
+        self.next_pos = self.next_pos + 1
+        self.last = logits[:, -1]
+        return done
+
+
+def generate(model, tok: ByteTokenizer, reqs: List[GenRequest], gen: torch.Generator) -> List[GenResult]:
+    """Generates every request in one batch; results in request order."""
+    d = Decoder(model, tok, gen)
+    d.add(reqs, list(range(len(reqs))))
+    out: List[Optional[GenResult]] = [None] * len(reqs)
+    while d.active:
+        for i, res in d.step():
+            out[i] = res
+    return out  # type: ignore[return-value]

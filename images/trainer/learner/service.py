@@ -121,7 +121,7 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
         directory = request.dir or self.export_dir
         if not directory:
             raise BatchError([("dir", "must not be empty (and the learner has no --export-dir)")])
-        with self.trainer.lock:
+        with self.trainer.writing():
             path, manifest = export_mod.export(self.trainer.model, self.trainer.version, directory,
                                                self.trainer.model_name, request.shard_bytes)
         self.logger.info("weights exported", dir=str(path), version=manifest["version"])

@@ -8,6 +8,7 @@ import copy
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence
 
@@ -71,6 +72,25 @@ class Trainer:
         self.step = 0
         # One writer or reader of the weights at a time: gRPC calls and the engine's batches.
         self.lock = threading.RLock()
+        # Callers queued in writing(): the engine stops admitting requests to its running batch.
+        self.writers_waiting = 0
+        self._waiting = threading.Lock()
+
+    @contextmanager
+    def writing(self):
+        """The weights lock, announced: the engine lets its running batch drain instead of
+        keeping the lock with requests that keep arriving."""
+        with self._waiting:
+            self.writers_waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._waiting:
+                self.writers_waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     @property
     def block_size(self) -> int:
@@ -102,7 +122,7 @@ class Trainer:
         problems = validate(samples, self.vocab_size, self.block_size) + check_settings(s)
         if problems:
             raise BatchError(problems)
-        with self.lock:
+        with self.writing():
             t0 = time.perf_counter()
             use_kl = s.kl_coef > 0
             if use_kl and self.reference is None:
@@ -180,7 +200,7 @@ class Trainer:
         problems += check_settings(s)
         if problems:
             raise BatchError(problems)
-        with self.lock:
+        with self.writing():
             t0 = time.perf_counter()
             rmax = max(len(x.response) for x in samples)
             mask = _padded([x.mask for x in samples], rmax, 0, torch.float32)
@@ -206,7 +226,7 @@ class Trainer:
     @torch.no_grad()
     def response_logprobs(self, samples: List[Sample]) -> List[List[float]]:
         """Current-policy logprobs of each sample's response tokens (tests, diagnostics)."""
-        with self.lock:
+        with self.writing():
             self.model.eval()
             r = max(len(x.response) for x in samples)
             targets = _padded([x.response for x in samples], r, 0, torch.long).to(self.device)

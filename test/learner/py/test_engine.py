@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import TOK, trainer
+from helpers import TOK, on_policy, sample, trainer
 
 from learner.engine import Api, Engine, make_server
 from learner.log import silent
@@ -101,6 +101,34 @@ class EngineTest(unittest.TestCase):
         status, body = self.req("/v1/completions", {"prompt": [1] * 60, "max_tokens": 100, "seed": 1})
         self.assertEqual(status, 200)
         self.assertLessEqual(len(body["choices"][0]["token_ids"]), 4)
+
+    def test_a_stream_of_requests_does_not_starve_training_and_versions_stay_true(self):
+        prompt = TOK.render_chat([{"role": "user", "content": "q"}])
+        stop = threading.Event()
+        seen = []
+
+        def client(seed):
+            while not stop.is_set():
+                status, body = self.req("/v1/completions", {"prompt": prompt, "max_tokens": 8, "seed": seed})
+                seen.append((seed, status, body.get("policy_version")))
+
+        with ThreadPoolExecutor(4) as pool:
+            for i in range(4):
+                pool.submit(client, i)
+            while len(seen) < 8:
+                threading.Event().wait(0.01)
+            before = self.trainer.version
+            s = on_policy(self.trainer, [sample(prompt, [97, 98], 1.0)])
+            self.trainer.train(s)  # must get the weights while requests keep coming
+            after = len(seen)
+            while len(seen) < after + 8:
+                threading.Event().wait(0.01)
+            stop.set()
+        self.assertTrue(all(code == 200 for _, code, _ in seen))
+        self.assertEqual({v for _, _, v in seen}, {before, before + 1})
+        for c in range(4):  # each client sees the version move forward only
+            versions = [v for seed, _, v in seen if seed == c]
+            self.assertEqual(versions, sorted(versions))
 
     def test_requests_arriving_together_are_one_batch(self):
         before, submitted = self.engine.batches, self.engine.submitted

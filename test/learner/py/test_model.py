@@ -6,7 +6,7 @@ import unittest
 import torch
 from helpers import TOK, sample, tiny_model, trainer
 
-from learner.sampling import GenRequest, generate
+from learner.sampling import Decoder, GenRequest, generate
 
 
 class TokenizerTest(unittest.TestCase):
@@ -56,6 +56,26 @@ class ModelTest(unittest.TestCase):
             self.assertTrue(torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5))
         self.assertEqual([len(r.token_ids) for r in together], [12, 5, 9])
         self.assertEqual({r.finish_reason for r in together}, {"length"})
+
+    def test_requests_joining_a_running_batch_get_the_same_tokens_as_alone(self):
+        t = trainer(5)
+        t.model.eval()
+        first = [GenRequest(TOK.render_chat([{"role": "user", "content": "short"}]), 10, 1.0, seed=3),
+                 GenRequest([256, 9, 9], 3, 1.0, seed=4)]
+        late = [GenRequest(TOK.render_chat([{"role": "user", "content": "a longer, later prompt"}]), 6, 0.7, seed=8)]
+        d = Decoder(t.model, TOK, torch.Generator())
+        d.add(first, ["a", "b"])
+        got = {}
+        for _ in range(4):
+            got.update(dict(d.step()))
+        self.assertEqual(set(got), {"b"})  # 3 tokens: done and gone from the batch
+        d.add(late, ["c"])  # joins mid-way, with a longer prompt than the running row's cache
+        while d.active:
+            got.update(dict(d.step()))
+        for tag, req in zip("abc", first + late):
+            alone = generate(t.model, TOK, [req], torch.Generator())[0]
+            self.assertEqual(got[tag].token_ids, alone.token_ids, tag)
+            self.assertTrue(torch.allclose(torch.tensor(got[tag].logprobs), torch.tensor(alone.logprobs), atol=1e-5))
 
     def test_sampler_logprobs_are_the_learners(self):
         t = trainer(3)
