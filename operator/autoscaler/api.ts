@@ -1,6 +1,7 @@
 // The seam between the AgentWorkerPool reconciler and the autoscaler. The reconciler asks for a
 // recommendation once per reconcile and writes it through the pool's scale subresource; the
 // autoscaler owns everything behind this interface (Stats polling, smoothing, HPA-style behavior).
+// The implementation is BacklogRecommender (recommender.ts); docs/autoscaling.md describes it.
 import { type AgentWorkerPool } from "../../gen/crds/index.js";
 
 export interface Recommendation {
