@@ -341,8 +341,10 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         send(res, 200, ctx.store.get(t, ns, r.name!));
         return;
       }
+      const grace = opts.gracePeriodSeconds ?? q.get("gracePeriodSeconds") ?? undefined;
       const { object, gone } = ctx.store.delete(t, ns, r.name!, {
         ...(policy ? { propagationPolicy: policy } : {}),
+        ...(grace !== undefined && grace !== null ? { gracePeriodSeconds: Number(grace) } : {}),
         ...(opts.preconditions ? { preconditions: opts.preconditions } : {}),
       });
       if (!gone || t.custom || RETURNS_DELETED.has(t.kind)) {

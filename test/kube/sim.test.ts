@@ -178,6 +178,26 @@ describe("kube server: controller and kubelet simulation", () => {
     await eventually(() => kube.sim.pods().length === 0, "pods collected");
   });
 
+  it("terminates a running pod gracefully: deletionTimestamp first, gone once the kubelet confirms", async () => {
+    await c.core.createNamespacedPod({
+      namespace: "default",
+      body: { metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "i" }] } },
+    });
+    await eventually(() => kube.get("v1", "Pod", "default", "p")?.status.phase === "Running", "running");
+    const del = await c.core.deleteNamespacedPod({ name: "p", namespace: "default" });
+    expect(del.metadata?.deletionTimestamp).to.be.instanceOf(Date);
+    expect(del.metadata?.deletionGracePeriodSeconds).to.equal(30);
+    await eventually(() => kube.get("v1", "Pod", "default", "p") === undefined, "pod gone");
+    await c.core.createNamespacedPod({
+      namespace: "default",
+      body: { metadata: { name: "q" }, spec: { containers: [{ name: "c", image: "i" }] } },
+    });
+    await eventually(() => kube.get("v1", "Pod", "default", "q")?.status.phase === "Running", "running");
+    const now = await c.core.deleteNamespacedPod({ name: "q", namespace: "default", gracePeriodSeconds: 0 });
+    expect(now.metadata?.deletionGracePeriodSeconds ?? 0).to.equal(0);
+    expect(kube.get("v1", "Pod", "default", "q")).to.equal(undefined);
+  });
+
   it("leaves pods Pending in manual kubelet mode until startPod", async () => {
     await kube.stop();
     kube = await startKubeServer({ crdDir: "crds", sim: { kubelet: "manual" } });

@@ -47,7 +47,10 @@ export class Simulation {
       return found;
     };
     this.#ctx = { store, now, t, jobs: new Map() };
-    if (this.opts.enabled) store.listeners.push(() => this.#schedule());
+    if (this.opts.enabled) {
+      store.listeners.push(() => this.#schedule());
+      store.gracefulPods = true;
+    }
   }
 
   #schedule(): void {
@@ -96,7 +99,15 @@ export class Simulation {
   }
 
   #kubelet(p: Obj): void {
-    if (p.metadata.deletionTimestamp || isTerminal(p)) return;
+    if (p.metadata.deletionTimestamp) {
+      // Containers stopped: the kubelet confirms the deletion with a zero grace period.
+      if ((p.metadata.deletionGracePeriodSeconds ?? 0) > 0)
+        this.store.delete(this.#t("", "pods"), p.metadata.namespace, p.metadata.name, {
+          gracePeriodSeconds: 0,
+        });
+      return;
+    }
+    if (isTerminal(p)) return;
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     const job = this.#jobOf(p);
     if (job && this.#completing.has(job)) return this.#terminate(p, "Succeeded", 0, "Completed");

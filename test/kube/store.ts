@@ -22,6 +22,7 @@ export interface WriteOptions {
 
 export interface DeleteOptions {
   propagationPolicy?: Propagation;
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
@@ -52,6 +53,8 @@ export class Store {
   #ips = 0;
   /** Called after every commit (the garbage collector and the simulation schedule passes). */
   readonly listeners: (() => void)[] = [];
+  /** Pods bound to a node terminate gracefully (set while a kubelet stand-in runs). */
+  gracefulPods = false;
 
   constructor(
     readonly types: ResourceTable,
@@ -300,6 +303,18 @@ export class Store {
       next.metadata.deletionGracePeriodSeconds = 0;
       next.status = { ...(next.status ?? {}), phase: "Terminating" };
       return { object: this.#commit(t, "MODIFIED", next, old), gone: false };
+    }
+    if (this.gracefulPods && t.kind === "Pod" && !t.group && old.spec?.nodeName) {
+      // A pod bound to a node terminates: the kubelet (sim.ts) removes it once its containers stop.
+      const grace = opts.gracePeriodSeconds ?? old.spec.terminationGracePeriodSeconds ?? 30;
+      const terminal = old.status?.phase === "Succeeded" || old.status?.phase === "Failed";
+      if (grace > 0 && !terminal) {
+        if (old.metadata.deletionTimestamp) return { object: clone(old), gone: false };
+        if (fin.size > 0) next.metadata.finalizers = [...fin];
+        next.metadata.deletionTimestamp = stamp(new Date(this.now().getTime() + grace * 1000));
+        next.metadata.deletionGracePeriodSeconds = grace;
+        return { object: this.#commit(t, "MODIFIED", next, old), gone: false };
+      }
     }
     if (fin.size === 0) return { object: this.#commit(t, "DELETED", next, old), gone: true };
     if (old.metadata.deletionTimestamp && fin.size === (old.metadata.finalizers ?? []).length)
