@@ -127,6 +127,7 @@ describe("l0 hub process", function () {
       } finally {
         client.close();
       }
+      expect((await fetch(`http://127.0.0.1:${String(ready.metricsPort)}/readyz`)).status).to.equal(200);
       const metrics = await (await fetch(`http://127.0.0.1:${String(ready.metricsPort)}/metrics`)).text();
       expect(metrics).to.match(/^l0_episodes_total\{outcome="answered",component="hub"\} 8$/m);
       expect(metrics).to.match(/^l0_dataset_lines_skipped_total\{dataset="train",component="hub"\} 1$/m);

@@ -65,7 +65,13 @@ export async function main(
     if (cpPath) writeCheckpoint(cpPath, hub.snapshot());
   };
   const shutdown = createShutdown({ logger });
-  const probes = await serveProbes({ registry, host: cfg.host, port: cfg.metricsPort });
+  let listening = false;
+  const probes = await serveProbes({
+    registry,
+    host: cfg.host,
+    port: cfg.metricsPort,
+    readiness: () => (listening ? null : "rollout gRPC server not listening yet"),
+  });
   shutdown.add("probes", () => probes.close());
   shutdown.add("checkpoint", save);
   shutdown.add("hub", () => hub.stop());
@@ -74,7 +80,11 @@ export async function main(
     port: cfg.port,
     maxMessageBytes: cfg.maxMessageBytes,
   });
-  shutdown.add("grpc", () => server.stop());
+  listening = true;
+  shutdown.add("grpc", async () => {
+    listening = false;
+    await server.stop();
+  });
   logger.info("hub listening", {
     port: server.port,
     metricsPort: probes.port,
