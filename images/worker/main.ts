@@ -84,7 +84,14 @@ export async function main(
     workdirBytes: cfg.diskMib * 2 ** 20,
   };
   const host = prepareSandbox(
-    { mode: cfg.sandboxMode, limits, uidBase: cfg.uidBase, uidRange: cfg.uidRange },
+    {
+      mode: cfg.sandboxMode,
+      limits,
+      uidBase: cfg.uidBase,
+      uidRange: cfg.uidRange,
+      // Warm kernels, running ones, and replacements for kernels that died mid-episode.
+      maxKernels: (cfg.warmKernels || cfg.episodes) + 2 * cfg.episodes,
+    },
     logger,
   );
   const pool = new KernelPool({

@@ -24,6 +24,7 @@ const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   gid: 100_001,
   hostUid: 0,
   cgroupProcs: ["/sys/fs/cgroup/pids/k1/cgroup.procs", "/sys/fs/cgroup/memory/k1/cgroup.procs"],
+  nproc: 64,
   ...over,
 });
 
@@ -87,6 +88,11 @@ describe("worker sandbox: bwrapArgs", () => {
     ["fractional cpu", { limits: { ...spec().limits, cpuSeconds: 1.5 } }, /limits.cpuSeconds/],
     ["a cgroup file elsewhere", { cgroupProcs: ["/tmp/cgroup.procs"] }, /cgroupProcs\[0\]/],
     ["a non-root worker asking for another uid", { hostUid: 1000 }, /cannot switch to uid/],
+    [
+      "an RLIMIT_NPROC below the process limit",
+      { nproc: 8 },
+      /nproc: must be an integer >= limits.processes/,
+    ],
   ];
   for (const [name, over, re] of bad) {
     it(`fails closed on ${name}`, () => {

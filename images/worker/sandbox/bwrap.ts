@@ -88,7 +88,7 @@ export function bwrapArgs(spec: SandboxSpec): Command {
     "--nofile",
     String(limits.openFiles),
     "--nproc",
-    String(limits.processes),
+    String(spec.nproc),
   );
   const drop =
     spec.hostUid === 0

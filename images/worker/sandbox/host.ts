@@ -15,6 +15,8 @@ export interface SandboxSettings {
   /** First uid of the range kernels run as; kernel n gets uidBase + n mod uidRange. */
   uidBase: number;
   uidRange: number;
+  /** Most kernels alive at once (warm + running); sizes the shared RLIMIT_NPROC of a non-root worker. */
+  maxKernels?: number;
   bwrap?: string;
   setpriv?: string;
   python?: string;
@@ -91,6 +93,8 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
         gid: uid,
         hostUid,
         cgroupProcs: [],
+        // Shared uid: every kernel's processes plus the worker's own threads count together.
+        nproc: hostUid === 0 ? s.limits.processes : s.limits.processes * (s.maxKernels ?? 64) + 256,
       };
     },
   };

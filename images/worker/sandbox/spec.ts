@@ -37,6 +37,11 @@ export interface SandboxSpec {
   hostUid: number;
   /** cgroup.procs files the kernel joins before exec (pids and memory); empty only in weak mode. */
   cgroupProcs: string[];
+  /**
+   * RLIMIT_NPROC. It counts every process and thread of the uid: with a uid per kernel it equals
+   * limits.processes; when kernels share the worker's uid it can only be a ceiling for all of them.
+   */
+  nproc: number;
 }
 
 export const KERNEL_PATH_IN_SANDBOX = "/opt/l0/kernel.py";
@@ -77,6 +82,11 @@ export function specViolations(s: SandboxSpec): FieldViolation[] {
       `limits.${k}`,
       `must be a positive integer, got ${s.limits[k]}`,
     );
+  need(
+    Number.isInteger(s.nproc) && s.nproc >= s.limits.processes,
+    "nproc",
+    `must be an integer >= limits.processes, got ${s.nproc}`,
+  );
   need(s.limits.openFiles >= 16, "limits.openFiles", "must be at least 16 (Python needs a few)");
   need(s.limits.memoryBytes >= 64 << 20, "limits.memoryBytes", "must be at least 64 MiB (Python needs it)");
   need(Number.isInteger(s.uid) && s.uid > 0, "uid", `must be a non-root uid, got ${s.uid}`);
