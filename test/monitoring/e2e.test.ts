@@ -1,7 +1,8 @@
-// End to end: a real Prometheus scrapes a real `l0 hub` (driven by a gRPC client that leases and
-// submits trajectories like a worker) and stand-in programs for the worker, the operator and the
-// weight sidecar (test/monitoring/fixtures/exporter.ts, serving the catalog's metrics through
-// lib/metrics.ts), evaluates l0.rules.yaml, and the dashboard's queries return data.
+// End to end: a real Prometheus scrapes a real `l0 hub` and a real `l0 worker` (running NB-Agent
+// episodes in bwrap kernels against the worker tests' scripted engine, plus a gRPC client that
+// submits engine failures like a second, broken worker), and stand-in programs for the operator
+// and the weight sidecar (test/monitoring/fixtures/exporter.ts, serving the catalog's metrics
+// through lib/metrics.ts); it evaluates l0.rules.yaml, and the dashboard's queries return data.
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,8 +12,10 @@ import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { call, channelOptions } from "../../lib/grpc.js";
 import { l0, RolloutClient } from "../../lib/proto.js";
+import { detectCgroups } from "../../images/worker/sandbox/cgroup.js";
 import { seriesIndex } from "../../monitoring/catalog.js";
 import { allQueries, expandVariables } from "../../monitoring/dashboard.js";
+import { type ScriptedEngine, startScriptedEngine, turn } from "../worker/fixtures/engine.js";
 import { type Child, type Prometheus, eventually, spawnUntil, startPrometheus } from "./prometheus.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,21 +34,27 @@ const MAY_BE_ABSENT = new Set([
   "l0_groups_dropped_total",
 ]);
 
-/** Acts as one worker: leases tasks and submits trajectories, one in four an engine failure. */
+/** A broken worker: leases one task a second and reports an engine failure for it, `max` times. */
 function driveHub(
   port: number,
   signal: AbortSignal,
   progress: { submitted: number; leased: number },
+  max: number,
 ): Promise<number> {
   const client = new RolloutClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), channelOptions());
   const o = { token: TOKEN, timeoutMs: 5000 };
   let submitted = 0;
   const loop = async (): Promise<number> => {
-    while (!signal.aborted) {
-      const { tasks } = await call(client.lease, client, { workerId: "e2e", maxTasks: 4, waitMs: 0 }, o);
+    while (!signal.aborted && submitted < max) {
+      const { tasks } = await call(
+        client.lease,
+        client,
+        { workerId: "e2e-broken", maxTasks: 1, waitMs: 0 },
+        o,
+      );
       progress.leased += tasks.length;
-      for (const [i, t] of tasks.entries()) {
-        const failed = i === 3;
+      for (const t of tasks) {
+        // An engine failure: one turn whose completion never came back, no answer.
         await call(
           client.submit,
           client,
@@ -54,24 +63,14 @@ function driveHub(
               trajectoryId: `t-${t.leaseId}`,
               taskId: t.taskId,
               leaseId: t.leaseId,
-              workerId: "e2e",
+              workerId: "e2e-broken",
               policyVersion: Number(t.policyVersion ?? 0),
-              turns: [
-                {
-                  promptTokenIds: [1, 2, 3],
-                  responseTokenIds: [10, 11],
-                  responseLogprobs: [-0.5, -0.25],
-                  formatOk: true,
-                  outcome: l0.v1.ExecOutcome.EXEC_OUTCOME_OK,
-                  llmSeconds: 0.2,
-                },
-              ],
-              hasFinalAnswer: !failed,
-              finalAnswer: failed ? "" : "42",
-              end: failed
-                ? l0.v1.EpisodeEnd.EPISODE_END_ENGINE_FAILURE
-                : l0.v1.EpisodeEnd.EPISODE_END_ANSWERED,
-              durationSeconds: 0.5 + i,
+              turns: [],
+              hasFinalAnswer: false,
+              finalAnswer: "",
+              end: l0.v1.EpisodeEnd.EPISODE_END_ENGINE_FAILURE,
+              endDetail: "engine unreachable",
+              durationSeconds: 0.5,
             },
           },
           o,
@@ -79,7 +78,7 @@ function driveHub(
         submitted++;
         progress.submitted++;
       }
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1000));
     }
     return submitted;
   };
@@ -91,6 +90,7 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
   let dir: string;
   const children: Child[] = [];
   let prom: Prometheus;
+  let engine: ScriptedEngine | undefined;
   const stopDriving = new AbortController();
   let driving: Promise<number>;
   let driveError: unknown;
@@ -147,19 +147,59 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
           line.startsWith("{") ? (JSON.parse(line) as { metricsPort: number }).metricsPort : undefined,
         ready,
       );
-    const started = await Promise.allSettled([
-      hub,
-      stand("l0-worker"),
-      stand("l0-operator"),
-      stand("l0-inference"),
-    ]);
+    // The model computes in the kernel, looks something up with the search tool, then answers.
+    engine = await startScriptedEngine((_prompt, n) =>
+      n === 0
+        ? turn("compute and look it up", "x = 6 * 7\nprint(x)\nprint(search('capital'))")
+        : turn("answer", "submit_final_answer(x)"),
+    );
+    const engineUrl = engine.url;
+    const worker = hub.then(({ value }) =>
+      spawnUntil(
+        process.execPath,
+        [
+          "bin/l0.js",
+          "worker",
+          ...[
+            "--hub",
+            `127.0.0.1:${value.grpc}`,
+            "--token-file",
+            join(dir, "token"),
+            "--engine-url",
+            engineUrl,
+          ],
+          ...["--episodes", "2", "--metrics-port", "0", "--host", "127.0.0.1", "--lease-wait", "200ms"],
+          ...["--sandbox-mode", detectCgroups().pidsParent ? "strict" : "weak", "--log-format", "json"],
+          ...[
+            "--memory-mib",
+            "256",
+            "--max-processes",
+            "16",
+            "--disk-mib",
+            "16",
+            "--worker-id",
+            "e2e-worker",
+          ],
+          ...["--search-backend", "local", "--search-corpus", join(ROOT, "examples/tiny-qa/corpus.jsonl")],
+        ],
+        (line) =>
+          line.includes('"worker started"')
+            ? (JSON.parse(line) as { metricsPort: number }).metricsPort
+            : undefined,
+        {
+          ...ready,
+          env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("L0_"))),
+        },
+      ),
+    );
+    const started = await Promise.allSettled([hub, worker, stand("l0-operator"), stand("l0-inference")]);
     for (const s of started) if (s.status === "fulfilled") children.push(s.value.child);
     const failed = started.find((s) => s.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     const [h, w, op, inf] = started.map(
       (s) => (s as PromiseFulfilledResult<{ value: unknown }>).value.value,
     ) as [{ grpc: number; metrics: number }, number, number, number];
-    driving = driveHub(h.grpc, stopDriving.signal, progress).catch((err: unknown) => {
+    driving = driveHub(h.grpc, stopDriving.signal, progress, 3).catch((err: unknown) => {
       driveError = err;
       return 0;
     });
@@ -188,6 +228,7 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
     stopDriving.abort();
     await driving?.catch(() => 0);
     for (const c of children.reverse()) await c.stop();
+    await engine?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -201,6 +242,17 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
     }, 20_000);
   });
 
+  it("the real worker's episodes reach the hub and both show them", async () => {
+    await eventually(async () => {
+      const worker = await prom.query(`sum by (outcome) (l0_episodes_total{job="l0-worker"})`);
+      expect(worker.map((e) => e.metric.outcome)).to.include("answered");
+      const cells = await prom.query(`sum(l0_cell_seconds_count{job="l0-worker", run="demo"})`);
+      expect(Number(cells[0]?.value[1] ?? 0)).to.be.above(0);
+      const tools = await prom.query(`sum by (tool) (l0_tool_calls_total{job="l0-worker"})`);
+      expect(tools.map((t) => t.metric.tool)).to.include("search");
+    }, 45_000);
+  });
+
   it("the real hub's metrics carry the run's labels and move with the traffic", async () => {
     await eventually(async () => {
       const episodes = await prom.query(`sum by (outcome) (l0_episodes_total{job="l0-trainer", run="demo"})`);
@@ -208,7 +260,7 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
       expect(driveError, "the gRPC driver failed").to.equal(undefined);
       expect(
         by.answered,
-        `${JSON.stringify(by)} ${JSON.stringify(progress)} ${children[0]!.output().slice(-1500)}`,
+        `${JSON.stringify(by)} ${JSON.stringify(progress)} ${children[1]!.output().slice(-2000)}`,
       ).to.be.above(0);
       expect(by.engine_failure, JSON.stringify(by)).to.be.above(0);
       expect(
