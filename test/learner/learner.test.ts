@@ -105,6 +105,7 @@ describe("learner", function () {
           exportDir: join(dir, "weights"),
           sftData: join(dir, "demos.jsonl"), // one warm-start step before serving
           sftLearningRate: 1e-2,
+          metricsPort: 0,
         },
         onLog: (l) => logs.push(l),
       });
@@ -251,6 +252,17 @@ describe("learner", function () {
       const onDisk = parseManifestText(readFileSync(join(res.dir!, "manifest.json"), "utf8"));
       expect(onDisk.version).to.equal(m.version);
       expect(onDisk.tensors.map((t) => t.name)).to.deep.equal(m.tensors!.map((t) => t.name));
+    });
+
+    it("serves Prometheus metrics and probes", async () => {
+      expect((await fetch(`${learner.metricsUrl}/readyz`)).status).to.equal(200);
+      const text = await (await fetch(`${learner.metricsUrl}/metrics`)).text();
+      const value = (series: string) => Number(new RegExp(`^${series} (\\S+)$`, "m").exec(text)?.[1]);
+      expect(value('l0_learner_steps_total\\{kind="train"\\}')).to.be.at.least(3);
+      expect(value('l0_learner_steps_total\\{kind="sft"\\}')).to.equal(2); // the Sft calls (the start-up one is not a call)
+      expect(value('l0_learner_rejected_total\\{reason="InvalidField"\\}')).to.equal(1);
+      expect(value("l0_learner_policy_version")).to.equal((await client.info()).policyVersion);
+      expect(value('l0_learner_engine_requests_total\\{outcome="ok"\\}')).to.equal(2);
     });
 
     it("logs JSON lines with fixed messages and fields", () => {

@@ -58,19 +58,28 @@ def warm_start(cfg, trainer, tok, log: Logger) -> None:
 
 
 def start(cfg, token: str, log: Logger):
-    """Builds and starts everything; returns (grpc server, http server or None, engine or None)."""
+    """Builds and starts everything; returns the gRPC server, and the engine's HTTP server, the
+    engine and the probe server (each None when off)."""
     from . import checkpoint
     from .engine import Api, Engine, make_server
+    from .metrics import Metrics, make_probe_server
     from .service import LearnerService, make_grpc_server
     from .tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
+    metrics = Metrics()
+    ready = threading.Event()
+    probes = None
+    if cfg.metrics_port >= 0:  # first, so probes answer (not ready) during a long warm-start
+        probes = make_probe_server(metrics, cfg.metrics_host, cfg.metrics_port,
+                                   lambda: None if ready.is_set() else "starting")
+        threading.Thread(target=probes.serve_forever, name="probes", daemon=True).start()
     trainer = build_trainer(cfg, tok)
     engine = http = None
     base_url = ""
     if cfg.engine_port >= 0 and cfg.model == "tiny":
         engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
-                        batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log)
+                        batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics)
     if cfg.load_dir:
         version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
@@ -81,12 +90,15 @@ def start(cfg, token: str, log: Logger):
         threading.Thread(target=http.serve_forever, name="engine-http", daemon=True).start()
         host = "127.0.0.1" if cfg.engine_host in ("0.0.0.0", "") else cfg.engine_host
         base_url = f"http://{host}:{http.server_address[1]}/v1"
-    service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device)
+    metrics.set("l0_learner_policy_version", trainer.version)
+    service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device, metrics)
     server, port = make_grpc_server(service, cfg.host, cfg.port)
     server.start()
+    ready.set()
     log.always("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
+               metrics_port=probes.server_address[1] if probes else -1,
                parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
-    return server, http, engine
+    return server, http, engine, probes
 
 
 def main(argv=None) -> int:
@@ -105,7 +117,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(cfg.threads)
 
     try:
-        server, http, engine = start(cfg, token, log)
+        server, http, engine, probes = start(cfg, token, log)
     except (ValueError, OSError, RuntimeError) as e:  # bad warm-start data or checkpoint, port in use
         log.error("cannot start", error=str(e))
         return 2
@@ -119,6 +131,8 @@ def main(argv=None) -> int:
         http.shutdown()
     if engine is not None:
         engine.close()
+    if probes is not None:
+        probes.shutdown()
     log.info("shutdown complete")
     return 0
 

@@ -77,6 +77,8 @@ export interface LaunchedLearner {
   address: string;
   /** OpenAI-compatible base URL (ends in /v1) on the CPU path; "" when no engine runs. */
   engineUrl: string;
+  /** Base URL of /metrics, /healthz, /readyz; "" unless started with a metricsPort. */
+  metricsUrl: string;
   /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code (null if killed). */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -133,6 +135,7 @@ export function launchLearner(opts: LaunchOptions): Promise<LaunchedLearner> {
           process: child,
           address: `127.0.0.1:${Number(rec.grpc_port)}`,
           engineUrl: typeof rec.engine_url === "string" ? rec.engine_url : "",
+          metricsUrl: Number(rec.metrics_port) > 0 ? `http://127.0.0.1:${Number(rec.metrics_port)}` : "",
           stop,
         });
       }

@@ -25,6 +25,8 @@ class LearnerConfig:
     engine_max_batch: int = 64
     engine_batch_wait_ms: float = 10.0
     served_model_name: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = -1  # /metrics, /healthz, /readyz; -1 = off, 0 = a free port
     device: str = "cpu"
     threads: int = 1
     seed: int = 0

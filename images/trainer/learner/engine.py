@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from .log import Logger
+from .metrics import Metrics
 from .sampling import Decoder, GenRequest, GenResult
 from .tokenizer import ByteTokenizer
 
@@ -34,7 +35,9 @@ class Engine:
     """Collects generation requests and runs them in batches of up to max_batch."""
 
     def __init__(self, trainer, tok: ByteTokenizer, seed: int = 0, max_batch: int = 64,
-                 batch_wait_s: float = 0.01, logger: Optional[Logger] = None) -> None:
+                 batch_wait_s: float = 0.01, logger: Optional[Logger] = None,
+                 metrics: Optional[Metrics] = None) -> None:
+        self.metrics = metrics or Metrics()
         self.trainer, self.tok = trainer, tok
         self.gen = torch.Generator().manual_seed(seed)
         self.max_batch, self.batch_wait_s = max_batch, batch_wait_s
@@ -101,6 +104,9 @@ class Engine:
                 while d.active:
                     for f, res in d.step():
                         f.set_result((res, version))
+                        self.metrics.inc("l0_learner_engine_requests_total", 1, "ok")
+                        self.metrics.inc("l0_learner_engine_generated_tokens_total", len(res.token_ids))
+                    self.metrics.set("l0_learner_engine_running_rows", d.active)
                     room = self.max_batch - d.active
                     if room > 0 and not self.trainer.writers_waiting:
                         batch = self._take_batch(False, room) or []
@@ -111,6 +117,7 @@ class Engine:
             for f in d.tags + [f for _, f in batch]:
                 if not f.done():
                     f.set_exception(e)
+                    self.metrics.inc("l0_learner_engine_requests_total", 1, "error")
 
 
 def _num(body: dict, key: str, default, lo: float, hi: float, integer: bool = False):

@@ -16,6 +16,7 @@ from . import checkpoint
 from . import export as export_mod
 from .batch import BatchError, from_proto
 from .log import Logger
+from .metrics import Metrics
 from .train import NonFiniteError, TrainSettings
 
 ERROR_TRAILER = "l0-error-bin"
@@ -53,8 +54,9 @@ def settings_for(base: TrainSettings, cfg: learner_pb2.LossConfig) -> TrainSetti
 
 class LearnerService(learner_pb2_grpc.LearnerServicer):
     def __init__(self, trainer, token: str, logger: Logger, engine=None, base_url: str = "",
-                 export_dir: str = "", device: str = "cpu") -> None:
+                 export_dir: str = "", device: str = "cpu", metrics: Metrics = None) -> None:
         self.trainer, self.engine, self.base_url = trainer, engine, base_url
+        self.metrics = metrics or Metrics()
         self.want = f"Bearer {token}".encode("utf-8")
         self.logger, self.export_dir, self.device = logger, export_dir, device
 
@@ -66,20 +68,25 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
         def wrapper(self, request, context):
             got = dict(context.invocation_metadata()).get("authorization", "")
             if not hmac.compare_digest(got.encode("utf-8"), self.want):
+                self.metrics.inc("l0_learner_rejected_total", 1, "Unauthenticated")
                 _abort(context, grpc.StatusCode.UNAUTHENTICATED,
                        "missing or wrong run token (authorization: Bearer <token>)", "Unauthenticated")
             try:
                 return fn(self, request, context)
             except BatchError as e:
                 self.logger.warn("rejected request", method=fn.__name__, error=str(e))
+                self.metrics.inc("l0_learner_rejected_total", 1, "InvalidField")
                 _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e), "InvalidField", e.violations)
             except checkpoint.CheckpointError as e:
+                self.metrics.inc("l0_learner_rejected_total", 1, "BadCheckpoint")
                 _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "BadCheckpoint")
             except NonFiniteError as e:
                 self.logger.warn("step skipped", method=fn.__name__, error=str(e))
+                self.metrics.inc("l0_learner_rejected_total", 1, "NonFiniteGradient")
                 _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "NonFiniteGradient")
             except Exception as e:  # noqa: BLE001 - the peer sees INTERNAL, the log has the cause
                 self.logger.error("unhandled error in gRPC handler", method=fn.__name__, error=repr(e))
+                self.metrics.inc("l0_learner_rejected_total", 1, "Internal")
                 _abort(context, grpc.StatusCode.INTERNAL, "internal error", "Internal")
 
         return wrapper
@@ -88,6 +95,8 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
     def Train(self, request, context):
         s = settings_for(self.trainer.settings, request.loss)
         out = self.trainer.train(from_proto(request.samples), s, step=request.step)
+        self.metrics.observe_step("train", out)
+        self.metrics.set("l0_learner_step", self.trainer.step)
         self.logger.info("trained", step=self.trainer.step, version=out["policy_version"],
                          samples=len(request.samples), loss=out["loss"], kl=out["kl"],
                          grad_norm=out["grad_norm"], tokens_per_second=round(out["tokens_per_second"], 1))
@@ -97,6 +106,7 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
     def Sft(self, request, context):
         lr = request.learning_rate if math.isfinite(request.learning_rate) else -1.0
         out = self.trainer.sft(from_proto(request.samples), lr or None)
+        self.metrics.observe_step("sft", out)
         self.logger.info("supervised step", version=out["policy_version"], loss=out["loss"], tokens=out["tokens"])
         return learner_pb2.SftResponse(**out)
 
@@ -114,6 +124,8 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
             raise BatchError([("dir", "must not be empty")])
         version, step = checkpoint.load(self.trainer, request.dir, self.engine.gen if self.engine else None)
         self.logger.info("checkpoint loaded", dir=request.dir, version=version, step=step)
+        self.metrics.set("l0_learner_policy_version", version)
+        self.metrics.set("l0_learner_step", step)
         return learner_pb2.LoadResponse(policy_version=version, step=step)
 
     @_guard
