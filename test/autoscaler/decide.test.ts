@@ -202,12 +202,11 @@ describe("decide", () => {
       seeded: true,
       phase: {
         phase: "Training",
-        phaseSince: T0,
-        sawStart: true,
+        gapSince: T0,
         step: 2,
         currentPeak: 0,
         stepPeaks: [160],
-        trainingSeconds: [120],
+        gapSeconds: [120],
       },
     };
     const training = (s: number) => ok({ phase: "Training", step: 2, at: T0 + s * 1000 });
@@ -227,7 +226,7 @@ describe("decide", () => {
     it("does nothing when training is shorter than a pod start plus margin", () => {
       const short: PoolState = {
         ...trained,
-        phase: { ...trained.phase, trainingSeconds: [30] },
+        phase: { ...trained.phase, gapSeconds: [30] },
         history: { ...trained.history, recommendations: [{ at: T0 - 60_000, replicas: 20 }] },
       };
       const d = decide(cfg, short, 20, training(5), T0 + 5000);

@@ -8,7 +8,13 @@ import {
   saturationVerdict,
   type ThroughputPoint,
 } from "../../operator/autoscaler/saturation.js";
-import { initialPhase, observePhase, stepPeak, trainingAdvice } from "../../operator/autoscaler/sawtooth.js";
+import {
+  initialPhase,
+  observePhase,
+  type PhaseState,
+  stepPeak,
+  trainingAdvice,
+} from "../../operator/autoscaler/sawtooth.js";
 import { DEFAULT_CONFIG, type HubPhase } from "../../operator/autoscaler/types.js";
 import { sample, T0 } from "./builders.js";
 
@@ -22,29 +28,31 @@ describe("saw-tooth phase tracking", () => {
       initialPhase(),
     );
 
-  it("records each rollout's peak and each fully seen training phase's length", () => {
+  it("records each rollout's peak and each gap between rollouts (training, then weight sync)", () => {
     const s = feed([
-      [0, "Rollout", 1, 100], // first sight: this phase's start was not seen
-      [10, "Rollout", 1, 160],
-      [20, "Training", 1, 0],
+      [0, "Waiting", 0, 0], // start-up, not a gap
+      [10, "Rollout", 1, 100],
+      [20, "Rollout", 1, 160],
+      [30, "Training", 1, 0],
       [50, "Training", 1, 0],
-      [60, "Rollout", 2, 90],
-      [70, "Training", 2, 0],
-      [100, "Rollout", 3, 40],
+      [60, "Waiting", 1, 0],
+      [70, "Rollout", 2, 90],
+      [80, "Training", 2, 0],
+      [110, "Rollout", 3, 40],
     ]);
     expect(s.stepPeaks).to.deep.equal([160, 90]);
-    expect(s.trainingSeconds).to.deep.equal([40, 30]);
+    expect(s.gapSeconds).to.deep.equal([40, 30]);
     expect(s.currentPeak).to.equal(40);
     expect(stepPeak(s, 1)).to.equal(90);
     expect(stepPeak(s, 2)).to.equal(160);
   });
 
-  it("does not count a training phase whose start it did not see", () => {
+  it("does not count a gap whose start it did not see", () => {
     const s = feed([
       [0, "Training", 1, 0],
       [30, "Rollout", 2, 50],
     ]);
-    expect(s.trainingSeconds).to.deep.equal([]);
+    expect(s.gapSeconds).to.deep.equal([]);
   });
 
   it("closes a step's peak when the step number moves without a training phase in between", () => {
@@ -56,20 +64,15 @@ describe("saw-tooth phase tracking", () => {
     expect(s.currentPeak).to.equal(30);
   });
 
-  it("advises release early in a long training phase, prewarm near its end, nothing for short ones", () => {
+  it("advises release early in a long gap, prewarm near its end (training or weight sync), nothing for short ones", () => {
     const opts = { ...DEFAULT_CONFIG.sawtooth, releaseDuringTraining: true, podStartSeconds: 20 };
-    const s = {
-      ...initialPhase(),
-      phase: "Training" as const,
-      phaseSince: T0,
-      sawStart: true,
-      trainingSeconds: [100, 120, 110],
-    };
+    const s: PhaseState = { ...initialPhase(), phase: "Training", gapSince: T0, gapSeconds: [100, 120, 110] };
     expect(trainingAdvice(s, T0 + 10_000, opts, 10)?.action).to.equal("release");
     expect(trainingAdvice(s, T0 + 75_000, opts, 10)?.action).to.equal("prewarm");
-    expect(trainingAdvice({ ...s, trainingSeconds: [35] }, T0, opts, 10)).to.equal(null);
+    expect(trainingAdvice({ ...s, phase: "Waiting" }, T0 + 75_000, opts, 10)?.action).to.equal("prewarm");
+    expect(trainingAdvice({ ...s, gapSeconds: [35] }, T0, opts, 10)).to.equal(null);
     expect(trainingAdvice(s, T0, { ...opts, releaseDuringTraining: false }, 10)).to.equal(null);
-    expect(trainingAdvice({ ...s, phase: "Rollout" }, T0, opts, 10)).to.equal(null);
+    expect(trainingAdvice({ ...s, gapSince: null }, T0, opts, 10)).to.equal(null);
   });
 });
 
