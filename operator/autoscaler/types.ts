@@ -32,8 +32,8 @@ export interface SawtoothOptions {
   sizeFrom: SizeFrom;
   peakSteps: number;
   /**
-   * Scale to minReplicas while the learner trains, and back to the step's size in time for the
-   * next rollout, when the expected training phase is longer than a pod needs to start.
+   * Scale to minReplicas between rollouts (training, then weight sync), and back to the step's
+   * size in time for the next rollout, when the expected gap is longer than a pod needs to start.
    */
   releaseDuringTraining: boolean;
   /** Seconds from a scale-up to a ready worker (image pull, sandbox warm-up). */
