@@ -97,7 +97,9 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
     if (target / "manifest.json").is_file():
         return target, json.loads((target / "manifest.json").read_text())
     target.parent.mkdir(parents=True, exist_ok=True)
-    named = {n: p.detach() for n, p in model.named_parameters()}
+    # A transformers model is exported under its own names (what vLLM/SGLang load), not ours.
+    inner = getattr(model, "lm", model)
+    named = {n: p.detach() for n, p in inner.named_parameters()}
     shards = plan_shards([(n, t.numel() * t.element_size()) for n, t in named.items()],
                          shard_bytes or DEFAULT_SHARD_BYTES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))

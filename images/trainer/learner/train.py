@@ -93,14 +93,18 @@ class Trainer:
             self.lock.release()
 
     @property
+    def _config(self):
+        # TinyGPT.config (block_size) or a transformers config (max_position_embeddings).
+        return getattr(getattr(self.model, "lm", self.model), "config", None)
+
+    @property
     def block_size(self) -> int:
-        c = getattr(self.model, "config", None)
-        return int(getattr(c, "block_size", None) or getattr(c, "max_position_embeddings", 1 << 30))
+        c = self._config
+        return int(getattr(c, "block_size", None) or getattr(c, "max_position_embeddings", None) or 1 << 30)
 
     @property
     def vocab_size(self) -> int:
-        c = getattr(self.model, "config", None)
-        return int(getattr(c, "vocab_size", None) or self.model.lm.config.vocab_size)
+        return int(self._config.vocab_size)
 
     def parameters_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())

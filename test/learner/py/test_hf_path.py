@@ -1,0 +1,62 @@
+"""The GPU path's glue (load_hf -> Trainer -> export) on CPU. transformers is not installed
+here, so a stand-in module with the two calls we use (AutoModelForCausalLM.from_pretrained,
+gradient_checkpointing_enable) replaces it; this checks our code, not transformers."""
+import sys
+import tempfile
+import types
+import unittest
+
+import torch
+from helpers import TOK, on_policy, sample
+
+from learner import export
+from learner.model import load_hf
+from learner.train import Trainer, TrainSettings
+
+
+class _Lm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = types.SimpleNamespace(vocab_size=TOK.vocab_size, max_position_embeddings=64, use_cache=True)
+        self.model = torch.nn.Embedding(TOK.vocab_size, 16)
+        self.lm_head = torch.nn.Linear(16, TOK.vocab_size, bias=False)
+        self.checkpointing = False
+
+    def gradient_checkpointing_enable(self):
+        self.checkpointing = True
+
+    def forward(self, input_ids, attention_mask=None, use_cache=False):
+        return types.SimpleNamespace(logits=self.lm_head(self.model(input_ids)))
+
+
+class HfPathTest(unittest.TestCase):
+    def setUp(self):
+        fake = types.ModuleType("transformers")
+        fake.AutoModelForCausalLM = types.SimpleNamespace(from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
+        sys.modules["transformers"] = fake
+
+    def tearDown(self):
+        sys.modules.pop("transformers", None)
+
+    def test_train_and_export_under_the_models_own_names(self):
+        torch.manual_seed(0)
+        policy = load_hf("org/model", "cpu", dtype="float32")
+        self.assertTrue(policy.lm.checkpointing)
+        self.assertFalse(policy.lm.config.use_cache)
+        t = Trainer(policy, TrainSettings(learning_rate=1e-2, kl_coef=0.1), "org/model")
+        self.assertEqual((t.vocab_size, t.block_size), (TOK.vocab_size, 64))
+        out = t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
+        self.assertEqual(out["policy_version"], 1)
+        with tempfile.TemporaryDirectory() as d:
+            _, m = export.export(t.model, t.version, d, "org/model")
+        self.assertEqual(sorted(x["name"] for x in m["tensors"]), ["lm_head.weight", "model.weight"])
+
+    def test_bf16_policy_exports_bf16(self):
+        policy = load_hf("org/model", "cpu", dtype="bfloat16")
+        with tempfile.TemporaryDirectory() as d:
+            _, m = export.export(policy, 0, d, "org/model")
+        self.assertEqual({x["dtype"] for x in m["tensors"]}, {"BF16"})
+
+
+if __name__ == "__main__":
+    unittest.main()
