@@ -210,6 +210,10 @@ describe("hub over gRPC", function () {
       expect(err.kind, field).to.equal("InvalidArgument");
       expect(err.message.startsWith(field + ":"), `${err.message} names ${field}`).to.equal(true);
     }
+    // over the server's explicit message limit (4 MiB in these tests): refused, not buffered
+    const huge = traj(t!);
+    huge.finalAnswer = "x".repeat(5 * 1024 * 1024);
+    expect((await rejects(s.rpc.submit(huge))).kind).to.equal("ResourceExhausted");
     // the hub keeps working after all that
     expect((await s.rpc.submit(traj(t!))).accepted).to.equal(true);
   });
