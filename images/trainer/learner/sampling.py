@@ -151,6 +151,12 @@ class Decoder:
             self.key_mask, self.next_pos = self.key_mask.index_select(0, sel), self.next_pos.index_select(0, sel)
             chosen = [chosen[b] for b in keep]
             self.rows, self.tags = [self.rows[b] for b in keep], [self.tags[b] for b in keep]
+            # Columns that are padding for every remaining row go, or a long-running batch with
+            # rows coming and going would drag an ever longer cache.
+            first = int(self.key_mask.any(0).long().argmax())
+            if first > 0:
+                self.cache = [(k[:, :, first:], v[:, :, first:]) for k, v in self.cache]
+                self.key_mask = self.key_mask[:, first:]
         step = torch.tensor(chosen, dtype=torch.long, device=self.device).view(-1, 1)
         self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)
         logits, self.cache = self.model(step, self.next_pos.view(-1, 1), self.key_mask, self.cache)

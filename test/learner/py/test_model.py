@@ -60,8 +60,8 @@ class ModelTest(unittest.TestCase):
     def test_requests_joining_a_running_batch_get_the_same_tokens_as_alone(self):
         t = trainer(5)
         t.model.eval()
-        first = [GenRequest(TOK.render_chat([{"role": "user", "content": "short"}]), 10, 1.0, seed=3),
-                 GenRequest([256, 9, 9], 3, 1.0, seed=4)]
+        first = [GenRequest([256, 9, 9], 10, 1.0, seed=3),
+                 GenRequest(TOK.render_chat([{"role": "user", "content": "longer"}]), 3, 1.0, seed=4)]
         late = [GenRequest(TOK.render_chat([{"role": "user", "content": "a longer, later prompt"}]), 6, 0.7, seed=8)]
         d = Decoder(t.model, TOK, torch.Generator())
         d.add(first, ["a", "b"])
@@ -69,6 +69,9 @@ class ModelTest(unittest.TestCase):
         for _ in range(4):
             got.update(dict(d.step()))
         self.assertEqual(set(got), {"b"})  # 3 tokens: done and gone from the batch
+        # Row a's left padding (for b's longer prompt) is trimmed once b is gone: its prompt and
+        # the 4 tokens fed back since.
+        self.assertEqual(d.key_mask.shape[1], len(first[0].prompt) + 4)
         d.add(late, ["c"])  # joins mid-way, with a longer prompt than the running row's cache
         while d.active:
             got.update(dict(d.step()))
