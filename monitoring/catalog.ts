@@ -132,13 +132,10 @@ export const METRICS: readonly MetricSpec[] = [
   operator("l0_workqueue_retries_total", "counter", "Keys requeued with backoff after an error.", [
     "controller",
   ]),
-  operator(
-    "l0_operator_leader",
-    "gauge",
-    "1 on the replica holding the leader Lease, else 0.",
-    [],
-    "chart (#10)",
-  ),
+  operator("l0_operator_kube_requests_total", "counter", "Requests to the Kubernetes API by method.", [
+    "method",
+  ]),
+  operator("l0_operator_leader", "gauge", "1 while this replica holds the leader Lease, else 0.", []),
   operator(
     "l0_autoscaler_desired_replicas",
     "gauge",

@@ -150,11 +150,11 @@ describe("monitoring: rules and dashboard", function () {
     expect(expandVariables('x{run=~"$run"}', { run: "qa" })).to.equal('x{run=~"qa"}');
   });
 
-  it("docs/metrics.md lists every metric of the catalog with its type and labels", () => {
+  it("docs/metrics.md lists every metric of the catalog with its type, labels, meaning and owner", () => {
     const doc = readFileSync(join(ROOT, "docs/metrics.md"), "utf8");
     for (const m of METRICS) {
       const labels = m.labels.map((l) => "`" + l + "`").join(", ") || "—";
-      expect(doc, m.name).to.include(`| \`${m.name}\` | ${m.type} | ${labels} |`);
+      expect(doc, m.name).to.include(`| \`${m.name}\` | ${m.type} | ${labels} | ${m.help} | ${m.source} |`);
     }
   });
 
