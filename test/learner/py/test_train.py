@@ -14,6 +14,7 @@ from helpers import TOK, on_policy, sample, trainer
 from learner import checkpoint, export
 from learner.batch import BatchError
 from learner.loss import SEQUENCE_MEAN
+from learner.train import NonFiniteError
 
 PROMPT = TOK.render_chat([{"role": "user", "content": "hi"}])
 
@@ -58,6 +59,17 @@ class TrainTest(unittest.TestCase):
         for k, v in params(t).items():
             self.assertTrue(torch.equal(v, before[k]), k)
         self.assertTrue(torch.equal(t.optimizer.state_dict()["state"][0]["exp_avg"], opt_before))
+
+    def test_a_non_finite_gradient_skips_the_step_and_keeps_the_model(self):
+        t = trainer(9)
+        before = params(t)
+        # A finite but absurd sampler logprob makes the ratio overflow; with A < 0 the loss is inf.
+        with self.assertRaises(NonFiniteError):
+            t.train([sample(PROMPT, [97], -1.0, logprobs=[-1e30])])
+        self.assertEqual(t.version, 0)
+        for k, v in params(t).items():
+            self.assertTrue(torch.equal(v, before[k]), k)
+        self.assertEqual(t.train(batch(t))["policy_version"], 1)  # and the next good batch trains
 
     def test_micro_batching_gives_the_same_step_as_one_batch(self):
         for agg in ("token_mean", SEQUENCE_MEAN):
