@@ -3,6 +3,7 @@
 // See README.md in this folder for what it covers and what it does not.
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { type AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
@@ -15,6 +16,7 @@ import { ResourceTable } from "./resources.js";
 import { createCrValidator } from "./schema.js";
 import { Simulation, type SimOptions } from "./sim.js";
 import { Store } from "./store.js";
+import { testCertificate } from "./tls.js";
 import { type Obj, type ResourceType } from "./types.js";
 import { bookmarkAll, Pager } from "./watch.js";
 
@@ -32,10 +34,15 @@ export interface KubeServerOptions {
   /** Controllers and kubelet stand-in; `false` serves the API alone. Default on. */
   sim?: false | SimOptions;
   clock?: () => Date;
+  /**
+   * Serve HTTPS with a throwaway self-signed certificate (openssl, once per process) that the
+   * kubeconfig trusts; needed by kubectl/client-go, which send bearer tokens only over TLS.
+   */
+  tls?: boolean;
 }
 
 export interface KubeServer {
-  /** http://127.0.0.1:PORT */
+  /** http(s)://127.0.0.1:PORT */
   url: string;
   token: string | undefined;
   /** A KubeConfig for @kubernetes/client-node pointing at this server (namespace "default"). */
@@ -74,27 +81,29 @@ export async function startKubeServer(opts: KubeServerOptions = {}): Promise<Kub
     store.create(nsType, "", { metadata: { name } });
   const watchers = new Set<() => void>();
   let address = "127.0.0.1:0";
-  const server: Server = createServer(
-    createHandler({
-      table: types,
-      store,
-      history,
-      faults,
-      pager: new Pager(),
-      apply: new ApplyManager(store),
-      token,
-      bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
-      serverAddress: () => address,
-      watchers,
-    }),
-  );
+  const tls = opts.tls ? testCertificate() : undefined;
+  const handler = createHandler({
+    table: types,
+    store,
+    history,
+    faults,
+    pager: new Pager(),
+    apply: new ApplyManager(store),
+    token,
+    bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
+    serverAddress: () => address,
+    watchers,
+  });
+  const server: Server = tls
+    ? createTlsServer({ cert: tls.cert, key: tls.key }, handler)
+    : createServer(handler);
   server.keepAliveTimeout = 1000;
   await new Promise<void>((ok, fail) => {
     server.once("error", fail);
     server.listen(0, "127.0.0.1", () => ok());
   });
   address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const url = `http://${address}`;
+  const url = `${tls ? "https" : "http"}://${address}`;
   const sim = new Simulation(store, clock, opts.sim === false ? { enabled: false } : (opts.sim ?? {}));
   const find = (apiVersion: string, kind: string): ResourceType => {
     const t = types.byKind(apiVersion, kind);
@@ -105,7 +114,14 @@ export async function startKubeServer(opts: KubeServerOptions = {}): Promise<Kub
     stringify({
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "l0-test", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+      clusters: [
+        {
+          name: "l0-test",
+          cluster: tls
+            ? { server: url, "certificate-authority-data": Buffer.from(tls.cert).toString("base64") }
+            : { server: url, "insecure-skip-tls-verify": true },
+        },
+      ],
       users: [{ name: "l0-test", user: token ? { token } : {} }],
       contexts: [{ name: "l0-test", context: { cluster: "l0-test", user: "l0-test", namespace } }],
       "current-context": "l0-test",
