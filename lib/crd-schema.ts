@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import addFormats from "ajv-formats";
 import { parseAllDocuments } from "yaml";
 import { type FieldViolation } from "./errors.js";
 
@@ -117,6 +118,8 @@ export function createSchemaValidator(
   opts: { rejectUnknown?: boolean } = {},
 ): SchemaValidator {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  // Kubernetes' formats (int32, int64, date-time, byte, ...) as the API server checks them.
+  addFormats.default(ajv);
   const byKind = new Map<string, ValidateFunction>();
   const closed = (s: unknown): unknown => {
     // Objects with declared properties are closed (as a structural schema prunes the rest).
