@@ -35,6 +35,7 @@ const MAY_BE_ABSENT = new Set([
   "l0_learner_grad_norm",
   "l0_learner_entropy",
   "l0_groups_dropped_total",
+  "l0_workqueue_retries_total",
   // The operator does not wire the autoscaler yet (fixed replicas), nor the pool gauges this
   // chart asks for (docs/metrics.md).
   "l0_autoscaler_desired_replicas",
@@ -355,6 +356,18 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
     // Said out loud, so the report can say which panels this test could not fill.
     if (skipped.length)
       console.log(`      (queries over metrics nothing exposes yet: ${skipped.join("; ")})`);
+  });
+
+  it("every l0_ metric the real hub, worker and operator expose is in the catalog (and docs/metrics.md)", async () => {
+    const index = seriesIndex();
+    const exposed = await prom.query(
+      'group by (__name__, job) ({job=~"l0-trainer|l0-worker|l0-operator", __name__=~"l0_.+"})',
+    );
+    expect(exposed.length).to.be.greaterThan(10);
+    const unknown = exposed
+      .filter((r) => !index.has(r.metric.__name__!))
+      .map((r) => `${r.metric.job}: ${r.metric.__name__}`);
+    expect(unknown, "metrics missing from monitoring/catalog.ts").to.deep.equal([]);
   });
 
   it("every alert and recording rule evaluates without error", async () => {
