@@ -86,7 +86,8 @@ def start(cfg, token: str, log: Logger):
     if cfg.sft_data:
         warm_start(cfg, trainer, tok, log)
     if engine is not None:
-        http = make_server(Api(engine, cfg.served_model_name or cfg.model), cfg.engine_host, cfg.engine_port, log)
+        http = make_server(Api(engine, cfg.served_model_name or cfg.model), cfg.engine_host, cfg.engine_port, log,
+                           token if cfg.engine_require_token else "")
         threading.Thread(target=http.serve_forever, name="engine-http", daemon=True).start()
         host = "127.0.0.1" if cfg.engine_host in ("0.0.0.0", "") else cfg.engine_host
         base_url = f"http://{host}:{http.server_address[1]}/v1"

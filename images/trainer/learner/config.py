@@ -25,6 +25,7 @@ class LearnerConfig:
     engine_max_batch: int = 64
     engine_batch_wait_ms: float = 10.0
     served_model_name: str = ""
+    engine_require_token: bool = False  # the engine also wants the run token (Authorization: Bearer)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = -1  # /metrics, /healthz, /readyz; -1 = off, 0 = a free port
     device: str = "cpu"
@@ -61,6 +62,7 @@ HELP = {
     "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
     "engine_port": "port of the OpenAI-compatible engine (CPU path; 0 = a free port, -1 = off)",
     "engine_batch_wait_ms": "after a request arrives, how long the engine waits for more to batch with it",
+    "engine_require_token": "true: the engine also requires the run token (Authorization: Bearer), like vLLM's --api-key",
     "served_model_name": "model name the engine answers to (default: --model)",
     "aggregation": "token_mean or sequence_mean",
     "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",
@@ -81,12 +83,24 @@ ALGORITHM_FIELDS = {
 }
 
 
+def parse_bool(text: str) -> bool:
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {text!r}")
+
+
+def _type(default):
+    return parse_bool if isinstance(default, bool) else type(default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="learner", description="L0 learner: policy-gradient gRPC service (+ CPU engine)")
     for f in fields(LearnerConfig):
         flag = "--" + f.name.replace("_", "-")
-        typ = type(f.default)
-        p.add_argument(flag, type=typ, default=None, choices=CHOICES.get(f.name),
+        p.add_argument(flag, type=_type(f.default), default=None, choices=CHOICES.get(f.name),
                        help=f"{HELP.get(f.name, f.name.replace('_', ' '))} (env {ENV_PREFIX}{f.name.upper()}, "
                             f"default {f.default!r})")
     return p
@@ -132,7 +146,7 @@ def load_config(argv: Optional[List[str]] = None, env: Optional[dict] = None) ->
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
             try:
-                values[f.name] = type(f.default)(raw)
+                values[f.name] = _type(f.default)(raw)
             except ValueError as e:
                 raise ValueError(f"{ENV_PREFIX}{f.name.upper()}: must be {type(f.default).__name__}, got {raw!r}") from e
         if args.get(f.name) is not None:

@@ -6,6 +6,7 @@ is answered as soon as it ends. A session holds the weights lock, so every answe
 `policy_version` that produced it; a waiting Train/Load stops admissions and the batch drains."""
 from __future__ import annotations
 
+import hmac
 import json
 import queue
 import threading
@@ -248,7 +249,10 @@ class Api:
         }
 
 
-def make_server(api: Api, host: str, port: int, logger: Logger) -> ThreadingHTTPServer:
+def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "") -> ThreadingHTTPServer:
+    """The engine's HTTP server. With a token, every route but /health needs `Authorization:
+    Bearer <token>` (as vLLM's --api-key), answered 401 otherwise."""
+    want = f"Bearer {token}".encode("utf-8")
     posts = {"/tokenize": api.tokenize, "/v1/completions": api.completions,
              "/v1/chat/completions": api.chat_completions}
 
@@ -269,8 +273,19 @@ def make_server(api: Api, host: str, port: int, logger: Logger) -> ThreadingHTTP
         def _error(self, e: RequestError) -> None:
             self._send(e.status, {"error": {"message": str(e), "type": e.kind, "code": e.status}})
 
+        def _authorized(self) -> bool:
+            got = (self.headers.get("authorization") or "").encode("utf-8")
+            if not token or hmac.compare_digest(got, want):
+                return True
+            self.close_connection = True
+            self._error(RequestError(401, "authorization: missing or wrong token (Bearer <token>)",
+                                     "AuthenticationError"))
+            return False
+
         def do_GET(self):
             path = self.path.split("?")[0]
+            if path not in ("/health", "/healthz") and not self._authorized():
+                return
             if path == "/v1/models":
                 self._send(200, api.models())
             elif path in ("/health", "/healthz"):
@@ -280,6 +295,8 @@ def make_server(api: Api, host: str, port: int, logger: Logger) -> ThreadingHTTP
 
         def do_POST(self):
             path = self.path.split("?")[0]
+            if not self._authorized():
+                return
             try:
                 n = int(self.headers.get("content-length") or 0)
                 if n > MAX_BODY_BYTES:

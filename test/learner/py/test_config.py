@@ -24,6 +24,8 @@ class ConfigTest(unittest.TestCase):
     def test_errors_name_the_setting(self):
         with self.assertRaisesRegex(ValueError, "--token-file"):
             load_config([], {})
+        self.assertTrue(load_config(["--token-file", "/t", "--engine-require-token", "true"], {}).engine_require_token)
+        self.assertFalse(load_config(["--token-file", "/t"], {"L0_LEARNER_ENGINE_REQUIRE_TOKEN": "0"}).engine_require_token)
         with self.assertRaisesRegex(ValueError, "L0_LEARNER_PORT"):
             load_config(["--token-file", "/t"], {"L0_LEARNER_PORT": "eighty"})
 

@@ -97,6 +97,29 @@ class EngineTest(unittest.TestCase):
         self.assertEqual((status, err["error"]["message"][:17]), (400, "messages[0].role:"))
         self.assertEqual(self.req("/v1/nope", {})[0], 404)
 
+    def test_with_a_token_every_route_but_health_needs_it(self):
+        srv = make_server(Api(self.engine, "tiny"), "127.0.0.1", 0, silent(), token="s3cret")
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+
+        def status(path, auth=None, body=None):
+            headers = {"authorization": auth} if auth else {}
+            data = None if body is None else json.dumps(body).encode()
+            try:
+                return urllib.request.urlopen(urllib.request.Request(url + path, data, headers), timeout=30).status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        try:
+            self.assertEqual(status("/v1/models"), 401)
+            self.assertEqual(status("/tokenize", "Bearer nope", {"prompt": "x"}), 401)
+            self.assertEqual(status("/health"), 200)
+            self.assertEqual(status("/v1/models", "Bearer s3cret"), 200)
+            self.assertEqual(status("/tokenize", "Bearer s3cret", {"prompt": "x"}), 200)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
     def test_max_tokens_is_capped_to_the_context(self):
         status, body = self.req("/v1/completions", {"prompt": [1] * 60, "max_tokens": 100, "seed": 1})
         self.assertEqual(status, 200)
