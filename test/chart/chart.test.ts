@@ -372,6 +372,33 @@ describe("chart: l0-operator", function () {
     });
   });
 
+  it("refuses clusters older than the chart's kubeVersion (1.27)", () => {
+    const r = runHelm(["template", "l0", CHART, "--kube-version", "1.26.5"]);
+    expect(r.status).to.not.equal(0);
+    expect(r.stderr).to.match(/kubeVersion/i);
+    expect(runHelm(["template", "l0", CHART, "--kube-version", "1.27.0"]).status).to.equal(0);
+  });
+
+  it("values.yaml has no YAML 1.1 boolean keys and documents every key", () => {
+    const text = readFileSync(join(CHART, "values.yaml"), "utf8");
+    const lines = text.split("\n");
+    lines.forEach((line, i) => {
+      const key = /^\s*([A-Za-z0-9_.-]+):/.exec(line)?.[1];
+      if (!key) return;
+      expect(["y", "n", "yes", "no", "on", "off"], `line ${i + 1}`).not.to.include(key.toLowerCase());
+      // A top-level key, or a leaf, is preceded by a comment (its own or its block's).
+      if (/^\S/.test(line)) {
+        const above = lines
+          .slice(0, i)
+          .reverse()
+          .find((l) => l.trim() !== "");
+        expect(above?.trim().startsWith("#"), `values.yaml line ${i + 1} (${key}) has no comment`).to.equal(
+          true,
+        );
+      }
+    });
+  });
+
   it("NOTES.txt tells the user how to apply a first TrainingRun and where to look", () => {
     // helm template does not render NOTES.txt; render a copy under another name (shown by --debug).
     const dir = mkdtempSync(join(tmpdir(), "l0-notes-"));
