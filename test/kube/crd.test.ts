@@ -176,6 +176,27 @@ describe("kube server: custom resources from crds/", () => {
     expect(neg.code).to.equal(422);
   });
 
+  it("serves the CRD's printer columns as a Table when asked (kubectl get)", async () => {
+    await create(trainingRun("r"));
+    await c.custom.patchNamespacedCustomObjectStatus(
+      { ...TR, namespace: "default", name: "r", body: { status: { phase: "Running", step: 3 } } },
+      mergePatch,
+    );
+    const res = await fetch(`${kube.url}/apis/l0.dev/v1alpha1/namespaces/default/trainingruns`, {
+      headers: {
+        Authorization: `Bearer ${kube.token}`,
+        Accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+      },
+    });
+    const table = (await res.json()) as any;
+    expect(table.kind).to.equal("Table");
+    const names = table.columnDefinitions.map((d: any) => d.name);
+    expect(names.slice(0, 3)).to.deep.equal(["Name", "Phase", "Step"]);
+    const cells = table.rows[0].cells;
+    expect(cells.slice(0, 3)).to.deep.equal(["r", "Running", 3]);
+    expect(cells[names.indexOf("Age")]).to.match(/^\d+s$/);
+  });
+
   it("serves the Deployment scale subresource with its selector", async () => {
     await c.apps.createNamespacedDeployment({
       namespace: "default",

@@ -13,6 +13,7 @@ import { type ResourceTable } from "./resources.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Propagation, type Store } from "./store.js";
 import { applyScale, toScale } from "./scale.js";
+import { toTable, wantsTable } from "./table.js";
 import { apiVersionOf, clone, type Obj, type ResourceType } from "./types.js";
 import { type Pager, serveWatch } from "./watch.js";
 
@@ -206,7 +207,9 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   switch (verb) {
     case "get": {
       const o = ctx.store.get(t, ns, r.name!);
-      send(res, 200, r.subresource === "scale" ? toScale(t, o) : o);
+      const crd = t.custom && !r.subresource && wantsTable(req.headers.accept) ? crdOf(ctx, t) : undefined;
+      if (crd) send(res, 200, toTable(crd, t.version, [o], o.metadata.resourceVersion, ctx.store.now()));
+      else send(res, 200, r.subresource === "scale" ? toScale(t, o) : o);
       return;
     }
     case "list": {
@@ -220,6 +223,22 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         limit,
         q.get("continue") ?? undefined,
       );
+      const crd = t.custom && wantsTable(req.headers.accept) ? crdOf(ctx, t) : undefined;
+      if (crd) {
+        send(res, 200, {
+          ...toTable(crd, t.version, page.items, String(page.rv), ctx.store.now()),
+          ...(page.continue
+            ? {
+                metadata: {
+                  resourceVersion: String(page.rv),
+                  continue: page.continue,
+                  remainingItemCount: page.remaining,
+                },
+              }
+            : {}),
+        });
+        return;
+      }
       send(res, 200, {
         kind: t.listKind,
         apiVersion: apiVersionOf(t),
@@ -367,6 +386,10 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     }
   }
   throw methodNotAllowed();
+}
+
+function crdOf(ctx: HttpContext, t: ResourceType): Obj | undefined {
+  return ctx.table.crds.find((c) => c.kind === t.kind && c.group === t.group)?.crd;
 }
 
 function defaultManager(req: IncomingMessage): string {
