@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { link, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../lib/grpc.js";
@@ -125,6 +125,7 @@ async function republish(fromDir: string, from: Manifest, toDir: string, version
 // ---------------------------------------------------------------- children
 async function childMain(mode: string, args: string[]): Promise<void> {
   if (mode === "tcp-recv") {
+    const c0 = cpuSeconds();
     const sock = net.connect(Number(args[0]), "127.0.0.1");
     let n = 0;
     let t0 = 0;
@@ -133,7 +134,9 @@ async function childMain(mode: string, args: string[]): Promise<void> {
       n += d.length;
     });
     await new Promise((r) => sock.once("end", r));
-    console.log(JSON.stringify({ bytes: n, seconds: (performance.now() - t0) / 1000 }));
+    console.log(
+      JSON.stringify({ bytes: n, seconds: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 }),
+    );
     return;
   }
   if (mode === "pull") {
@@ -144,6 +147,7 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
     const token = (await readFile(tokenFile, "utf8")).trim();
     const client = weightsClient(address);
+    const c0 = cpuSeconds();
     const t0 = performance.now();
     await pullVersion({
       manifest,
@@ -155,7 +159,9 @@ async function childMain(mode: string, args: string[]): Promise<void> {
       logger: silentLogger(),
     });
     const seconds = (performance.now() - t0) / 1000;
-    console.log(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+    console.log(
+      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
+    );
     client.close();
     return;
   }
@@ -183,7 +189,19 @@ async function childMain(mode: string, args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 /** Raw TCP ceiling: this process writes `total` bytes in 4 MiB writes on one connection; a child reads them. */
-async function tcpCeiling(total: number): Promise<number> {
+/** CPU seconds (user + system) this process has used. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+interface Measured {
+  bytesPerSecond: number;
+  /** CPU seconds of both ends (sender here, receiver in the child) per GB moved. */
+  cpuPerGB: number;
+}
+
+async function tcpCeiling(total: number): Promise<Measured> {
   const buf = randomBytes(4 * MiB);
   const server = net.createServer((sock) => {
     void (async () => {
@@ -199,10 +217,16 @@ async function tcpCeiling(total: number): Promise<number> {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
-  const out = JSON.parse(await child("tcp-recv", [String(port)])) as { bytes: number; seconds: number };
+  const cpu0 = cpuSeconds();
+  const out = JSON.parse(await child("tcp-recv", [String(port)])) as {
+    bytes: number;
+    seconds: number;
+    cpu: number;
+  };
+  const cpu = cpuSeconds() - cpu0 + out.cpu;
   server.close();
   if (out.bytes !== total) throw new Error(`tcp: got ${out.bytes} of ${total} bytes`);
-  return total / out.seconds;
+  return { bytesPerSecond: total / out.seconds, cpuPerGB: cpu / (total / 1e9) };
 }
 
 interface Service {
@@ -261,28 +285,34 @@ async function parentMain(): Promise<void> {
     const manifestFile = join(exportDir, "1", "manifest.json");
     const svc = await startService(exportDir, token, fanout);
 
-    const tcp: number[] = [];
-    const pulls: number[] = [];
+    const tcp: Measured[] = [];
+    const pulls: Measured[] = [];
     let maxRss = 0;
-    const pull = async (dir: string): Promise<number> => {
+    const pull = async (dir: string): Promise<Measured> => {
+      const cpu0 = cpuSeconds();
       await mkdir(dir);
       const out = JSON.parse(await child("pull", [svc.address, tokenFile, manifestFile, dir])) as {
         seconds: number;
         maxRssMiB: number;
+        cpu: number;
       };
+      const cpu = cpuSeconds() - cpu0 + out.cpu;
       await rm(dir, { recursive: true, force: true });
       maxRss = Math.max(maxRss, out.maxRssMiB);
-      return bytes / out.seconds;
+      return { bytesPerSecond: bytes / out.seconds, cpuPerGB: cpu / (bytes / 1e9) };
     };
     for (let r = 0; r < repeat; r++) {
       tcp.push(await tcpCeiling(bytes));
       pulls.push(await pull(join(stage, `pull-${r}`)));
       console.log(
-        `round ${r + 1}: raw TCP ${round(tcp[r]! / 1e9, 2)} GB/s, weight service -> verified staging ${round(pulls[r]! / 1e9, 2)} GB/s`,
+        `round ${r + 1}: raw TCP ${round(tcp[r]!.bytesPerSecond / 1e9, 2)} GB/s (${round(tcp[r]!.cpuPerGB, 2)} CPU-s/GB), ` +
+          `weight service -> verified staging ${round(pulls[r]!.bytesPerSecond / 1e9, 2)} GB/s (${round(pulls[r]!.cpuPerGB, 2)} CPU-s/GB)`,
       );
     }
     const diskPull = await pull(join(base, "pull-disk"));
-    console.log(`one pull into ${tmpdir()} (disk page cache): ${round(diskPull / 1e9, 2)} GB/s`);
+    console.log(
+      `one pull into ${tmpdir()} (disk page cache): ${round(diskPull.bytesPerSecond / 1e9, 2)} GB/s`,
+    );
     await svc.stop();
 
     // Fan-out: a fresh service over an empty dir; N sidecars (child processes, engine "none")
@@ -320,10 +350,17 @@ async function parentMain(): Promise<void> {
     const s4 = await fanoutSeconds(4);
     console.log(`4 sidecars (fan-out ${fanout}) serve a new version in ${round(s4, 2)} s`);
 
-    const gbps = median(pulls) / 1e9;
-    const tcpGbps = median(tcp) / 1e9;
+    const gbps = median(pulls.map((m) => m.bytesPerSecond)) / 1e9;
+    const tcpGbps = median(tcp.map((m) => m.bytesPerSecond)) / 1e9;
+    const tcpCpu = median(tcp.map((m) => m.cpuPerGB));
+    const pullCpu = median(pulls.map((m) => m.cpuPerGB));
+    const load = loadavg()[0]!;
     console.log(
       `median of ${repeat}: weight service ${round(gbps, 3)} GB/s, raw TCP ${round(tcpGbps, 3)} GB/s, tcp_ratio ${round(gbps / tcpGbps, 3)}; seconds_4 / seconds_1 = ${round(s4 / s1, 2)}`,
+    );
+    console.log(
+      `CPU per GB (both ends): raw TCP ${round(tcpCpu, 2)} s, weight service + verifying puller ${round(pullCpu, 2)} s; ` +
+        `cpu_ratio ${round(tcpCpu / pullCpu, 3)} (CPU cost of raw TCP / weight service per byte); load average ${round(load, 1)} on ${availableParallelism()} CPUs`,
     );
     console.log(`peak RSS of a pulling process: ${round(maxRss, 0)} MiB (it never holds a whole shard)`);
     for (const n of notes) console.log(`note: ${n}`);
@@ -336,7 +373,11 @@ async function parentMain(): Promise<void> {
       tcp_gbps: round(tcpGbps, 3),
       gbps: round(gbps, 3),
       tcp_ratio: round(gbps / tcpGbps, 3),
-      disk_pull_gbps: round(diskPull / 1e9, 3),
+      tcp_cpu_s_per_gb: round(tcpCpu, 3),
+      pull_cpu_s_per_gb: round(pullCpu, 3),
+      cpu_ratio: round(tcpCpu / pullCpu, 3),
+      loadavg_1m: round(load, 2),
+      disk_pull_gbps: round(diskPull.bytesPerSecond / 1e9, 3),
       pull_max_rss_mib: round(maxRss, 0),
       seconds_1: round(s1, 3),
       seconds_4: round(s4, 3),
