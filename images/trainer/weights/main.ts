@@ -1,17 +1,13 @@
-// `l0 weights`: the weight service as its own process. The hub may instead embed
-// WeightService and read its `engines` hook directly (see images/inference/README.md).
+// `l0 weights`: the weight service as its own process. The trainer may instead embed it
+// (embed.ts `startWeightService`) and use its `engines` hook and `publish` directly.
 import { readFileSync } from "node:fs";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { invalidField } from "../../../lib/errors.js";
-import { startServer } from "../../../lib/grpc.js";
 import { createLogger } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { createShutdown } from "../../../lib/shutdown.js";
 import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./cli.js";
-import { EngineRegistry } from "./engines.js";
-import { weightsMetrics } from "./metrics.js";
-import { WeightService } from "./service.js";
-import { VersionStore } from "./store.js";
+import { startWeightService } from "./embed.js";
 
 /** Reads a token file; the error names the flag. */
 export function readTokenFile(path: string, flag: string): string {
@@ -33,27 +29,25 @@ export async function main(
   const logger = createLogger({ component: "weights", level: cfg.logLevel, format: cfg.logFormat });
   const token = readTokenFile(cfg.tokenFile, "--token-file (L0_WEIGHTS_TOKEN_FILE)");
   const registry = createRegistry({ labels: { component: "weights" } });
-  const metrics = weightsMetrics(registry);
-  const engines = new EngineRegistry({ logger });
-  const store = new VersionStore({
-    dir: cfg.dir,
-    logger,
-    keep: cfg.keep,
-    isNeeded: (v) => engines.targets().has(v),
-  });
-  await store.scan();
-  store.start(cfg.pollInterval);
-  const service = new WeightService({ store, token, logger, metrics, fanout: cfg.fanout, registry: engines });
   const shutdown = createShutdown({ logger });
   const probes = await serveProbes({ registry, host: cfg.host, port: cfg.metricsPort });
   shutdown.add("probes", () => probes.close());
-  shutdown.add("store", () => store.close());
-  const server = await startServer((s) => service.addToServer(s), { host: cfg.host, port: cfg.port });
-  shutdown.add("grpc", () => server.stop());
+  const w = await startWeightService({
+    dir: cfg.dir,
+    token,
+    logger,
+    registry,
+    host: cfg.host,
+    port: cfg.port,
+    keep: cfg.keep,
+    fanout: cfg.fanout,
+    pollIntervalMs: cfg.pollInterval,
+  });
+  shutdown.add("weights", () => w.close());
   logger.info("weights listening", {
-    port: server.port,
+    port: w.port,
     metricsPort: probes.port,
-    versions: store.versions(),
+    versions: w.store.versions(),
     config: redact(WEIGHTS_CONFIG, cfg),
   });
 }

@@ -1,0 +1,98 @@
+// The weight service as a part of another program (the trainer's loop, `l0 local`, `l0 weights`):
+// store + service + gRPC server in one call, and `publish`, the step the loop runs after
+// ExportWeights in strict on-policy mode: make the version visible now and wait until the
+// engines serve it, failing with a condition reason instead of hanging.
+import { type Registry } from "prom-client";
+import { L0Error } from "../../../lib/errors.js";
+import { startServer } from "../../../lib/grpc.js";
+import { type Logger } from "../../../lib/log.js";
+import { EngineRegistry, type WeightsHubHook } from "./engines.js";
+import { weightsMetrics } from "./metrics.js";
+import { WeightService } from "./service.js";
+import { VersionStore } from "./store.js";
+
+export interface EmbedOptions {
+  /** Directory the learner exports into (`<dir>/<version>/`). */
+  dir: string;
+  token: string;
+  logger: Logger;
+  registry: Registry;
+  host?: string;
+  /** 0 = any free port. */
+  port: number;
+  keep?: number;
+  fanout?: number;
+  pollIntervalMs?: number;
+}
+
+export interface PublishOptions {
+  timeoutMs: number;
+  /** Engines that must serve the version (the inference replicas). */
+  minEngines: number;
+  signal?: AbortSignal;
+}
+
+export interface EmbeddedWeights {
+  service: WeightService;
+  store: VersionStore;
+  /** The hub hook: which version each engine serves; wait for all. */
+  engines: WeightsHubHook;
+  /** host:port sidecars dial. */
+  address: string;
+  port: number;
+  /**
+   * After ExportWeights(version): scans now (no poll delay), then waits until `minEngines` engines
+   * serve >= version. Throws L0Error with reason "WeightExportMissing", "WeightSyncTimeout",
+   * "EngineDegraded" or "Aborted", and a message naming the engines behind.
+   */
+  publish(version: number, opts: PublishOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeights> {
+  const engines = new EngineRegistry({ logger: o.logger });
+  const store = new VersionStore({
+    dir: o.dir,
+    logger: o.logger,
+    keep: o.keep,
+    isNeeded: (v) => engines.targets().has(v),
+  });
+  await store.scan();
+  store.start(o.pollIntervalMs ?? 1000);
+  const service = new WeightService({
+    store,
+    token: o.token,
+    logger: o.logger,
+    metrics: weightsMetrics(o.registry),
+    fanout: o.fanout,
+    registry: engines,
+  });
+  const server = await startServer((s) => service.addToServer(s), { host: o.host, port: o.port });
+  return {
+    service,
+    store,
+    engines,
+    address: server.address,
+    port: server.port,
+    publish: async (version, p) => {
+      await store.scan();
+      if ((store.latest()?.version ?? 0) < version)
+        throw new L0Error(
+          "FailedPrecondition",
+          `weights v${version} are not in ${o.dir} (missing or rejected: see the weights log); newest is v${store.latest()?.version ?? 0}`,
+          { reason: "WeightExportMissing" },
+        );
+      const r = await engines.awaitAllServe(version, p);
+      if (!r.ok)
+        throw new L0Error(
+          r.reason === "WeightSyncTimeout" ? "DeadlineExceeded" : "FailedPrecondition",
+          r.message,
+          { reason: r.reason },
+        );
+    },
+    close: async () => {
+      store.close();
+      await server.stop(2000);
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// The embedded weight service as the trainer's loop uses it: publish(v) after an export resolves
+// once the engines serve v, and fails with a reason (never hangs) when they do not.
+import { rm } from "node:fs/promises";
+import { expect } from "chai";
+import { type L0Error } from "../../lib/errors.js";
+import { silentLogger } from "../../lib/log.js";
+import { createRegistry } from "../../lib/metrics.js";
+import { startWeightService, type EmbeddedWeights } from "../../images/trainer/weights/embed.js";
+import { weightsMetrics } from "../../images/trainer/weights/metrics.js";
+import { createEngine } from "../../images/inference/engines.js";
+import { PeerStore } from "../../images/inference/peer.js";
+import { weightsClient } from "../../images/inference/puller.js";
+import { Sidecar } from "../../images/inference/sidecar.js";
+import { engineStandIn, tempDir, writeVersion } from "./fixtures.js";
+
+describe("weights: embedded service and publish", () => {
+  let w: EmbeddedWeights;
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it("publish(v) resolves when the engines serve v, and names the reason when they cannot", async () => {
+    const dir = await tempDir();
+    const root = await tempDir("l0-embed-root-");
+    cleanup.push(
+      () => rm(dir, { recursive: true, force: true }),
+      () => rm(root, { recursive: true, force: true }),
+    );
+    const logger = silentLogger();
+    w = await startWeightService({
+      dir,
+      token: "t",
+      logger,
+      registry: createRegistry({ defaultMetrics: false }),
+      host: "127.0.0.1",
+      port: 0,
+      pollIntervalMs: 60_000,
+    });
+    cleanup.push(() => w.close());
+
+    const missing = await w.publish(1, { timeoutMs: 1000, minEngines: 1 }).catch((e: L0Error) => e);
+    expect((missing as L0Error).reason).to.equal("WeightExportMissing");
+
+    await writeVersion(dir, 1);
+    const nobody = await w.publish(1, { timeoutMs: 50, minEngines: 1 }).catch((e: L0Error) => e);
+    expect((nobody as L0Error).reason).to.equal("WeightSyncTimeout");
+    expect((nobody as L0Error).message).to.match(/0 of 1 engines reported/);
+
+    const engine = await engineStandIn((c) => String(c.body.model_path).endsWith("/2"));
+    cleanup.push(() => engine.close());
+    const client = weightsClient(w.address);
+    const abort = new AbortController();
+    const sidecar = new Sidecar({
+      engineId: "e1",
+      root,
+      service: client,
+      token: "t",
+      engine: createEngine({ kind: "sglang", url: engine.url }),
+      peers: new PeerStore(),
+      logger,
+      metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
+      reportIntervalMs: 100,
+    });
+    const running = sidecar.run(abort.signal);
+    cleanup.push(async () => {
+      abort.abort();
+      await running;
+      client.close();
+    });
+    await w.publish(1, { timeoutMs: 10_000, minEngines: 1 });
+    expect(w.engines.engines().map((e) => [e.engineId, e.version, e.state])).to.deep.equal([
+      ["e1", 1, "Serving"],
+    ]);
+
+    await writeVersion(dir, 2); // the engine refuses v2
+    const degraded = await w.publish(2, { timeoutMs: 10_000, minEngines: 1 }).catch((e: L0Error) => e);
+    expect((degraded as L0Error).reason).to.equal("EngineDegraded");
+    expect((degraded as L0Error).message).to.match(/e1 \(serves v1, Degraded: engine load of v2 failed/);
+  });
+});
