@@ -259,6 +259,39 @@ describe("chart: l0-operator", function () {
     });
   });
 
+  describe("switches", () => {
+    it("rbac.create=false and an existing ServiceAccount: no RBAC, no ServiceAccount, the named one is used", () => {
+      const objs = render([
+        "--set",
+        "rbac.create=false,serviceAccount.create=false,serviceAccount.name=ops-sa",
+      ]);
+      for (const kind of ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"])
+        expect(find(objs, kind), kind).to.have.length(0);
+      expect(podSpec(objs).serviceAccountName).to.equal("ops-sa");
+    });
+
+    it("one replica without leader election: no PodDisruptionBudget, no Lease permissions", () => {
+      const objs = render(["--set", "replicaCount=1,leaderElection.enabled=false"]);
+      expect(find(objs, "PodDisruptionBudget")).to.have.length(0);
+      expect(find(objs, "Role")).to.have.length(0);
+      expect(env(podSpec(objs).containers[0]!).L0_OPERATOR_LEADER_ELECT).to.equal("false");
+    });
+
+    it("no metrics Service means no ServiceMonitor (it would select nothing)", () => {
+      const objs = render([...MONITORING_APIS, "--set", "metrics.service.enabled=false"]);
+      expect(find(objs, "Service")).to.have.length(0);
+      expect(find(objs, "ServiceMonitor")).to.have.length(0);
+      expect(find(objs, "PodMonitor")).to.have.length(1);
+    });
+
+    it("fullnameOverride names every object", () => {
+      const objs = render(["--set", "fullnameOverride=l0"]);
+      expect(one(objs, "Deployment").metadata.name).to.equal("l0");
+      expect(one(objs, "ClusterRole").metadata.name).to.equal("l0");
+      expect(one(objs, "Role").metadata.name).to.equal("l0-leader-election");
+    });
+  });
+
   describe("representative values", () => {
     let objs: K8sObject[];
     before(() => {
