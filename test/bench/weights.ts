@@ -317,10 +317,11 @@ async function parentMain(): Promise<void> {
 
     // Fan-out: a fresh service over an empty dir; N sidecars (child processes, engine "none")
     // connect, then the version is published; wall time until every engine serves it.
-    const fanoutSeconds = async (n: number): Promise<number> => {
-      const dir = join(base, `export-${n}`);
+    let round_ = 0;
+    const fanoutSeconds = async (n: number, k: number): Promise<number> => {
+      const dir = join(base, `export-${round_++}`);
       await mkdir(dir);
-      const s = await startService(dir, token, fanout);
+      const s = await startService(dir, token, k);
       const roots = await Promise.all(
         Array.from({ length: n }, (_, i) => mkdtemp(join(stage, `sidecar-${n}-${i}-`))),
       );
@@ -345,10 +346,12 @@ async function parentMain(): Promise<void> {
         await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
       }
     };
-    const s1 = await fanoutSeconds(1);
+    const s1 = await fanoutSeconds(1, fanout);
     console.log(`1 sidecar serves a new version in ${round(s1, 2)} s`);
-    const s4 = await fanoutSeconds(4);
+    const s4 = await fanoutSeconds(4, fanout);
     console.log(`4 sidecars (fan-out ${fanout}) serve a new version in ${round(s4, 2)} s`);
+    const s4star = await fanoutSeconds(4, 0);
+    console.log(`4 sidecars without fan-out (all pull from the service) in ${round(s4star, 2)} s`);
 
     const gbps = median(pulls.map((m) => m.bytesPerSecond)) / 1e9;
     const tcpGbps = median(tcp.map((m) => m.bytesPerSecond)) / 1e9;
@@ -383,6 +386,7 @@ async function parentMain(): Promise<void> {
       seconds_4: round(s4, 3),
       fanout,
       fanout_ratio: round(s4 / s1, 3),
+      seconds_4_no_fanout: round(s4star, 3),
       ...(notes.length ? { note: notes.join("; ") } : {}),
     });
   } finally {
