@@ -165,6 +165,14 @@ async function operatorRun() {
       await sleep(100);
     }
     const convergeMs = performance.now() - t0;
+    const atConverge = await metric(metricsUrl, "l0_reconcile_total");
+    const reqConverge = await metric(metricsUrl, "l0_operator_kube_requests_total");
+    const converge = {
+      reconciles: sum(atConverge, () => true),
+      conflicts: sum(atConverge, (k) => k.includes('result="conflict"')),
+      errors: sum(atConverge, (k) => k.includes('result="error"')),
+      requests: sum(reqConverge, (k) => !k.includes('method="WATCH"')),
+    };
     // Steady state: let in-flight work finish, then watch two resync periods.
     await sleep(2000);
     const r0 = await metric(metricsUrl, "l0_operator_kube_requests_total");
@@ -179,6 +187,7 @@ async function operatorRun() {
     const reconciles = d(c0, c1, () => true);
     return {
       kube,
+      converge,
       convergeMs,
       created,
       writes,
@@ -252,6 +261,10 @@ const figures = {
   create_runs_s: round(op.created / 1000, 2),
   direct_writes_s: round(direct / 1000, 2),
   converge_vs_direct: round(op.convergeMs / direct, 2),
+  converge_reconciles: op.converge.reconciles,
+  converge_conflicts: op.converge.conflicts,
+  converge_errors: op.converge.errors,
+  converge_requests: op.converge.requests,
   idle_resync_writes: op.writes,
   idle_resync_reconciles: op.reconciles,
   idle_requests_per_reconcile: op.reconciles ? round((op.reads + op.writes) / op.reconciles, 3) : null,

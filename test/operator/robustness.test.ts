@@ -133,19 +133,35 @@ describe("operator: ownership, faults and restarts", function () {
     await eventually(() => getRun(env, "bad")?.status?.phase === "Initializing", "recovers after the fix");
   });
 
-  it("a restarted operator adopts what exists and creates no duplicates", async () => {
+  it("an operator restarted mid-flight adopts what exists and creates no duplicates", async () => {
+    const names = ["a", "b", "c", "d", "e", "f"];
+    // Slow writes so the first operator is stopped with work half done.
+    env.kube.faults.delay({ verb: "create" }, 30, 20);
     const op1 = await env.startOperator();
-    for (const n of ["a", "b"]) await env.custom.createNamespacedCustomObject({ ...TR, body: run(n) });
-    await eventually(() => converged(env, "a") && converged(env, "b"), "converged");
-    const before = countKinds(env);
-    const uid = env.kube.get("v1", "Secret", "default", "a-token")!.metadata.uid;
+    for (const n of names) await env.custom.createNamespacedCustomObject({ ...TR, body: run(n) });
+    await eventually(() => env.kube.list("v1", "Secret", "default").length >= 1, "some work done");
     await op1.stop();
-    await env.startOperator();
-    await new Promise((r) => setTimeout(r, 500));
-    expect(countKinds(env)).to.deep.equal(before);
-    expect(env.kube.get("v1", "Secret", "default", "a-token")!.metadata.uid, "token not recreated").to.equal(
-      uid,
+    const tokens = Object.fromEntries(
+      env.kube.list("v1", "Secret", "default").map((s) => [s.metadata.name, s.metadata.uid]),
     );
+    expect(
+      names.every((n) => converged(env, n)),
+      "stopped mid-flight",
+    ).to.equal(false);
+    await env.startOperator();
+    await eventually(() => names.every((n) => converged(env, n)), "converged after restart", 15_000);
+    const per = names.length;
+    expect(countKinds(env)).to.deep.equal({
+      Secret: per,
+      ConfigMap: per,
+      Service: 2 * per,
+      Job: per,
+      Deployment: per,
+      AgentWorkerPool: per,
+      PodDisruptionBudget: per,
+    });
+    for (const [name, uid] of Object.entries(tokens))
+      expect(env.kube.get("v1", "Secret", "default", name)!.metadata.uid, `${name} kept`).to.equal(uid);
   });
 
   it("two replicas: one leader reconciles; the other takes over when it stops", async () => {
