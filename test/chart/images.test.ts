@@ -61,6 +61,32 @@ describe("images: Dockerfile conventions", function () {
     });
   }
 
+  it("the build context keeps every source the image's `npm run build` compiles", () => {
+    // tsc's own list of the build's inputs (tsconfig.build.json, imports followed), minus generated
+    // code that the build writes itself: none may be excluded by an image's .dockerignore.
+    const r = spawnSync(
+      process.execPath,
+      ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json", "--listFilesOnly"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(r.status, r.stderr).to.equal(0);
+    const inputs = r.stdout
+      .split("\n")
+      .filter((f) => f.startsWith(ROOT + "/") && !f.includes("/node_modules/"))
+      .map((f) => f.slice(ROOT.length + 1))
+      .filter((f) => !f.startsWith("gen/"));
+    expect(inputs).to.include("cli/main.ts");
+    for (const image of Object.keys(IMAGES)) {
+      const { ignore } = ctxFor(image);
+      const excluded = inputs.filter((f) => isIgnored(f, ignore));
+      expect(excluded, `images/${image}/Dockerfile.dockerignore excludes build inputs`).to.deep.equal([]);
+    }
+  });
+
   it("the worker image has python3 and bubblewrap for the sandbox, and ships kernel.py", () => {
     const text = read("images/worker/Dockerfile");
     expect(text).to.match(/apt-get install[^\n]*python3[^\n]*bubblewrap/);
