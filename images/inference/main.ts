@@ -7,7 +7,7 @@ import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
 import { readTokenFile } from "../trainer/weights/main.js";
 import { weightsMetrics } from "../trainer/weights/metrics.js";
-import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./cli.js";
+import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
 import { createEngine } from "./engines.js";
 import { PeerService, PeerStore } from "./peer.js";
 import { weightsClient } from "./puller.js";

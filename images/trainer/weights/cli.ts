@@ -1,50 +1,9 @@
 // Registers `l0 weights`: the weight service standalone, serving a directory of exported
 // versions (`<dir>/<version>/{manifest.json, *.safetensors}`). Flags and L0_WEIGHTS_* variables.
 import { type Command } from "commander";
-import { addOptions, defineConfig } from "../../../lib/config.js";
-import { LOG_LEVELS } from "../../../lib/log.js";
+import { addOptions } from "../../../lib/config.js";
+import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./config.js";
 import { runMain } from "../../../cli/run.js";
-
-export const WEIGHTS_ENV_PREFIX = "L0_WEIGHTS_";
-
-export const WEIGHTS_CONFIG = defineConfig({
-  dir: { type: "string", required: true, description: "Directory of exported versions (<dir>/<version>/)" },
-  tokenFile: {
-    type: "string",
-    required: true,
-    description: "File holding the run token (never the token itself)",
-  },
-  host: { type: "string", default: "0.0.0.0", description: "Address the gRPC and metrics servers bind" },
-  port: {
-    type: "int",
-    default: 7071,
-    min: 0,
-    max: 65535,
-    description: "Weights gRPC port (0 = any free port)",
-  },
-  metricsPort: {
-    type: "int",
-    default: 9091,
-    min: 0,
-    max: 65535,
-    description: "/metrics, /healthz, /readyz port",
-  },
-  pollInterval: {
-    type: "duration",
-    default: "1s",
-    description: "How often the directory is scanned for new versions",
-  },
-  keep: { type: "int", default: 2, min: 1, max: 1000, description: "Newest versions always kept on disk" },
-  fanout: {
-    type: "int",
-    default: 2,
-    min: 0,
-    max: 64,
-    description: "Peers each sidecar feeds in the fan-out tree (0 = all pull from the service)",
-  },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },
-});
 
 export function register(program: Command): void {
   const cmd = program

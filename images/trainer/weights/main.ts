@@ -6,7 +6,7 @@ import { invalidField } from "../../../lib/errors.js";
 import { createLogger } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { createShutdown } from "../../../lib/shutdown.js";
-import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./cli.js";
+import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./config.js";
 import { startWeightService } from "./embed.js";
 
 /** Reads a token file; the error names the flag. */
