@@ -3,6 +3,7 @@
 // validation of metadata and the kind; any failure is one 422 listing every cause.
 import { validateBuiltin, validateMeta, validateName, applyDefaults } from "./builtin.js";
 import { badRequest, type Cause, forbiddenField, invalid, invalidValue, required } from "./errors.js";
+import { type FieldValidation, modelName, pruneUnknown, unknownFieldOutcome } from "./fields.js";
 import { type CrValidator, pruneMetadata } from "./schema.js";
 import { apiVersionOf, isObj, type Obj, type ResourceType } from "./types.js";
 
@@ -83,14 +84,33 @@ function metaCauses(t: ResourceType, o: Obj, old?: Obj): Cause[] {
 }
 
 /** Defaults and validates `o` in place; throws 422 with every cause. */
-export function admit(t: ResourceType, o: Obj, crs: CrValidator, old?: Obj): Obj {
+export interface AdmitOptions {
+  fieldValidation?: FieldValidation;
+  /** Receives "unknown field" warnings (the Warning header). */
+  warnings?: string[];
+}
+
+export function admit(t: ResourceType, o: Obj, crs: CrValidator, old?: Obj, opts: AdmitOptions = {}): Obj {
   let out = o;
   const causes: Cause[] = [];
   if (t.custom) {
     const r = crs.admit(t.kind, o);
     out = r.value;
+    opts.warnings?.push(...unknownFieldOutcome(r.dropped, opts.fieldValidation));
     causes.push(...r.causes);
   } else {
+    const model = modelName(t);
+    if (model) {
+      const meta = o.metadata;
+      const dropped = pruneUnknown(model, o);
+      o.metadata = meta;
+      opts.warnings?.push(
+        ...unknownFieldOutcome(
+          dropped.filter((d) => !d.startsWith("metadata")),
+          opts.fieldValidation,
+        ),
+      );
+    }
     applyDefaults(t.kind, o);
     causes.push(...validateBuiltin(t.kind, o, old));
   }

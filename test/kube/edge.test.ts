@@ -125,6 +125,42 @@ describe("kube server: edge cases", () => {
     ctl.abort();
   });
 
+  it("drops unknown fields of built-ins and custom resources with a Warning; 400 with fieldValidation=Strict", async () => {
+    const dep = {
+      metadata: { name: "w" },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { a: "b" } },
+        template: {
+          metadata: { labels: { a: "b" } },
+          spec: { containers: [{ name: "c", image: "i", imagePullPolicyy: "Always" }] },
+        },
+        replicaz: 3,
+      },
+    };
+    const res = await raw("POST", "/apis/apps/v1/namespaces/default/deployments", JSON.stringify(dep));
+    expect(res.status).to.equal(201);
+    expect(res.headers.get("warning")).to.contain('unknown field \\"spec.replicaz\\"');
+    expect(res.headers.get("warning")).to.contain("spec.template.spec.containers[0].imagePullPolicyy");
+    const stored = kube.get("apps/v1", "Deployment", "default", "w")!;
+    expect(stored.spec.replicaz).to.equal(undefined);
+    expect(stored.spec.template.spec.containers[0].imagePullPolicyy).to.equal(undefined);
+    const strict = await raw(
+      "POST",
+      "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+      JSON.stringify({ metadata: { name: "s" }, dta: {} }),
+    );
+    expect(strict.status).to.equal(400);
+    expect(((await strict.json()) as { message: string }).message).to.contain('unknown field "dta"');
+    const cr = await raw(
+      "POST",
+      "/apis/l0.dev/v1alpha1/namespaces/default/trainingruns",
+      JSON.stringify(trainingRun("r", { bogus: 1 })),
+    );
+    expect(cr.status).to.equal(201);
+    expect(cr.headers.get("warning")).to.contain("spec.bogus");
+  });
+
   it("merges Service ports by port in a strategic merge patch", async () => {
     await c.core.createNamespacedService({
       namespace: "default",

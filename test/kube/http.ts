@@ -7,6 +7,7 @@ import { type ApplyManager } from "./apply.js";
 import { discovery } from "./discovery.js";
 import { badRequest, KubeError, methodNotAllowed, notFoundPath, unsupportedMediaType } from "./errors.js";
 import { type Faults, type RequestInfo } from "./faults.js";
+import { type FieldValidation } from "./fields.js";
 import { type History, matches, type WatchFilter } from "./history.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type ResourceTable } from "./resources.js";
@@ -91,7 +92,7 @@ export function send(
   res: ServerResponse,
   code: number,
   body: unknown,
-  headers: Record<string, string> = {},
+  headers: Record<string, string | string[]> = {},
 ): void {
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
@@ -278,6 +279,19 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   if (q.get("force") !== null && contentType !== "application/apply-patch+yaml")
     throw new KubeError(422, "Invalid", "force: Forbidden: may not be specified for non-apply patch");
   const text = await readBody(req);
+  const warnings: string[] = [];
+  const fv = q.get("fieldValidation");
+  if (fv !== null && !["Strict", "Warn", "Ignore"].includes(fv))
+    throw badRequest(`fieldValidation must be one of "Ignore", "Strict" or "Warn", got "${fv}"`);
+  const w = { manager, warnings, ...(fv ? { fieldValidation: fv as FieldValidation } : {}) };
+  // Unknown fields dropped from the body come back as Warning headers, as on a real server.
+  const reply = (code: number, body: unknown): void =>
+    send(
+      res,
+      code,
+      body,
+      warnings.length ? { Warning: warnings.map((x) => `299 - ${JSON.stringify(x)}`) } : {},
+    );
   switch (verb) {
     case "create":
     case "update": {
@@ -289,7 +303,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         ]);
       const body = decode(text, contentType);
       if (verb === "create") {
-        send(res, 201, ctx.store.create(t, ns, body, { dryRun, manager }));
+        reply(201, ctx.store.create(t, ns, body, { dryRun, ...w }));
         return;
       }
       if (r.subresource === "scale") {
@@ -297,7 +311,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         return;
       }
       const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
-      send(res, 200, ctx.store.update(t, ns, r.name!, body, { ...sub, dryRun, manager }));
+      reply(200, ctx.store.update(t, ns, r.name!, body, { ...sub, dryRun, ...w }));
       return;
     }
     case "patch": {
@@ -325,7 +339,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
         return;
       }
       const sub = r.subresource === "status" ? { subresource: "status" as const } : {};
-      send(res, 200, ctx.store.update(t, ns, r.name!, patched, { ...sub, dryRun, manager }));
+      reply(200, ctx.store.update(t, ns, r.name!, patched, { ...sub, dryRun, ...w }));
       return;
     }
     case "delete":

@@ -10,18 +10,26 @@ import { isObj, type Obj } from "./types.js";
 type Schema = Record<string, any>;
 
 /** Drops fields the schema does not declare, as a structural schema's pruning does. */
-export function prune(schema: Schema | undefined, value: unknown): unknown {
+export function prune(
+  schema: Schema | undefined,
+  value: unknown,
+  dropped: string[] = [],
+  path = "",
+): unknown {
   if (!schema || schema["x-kubernetes-int-or-string"]) return value;
-  if (Array.isArray(value)) return schema.items ? value.map((v) => prune(schema.items, v)) : value;
+  if (Array.isArray(value))
+    return schema.items ? value.map((v, i) => prune(schema.items, v, dropped, `${path}[${i}]`)) : value;
   if (!isObj(value)) return value;
   const preserve = schema["x-kubernetes-preserve-unknown-fields"] === true;
   const props = (schema.properties ?? {}) as Record<string, Schema>;
   const extra = schema.additionalProperties;
   const out: Obj = {};
   for (const [k, v] of Object.entries(value)) {
-    if (props[k]) out[k] = prune(props[k], v);
-    else if (isObj(extra)) out[k] = prune(extra, v);
+    const sub = path ? `${path}.${k}` : k;
+    if (props[k]) out[k] = prune(props[k], v, dropped, sub);
+    else if (isObj(extra)) out[k] = prune(extra, v, dropped, `${path}[${k}]`);
     else if (preserve || extra === true) out[k] = v;
+    else dropped.push(sub);
   }
   return out;
 }
@@ -150,7 +158,7 @@ function causeOf(e: ErrorObject, root: unknown): Cause {
 
 export interface CrValidator {
   /** Prunes, defaults and validates a custom resource; returns the stored form and the causes. */
-  admit(kind: string, obj: Obj): { value: Obj; causes: Cause[] };
+  admit(kind: string, obj: Obj): { value: Obj; causes: Cause[]; dropped: string[] };
 }
 
 // Compiling the schemas is most of a start-up; compiled validators are pure, so servers that
@@ -179,8 +187,9 @@ function compile(crds: CrdInfo[]): CrValidator {
   return {
     admit(kind, obj) {
       const entry = byKind.get(kind);
-      if (!entry) return { value: obj, causes: [] };
-      const pruned = prune(entry.raw, obj) as Obj;
+      if (!entry) return { value: obj, causes: [], dropped: [] };
+      const dropped: string[] = [];
+      const pruned = prune(entry.raw, obj, dropped) as Obj;
       pruned.apiVersion = obj.apiVersion;
       pruned.kind = obj.kind;
       pruned.metadata = obj.metadata;
@@ -191,6 +200,7 @@ function compile(crds: CrdInfo[]): CrValidator {
       const causes = errs.map((e) => causeOf(e, pruned));
       const seen = new Set<string>();
       return {
+        dropped: dropped.filter((d) => d !== "metadata" && !d.startsWith("metadata.")),
         value: pruned,
         causes: causes.filter((c) => !seen.has(c.field + c.message) && seen.add(c.field + c.message)),
       };

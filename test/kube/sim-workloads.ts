@@ -56,6 +56,8 @@ export function setCondition(
   reason: string,
   message: string,
   now: string,
+  /** Deployment conditions carry lastUpdateTime, Job conditions lastProbeTime. */
+  touched: "lastUpdateTime" | "lastProbeTime" = "lastUpdateTime",
 ): Obj[] {
   const cur = conds.find((c) => c.type === type);
   const next = {
@@ -64,7 +66,7 @@ export function setCondition(
     reason,
     message,
     lastTransitionTime: cur && cur.status === status ? cur.lastTransitionTime : now,
-    lastUpdateTime: now,
+    [touched]: now,
   };
   if (cur && cur.status === status && cur.reason === reason && cur.message === message) return conds;
   return [...conds.filter((c) => c.type !== type), next];
@@ -303,6 +305,7 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",
         nowS,
+        "lastProbeTime",
       );
       next = setCondition(
         next,
@@ -311,6 +314,7 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",
         nowS,
+        "lastProbeTime",
       );
     } else if (complete) {
       next = setCondition(
@@ -320,6 +324,7 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
         "CompletionsReached",
         "Reached expected number of succeeded pods",
         nowS,
+        "lastProbeTime",
       );
       next = setCondition(
         next,
@@ -328,6 +333,7 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
         "CompletionsReached",
         "Reached expected number of succeeded pods",
         nowS,
+        "lastProbeTime",
       );
       status.completionTime = nowS;
     } else {
@@ -364,9 +370,9 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
     // Pods deleted by a suspension are not failures (the real controller does not count them).
     for (const p of active) ctx.store.delete(podT, ns, p.metadata.name);
     mem.active.clear();
-    next = setCondition(next, "Suspended", "True", "JobSuspended", "Job suspended", nowS);
+    next = setCondition(next, "Suspended", "True", "JobSuspended", "Job suspended", nowS, "lastProbeTime");
   } else if (next.some((c) => c.type === "Suspended" && c.status === "True")) {
-    next = setCondition(next, "Suspended", "False", "JobResumed", "Job resumed", nowS);
+    next = setCondition(next, "Suspended", "False", "JobResumed", "Job resumed", nowS, "lastProbeTime");
   }
   const live = ownedBy(ctx.store.list(podT, ns), job).filter(
     (p) => !isTerminal(p) && !p.metadata.deletionTimestamp,

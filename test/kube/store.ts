@@ -6,6 +6,7 @@ import { admit, checkEnvelope } from "./admit.js";
 import { alreadyExists, conflict, KubeError, notFound, staleConflict, badRequest } from "./errors.js";
 import { type History, type EventType } from "./history.js";
 import { type ResourceTable } from "./resources.js";
+import { type FieldValidation } from "./fields.js";
 import { trackUpdate, withoutManaged } from "./managed.js";
 import { type CrValidator } from "./schema.js";
 import { clone, deepEqual, type Obj, type ResourceType, typeKey } from "./types.js";
@@ -18,6 +19,9 @@ export interface WriteOptions {
   manager?: string;
   /** Server-side apply computed managedFields itself. */
   applied?: boolean;
+  /** The request's fieldValidation and where its "unknown field" warnings go. */
+  fieldValidation?: FieldValidation;
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -166,7 +170,7 @@ export class Store {
     else delete m.generation;
     if (t.status) delete o.status;
     this.#prepareCreate(t, o);
-    const admitted = admit(t, o, this.crs);
+    const admitted = admit(t, o, this.crs, undefined, opts);
     if (this.peek(t, ns, admitted.metadata.name)) throw alreadyExists(t, admitted.metadata.name);
     this.#track(t, undefined, admitted, opts);
     if (opts.dryRun) return admitted;
@@ -254,7 +258,7 @@ export class Store {
       if (t.kind === "Namespace" && !t.group) next.spec = clone(old.spec);
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion;
-    next = admit(t, next, this.crs, old);
+    next = admit(t, next, this.crs, old, opts);
     if (t.generation && !deepEqual(withoutMetaAndStatus(next, t.status), withoutMetaAndStatus(old, t.status)))
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     if (deepEqual(withoutManaged(next), withoutManaged(old)) && (!opts.applied || sameOwners(next, old)))
