@@ -1,0 +1,69 @@
+// `l0 trainer` configuration: flags and L0_TRAINER_* variables (lib/config.ts), named after the
+// env the operator gives the trainer Job (operator/trainingrun/build.ts). The run itself
+// (dataset, algorithm, reward, agent, checkpoint) comes from the TrainingRun file.
+import { defineConfig } from "../../../lib/config.js";
+import { LOG_LEVELS } from "../../../lib/log.js";
+
+export const TRAINER_ENV_PREFIX = "L0_TRAINER_";
+
+export const TRAINER_CONFIG = defineConfig({
+  runConfig: { type: "string", required: true, description: "TrainingRun file (YAML/JSON), e.g. run.json" },
+  tokenFile: {
+    type: "string",
+    required: true,
+    description: "File holding the run token (never pass the token itself)",
+  },
+  host: { type: "string", default: "0.0.0.0", description: "Address the hub gRPC and metrics servers bind" },
+  hubPort: { type: "int", default: 7070, min: 0, max: 65535, description: "Rollout gRPC port (0 = free)" },
+  metricsPort: {
+    type: "int",
+    default: 9090,
+    min: 0,
+    max: 65535,
+    description: "/metrics, /healthz, /readyz port (0 = free)",
+  },
+  enginePort: {
+    type: "int",
+    default: -1,
+    min: -1,
+    max: 65535,
+    description: "Port of the learner's colocated engine (0 = free, -1 = none: spec.inference serves)",
+  },
+  engineHost: {
+    type: "string",
+    default: "0.0.0.0",
+    description: "Address the colocated engine binds (workers in other pods reach it)",
+  },
+  checkpointDir: {
+    type: "string",
+    default: "",
+    description: "Checkpoint directory (one sub-directory per saved step + `latest`); empty = none",
+  },
+  attempt: { type: "int", default: 0, min: 0, description: "Restart attempt of the trainer (logged)" },
+  sftData: {
+    type: "string",
+    default: "",
+    description: "Demonstrations JSONL for the learner's supervised warm start (only when not resuming)",
+  },
+  leaseTimeout: { type: "duration", default: "60s", description: "Lease lifetime without a heartbeat" },
+  maxAttempts: {
+    type: "int",
+    default: 3,
+    min: 1,
+    max: 100,
+    description: "Failed attempts of an episode before its group is dropped",
+  },
+  retryBackoff: { type: "duration", default: "1s", description: "Backoff before the first retry" },
+  learnerReadyTimeout: {
+    type: "duration",
+    default: "600s",
+    description: "How long the learner may take to start (model build, warm start)",
+  },
+  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
+  logFormat: {
+    type: "enum",
+    values: ["auto", "json", "pretty"] as const,
+    default: "auto",
+    description: "Log format",
+  },
+});

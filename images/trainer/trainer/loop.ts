@@ -1,0 +1,129 @@
+// The training loop (DESIGN.md section 6): evaluate -> beginStep(v) -> batch -> toTrainSamples ->
+// Learner.Train -> the engines serve v+1 -> checkpoint every N steps -> evaluate every E steps ->
+// finish. The hub, the learner and the checkpoint writer are injected, so tests can drive it.
+import { type Logger } from "../../../lib/log.js";
+import { type l0 } from "../../../lib/proto.js";
+import { type Hub } from "../hub/hub.js";
+import { toTrainSamples } from "../hub/samples.js";
+import { type TrainerMetrics } from "./metrics.js";
+
+/** The Learner calls the loop makes (LearnerClient satisfies it). */
+export interface LoopLearner {
+  train(req: l0.v1.ITrainRequest): Promise<l0.v1.TrainResponse>;
+}
+
+/** One line of the run's history (history.jsonl): a step's figures or an evaluation. */
+export interface HistoryRecord {
+  kind: "step" | "eval";
+  step: number;
+  policyVersion: number;
+  unixMs: number;
+  rewardMean?: number;
+  groups?: number;
+  short?: boolean;
+  samples?: number;
+  loss?: number;
+  kl?: number;
+  entropy?: number;
+  gradNorm?: number;
+  stepSeconds?: number;
+  trainSeconds?: number;
+  accuracy?: number;
+  f1?: number;
+  scored?: number;
+  dropped?: number;
+}
+
+export interface LoopOptions {
+  hub: Hub;
+  learner: LoopLearner;
+  metrics: TrainerMetrics;
+  logger: Logger;
+  signal: AbortSignal;
+  /** The policy version the learner holds now (after warm start or Load). */
+  version: number;
+  hasEval: boolean;
+  /** Save a consistent checkpoint of learner + hub at the hub's current step. */
+  checkpoint?: (step: number) => Promise<void>;
+  everySteps: number;
+  /** Separate inference: export weights and wait until the engines serve `version`. */
+  publish?: (version: number, signal: AbortSignal) => Promise<void>;
+  history?: (rec: HistoryRecord) => void;
+  clock?: () => number;
+}
+
+/** Pure: whether step `step` (1-based, of `max`) ends with an evaluation or a checkpoint. */
+export function scheduleAfter(step: number, max: number, every: number): boolean {
+  return every > 0 && step % every === 0 && step < max;
+}
+
+/** Runs the remaining steps; resolves with the final policy version (early when aborted). */
+export async function runLoop(o: LoopOptions): Promise<number> {
+  const { hub, logger, signal } = o;
+  const clock = o.clock ?? Date.now;
+  const max = hub.settings.maxSteps;
+  let version = o.version;
+  const evaluate = async (): Promise<void> => {
+    if (!o.hasEval || signal.aborted) return;
+    const r = await hub.evaluate(version, { signal });
+    o.metrics.evalAccuracy.set(r.accuracy);
+    logger.info("held-out evaluation", { step: hub.step, ...r });
+    o.history?.({ kind: "eval", step: hub.step, unixMs: clock(), ...r });
+  };
+  if (hub.step === 0) await evaluate();
+  while (hub.step < max && !signal.aborted) {
+    const t0 = clock();
+    const { step } = await hub.beginStep(version, { signal });
+    const batch = await hub.batch(step, { signal });
+    const samples = toTrainSamples(batch);
+    let trained: l0.v1.TrainResponse | null = null;
+    if (samples.length > 0) {
+      // Not abortable on purpose: a Train in flight finishes, so the learner and hub stay consistent.
+      trained = await o.learner.train({ step, samples });
+      version = Number(trained.policyVersion);
+      o.metrics.observeTrain(trained);
+      if (o.publish) await o.publish(version, signal);
+    } else {
+      logger.warn("empty batch: nothing to train on", { step, groups: batch.groups.length });
+    }
+    const stepSeconds = (clock() - t0) / 1000;
+    o.metrics.stepSeconds.set(stepSeconds);
+    logger.info("step trained", {
+      step,
+      policyVersion: version,
+      groups: batch.groups.length,
+      short: batch.short,
+      samples: samples.length,
+      rewardMean: batch.rewardMean,
+      loss: trained?.loss,
+      kl: trained?.kl,
+      entropy: trained?.entropy,
+      gradNorm: trained?.gradNorm,
+      stepSeconds,
+    });
+    o.history?.({
+      kind: "step",
+      step,
+      policyVersion: version,
+      unixMs: clock(),
+      rewardMean: batch.rewardMean,
+      groups: batch.groups.length,
+      short: batch.short,
+      samples: samples.length,
+      loss: trained?.loss,
+      kl: trained?.kl,
+      entropy: trained?.entropy,
+      gradNorm: trained?.gradNorm,
+      stepSeconds,
+      trainSeconds: trained?.seconds,
+    });
+    if (o.checkpoint && (scheduleAfter(step, max, o.everySteps) || step === max)) await o.checkpoint(step);
+    if (scheduleAfter(step, max, hub.settings.dataset.evalEvery)) await evaluate();
+  }
+  if (!signal.aborted) {
+    await evaluate();
+    hub.finish();
+    logger.info("all steps done", { steps: hub.step, policyVersion: version });
+  }
+  return version;
+}

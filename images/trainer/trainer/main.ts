@@ -1,0 +1,187 @@
+// `l0 trainer`: the trainer pod's main. Launches the learner (CPU tiny model with its colocated
+// engine, warm-started or resumed), runs the Hub and its Rollout server in-process, and drives
+// the training loop with consistent checkpoints of learner + hub state together.
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { loadConfig, redact } from "../../../lib/config.js";
+import { L0Error, invalidField } from "../../../lib/errors.js";
+import { startServer } from "../../../lib/grpc.js";
+import { createLogger, errorFields } from "../../../lib/log.js";
+import { createRegistry, serveProbes } from "../../../lib/metrics.js";
+import { readTrainingRun } from "../../../lib/run-config.js";
+import { createShutdown } from "../../../lib/shutdown.js";
+import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from "../hub/checkpoint.js";
+import { loadDataset } from "../hub/dataset.js";
+import { Hub } from "../hub/hub.js";
+import { RolloutServer } from "../hub/service.js";
+import { hubSettings } from "../hub/settings.js";
+import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
+import { beginSave, commitSave, findLatest } from "./checkpoint.js";
+import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
+import { type HistoryRecord, runLoop } from "./loop.js";
+import { TrainerMetrics } from "./metrics.js";
+
+export const HISTORY_FILE = "history.jsonl";
+
+function readToken(path: string): string {
+  const field = "--token-file (L0_TRAINER_TOKEN_FILE)";
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw invalidField(field, `cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!token) throw invalidField(field, `${path} is empty`);
+  return token;
+}
+
+export async function main(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const cfg = loadConfig(TRAINER_CONFIG, { flags, env, envPrefix: TRAINER_ENV_PREFIX });
+  const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
+  const token = readToken(cfg.tokenFile);
+  const run = readTrainingRun(cfg.runConfig);
+  if (run.spec.inference || cfg.enginePort < 0)
+    // Unfinished (issue 9): with separate engines the loop must ExportWeights, serve them through
+    // the weight service (images/trainer/weights) and wait for the sidecars (runLoop's `publish`).
+    throw invalidField(
+      "spec.inference",
+      "separate inference engines are not wired into l0 trainer yet; omit spec.inference (colocated engine, --engine-port)",
+    );
+  const settings = hubSettings(run);
+  const log = logger.child({ run: `${settings.run.namespace}/${settings.run.name}`, attempt: cfg.attempt });
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(cfg.runConfig), p));
+  const fields = { questionField: settings.dataset.questionField, answerField: settings.dataset.answerField };
+  const train = loadDataset(at(settings.dataset.path), fields, "spec.dataset.path");
+  const evalDs = settings.dataset.evalPath
+    ? loadDataset(at(settings.dataset.evalPath), fields, "spec.dataset.evalPath")
+    : undefined;
+
+  const ck = run.spec.checkpoint ?? {};
+  const root = cfg.checkpointDir;
+  if (root) mkdirSync(root, { recursive: true });
+  const from = root && ck.resume !== false ? findLatest(root) : null;
+  const hubState = from ? readCheckpoint(join(from.dir, CHECKPOINT_FILE)) : null;
+  const shutdown = createShutdown({ logger: log, graceMs: 120_000 });
+
+  const learner = await launchLearner({
+    flags: {
+      runConfig: cfg.runConfig,
+      tokenFile: cfg.tokenFile,
+      host: "127.0.0.1",
+      port: 0,
+      engineHost: cfg.engineHost,
+      enginePort: cfg.enginePort,
+      loadDir: from ? join(from.dir, "learner") : undefined,
+      sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
+    },
+    readyTimeoutMs: cfg.learnerReadyTimeout,
+    onLog: logTo(log.child({ component: "learner" })),
+  });
+  shutdown.add("learner", async () => void (await learner.stop(30_000)));
+  const client = new LearnerClient(learner.address, { token });
+  const info = await client.waitReady(60_000);
+  const version = Number(info.policyVersion);
+  if (hubState && hubState.policyVersion !== version)
+    log.warn("hub checkpoint and learner disagree on the policy version; using the learner's", {
+      hub: hubState.policyVersion,
+      learner: version,
+    });
+
+  const registry = createRegistry({ labels: { component: "trainer" } });
+  const metrics = new TrainerMetrics(registry);
+  const hub = new Hub({
+    settings,
+    train,
+    eval: evalDs,
+    registry,
+    logger: log.child({ component: "hub" }),
+    leaseTimeoutMs: cfg.leaseTimeout,
+    maxAttempts: cfg.maxAttempts,
+    backoffBaseMs: cfg.retryBackoff,
+    resume: hubState,
+  });
+  hub.start();
+  shutdown.add("hub", () => hub.stop());
+  let listening = false;
+  const probes = await serveProbes({
+    registry,
+    host: cfg.host,
+    port: cfg.metricsPort,
+    readiness: () => (listening ? null : "rollout gRPC server not listening yet"),
+  });
+  shutdown.add("probes", () => probes.close());
+  const server = await startServer((s) => new RolloutServer(hub, { token, logger: log }).addToServer(s), {
+    host: cfg.host,
+    port: cfg.hubPort,
+  });
+  listening = true;
+  shutdown.add("grpc", async () => {
+    listening = false;
+    await server.stop();
+  });
+
+  let lastSaved = from?.step ?? -1;
+  let lastTrained = hub.step;
+  const save = async (step: number): Promise<void> => {
+    if (!root) return;
+    try {
+      const dir = beginSave(root, step);
+      await client.save(join(dir, "learner"));
+      writeCheckpoint(join(dir, CHECKPOINT_FILE), hub.snapshot());
+      const pruned = commitSave(root, step, ck.keep ?? 3);
+      lastSaved = step;
+      metrics.checkpoints.inc({ result: "ok" });
+      log.info("checkpoint saved", { step, dir, pruned });
+    } catch (err) {
+      metrics.checkpoints.inc({ result: "error" });
+      throw err;
+    }
+  };
+  const history = (rec: HistoryRecord): void => {
+    if (rec.kind === "step") lastTrained = rec.step;
+    if (root) appendFileSync(join(root, HISTORY_FILE), JSON.stringify(rec) + "\n");
+  };
+  log.info("trainer ready", {
+    hubPort: server.port,
+    metricsPort: probes.port,
+    engineUrl: learner.engineUrl,
+    policyVersion: version,
+    resumedStep: from?.step ?? null,
+    config: redact(TRAINER_CONFIG, cfg),
+    questions: train.questions.length,
+  });
+
+  const loop = runLoop({
+    hub,
+    learner: client,
+    metrics,
+    logger: log,
+    signal: shutdown.signal,
+    version,
+    hasEval: evalDs !== undefined,
+    checkpoint: root ? save : undefined,
+    everySteps: ck.everySteps ?? 10,
+    history,
+  });
+  // Registered last, so it runs first on a signal: let a Train in flight finish, then save what
+  // the learner and hub agree on, while both are still up.
+  shutdown.add("loop", async () => {
+    await loop.catch(() => undefined);
+    if (hub.step === lastTrained && hub.step > lastSaved && hub.step > 0) await save(hub.step);
+  });
+  try {
+    await loop;
+  } catch (err) {
+    if (shutdown.signal.aborted) return; // the shutdown hooks stop and save
+    log.error("training loop failed", errorFields(err));
+    await shutdown.run("loop-failed");
+    throw err instanceof L0Error ? err : new L0Error("Internal", (err as Error).message);
+  }
+  if (shutdown.signal.aborted) return;
+  if (hub.step > lastSaved) await save(hub.step);
+  const code = await shutdown.run("finished");
+  log.info("trainer finished", { steps: hub.step, code });
+}

@@ -1,0 +1,169 @@
+// `l0 local -f run.yaml`: a TrainingRun as local processes. Validates the run (errors name the
+// field), prepares the run directory (run.json, a 0600 token, warm-start demos, logs), starts
+// `l0 trainer` and N `l0 worker` with the env the operator gives their pods (plan.ts), shows a
+// live progress line from the hub's Stats, and ends with a summary table and a plot. Ctrl-C
+// stops everything and leaves a resumable checkpoint; running the same command again resumes.
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { loadConfig } from "../lib/config.js";
+import { call, channelOptions } from "../lib/grpc.js";
+import { type l0, RolloutClient } from "../lib/proto.js";
+import { readTrainingRun } from "../lib/run-config.js";
+import { runConfigJson } from "../operator/trainingrun/build.js";
+import { demosJsonl, readQuestions } from "../examples/tiny-qa/demos.js";
+import { HISTORY_FILE } from "../images/trainer/trainer/main.js";
+import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
+import { type LocalPaths, type LocalPorts, absolutize, trainerPlan, workerPlan } from "./plan.js";
+import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
+import { plotSvg } from "./plot.js";
+import { type Child, killGroup, startChild, stopChild } from "./procs.js";
+import { parseHistory, summarize, summaryTable } from "./summary.js";
+
+const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const say = (text: string): void => void process.stdout.write(text + "\n");
+
+export async function main(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const cfg = loadConfig(LOCAL_CONFIG, { flags, env, envPrefix: LOCAL_ENV_PREFIX });
+  const file = resolve(String(flags.file));
+  const run = absolutize(readTrainingRun(file), dirname(file));
+  if (run.spec.inference)
+    say("l0 local: spec.inference is ignored here: the learner's colocated CPU engine serves the policy");
+  delete run.spec.inference;
+  const name = run.metadata?.name ?? "run";
+  const runDir = resolve(cfg.runDir || join("runs", name));
+  const ckDir = join(runDir, "checkpoints");
+  if (cfg.fresh) rmSync(ckDir, { recursive: true, force: true });
+  mkdirSync(join(runDir, "logs"), { recursive: true });
+  const resuming = existsSync(join(ckDir, "latest"));
+
+  const runConfig = join(runDir, "run.json");
+  writeFileSync(runConfig, runConfigJson(run));
+  const tokenFile = join(runDir, "token");
+  writeFileSync(tokenFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
+  chmodSync(tokenFile, 0o600);
+  let sftData = "";
+  if (cfg.sftDemos > 0 && !resuming) {
+    sftData = join(runDir, "demos.jsonl");
+    const tools = run.spec.agent?.tools ?? ["search", "notepad"];
+    writeFileSync(sftData, demosJsonl(readQuestions(run.spec.dataset.path).reverse(), tools, cfg.sftDemos));
+  }
+  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir, sftData };
+  const ports: LocalPorts = { hub: await freePort(), engine: await freePort(), metrics: await freePort() };
+  const nWorkers = cfg.workers || run.spec.workers?.replicas || 1;
+  const maxSteps = run.spec.algorithm?.maxSteps ?? 100;
+  say(
+    `l0 local: ${name}: ${maxSteps} steps, ${nWorkers} worker(s); run directory ${runDir}` +
+      (resuming ? " (resuming from its checkpoint)" : ""),
+  );
+  say(`  logs: ${join(runDir, "logs")}/*.log   metrics: http://127.0.0.1:${ports.metrics}/metrics`);
+
+  const children: Child[] = [];
+  const killAll = (): void => children.forEach(killGroup);
+  process.on("exit", killAll);
+  const t0 = Date.now();
+  const trainer = startChild(L0_BIN, trainerPlan(run, paths, ports), env);
+  children.push(trainer);
+  for (let i = 0; i < nWorkers; i++)
+    children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
+  const workers = children.slice(1);
+
+  // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
+  let stopping = false;
+  const onSignal = (sig: string): void => {
+    if (stopping) {
+      killAll();
+      process.exit(130);
+    }
+    stopping = true;
+    process.stdout.write(
+      `\nl0 local: ${sig}: stopping (the trainer writes a checkpoint; Ctrl-C again to kill)\n`,
+    );
+    void stopChild(trainer, 120_000);
+    for (const w of workers) void stopChild(w, 10_000);
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  const token = readFileSync(tokenFile, "utf8").trim();
+  const rollout = new RolloutClient(
+    `127.0.0.1:${ports.hub}`,
+    grpc.credentials.createInsecure(),
+    channelOptions(),
+  );
+  const live =
+    process.stdout.isTTY && cfg.progress !== "plain" && cfg.progress !== "line"
+      ? true
+      : cfg.progress === "line";
+  const st: ProgressState = { maxSteps, startedMs: Date.now(), firstStep: -1 };
+  let outcomes: Record<string, number> = {};
+  let lastStep = -1;
+  let lastEval = -1;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    void (async () => {
+      const s: l0.v1.StatsResponse | null = await call(
+        rollout.stats,
+        rollout,
+        {},
+        { token, timeoutMs: 2000 },
+      ).catch(() => null);
+      if (!s) return;
+      if (st.firstStep < 0) {
+        st.firstStep = Number(s.step);
+        st.startedMs = Date.now();
+      }
+      if (ticks++ % 5 === 0)
+        outcomes = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)
+          .then((r) => r.text())
+          .then(episodeOutcomes)
+          .catch(() => outcomes);
+      if (cfg.progress === "off") return;
+      const text = progressLine(s, st, Date.now());
+      if (live) process.stdout.write(`\r\x1b[2K${text}`);
+      else if (Number(s.step) !== lastStep || Number(s.evalAccuracy) !== lastEval) say(text);
+      lastStep = Number(s.step);
+      lastEval = Number(s.evalAccuracy);
+    })();
+  }, 1000);
+
+  const code = await trainer.exited;
+  clearInterval(timer);
+  await Promise.all(workers.map((w) => stopChild(w, 10_000)));
+  rollout.close();
+  if (live) process.stdout.write("\n");
+  const seconds = (Date.now() - t0) / 1000;
+  const history = existsSync(join(ckDir, HISTORY_FILE))
+    ? parseHistory(readFileSync(join(ckDir, HISTORY_FILE), "utf8"))
+    : [];
+  const summary = summarize(history, outcomes, seconds);
+  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileSync(join(runDir, "plot.svg"), plotSvg(history, `${name}: reward and held-out accuracy per step`));
+  if (code !== 0 && !stopping) {
+    say(`l0 local: the trainer exited with code ${code}; see ${trainer.plan.logFile}`);
+    say(summaryTable(summary));
+    process.exitCode = 1;
+    return;
+  }
+  say(stopping ? "l0 local: stopped; run the same command again to resume." : "l0 local: done.");
+  say(summaryTable(summary));
+  say(`  plot: ${join(runDir, "plot.svg")}   summary: ${join(runDir, "summary.json")}`);
+}

@@ -1,0 +1,141 @@
+// What `l0 local` starts, derived from the operator's own pod builders: the trainer Job's and the
+// worker Deployment's container env, with cluster-only values (mount paths, Service DNS names,
+// downward-API fields, multi-node rendezvous) rewritten for one machine. Pure and table-tested,
+// so a variable the operator adds without a local meaning fails the tests instead of being lost.
+import { isAbsolute, join, resolve } from "node:path";
+import { type V1EnvVar } from "@kubernetes/client-node";
+import { type TrainingRun } from "../gen/crds/index.js";
+import { buildOwnedPool } from "../operator/trainingrun/build-inference.js";
+import { buildTrainerJob } from "../operator/trainingrun/build.js";
+import { buildWorkerDeployment } from "../operator/workerpool/build.js";
+
+export interface LocalPaths {
+  runDir: string;
+  runConfig: string;
+  tokenFile: string;
+  checkpointDir: string;
+  sftData: string;
+}
+
+export interface LocalPorts {
+  hub: number;
+  engine: number;
+  metrics: number;
+}
+
+export interface ProcessPlan {
+  name: string;
+  args: string[];
+  env: Record<string, string>;
+  logFile: string;
+}
+
+/** Pure: the run with its relative file paths made absolute (relative to the manifest's directory). */
+export function absolutize(run: TrainingRun, manifestDir: string): TrainingRun {
+  const at = (p: string | undefined): string | undefined =>
+    p === undefined || isAbsolute(p) ? p : resolve(manifestDir, p);
+  const copy = structuredClone(run);
+  copy.spec.dataset.path = at(copy.spec.dataset.path)!;
+  if (copy.spec.dataset.evalPath) copy.spec.dataset.evalPath = at(copy.spec.dataset.evalPath);
+  const search = copy.spec.workers?.tools?.search;
+  if (search?.corpusPath) search.corpusPath = at(search.corpusPath);
+  return copy;
+}
+
+/** Env the operator sets that has no meaning on one machine, with the reason. */
+export const DROPPED: Record<string, string> = {
+  NNODES: "one trainer process",
+  NODE_RANK: "one trainer process",
+  MASTER_ADDR: "no torch.distributed rendezvous",
+  MASTER_PORT: "no torch.distributed rendezvous",
+  L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",
+};
+
+/**
+ * Pure: the operator's container env rewritten by `values` (a local value per name). Every
+ * variable must be rewritten, dropped (DROPPED) or kept as a plain value; `extra` adds local-only
+ * settings. Throws on a downward-API or Secret variable it does not know, naming it.
+ */
+export function localEnv(
+  env: readonly V1EnvVar[],
+  values: Record<string, string>,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    if (e.name in values) out[e.name] = values[e.name]!;
+    else if (e.name in DROPPED) continue;
+    else if (e.value !== undefined) out[e.name] = e.value;
+    else throw new Error(`l0 local: no local value for ${e.name} (set by the operator from a reference)`);
+  }
+  return { ...out, ...extra };
+}
+
+const containerEnv = (env: V1EnvVar[] | undefined): V1EnvVar[] => env ?? [];
+
+/** Pure: the trainer process, from the operator's trainer Job (attempt 0). */
+export function trainerPlan(run: TrainingRun, paths: LocalPaths, ports: LocalPorts): ProcessPlan {
+  const job = buildTrainerJob(run, 0);
+  const c = job.spec!.template.spec!.containers[0]!;
+  const env = localEnv(
+    containerEnv(c.env),
+    {
+      L0_TRAINER_RUN_CONFIG: paths.runConfig,
+      L0_TRAINER_TOKEN_FILE: paths.tokenFile,
+      L0_TRAINER_HUB_PORT: String(ports.hub),
+      L0_TRAINER_METRICS_PORT: String(ports.metrics),
+      L0_TRAINER_CHECKPOINT_DIR: paths.checkpointDir,
+      L0_TRAINER_ENGINE_PORT: String(ports.engine),
+    },
+    {
+      // Loopback only: nothing on this machine needs to reach the trainer from outside.
+      L0_TRAINER_HOST: "127.0.0.1",
+      L0_TRAINER_ENGINE_HOST: "127.0.0.1",
+      L0_TRAINER_LOG_FORMAT: "json",
+      ...(paths.sftData ? { L0_TRAINER_SFT_DATA: paths.sftData } : {}),
+    },
+  );
+  return {
+    name: "trainer",
+    args: c.args ?? ["trainer"],
+    env,
+    logFile: join(paths.runDir, "logs", "trainer.log"),
+  };
+}
+
+/** Pure: worker process `index`, from the operator's worker Deployment of the run's inline pool. */
+export function workerPlan(
+  run: TrainingRun,
+  paths: LocalPaths,
+  ports: LocalPorts,
+  index: number,
+  sandboxMode: "strict" | "weak",
+): ProcessPlan {
+  const pool = buildOwnedPool(run, 1);
+  const dep = buildWorkerDeployment(pool, run, 1);
+  const c = dep.spec!.template.spec!.containers[0]!;
+  const env = localEnv(
+    containerEnv(c.env),
+    {
+      L0_WORKER_HUB: `127.0.0.1:${ports.hub}`,
+      L0_WORKER_ENGINE_URL: `http://127.0.0.1:${ports.engine}`,
+      L0_WORKER_TOKEN_FILE: paths.tokenFile,
+      L0_WORKER_RUN_CONFIG: paths.runConfig,
+      L0_WORKER_METRICS_PORT: "0",
+      L0_WORKER_ID: `local-${index}`,
+    },
+    {
+      L0_WORKER_HOST: "127.0.0.1",
+      L0_WORKER_SANDBOX_MODE: sandboxMode,
+      L0_WORKER_LOG_FORMAT: "json",
+      // Short drain: a local Ctrl-C should not wait the pod's 30 s.
+      L0_WORKER_GRACE: "3s",
+    },
+  );
+  return {
+    name: `worker-${index}`,
+    args: c.args ?? ["worker"],
+    env,
+    logFile: join(paths.runDir, "logs", `worker-${index}.log`),
+  };
+}

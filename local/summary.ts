@@ -1,0 +1,85 @@
+// The end-of-run report of `l0 local`: pure functions from the trainer's history.jsonl (one
+// record per step and per evaluation) and the episode outcome counts to a summary and its table.
+import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
+
+export interface Summary {
+  accuracyBefore: number | null;
+  accuracyAfter: number | null;
+  steps: number;
+  seconds: number;
+  episodes: number;
+  episodesPerSecond: number;
+  failures: Record<string, number>;
+  rewardFirst: number | null;
+  rewardLast: number | null;
+}
+
+/** Pure: history lines (repeated steps after a resume: the last record of a step wins). */
+export function parseHistory(text: string): HistoryRecord[] {
+  const steps = new Map<number, HistoryRecord>();
+  const evals = new Map<number, HistoryRecord>();
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let rec: HistoryRecord;
+    try {
+      rec = JSON.parse(line) as HistoryRecord;
+    } catch {
+      continue; // a line cut by a crash
+    }
+    if (rec.kind === "eval") {
+      // The first evaluation of a step is the one the run acted on (before = step 0's).
+      if (!evals.has(rec.step)) evals.set(rec.step, rec);
+    } else if (rec.kind === "step") steps.set(rec.step, rec);
+  }
+  return [...steps.values(), ...evals.values()].sort(
+    (a, b) => a.step - b.step || (a.kind === "eval" ? 1 : -1),
+  );
+}
+
+const INFRA = ["sandbox_failure", "engine_failure", "worker_shutdown", "lease_expired"];
+const AGENT = ["max_turns", "context_exhausted", "agent_error"];
+
+export function summarize(
+  history: readonly HistoryRecord[],
+  outcomes: Record<string, number>,
+  seconds: number,
+): Summary {
+  const evals = history.filter((r) => r.kind === "eval");
+  const steps = history.filter((r) => r.kind === "step");
+  const episodes = Object.values(outcomes).reduce((a, b) => a + b, 0);
+  const failures: Record<string, number> = {};
+  for (const k of [...AGENT, ...INFRA]) if (outcomes[k]) failures[k] = outcomes[k];
+  return {
+    accuracyBefore: evals.find((e) => e.step === 0)?.accuracy ?? null,
+    accuracyAfter: evals.length > 0 ? (evals[evals.length - 1]!.accuracy ?? null) : null,
+    steps: steps.length > 0 ? steps[steps.length - 1]!.step : 0,
+    seconds,
+    episodes,
+    episodesPerSecond: seconds > 0 ? episodes / seconds : 0,
+    failures,
+    rewardFirst: steps[0]?.rewardMean ?? null,
+    rewardLast: steps[steps.length - 1]?.rewardMean ?? null,
+  };
+}
+
+const pct = (x: number | null): string => (x === null ? "-" : `${(x * 100).toFixed(1)}%`);
+
+/** Pure: the summary as an aligned two-column table. */
+export function summaryTable(s: Summary): string {
+  const failures = Object.entries(s.failures)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const rows: [string, string][] = [
+    ["held-out accuracy", `${pct(s.accuracyBefore)} -> ${pct(s.accuracyAfter)}`],
+    [
+      "reward mean (first -> last step)",
+      `${s.rewardFirst?.toFixed(3) ?? "-"} -> ${s.rewardLast?.toFixed(3) ?? "-"}`,
+    ],
+    ["steps", String(s.steps)],
+    ["time", `${(s.seconds / 60).toFixed(1)} min`],
+    ["episodes (this session)", `${s.episodes} (${s.episodesPerSecond.toFixed(2)}/s)`],
+    ["not answered, by reason", failures || "none"],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n");
+}
