@@ -47,9 +47,29 @@ export interface PullVersionOptions {
   idleTimeoutMs?: number;
   /** Called as the verified prefix of a shard grows (peers relay up to it). */
   onVerified?: (shard: string, end: number) => void;
+  /**
+   * Keep what an earlier, interrupted pull of this version left in `dir`: the chunks that still
+   * match the manifest are not pulled again (resume across a sidecar restart).
+   */
+  resume?: boolean;
 }
 
 class ChunkMismatch extends Error {}
+
+/** End of the leading chunks of an existing file that match the manifest. */
+async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
+  const size = (await fh.stat()).size;
+  let end = 0;
+  for (const c of shard.chunks) {
+    if (c.offset + c.sizeBytes > size) break;
+    const buf = Buffer.allocUnsafe(c.sizeBytes);
+    const { bytesRead } = await fh.read(buf, 0, c.sizeBytes, c.offset);
+    if (bytesRead !== c.sizeBytes) break;
+    if (Buffer.from(await subtle.digest("SHA-256", buf)).toString("hex") !== c.sha256) break;
+    end = c.offset + c.sizeBytes;
+  }
+  return end;
+}
 
 /** sha256 (WebCrypto runs it on the libuv pool, off the event loop) and the positional write, together. */
 async function hashAndWrite(fh: FileHandle, buf: Buffer, offset: number): Promise<string> {
@@ -79,8 +99,18 @@ async function pullShard(
   from: { source: PullSource },
 ): Promise<void> {
   const maxAttempts = opts.maxAttempts ?? 8;
-  const fh = await open(join(opts.dir, shard.file), "w");
+  const path = join(opts.dir, shard.file);
+  let fh: FileHandle | null = null;
   const st = { verified: 0 };
+  if (opts.resume) {
+    fh = await open(path, "r+").catch(() => null);
+    if (fh) st.verified = await verifiedPrefix(fh, shard);
+    if (st.verified > 0) {
+      opts.logger.info("weights pull resumes from disk", { shard: shard.file, offset: st.verified });
+      opts.onVerified?.(shard.file, st.verified);
+    }
+  }
+  fh ??= await open(path, "w");
   let source = from.source;
   let attempt = 0;
   try {

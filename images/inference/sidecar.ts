@@ -165,7 +165,8 @@ export class Sidecar {
     const staging = join(this.#o.root, "staging", String(v));
     const final = join(this.#o.root, "versions", String(v));
     try {
-      await rm(staging, { recursive: true, force: true });
+      // staging/<v> left by an interrupted pull of this same version is kept: the puller re-checks
+      // its chunks against the manifest and pulls only the rest.
       await mkdir(staging, { recursive: true });
       this.#o.peers.begin(m, staging);
       const plan = await unaryCall(
@@ -191,14 +192,15 @@ export class Sidecar {
         signal,
         ...this.#o.pull,
         onVerified: (shard, end) => this.#o.peers.verified(v, shard, end),
+        resume: true,
       });
       await this.#complete(m, staging);
       await rm(final, { recursive: true, force: true });
       await rename(staging, final);
       this.#o.peers.moved(v, final);
     } catch (err) {
+      // staging/<v> stays: the next attempt resumes from its verified chunks.
       this.#o.peers.fail(v, (err as Error).message);
-      await rm(staging, { recursive: true, force: true }).catch(() => {});
       log.error("weights pull failed; engine keeps its version", {
         served: this.#status.version,
         ...errorFields(err),

@@ -2,7 +2,7 @@
 // verify, a cut resumes from the offset, a corrupted chunk is fetched again, bad requests get
 // clear errors, and old versions go once nobody needs them.
 import { existsSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
@@ -114,6 +114,37 @@ describe("weights: service and puller", function () {
     expect(offsets[1]! % (256 * 1024)).to.equal(0);
     expect(offsets[1]).to.be.greaterThan(0);
     expect(await h.registry.metrics()).to.match(/l0_weights_chunk_retries_total [1-9]/);
+  });
+
+  it("resumes from what an interrupted pull left on disk: good chunks are kept, the rest is pulled", async () => {
+    const offsets: number[] = [];
+    h = await startHarness({
+      wrap: (handlers) => {
+        const pull = handlers.pull as (c: PullCall) => void;
+        handlers.pull = (c: PullCall) => (offsets.push(Number(c.request.offset)), pull(c));
+      },
+    });
+    const m = await writeVersion(h.dir, 1, { shards: 1, elements: 256 * 1024, chunkBytes: 128 * 1024 });
+    await h.store.scan();
+    const file = m.shards[0]!.file;
+    const dir = await tempDir("l0-pulled-");
+    dirs.push(dir);
+    // Three good chunks, then a chunk of garbage, then nothing: a pull cut by a restart.
+    const source = await readFile(join(h.dir, "1", file));
+    const partial = Buffer.concat([source.subarray(0, 3 * 128 * 1024), Buffer.alloc(128 * 1024, 7)]);
+    await writeFile(join(dir, file), partial);
+    await pullVersion({
+      manifest: m,
+      dir,
+      primary: { client: h.client, label: "service" },
+      token: TOKEN,
+      pullerId: "t",
+      metrics: h.metrics,
+      logger: silentLogger(),
+      resume: true,
+    });
+    await expectSameFiles(m, join(h.dir, "1"), dir);
+    expect(offsets).to.deep.equal([3 * 128 * 1024]);
   });
 
   it("a corrupted chunk is detected and fetched again; the bad bytes never stay", async () => {
