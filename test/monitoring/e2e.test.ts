@@ -1,9 +1,9 @@
 // End to end: a real Prometheus scrapes a real `l0 hub` and a real `l0 worker` (running NB-Agent
 // episodes in bwrap kernels against the worker tests' scripted engine, plus a gRPC client that
 // submits engine failures like a second, broken worker), a real `l0 operator` reconciling a
-// TrainingRun in the in-process Kubernetes API server (test/kube), and a stand-in for the weight
-// sidecar (test/monitoring/fixtures/exporter.ts, serving the catalog's metrics through
-// lib/metrics.ts); it evaluates l0.rules.yaml, and the dashboard's queries return data.
+// TrainingRun in the in-process Kubernetes API server (test/kube), and a real `l0 weights` service
+// with a real `l0 sidecar` loading a synthetic exported version into the weights tests' engine
+// stand-in; it evaluates l0.rules.yaml, and the dashboard's queries return data.
 import * as grpc from "@grpc/grpc-js";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { expect } from "chai";
@@ -17,6 +17,7 @@ import { l0, RolloutClient } from "../../lib/proto.js";
 import { detectCgroups } from "../../images/worker/sandbox/cgroup.js";
 import { seriesIndex } from "../../monitoring/catalog.js";
 import { type KubeServer, startKubeServer } from "../kube/server.js";
+import { engineStandIn, writeVersion } from "../weights/fixtures.js";
 import { allQueries, expandVariables } from "../../monitoring/dashboard.js";
 import { type ScriptedEngine, startScriptedEngine, turn } from "../worker/fixtures/engine.js";
 import { type Child, type Prometheus, eventually, spawnUntil, startPrometheus } from "./prometheus.js";
@@ -103,6 +104,8 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
   let prom: Prometheus;
   let engine: ScriptedEngine | undefined;
   let kube: KubeServer | undefined;
+  let reloads: Awaited<ReturnType<typeof engineStandIn>> | undefined;
+  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("L0_")));
   const stopDriving = new AbortController();
   let driving: Promise<number>;
   let driveError: unknown;
@@ -151,14 +154,6 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
       },
       ready,
     );
-    const stand = (job: string) =>
-      spawnUntil(
-        process.execPath,
-        ["--import", "tsx", "test/monitoring/fixtures/exporter.ts", "--job", job],
-        (line) =>
-          line.startsWith("{") ? (JSON.parse(line) as { metricsPort: number }).metricsPort : undefined,
-        ready,
-      );
     // The model computes in the kernel, looks something up with the search tool, then answers.
     engine = await startScriptedEngine((_prompt, n) =>
       n === 0
@@ -224,13 +219,51 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
         env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("L0_"))),
       },
     );
-    const started = await Promise.allSettled([hub, worker, operator, stand("l0-inference")]);
+    // Weights: the service publishes synthetic version 1; the sidecar pulls, verifies and has the
+    // engine stand-in load it.
+    await writeVersion(join(dir, "export"), 1);
+    reloads = await engineStandIn();
+    const reloadUrl = reloads.url;
+    const weights = spawnUntil(
+      process.execPath,
+      [
+        "bin/l0.js",
+        "weights",
+        ...["--dir", join(dir, "export"), "--token-file", join(dir, "token"), "--host", "127.0.0.1"],
+        ...["--port", "0", "--metrics-port", "0", "--log-format", "json"],
+      ],
+      (line) => {
+        if (!line.includes('"weights listening"')) return undefined;
+        const l = JSON.parse(line) as { port: number; metricsPort: number };
+        return { grpc: l.port, metrics: l.metricsPort };
+      },
+      { ...ready, env: cleanEnv },
+    );
+    const sidecar = weights.then(({ value }) =>
+      spawnUntil(
+        process.execPath,
+        [
+          "bin/l0.js",
+          "sidecar",
+          ...["--weights-address", `127.0.0.1:${value.grpc}`, "--token-file", join(dir, "token")],
+          ...["--root", join(dir, "shared"), "--engine", "sglang", "--engine-url", reloadUrl],
+          ...["--engine-id", "engine-0", "--host", "127.0.0.1", "--peer-port", "0", "--metrics-port", "0"],
+          ...["--report-interval", "500ms", "--log-format", "json"],
+        ],
+        (line) =>
+          line.includes('"sidecar started"')
+            ? (JSON.parse(line) as { metricsPort: number }).metricsPort
+            : undefined,
+        { ...ready, env: cleanEnv },
+      ),
+    );
+    const started = await Promise.allSettled([hub, worker, operator, weights, sidecar]);
     for (const s of started) if (s.status === "fulfilled") children.push(s.value.child);
     const failed = started.find((s) => s.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const [h, w, op, inf] = started.map(
+    const [h, w, op, wt, inf] = started.map(
       (s) => (s as PromiseFulfilledResult<{ value: unknown }>).value.value,
-    ) as [{ grpc: number; metrics: number }, number, number, number];
+    ) as [{ grpc: number; metrics: number }, number, number, { grpc: number; metrics: number }, number];
     driving = driveHub(h.grpc, stopDriving.signal, progress, 3).catch((err: unknown) => {
       driveError = err;
       return 0;
@@ -245,11 +278,12 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
     prom = await startPrometheus(
       dir,
       [
-        { job: "l0-trainer", port: h.metrics, labels: RUN },
-        { job: "l0-worker", port: w, labels: RUN },
-        { job: "l0-inference", port: inf, labels: RUN },
+        // The trainer pod runs the hub and the weight service.
+        { job: "l0-trainer", ports: [h.metrics, wt.metrics], labels: RUN },
+        { job: "l0-worker", ports: [w], labels: RUN },
+        { job: "l0-inference", ports: [inf], labels: RUN },
         // As the chart's ServiceMonitor: the operator's own `namespace` labels (the pools') win.
-        { job: "l0-operator", port: op, labels: { namespace: "l0-system" }, honorLabels: true },
+        { job: "l0-operator", ports: [op], labels: { namespace: "l0-system" }, honorLabels: true },
       ],
       [join(dir, "rules.yaml")],
     );
@@ -281,16 +315,23 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
     for (const c of children.reverse()) await c.stop();
     await engine?.close();
     await kube?.stop();
+    await reloads?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("scrapes all four jobs", async () => {
+  it("scrapes all five programs in four jobs", async () => {
     await eventually(async () => {
       const { activeTargets } = await prom.get<{
         activeTargets: { labels: { job: string }; health: string }[];
       }>("/api/v1/targets");
       const up = activeTargets.filter((t) => t.health === "up").map((t) => t.labels.job);
-      expect(up.sort()).to.deep.equal(["l0-inference", "l0-operator", "l0-trainer", "l0-worker"]);
+      expect(up.sort()).to.deep.equal([
+        "l0-inference",
+        "l0-operator",
+        "l0-trainer",
+        "l0-trainer",
+        "l0-worker",
+      ]);
     }, 20_000);
   });
 
@@ -358,11 +399,18 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
       console.log(`      (queries over metrics nothing exposes yet: ${skipped.join("; ")})`);
   });
 
-  it("every l0_ metric the real hub, worker and operator expose is in the catalog (and docs/metrics.md)", async () => {
+  it("the real sidecar serves the exported version and the weight service shows it exported", async () => {
+    await eventually(async () => {
+      const v = await prom.query(`max by (job, role) (l0_weights_version{run="demo"})`);
+      const by = Object.fromEntries(v.map((r) => [`${r.metric.job}/${r.metric.role}`, Number(r.value[1])]));
+      expect(by).to.deep.include({ "l0-trainer/exported": 1, "l0-inference/served": 1 });
+    }, 30_000);
+    expect(reloads!.calls).to.have.length(1);
+  });
+
+  it("every l0_ metric the real programs expose is in the catalog (and docs/metrics.md)", async () => {
     const index = seriesIndex();
-    const exposed = await prom.query(
-      'group by (__name__, job) ({job=~"l0-trainer|l0-worker|l0-operator", __name__=~"l0_.+"})',
-    );
+    const exposed = await prom.query('group by (__name__, job) ({__name__=~"l0_.+"})');
     expect(exposed.length).to.be.greaterThan(10);
     const unknown = exposed
       .filter((r) => !index.has(r.metric.__name__!))

@@ -92,7 +92,8 @@ export function freePort(): Promise<number> {
 
 export interface ScrapeJob {
   job: string;
-  port: number;
+  /** One target per port on 127.0.0.1 (a pod with several programs has several). */
+  ports: number[];
   labels: Record<string, string>;
   honorLabels?: boolean;
 }
@@ -116,7 +117,7 @@ export async function startPrometheus(
     scrape_configs: jobs.map((j) => ({
       job_name: j.job,
       honor_labels: j.honorLabels ?? false,
-      static_configs: [{ targets: [`127.0.0.1:${j.port}`], labels: j.labels }],
+      static_configs: [{ targets: j.ports.map((p) => `127.0.0.1:${p}`), labels: j.labels }],
     })),
   };
   const file = join(dir, "prometheus.yml");
