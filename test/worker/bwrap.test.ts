@@ -3,7 +3,10 @@
 import { expect } from "chai";
 import { bwrapArgs } from "../../images/worker/sandbox/bwrap.js";
 import { type SandboxSpec, specViolations } from "../../images/worker/sandbox/spec.js";
-import { parseProcCgroup, planCgroups } from "../../images/worker/sandbox/cgroup.js";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseProcCgroup, planCgroups, sweepStaleCgroups } from "../../images/worker/sandbox/cgroup.js";
 
 const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   mode: "strict",
@@ -166,5 +169,33 @@ describe("worker sandbox: cgroup detection", () => {
     });
     expect(l.version).to.equal("none");
     expect(l.notes.join(" ")).to.match(/not writable/);
+  });
+
+  it("sweeps the empty kernel cgroups of dead workers and nothing else", () => {
+    const dir = mkdtempSync(join(tmpdir(), "l0-cg-"));
+    try {
+      const names = [
+        "l0-kernel-999999-1",
+        "l0-test-999999-ab-2",
+        `l0-kernel-${process.pid}-1`,
+        "l0-kernel-1-1",
+        "other",
+      ];
+      for (const n of names) mkdirSync(join(dir, n));
+      mkdirSync(join(dir, "l0-kernel-999998-1", "busy"), { recursive: true }); // not empty: kept
+      const removed = sweepStaleCgroups(
+        { version: "v1", pidsParent: dir, memoryParent: null, notes: [] },
+        (pid) => pid !== 999999 && pid !== 999998,
+      );
+      expect(removed.map((p) => p.slice(dir.length + 1)).sort()).to.deep.equal([
+        "l0-kernel-999999-1",
+        "l0-test-999999-ab-2",
+      ]);
+      expect(readdirSync(dir).sort()).to.deep.equal(
+        [`l0-kernel-${process.pid}-1`, "l0-kernel-1-1", "l0-kernel-999998-1", "other"].sort(),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

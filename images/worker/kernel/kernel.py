@@ -18,7 +18,6 @@ import resource
 import signal
 import struct
 import sys
-import traceback
 
 MAX_IN_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
@@ -225,6 +224,8 @@ class Kernel:
             reply["error"] = "CellTimeout: the cell passed its %g s deadline and was interrupted" % timeout
         except BaseException as e:  # noqa: BLE001 - agent code may raise anything, SystemExit too
             reply["ok"] = False
+            import traceback  # only on error: keeps it off the start-up path
+
             tb = traceback.format_exception(type(e), e, e.__traceback__)
             # Drop the kernel's own frames: the agent only needs its cell's.
             tb = [line for line in tb if 'kernel.py"' not in line]

@@ -1,7 +1,7 @@
 // Per-kernel cgroups for the limits rlimits cannot give (process count per kernel, memory of the
 // whole process tree). Detects cgroup v1 or v2 at run time from /proc/self/cgroup and the mounts;
 // the decision (`planCgroups`) is pure, the file writes are the thin edge.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface CgroupLayout {
@@ -178,4 +178,48 @@ async function removeDir(d: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/** Per-kernel cgroup names carry the creating worker's pid: `l0-<kind>-<pid>-…`. */
+const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)-/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes per-kernel cgroups left behind by worker processes that no longer exist (killed
+ * with SIGKILL, crashed): their kernels died with them (--die-with-parent), the directories did
+ * not. A directory that still holds a process cannot be removed and is left alone.
+ */
+export function sweepStaleCgroups(
+  layout: CgroupLayout,
+  alive: (pid: number) => boolean = processAlive,
+): string[] {
+  const removed: string[] = [];
+  for (const parent of new Set([layout.pidsParent, layout.memoryParent])) {
+    if (!parent) continue;
+    let entries: string[];
+    try {
+      entries = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of entries) {
+      const m = KERNEL_CGROUP.exec(name);
+      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      try {
+        rmdirSync(join(parent, name));
+        removed.push(join(parent, name));
+      } catch {
+        // Not empty or not ours to remove.
+      }
+    }
+  }
+  return removed;
 }

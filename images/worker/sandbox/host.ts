@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { L0Error } from "../../../lib/errors.js";
 import { type Logger } from "../../../lib/log.js";
-import { type CgroupLayout, detectCgroups } from "./cgroup.js";
+import { type CgroupLayout, detectCgroups, sweepStaleCgroups } from "./cgroup.js";
 import { type SandboxLimits, type SandboxMode, type SandboxSpec } from "./spec.js";
 
 export interface SandboxSettings {
@@ -75,6 +75,8 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
     weaknesses.push(`worker runs as uid ${hostUid}: every kernel shares it, so RLIMIT_NPROC is shared too`);
   if (weaknesses.length > 0)
     logger.warn("SANDBOX IS WEAKER THAN STRICT", { mode: s.mode, weaknesses, cgroup: cgroups.version });
+  const stale = sweepStaleCgroups(cgroups);
+  if (stale.length > 0) logger.info("removed cgroups of kernels from dead workers", { count: stale.length });
   const kernelPath = kernelScriptPath();
   return {
     cgroups,

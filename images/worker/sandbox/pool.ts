@@ -21,6 +21,8 @@ export class KernelPool {
   #starting = 0;
   #closed = false;
   #failures = 0;
+  /** Kernels being started, so close() can wait for them instead of leaving them behind. */
+  readonly #inflight = new Set<Promise<Kernel>>();
   readonly #opts: PoolOptions;
   readonly #prefix: string;
 
@@ -74,21 +76,29 @@ export class KernelPool {
     await k.kill();
   }
 
+  /** Kills idle kernels and waits for the ones being started (fill kills those on arrival). */
   async close(): Promise<void> {
     this.#closed = true;
     const idle = this.#idle.splice(0);
-    await Promise.all(idle.map((k) => k.kill()));
+    await Promise.all([...idle.map((k) => k.kill()), ...[...this.#inflight].map((p) => p.catch(() => null))]);
+    // A lane may still be killing the kernel it just got; let those kills finish too.
+    while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
-  async #spawn(): Promise<Kernel> {
+  #spawn(): Promise<Kernel> {
     const seq = ++this.#seq;
     const t0 = performance.now();
-    const k = await Kernel.start({
+    const p = Kernel.start({
       spec: this.#opts.host.specFor(seq),
       cgroups: this.#opts.host.cgroups,
       name: `${this.#prefix}-${seq}`,
+    }).then((k) => {
+      this.#opts.onStart?.((performance.now() - t0) / 1000);
+      return k;
     });
-    this.#opts.onStart?.((performance.now() - t0) / 1000);
-    return k;
+    this.#inflight.add(p);
+    const done = (): void => void this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 }
