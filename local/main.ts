@@ -15,7 +15,7 @@ import { type l0, RolloutClient } from "../lib/proto.js";
 import { readTrainingRun } from "../lib/run-config.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
 import { demosJsonl, readQuestions } from "../examples/tiny-qa/demos.js";
-import { HISTORY_FILE } from "../images/trainer/trainer/main.js";
+import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 import { type LocalPaths, type LocalPorts, absolutize, trainerPlan, workerPlan } from "./plan.js";
 import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
@@ -85,6 +85,14 @@ export async function main(
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
   const workers = children.slice(1);
+  // For operators of this machine (and the tests): which processes belong to the run.
+  writeFileSync(
+    join(runDir, "pids.json"),
+    JSON.stringify({
+      local: process.pid,
+      ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
+    }) + "\n",
+  );
 
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
   let stopping = false;

@@ -17,6 +17,8 @@ import {
 import { join } from "node:path";
 
 export const POINTER = "latest";
+/** The run's history (one JSON record per step and evaluation), beside the step directories. */
+export const HISTORY_FILE = "history.jsonl";
 export const MARKER = "COMPLETE";
 const STEP_DIR = /^step-(\d{6,})$/;
 

@@ -16,12 +16,10 @@ import { Hub } from "../hub/hub.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
-import { beginSave, commitSave, findLatest } from "./checkpoint.js";
+import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
 import { TrainerMetrics } from "./metrics.js";
-
-export const HISTORY_FILE = "history.jsonl";
 
 function readToken(path: string): string {
   const field = "--token-file (L0_TRAINER_TOKEN_FILE)";

@@ -1,0 +1,72 @@
+// The loop's checkpoints: one directory per step, complete only with its marker, `latest` moved
+// atomically, resume from the newest complete one, pruning keeps the newest.
+import { expect } from "chai";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  MARKER,
+  beginSave,
+  commitSave,
+  completeSteps,
+  findLatest,
+  stepDirName,
+  toPrune,
+} from "../../images/trainer/trainer/checkpoint.js";
+
+describe("trainer checkpoints", () => {
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(join(tmpdir(), "l0-ck-"))));
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("names step directories so they sort", () => {
+    expect(stepDirName(7)).to.equal("step-000007");
+    expect(stepDirName(1234567)).to.equal("step-1234567");
+  });
+
+  const cases: { names: string[]; complete: string[]; want: number[] }[] = [
+    { names: [], complete: [], want: [] },
+    { names: ["step-000001", "step-000002"], complete: ["step-000001"], want: [1] },
+    {
+      names: ["step-000003", "x", "step-000010", "latest"],
+      complete: ["step-000003", "step-000010"],
+      want: [10, 3],
+    },
+  ];
+  for (const c of cases)
+    it(`complete steps of [${c.names.join(", ")}]`, () =>
+      expect(completeSteps(c.names, (n) => c.complete.includes(n))).to.deep.equal(c.want));
+
+  it("prunes all but the newest `keep` (and never the newest)", () => {
+    expect(toPrune([1, 5, 3], 2)).to.deep.equal([1]);
+    expect(toPrune([1, 5, 3], 0)).to.deep.equal([3, 1]);
+    expect(toPrune([4], 3)).to.deep.equal([]);
+  });
+
+  it("resumes from the newest complete checkpoint; an interrupted save does not count", () => {
+    expect(findLatest(join(root, "missing"))).to.equal(null);
+    for (const s of [1, 2]) {
+      const dir = beginSave(root, s);
+      writeFileSync(join(dir, "hub-state.json"), "{}");
+      commitSave(root, s, 3);
+    }
+    expect(readFileSync(join(root, "latest"), "utf8").trim()).to.equal("step-000002");
+    beginSave(root, 3); // crashed before COMPLETE
+    expect(findLatest(root)).to.deep.equal({ step: 2, dir: join(root, "step-000002") });
+    // A pointer at a directory that lost its marker falls back to scanning.
+    rmSync(join(root, "step-000002", MARKER));
+    expect(findLatest(root)?.step).to.equal(1);
+  });
+
+  it("keeps `keep` complete checkpoints", () => {
+    for (const s of [1, 2, 3, 4]) {
+      beginSave(root, s);
+      commitSave(root, s, 2);
+    }
+    expect(existsSync(join(root, "step-000001"))).to.equal(false);
+    expect(existsSync(join(root, "step-000002"))).to.equal(false);
+    expect(findLatest(root)?.step).to.equal(4);
+    mkdirSync(join(root, "step-000009")); // incomplete leftovers are not pruned by count
+    expect(findLatest(root)?.step).to.equal(4);
+  });
+});

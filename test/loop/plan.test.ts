@@ -1,0 +1,102 @@
+// l0 local starts its processes with the env the operator gives the pods: the plans are derived
+// from the operator's builders, and every variable there is rewritten, kept or dropped by name.
+import { expect } from "chai";
+import { type TrainingRun } from "../../gen/crds/index.js";
+import { parseTrainingRun } from "../../lib/run-config.js";
+import { buildTrainerJob } from "../../operator/trainingrun/build.js";
+import { buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
+import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
+import { DROPPED, absolutize, localEnv, trainerPlan, workerPlan } from "../../local/plan.js";
+
+const run = (): TrainingRun =>
+  parseTrainingRun({
+    apiVersion: "l0.dev/v1alpha1",
+    kind: "TrainingRun",
+    metadata: { name: "t", namespace: "default" },
+    spec: {
+      model: { name: "tiny" },
+      dataset: { path: "data/train.jsonl", evalPath: "/abs/eval.jsonl" },
+      workers: {
+        replicas: 2,
+        episodesPerWorker: 3,
+        sandbox: { cpuSecondsPerEpisode: 7 },
+        tools: { search: { backend: "local", corpusPath: "data/corpus.jsonl" } },
+      },
+    },
+  });
+const paths = {
+  runDir: "/r",
+  runConfig: "/r/run.json",
+  tokenFile: "/r/token",
+  checkpointDir: "/r/checkpoints",
+  sftData: "/r/demos.jsonl",
+};
+const ports = { hub: 1111, engine: 2222, metrics: 3333 };
+
+describe("l0 local plans", () => {
+  it("makes relative dataset and corpus paths absolute, relative to the manifest", () => {
+    const r = absolutize(run(), "/m");
+    expect(r.spec.dataset.path).to.equal("/m/data/train.jsonl");
+    expect(r.spec.dataset.evalPath).to.equal("/abs/eval.jsonl");
+    expect(r.spec.workers!.tools!.search!.corpusPath).to.equal("/m/data/corpus.jsonl");
+  });
+
+  it("gives the trainer every L0_TRAINER_* variable of the operator's Job, localized", () => {
+    const r = run();
+    const p = trainerPlan(r, paths, ports);
+    const c = buildTrainerJob(r, 0).spec!.template.spec!.containers[0]!;
+    expect(p.args).to.deep.equal(c.args);
+    for (const e of c.env!) if (!(e.name in DROPPED)) expect(p.env).to.have.property(e.name);
+    expect(p.env).to.include({
+      L0_TRAINER_RUN_CONFIG: "/r/run.json",
+      L0_TRAINER_TOKEN_FILE: "/r/token",
+      L0_TRAINER_HUB_PORT: "1111",
+      L0_TRAINER_ENGINE_PORT: "2222",
+      L0_TRAINER_METRICS_PORT: "3333",
+      L0_TRAINER_CHECKPOINT_DIR: "/r/checkpoints",
+      L0_TRAINER_ATTEMPT: "0",
+      L0_TRAINER_HOST: "127.0.0.1",
+      L0_TRAINER_SFT_DATA: "/r/demos.jsonl",
+    });
+    expect(p.env).not.to.have.property("MASTER_ADDR");
+  });
+
+  it("gives each worker the operator Deployment's env with loopback endpoints and its own id", () => {
+    const r = absolutize(run(), "/m");
+    const p = workerPlan(r, paths, ports, 1, "weak");
+    const c = buildWorkerDeployment(buildOwnedPool(r, 1), r, 1).spec!.template.spec!.containers[0]!;
+    expect(p.args).to.deep.equal(c.args);
+    for (const e of c.env!) if (!(e.name in DROPPED)) expect(p.env).to.have.property(e.name);
+    expect(p.env).to.include({
+      L0_WORKER_HUB: "127.0.0.1:1111",
+      L0_WORKER_ENGINE_URL: "http://127.0.0.1:2222",
+      L0_WORKER_TOKEN_FILE: "/r/token",
+      L0_WORKER_ID: "local-1",
+      L0_WORKER_EPISODES: "3",
+      L0_WORKER_CPU_SECONDS: "7",
+      L0_WORKER_SEARCH_BACKEND: "local",
+      L0_WORKER_SEARCH_CORPUS: "/m/data/corpus.jsonl",
+      L0_WORKER_SANDBOX_MODE: "weak",
+      L0_WORKER_METRICS_PORT: "0",
+    });
+  });
+
+  it("refuses a reference-valued variable it has no local value for, naming it", () => {
+    expect(() =>
+      localEnv([{ name: "X", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }], {}),
+    ).to.throw(/no local value for X/);
+    expect(
+      localEnv(
+        [
+          { name: "A", value: "1" },
+          { name: "NNODES", value: "2" },
+        ],
+        {},
+        { B: "2" },
+      ),
+    ).to.deep.equal({
+      A: "1",
+      B: "2",
+    });
+  });
+});
