@@ -11,6 +11,7 @@ import { type FieldValidation } from "./fields.js";
 import { type History, matches, type WatchFilter } from "./history.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import { type ResourceTable } from "./resources.js";
+import { route, verbOf } from "./routes.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Propagation, type Store } from "./store.js";
 import { applyScale, toScale } from "./scale.js";
@@ -38,55 +39,6 @@ const PATCH_TYPES = [
   "application/merge-patch+json",
   "application/apply-patch+yaml",
 ];
-
-interface Route {
-  t: ResourceType;
-  namespace?: string;
-  name?: string;
-  subresource?: string;
-}
-
-function route(table: ResourceTable, path: string): Route | "discovery" | undefined {
-  const seg = path.split("/").filter(Boolean).map(decodeURIComponent);
-  let group: string;
-  let version: string | undefined;
-  let rest: string[];
-  if (seg[0] === "api") [group, version, rest] = ["", seg[1], seg.slice(2)];
-  else if (seg[0] === "apis") [group, version, rest] = [seg[1] ?? "", seg[2], seg.slice(3)];
-  else return undefined;
-  if (version === undefined || rest.length === 0) return "discovery";
-  let namespace: string | undefined;
-  if (rest[0] === "namespaces" && rest.length >= 3 && table.byPath(group, version, rest[2]!)?.namespaced) {
-    namespace = rest[1];
-    rest = rest.slice(2);
-  }
-  const t = table.byPath(group, version, rest[0]!);
-  if (!t || rest.length > 3) return undefined;
-  if (t.namespaced && namespace === undefined && rest.length > 1) return undefined;
-  return {
-    t,
-    ...(namespace !== undefined ? { namespace } : {}),
-    ...(rest[1] ? { name: rest[1] } : {}),
-    ...(rest[2] ? { subresource: rest[2] } : {}),
-  };
-}
-
-function verbOf(method: string, r: Route, q: URLSearchParams): string {
-  const watch = q.get("watch") === "true" || q.get("watch") === "1";
-  switch (method) {
-    case "GET":
-      return r.name ? "get" : watch ? "watch" : "list";
-    case "POST":
-      return "create";
-    case "PUT":
-      return "update";
-    case "PATCH":
-      return "patch";
-    case "DELETE":
-      return r.name ? "delete" : "deletecollection";
-  }
-  return method.toLowerCase();
-}
 
 export function send(
   res: ServerResponse,
