@@ -79,14 +79,15 @@ export class TrainingRunReconciler {
 
     // 3. Validate what the schema could not (CEL rules, cross-field checks): no hot loop on a bad spec.
     const valid = validateRun(run);
-    const prevFailed = run.status?.conditions?.find((c) => c.type === "Failed");
+    // Succeeded and Failed are terminal (except a Failed that only an invalid spec caused): the
+    // reason and message are carried over from the condition that recorded the end.
+    const phase = run.status?.phase;
+    const endCond = run.status?.conditions?.find(
+      (c) => c.type === (phase === "Succeeded" ? "Complete" : "Failed"),
+    );
     const ended =
-      run.status?.phase === "Succeeded" ||
-      (run.status?.phase === "Failed" && prevFailed?.reason !== "InvalidSpec")
-        ? {
-            phase: run.status.phase,
-            why: { reason: prevFailed?.reason ?? "Completed", message: prevFailed?.message ?? "" },
-          }
+      (phase === "Succeeded" || phase === "Failed") && endCond?.reason !== "InvalidSpec"
+        ? { phase, why: { reason: endCond?.reason ?? phase, message: endCond?.message ?? "" } }
         : undefined;
     const obs: RunObservation = {
       generation,
@@ -97,7 +98,7 @@ export class TrainingRunReconciler {
     };
     if ("invalid" in valid) {
       obs.invalid = valid.invalid;
-      if (run.status?.phase !== "Failed" || prevFailed?.reason !== "InvalidSpec")
+      if (phase !== "Failed" || endCond?.reason !== "InvalidSpec")
         events.push({ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message });
       await this.#writeStatus(run, obs, events, ctx);
       return {};

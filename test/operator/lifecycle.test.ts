@@ -196,7 +196,7 @@ describe("operator: TrainingRun lifecycle", function () {
   });
 
   it("completes: Succeeded and Complete, workers to zero, trainer Job kept", async () => {
-    await env.startOperator();
+    await env.startOperator({ resyncMs: 100 });
     await env.custom.createNamespacedCustomObject({ ...TR, body: run("a") });
     await eventually(() => J(env, "a-trainer-0"), "trainer job");
     env.kube.sim.completeJob("a-trainer-0");
@@ -208,5 +208,24 @@ describe("operator: TrainingRun lifecycle", function () {
     expect(cond(r, "Progressing")).to.include({ status: "False" });
     await eventually(() => D(env, "a-workers")?.spec.replicas === 0, "workers at zero");
     expect(J(env, "a-trainer-0")).to.exist;
+    // Terminal: later resyncs keep the recorded end and write nothing.
+    await eventually(() => getRun(env, "a")?.status?.workers === 0, "no ready workers counted");
+    await eventually(
+      () => D(env, "a-workers")?.status?.replicas === 0 && getPool(env, "a")?.status?.replicas === 0,
+      "pods gone",
+    );
+    await new Promise((res) => setTimeout(res, 200));
+    const before = getRun(env, "a")!;
+    await new Promise((res) => setTimeout(res, 400));
+    expect(
+      getRun(env, "a")!.metadata.resourceVersion,
+      JSON.stringify([
+        before.status,
+        getRun(env, "a")!.status,
+        before.metadata.finalizers,
+        getRun(env, "a")!.metadata.finalizers,
+      ]),
+    ).to.equal(before.metadata.resourceVersion);
+    expect(cond(getRun(env, "a"), "Complete")).to.include({ reason: "TrainerSucceeded" });
   });
 });
