@@ -267,6 +267,7 @@ describe("worker sandbox: adversarial agent code", function () {
       } finally {
         await pool.discard(next);
       }
+      await pool.settle();
       expect(leftoverCgroups(k.name)).to.deep.equal([]);
     });
   }

@@ -23,6 +23,7 @@ export class KernelPool {
   #failures = 0;
   /** Kernels being started, so close() can wait for them instead of leaving them behind. */
   readonly #inflight = new Set<Promise<Kernel>>();
+  readonly #dying = new Set<Promise<void>>();
   readonly #opts: PoolOptions;
   readonly #prefix: string;
 
@@ -71,9 +72,22 @@ export class KernelPool {
     return k ?? this.#spawn();
   }
 
-  /** Kills an episode's kernel (never returned to the pool). */
-  async discard(k: Kernel): Promise<void> {
-    await k.kill();
+  /**
+   * Kills an episode's kernel (never returned to the pool). The SIGKILL is sent at once; reaping
+   * and cgroup removal finish in the background so the episode's slot frees without waiting.
+   */
+  discard(k: Kernel): Promise<void> {
+    const p = k.kill().catch((err: unknown) => {
+      this.#opts.logger.warn("kernel cleanup failed", errorFields(err));
+    });
+    this.#dying.add(p);
+    void p.finally(() => this.#dying.delete(p));
+    return Promise.resolve();
+  }
+
+  /** Resolves once every discarded kernel is reaped and its cgroups removed. */
+  async settle(): Promise<void> {
+    while (this.#dying.size > 0) await Promise.all([...this.#dying]);
   }
 
   /** Kills idle kernels and waits for the ones being started (fill kills those on arrival). */
@@ -83,6 +97,7 @@ export class KernelPool {
     await Promise.all([...idle.map((k) => k.kill()), ...[...this.#inflight].map((p) => p.catch(() => null))]);
     // A lane may still be killing the kernel it just got; let those kills finish too.
     while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.settle();
   }
 
   #spawn(): Promise<Kernel> {
