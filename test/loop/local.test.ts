@@ -1,0 +1,125 @@
+// `l0 local` end to end with the real programs: the trainer (real learner, hub, checkpoints) and
+// two workers (bwrap kernels), on a shortened run. A worker is SIGKILLed mid-run and the run goes
+// on (its leases expire and are retried); Ctrl-C stops everything, leaving no process and a
+// resumable checkpoint; the same command then resumes and finishes with every step recorded.
+import { expect } from "chai";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseHistory } from "../../local/summary.js";
+
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const EX = join(ROOT, "examples", "tiny-qa");
+
+const manifest = (steps: number): string => `apiVersion: l0.dev/v1alpha1
+kind: TrainingRun
+metadata: { name: loop-test }
+spec:
+  model: { name: tiny }
+  dataset: { path: ${EX}/train.jsonl, evalPath: ${EX}/eval.jsonl, evalEvery: 2, evalSize: 4, shuffleSeed: 3 }
+  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: ${steps}, learningRate: 1.0e-4, dynamicSampling: false }
+  agent: { maxTurns: 1, maxTokensPerTurn: 32, contextBudget: 1000, tools: [search] }
+  workers: { replicas: 2, episodesPerWorker: 2, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
+  checkpoint: { everySteps: 1, keep: 2 }
+`;
+
+interface Run {
+  proc: ChildProcess;
+  out: () => string;
+  done: Promise<number | null>;
+}
+
+function startLocal(file: string, runDir: string): Run {
+  let out = "";
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, "bin", "l0.js"),
+      "local",
+      "-f",
+      file,
+      "--run-dir",
+      runDir,
+      "--sft-demos",
+      "8",
+      "--progress",
+      "plain",
+    ],
+    // Short leases so a killed worker's episodes come back quickly; a seeded learner.
+    {
+      env: {
+        ...process.env,
+        L0_TRAINER_LEASE_TIMEOUT: "3s",
+        L0_TRAINER_RETRY_BACKOFF: "200ms",
+        L0_LEARNER_SEED: "1",
+      },
+    },
+  );
+  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const done = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  return { proc, out: () => out, done };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const history = (runDir: string) => {
+  const p = join(runDir, "checkpoints", "history.jsonl");
+  return existsSync(p) ? parseHistory(readFileSync(p, "utf8")) : [];
+};
+
+describe("l0 local end to end", function () {
+  this.timeout(240_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), "l0-local-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("survives a killed worker, stops cleanly on Ctrl-C, and resumes to the end", async () => {
+    const file = join(dir, "run.yaml");
+    const runDir = join(dir, "run");
+    writeFileSync(file, manifest(3));
+    const first = startLocal(file, runDir);
+    await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
+    const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
+    expect(statSync(join(runDir, "token")).mode & 0o777).to.equal(0o600);
+    process.kill(-pids["worker-1"]!, "SIGKILL"); // mid-run, with leases in hand
+    await until("step 2", () => history(runDir).some((r) => r.kind === "step" && r.step >= 2), 150_000);
+    first.proc.kill("SIGINT");
+    expect(await first.done).to.equal(0, first.out());
+    expect(first.out()).to.contain("stopped; run the same command again to resume");
+    for (const [name, pid] of Object.entries(pids))
+      expect(alive(pid), `${name} still running`).to.equal(false);
+    expect(existsSync(join(runDir, "checkpoints", "latest"))).to.equal(true);
+    const saved = readFileSync(join(runDir, "checkpoints", "latest"), "utf8").trim();
+    expect(["step-000002", "step-000003"]).to.include(saved);
+
+    const second = startLocal(file, runDir);
+    expect(await second.done).to.equal(0, second.out());
+    if (saved !== "step-000003") expect(second.out()).to.contain("resuming from its checkpoint");
+    const h = history(runDir);
+    expect(h.filter((r) => r.kind === "step").map((r) => r.step)).to.deep.equal([1, 2, 3]);
+    // The step-2 evaluation may have been cut by the Ctrl-C; the first and the final one are there.
+    expect(h.filter((r) => r.kind === "eval").map((r) => r.step)).to.include.members([0, 3]);
+    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { steps: number };
+    expect(summary.steps).to.equal(3);
+    expect(readFileSync(join(runDir, "plot.svg"), "utf8")).to.match(/^<svg/);
+    const trainerLog = readFileSync(join(runDir, "logs", "trainer.log"), "utf8");
+    expect(trainerLog).to.contain('"message":"checkpoint saved"');
+  });
+});
