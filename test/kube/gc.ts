@@ -19,7 +19,11 @@ export class GarbageCollector {
   #stopped = false;
 
   constructor(private readonly store: Store) {
-    store.listeners.push(() => this.schedule());
+    // Only deletions and objects with owners or deletion marks can leave work for a pass.
+    store.listeners.push((type, o) => {
+      const m = o.metadata ?? {};
+      if (type === "DELETED" || m.deletionTimestamp || (m.ownerReferences ?? []).length > 0) this.schedule();
+    });
   }
 
   schedule(): void {

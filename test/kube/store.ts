@@ -56,7 +56,7 @@ export class Store {
   #objects = new Map<string, Map<string, Obj>>();
   #ips = 0;
   /** Called after every commit (the garbage collector and the simulation schedule passes). */
-  readonly listeners: (() => void)[] = [];
+  readonly listeners: ((type: EventType, object: Obj) => void)[] = [];
   /** Pods bound to a node terminate gracefully (set while a kubelet stand-in runs). */
   gracefulPods = false;
 
@@ -110,7 +110,7 @@ export class Store {
       object: o,
       ...(prev ? { prev } : {}),
     });
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) l(type, o);
     return clone(o);
   }
 
