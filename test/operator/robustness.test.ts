@@ -189,6 +189,25 @@ describe("operator: ownership, faults and restarts", function () {
     await eventually(() => converged(env, "b"), "new leader reconciles");
   });
 
+  it("a leader that cannot renew its lease stops reconciling and reports the loss", async () => {
+    let lost = 0;
+    const m = await env.startOperator({
+      leaderElection: {
+        namespace: "default",
+        name: "l0-operator",
+        identity: "solo",
+        leaseDurationMs: 1000,
+        renewDeadlineMs: 300,
+        retryPeriodMs: 50,
+      },
+      onLostLeadership: () => lost++,
+    });
+    await eventually(() => m.leading, "leads");
+    env.kube.faults.fail({ verb: "update", resource: "leases" }, 500, 1000);
+    await eventually(() => lost === 1 && !m.leading, "leadership lost", 5000);
+    env.kube.faults.clear();
+  });
+
   it("converges through 409, 500 and 410 faults and cut watches", async () => {
     const registry = createRegistry({ defaultMetrics: false });
     env.kube.faults.fail({ verb: "update", resource: "trainingruns", subresource: "status" }, 409, 2);
