@@ -68,7 +68,9 @@ export class KernelPool {
       if (k.alive) break;
       void k.kill();
     }
-    void this.fill();
+    // Refill after this turn of the event loop: spawning is synchronous work (cgroup writes,
+    // fork/exec) that the caller, who already has its kernel, should not wait for.
+    setImmediate(() => void this.fill());
     return k ?? this.#spawn();
   }
 
