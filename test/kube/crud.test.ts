@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as k8s from "@kubernetes/client-node";
 import { startKubeServer, type KubeServer } from "./server.js";
-import { apiError, clients, type Clients, deployment } from "./testkit.js";
+import { apiError, clients, type Clients, deployment, mergePatch } from "./testkit.js";
 
 describe("kube server: CRUD", () => {
   let kube: KubeServer;
@@ -201,6 +201,15 @@ describe("kube server: CRUD", () => {
       field: "spec.template.spec.restartPolicy",
       reason: "FieldValueNotSupported",
     });
+  });
+
+  it("bumps a Deployment's generation on spec and annotation changes, not on labels", async () => {
+    await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("web") });
+    const patch = (body: object) =>
+      c.apps.patchNamespacedDeployment({ name: "web", namespace: "default", body }, mergePatch);
+    expect((await patch({ metadata: { labels: { extra: "1" } } })).metadata?.generation).to.equal(1);
+    expect((await patch({ metadata: { annotations: { note: "x" } } })).metadata?.generation).to.equal(2);
+    expect((await patch({ spec: { replicas: 2 } })).metadata?.generation).to.equal(3);
   });
 
   it("treats Deployment selectors and Job templates as immutable", async () => {

@@ -259,7 +259,16 @@ export class Store {
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     next = admit(t, next, this.crs, old, opts);
-    if (t.generation && !deepEqual(withoutMetaAndStatus(next, t.status), withoutMetaAndStatus(old, t.status)))
+    // Deployments also bump on annotation changes (they are copied to their ReplicaSets).
+    const annotationsBump =
+      t.kind === "Deployment" &&
+      t.group === "apps" &&
+      !deepEqual(next.metadata.annotations, old.metadata.annotations);
+    if (
+      t.generation &&
+      (annotationsBump ||
+        !deepEqual(withoutMetaAndStatus(next, t.status), withoutMetaAndStatus(old, t.status)))
+    )
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     if (deepEqual(withoutManaged(next), withoutManaged(old)) && (!opts.applied || sameOwners(next, old)))
       return clone(old);
