@@ -47,9 +47,9 @@ const SCRIPTS: Record<string, Script> = {
         : turn("done", "submit_final_answer(7)"),
   crash: (_p, n) =>
     [
-      turn("set", "v = 5"),
+      turn("set", "v = 5\nnotepad.add_fact('kept')"),
       turn("die", "import os\nos._exit(3)"),
-      turn("check", "print('v' in globals())"),
+      turn("check", "print('v' in globals(), notepad.facts)"),
       turn("submit", "submit_final_answer('done')"),
     ][n]!,
 };
@@ -183,12 +183,13 @@ describe("worker agent: episodes against a scripted engine", function () {
     expect(tr.turns).to.have.length(0);
   });
 
-  it("restarts a kernel that died and tells the agent its variables are gone", async () => {
+  it("restarts a kernel that died, tells the agent its variables are gone, keeps the notepad", async () => {
     const tr = await run(task("crash"));
     expect(tr.end).to.equal(End.EPISODE_END_ANSWERED);
     expect(tr.turns![1]!.outcome).to.equal(Exec.EXEC_OUTCOME_KILLED);
     expect(tr.turns![1]!.observation).to.match(/exited with code 3.*restarted/);
-    expect(tr.turns![2]!.observation).to.equal("False");
+    // Variables are gone with the old kernel; the notepad was carried into the new one.
+    expect(tr.turns![2]!.observation).to.equal("False ['kept']");
   });
 
   it("classifies an engine that keeps failing as an infrastructure failure", async () => {
