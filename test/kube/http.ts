@@ -155,7 +155,10 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     type: t,
     ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
     labels: parseLabelSelector(q.get("labelSelector")),
-    fields: parseFieldSelector(q.get("fieldSelector"), t.kind),
+    fields: [
+      ...parseFieldSelector(q.get("fieldSelector"), t.kind),
+      ...(r.name ? [{ field: "metadata.name", op: "=" as const, value: r.name }] : []),
+    ],
   });
   switch (verb) {
     case "get": {

@@ -39,7 +39,9 @@ export function verbOf(method: string, r: Route, q: URLSearchParams): string {
   const watch = q.get("watch") === "true" || q.get("watch") === "1";
   switch (method) {
     case "GET":
-      return r.name ? "get" : watch ? "watch" : "list";
+      // GET .../name?watch=1 is the legacy single-object watch (a watch with a name selector).
+      if (watch && !r.subresource) return "watch";
+      return r.name ? "get" : "list";
     case "POST":
       return "create";
     case "PUT":

@@ -119,6 +119,28 @@ describe("kube server: controller and kubelet simulation", () => {
     expect(failed.status?.failed).to.equal(2);
   });
 
+  it("failJob fails every pod until the backoff limit; jobPods 'succeed' completes Jobs by themselves", async () => {
+    await c.batch.createNamespacedJob({ namespace: "default", body: job("f", { backoffLimit: 2 }) });
+    kube.sim.failJob("f", 3);
+    const failed = await eventually(async () => {
+      const j = await readJob("f");
+      return cond(j, "Failed") === "True" ? j : undefined;
+    }, "job failed");
+    expect(failed.status?.failed).to.equal(3);
+    await kube.stop();
+    kube = await startKubeServer({ crdDir: "crds", sim: { jobPods: "succeed" } });
+    c = clients(kube);
+    await c.batch.createNamespacedJob({
+      namespace: "default",
+      body: job("auto", { completions: 2, parallelism: 1 }),
+    });
+    const done = await eventually(async () => {
+      const j = await readJob("auto");
+      return cond(j, "Complete") === "True" ? j : undefined;
+    }, "job complete");
+    expect(done.status?.succeeded).to.equal(2);
+  });
+
   it("runs Indexed Jobs with one pod per index, hostnames and completedIndexes", async () => {
     await c.batch.createNamespacedJob({
       namespace: "default",

@@ -162,6 +162,20 @@ describe("kube server: watch", () => {
     w.controller.abort();
   });
 
+  it("watches one object through its own path (legacy GET name?watch=1)", async () => {
+    const a = await cm("a");
+    const w = await watch(c.kc, `${cms}/a`, { resourceVersion: a.metadata!.resourceVersion });
+    await cm("b");
+    await c.core.patchNamespacedConfigMap({
+      name: "a",
+      namespace: "default",
+      body: [{ op: "add", path: "/data/v", value: "9" }],
+    });
+    await eventually(() => w.events.length === 1, "one event");
+    expect(w.events[0]!.object.metadata.name).to.equal("a");
+    w.controller.abort();
+  });
+
   it("ends the stream at timeoutSeconds, and when a fault cuts it", async () => {
     const list = await c.core.listNamespacedConfigMap({ namespace: "default" });
     const timed = await watch(c.kc, cms, {
