@@ -29,6 +29,21 @@ export const LOCAL_CONFIG = defineConfig({
     max: 100_000,
     description: "Warm-start demonstrations generated from the train split (0 = no warm start)",
   },
+  sftEpochs: {
+    type: "int",
+    default: 1,
+    min: 1,
+    max: 100,
+    description: "Warm-start passes over the demonstrations",
+  },
+  sftBatchSize: {
+    type: "int",
+    default: 8,
+    min: 1,
+    max: 1024,
+    description: "Warm-start demonstrations per step",
+  },
+  sftLearningRate: { type: "number", default: 2e-3, min: 0, max: 1, description: "Warm-start learning rate" },
   sandboxMode: {
     type: "enum",
     values: ["strict", "weak"] as const,

@@ -80,7 +80,15 @@ export async function main(
   const killAll = (): void => children.forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
-  const trainer = startChild(L0_BIN, trainerPlan(run, paths, ports), env);
+  const trainer = startChild(
+    L0_BIN,
+    trainerPlan(run, paths, ports, {
+      epochs: cfg.sftEpochs,
+      batchSize: cfg.sftBatchSize,
+      learningRate: cfg.sftLearningRate,
+    }),
+    env,
+  );
   children.push(trainer);
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));

@@ -17,6 +17,13 @@ export interface LocalPaths {
   sftData: string;
 }
 
+/** The learner's warm-start settings (its L0_LEARNER_SFT_* variables, inherited through the trainer). */
+export interface WarmStart {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+}
+
 export interface LocalPorts {
   hub: number;
   engine: number;
@@ -74,7 +81,12 @@ export function localEnv(
 const containerEnv = (env: V1EnvVar[] | undefined): V1EnvVar[] => env ?? [];
 
 /** Pure: the trainer process, from the operator's trainer Job (attempt 0). */
-export function trainerPlan(run: TrainingRun, paths: LocalPaths, ports: LocalPorts): ProcessPlan {
+export function trainerPlan(
+  run: TrainingRun,
+  paths: LocalPaths,
+  ports: LocalPorts,
+  warm: WarmStart = { epochs: 1, batchSize: 8, learningRate: 2e-3 },
+): ProcessPlan {
   const job = buildTrainerJob(run, 0);
   const c = job.spec!.template.spec!.containers[0]!;
   const env = localEnv(
@@ -92,7 +104,14 @@ export function trainerPlan(run: TrainingRun, paths: LocalPaths, ports: LocalPor
       L0_TRAINER_HOST: "127.0.0.1",
       L0_TRAINER_ENGINE_HOST: "127.0.0.1",
       L0_TRAINER_LOG_FORMAT: "json",
-      ...(paths.sftData ? { L0_TRAINER_SFT_DATA: paths.sftData } : {}),
+      ...(paths.sftData
+        ? {
+            L0_TRAINER_SFT_DATA: paths.sftData,
+            L0_LEARNER_SFT_EPOCHS: String(warm.epochs),
+            L0_LEARNER_SFT_BATCH_SIZE: String(warm.batchSize),
+            L0_LEARNER_SFT_LEARNING_RATE: String(warm.learningRate),
+          }
+        : {}),
     },
   );
   return {
