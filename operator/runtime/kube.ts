@@ -130,16 +130,18 @@ export class RestKubeApi implements KubeApi {
     method: string,
     path: string,
     headers: Record<string, string>,
+    pooled = true,
   ): Promise<https.RequestOptions> {
     const opts: https.RequestOptions = { method, headers: { accept: "application/json", ...headers } };
     await this.#kc.applyToHTTPSOptions(opts);
-    // Keep one keep-alive agent; client-node builds a fresh one per call.
+    // Requests share one keep-alive agent (client-node builds a fresh one per call); a watch holds
+    // its connection for minutes, so it keeps client-node's own agent and never starves the pool.
     const proto = this.#server.protocol === "https:" ? https : http;
     this.#agent ??= new proto.Agent({ ...(opts as https.AgentOptions), keepAlive: true, maxSockets: 16 });
     const base = this.#server.pathname.replace(/\/$/, "");
     return {
       ...opts,
-      agent: this.#agent,
+      agent: pooled ? this.#agent : opts.agent,
       protocol: this.#server.protocol,
       hostname: this.#server.hostname,
       port: this.#server.port,
@@ -250,7 +252,7 @@ export class RestKubeApi implements KubeApi {
     let stopped = false;
     const done = (async (): Promise<Error | undefined> => {
       this.#onRequest?.("WATCH", path);
-      const opts = await this.#options("GET", path, {});
+      const opts = await this.#options("GET", path, {}, false);
       const mod = this.#server.protocol === "https:" ? https : http;
       return new Promise<Error | undefined>((resolve) => {
         if (stopped) return resolve(undefined);

@@ -230,14 +230,32 @@ describe("operator: ownership, faults and restarts", function () {
   });
 
   it("an idle resync reconciles every object and writes nothing", async () => {
-    await env.startOperator({ resyncMs: 200 });
+    const registry = createRegistry({ defaultMetrics: false });
+    await env.startOperator({ resyncMs: 200, registry });
     for (const n of ["a", "b", "c"]) await env.custom.createNamespacedCustomObject({ ...TR, body: run(n) });
     await eventually(() => ["a", "b", "c"].every((n) => converged(env, n)), "converged");
-    await new Promise((r) => setTimeout(r, 400));
+    // Settling (pods turning ready, a conflict retried) ends; a resync that wrote would never let it.
+    const writes = () => env.requests.filter((r) => !["GET", "WATCH"].includes(r.method)).length;
+    let last = -1;
+    await eventually(
+      async () => {
+        const n = writes();
+        const quiet = n === last;
+        last = n;
+        if (!quiet) await new Promise((r) => setTimeout(r, 500));
+        return quiet;
+      },
+      "no writes for 500 ms",
+      10_000,
+    );
+    const reconciles = async () =>
+      (await registry.getSingleMetric("l0_reconcile_total")!.get()).values.reduce((a, v) => a + v.value, 0);
+    const r0 = await reconciles();
     const start = env.requests.length;
-    await new Promise((r) => setTimeout(r, 700));
-    const writes = env.requests.slice(start).filter((r) => !["GET", "WATCH"].includes(r.method));
-    expect(writes, JSON.stringify(writes)).to.deep.equal([]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const during = env.requests.slice(start).filter((r) => !["GET", "WATCH"].includes(r.method));
+    expect(during, JSON.stringify(during)).to.deep.equal([]);
+    expect((await reconciles()) - r0, "resyncs happened").to.be.at.least(6);
   });
 
   it("an autoscaled pool follows the recommender through its scale field", async () => {
