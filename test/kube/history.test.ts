@@ -1,6 +1,7 @@
 // Property: for any sequence of writes, the state at any retained resourceVersion plus the
 // watch events after it rebuilds the final state (what informers rely on), events come in
-// strictly rising resourceVersion order, and anything older than the window is 410.
+// strictly rising resourceVersion order, the state at N can be rebuilt (Exact lists), and
+// anything older than the window is 410.
 import { expect } from "chai";
 import fc from "fast-check";
 import { History } from "./history.js";
@@ -61,6 +62,11 @@ describe("kube server: watch history (property)", () => {
                 .with.property("code", 410);
               continue;
             }
+            // resourceVersionMatch=Exact: the state at rv, rebuilt by undoing later events.
+            const exact = history.stateAt(rv, "/configmaps", store.list(cmT));
+            expect(exact.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`)).to.deep.equal(
+              [...state.values()].map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
+            );
             const events = history.since(rv, filter);
             const rvs = events.map((e) => Number(e.object.metadata.resourceVersion));
             expect(rvs).to.deep.equal([...rvs].sort((a, b) => a - b));

@@ -73,6 +73,24 @@ export class History {
     return out;
   }
 
+  /**
+   * The objects of one type as they were at `rv` (resourceVersionMatch=Exact), rebuilt from
+   * the current ones by undoing later events; 410 when part of that history was compacted.
+   */
+  stateAt(rv: number, key: string, current: Obj[]): Obj[] {
+    if (rv < this.compacted) throw tooOld(rv, this.compacted + 1);
+    const byKey = new Map(current.map((o) => [`${o.metadata.namespace ?? ""}/${o.metadata.name}`, o]));
+    for (let i = this.#events.length - 1; i >= 0; i--) {
+      const ev = this.#events[i]!;
+      if (ev.rv <= rv) break;
+      if (ev.key !== key) continue;
+      const k = `${ev.object.metadata.namespace ?? ""}/${ev.object.metadata.name}`;
+      if (ev.type === "ADDED") byKey.delete(k);
+      else if (ev.prev) byKey.set(k, ev.prev);
+    }
+    return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => clone(o));
+  }
+
   /** Forgets every event up to `rv` (all of them by default), as etcd compaction does. */
   compact(rv: number): void {
     while (this.#events.length > 0 && this.#events[0]!.rv <= rv) this.#events.shift();

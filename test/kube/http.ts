@@ -16,7 +16,7 @@ import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { type Propagation, type Store } from "./store.js";
 import { applyScale, toScale } from "./scale.js";
 import { toTable, wantsTable } from "./table.js";
-import { apiVersionOf, clone, type Obj, type ResourceType } from "./types.js";
+import { apiVersionOf, clone, type Obj, type ResourceType, typeKey } from "./types.js";
 import { type Pager, serveWatch } from "./watch.js";
 
 export interface HttpContext {
@@ -170,15 +170,28 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     }
     case "list": {
       const f = filter();
-      const all = ctx.store.list(t, r.namespace).filter((o) => matches(f, o));
+      const rvParam = q.get("resourceVersion");
+      const exact = q.get("resourceVersionMatch") === "Exact";
+      let at = ctx.store.resourceVersion;
+      if (rvParam && rvParam !== "0") {
+        const n = Number(rvParam);
+        if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid resource version: ${rvParam}`);
+        if (n > at)
+          throw new KubeError(504, "Timeout", `Too large resource version: ${n}, current: ${at}`, {
+            causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+            retryAfterSeconds: 1,
+          });
+        if (exact) at = n;
+      } else if (exact) throw badRequest("resourceVersionMatch=Exact requires a resourceVersion");
+      // NotOlderThan (and unset or "0") are served from the latest state, which satisfies them.
+      const source = exact
+        ? ctx.history
+            .stateAt(at, typeKey(t), ctx.store.list(t))
+            .filter((o) => !t.namespaced || r.namespace === undefined || o.metadata.namespace === r.namespace)
+        : ctx.store.list(t, r.namespace);
+      const all = source.filter((o) => matches(f, o));
       const limit = q.get("limit") ? Number(q.get("limit")) : undefined;
-      const page = ctx.pager.page(
-        all,
-        ctx.store.resourceVersion,
-        ctx.history.compacted,
-        limit,
-        q.get("continue") ?? undefined,
-      );
+      const page = ctx.pager.page(all, at, ctx.history.compacted, limit, q.get("continue") ?? undefined);
       const crd = t.custom && wantsTable(req.headers.accept) ? crdOf(ctx, t) : undefined;
       if (crd) {
         send(res, 200, {

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { matchesLabels, parseLabelSelector } from "./selectors.js";
 import { startKubeServer, type KubeServer } from "./server.js";
-import { apiError, clients, type Clients } from "./testkit.js";
+import { apiError, clients, type Clients, mergePatch } from "./testkit.js";
 
 describe("kube server: label selector parsing (pure)", () => {
   const labels = { app: "l0", role: "worker", tier: "cpu" };
@@ -83,6 +83,47 @@ describe("kube server: list", () => {
     const l = await c.core.listNamespacedConfigMap({ namespace: "default" });
     expect(Number(l.metadata?.resourceVersion)).to.equal(kube.store.resourceVersion);
     expect(l.kind).to.equal("ConfigMapList");
+  });
+
+  it("serves resourceVersionMatch=Exact from history, 410 once compacted, 504 for a future version", async () => {
+    const before = await c.core.listNamespacedConfigMap({ namespace: "default" });
+    const rv = before.metadata!.resourceVersion!;
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "new" } } });
+    await c.core.deleteNamespacedConfigMap({ name: "a", namespace: "default" });
+    await c.core.patchNamespacedConfigMap(
+      { name: "b", namespace: "default", body: { data: { x: "1" } } },
+      mergePatch,
+    );
+    const exact = await c.core.listNamespacedConfigMap({
+      namespace: "default",
+      resourceVersion: rv,
+      resourceVersionMatch: "Exact",
+    });
+    expect(names(exact)).to.deep.equal(["a", "b", "c"]);
+    expect(exact.items.find((i) => i.metadata?.name === "b")?.data).to.equal(undefined);
+    expect(exact.metadata?.resourceVersion).to.equal(rv);
+    const latest = await c.core.listNamespacedConfigMap({
+      namespace: "default",
+      resourceVersion: rv,
+      resourceVersionMatch: "NotOlderThan",
+    });
+    expect(names(latest)).to.deep.equal(["b", "c", "new"]);
+    const future = await apiError(() =>
+      c.core.listNamespacedConfigMap({
+        namespace: "default",
+        resourceVersion: String(Number(latest.metadata!.resourceVersion) + 10),
+      }),
+    );
+    expect(future.code).to.equal(504);
+    kube.compact();
+    const old = await apiError(() =>
+      c.core.listNamespacedConfigMap({
+        namespace: "default",
+        resourceVersion: rv,
+        resourceVersionMatch: "Exact",
+      }),
+    );
+    expect(old.code).to.equal(410);
   });
 
   it("pages with limit/continue from a snapshot taken at the first page", async () => {
