@@ -96,11 +96,17 @@ export function parseCompletion(body: unknown): Completion {
       `engine response: choices[0].logprobs.token_logprobs must have one number per token (${ids.length})`,
       false,
     );
+  const bad = lps.findIndex((x) => typeof x !== "number" || !Number.isFinite(x));
+  if (bad >= 0)
+    throw new EngineError(
+      `engine response: choices[0].logprobs.token_logprobs[${bad}] is ${JSON.stringify(lps[bad])}, not a finite number`,
+      false,
+    );
   const stop = c.stop_reason ?? c.matched_stop;
   return {
     text: typeof c.text === "string" ? c.text : "",
     tokenIds: ids,
-    logprobs: lps.map((x) => (typeof x === "number" ? x : Number.NaN)),
+    logprobs: lps as number[],
     finishReason: typeof c.finish_reason === "string" ? c.finish_reason : "",
     stopReason: typeof stop === "string" ? stop : null,
     policyVersion: typeof b.policy_version === "number" ? b.policy_version : null,
