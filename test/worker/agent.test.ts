@@ -190,6 +190,9 @@ describe("worker engine: completion responses", () => {
     expect(() =>
       parseCompletion({ choices: [{ token_ids: [1, 2], logprobs: { token_logprobs: [0] } }] }),
     ).to.throw(/one number per token \(2\)/);
+    expect(() =>
+      parseCompletion({ choices: [{ token_ids: [1, 2], logprobs: { token_logprobs: [-0.1, null] } }] }),
+    ).to.throw(/token_logprobs\[1\] is null, not a finite number/);
   });
 });
 
