@@ -18,6 +18,11 @@ export const WORKER_CONFIG = defineConfig({
     pattern: /^https?:\/\//,
     description: "Base URL of the OpenAI-compatible engine (docs/engine-api.md)",
   },
+  runConfig: {
+    type: "string",
+    default: "",
+    description: "TrainingRun file (the mounted run.json); validated, and names the run in every log line",
+  },
   workerId: { type: "string", default: "", description: "Worker id sent to the hub (default: host name)" },
   episodes: { type: "int", default: 4, min: 1, max: 1024, description: "K: episodes run concurrently" },
   warmKernels: {

@@ -7,6 +7,7 @@ import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
 import { L0Error, invalidField } from "../../lib/errors.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
+import { readTrainingRun } from "../../lib/run-config.js";
 import { createShutdown } from "../../lib/shutdown.js";
 import { runEpisode } from "./agent/episode.js";
 import { WORKER_CONFIG, WORKER_ENV_PREFIX } from "./config.js";
@@ -65,11 +66,16 @@ export async function main(
 ): Promise<void> {
   const cfg = loadConfig(WORKER_CONFIG, { flags, env, envPrefix: WORKER_ENV_PREFIX });
   const workerId = cfg.workerId || hostname();
+  // Tasks carry their agent settings; the run file, when given, is checked and names the run.
+  const run = cfg.runConfig ? readTrainingRun(cfg.runConfig) : null;
   const logger: Logger = createLogger({
     component: "worker",
     level: cfg.logLevel,
     format: cfg.logFormat,
-    fields: { worker: workerId },
+    fields: {
+      worker: workerId,
+      ...(run ? { run: `${run.metadata?.namespace ?? "default"}/${run.metadata?.name}` } : {}),
+    },
   });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_WORKER_TOKEN_FILE)");
   const tools = buildTools(cfg);

@@ -37,7 +37,7 @@ describe("worker drain: SIGTERM against the real hub", function () {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "l0-drain-"));
     writeFileSync(join(dir, "token"), TOKEN + "\n");
-    const run = parseTrainingRun({
+    const manifest = {
       metadata: { name: "drain", namespace: "test" },
       spec: {
         model: { name: "tiny" },
@@ -45,7 +45,9 @@ describe("worker drain: SIGTERM against the real hub", function () {
         algorithm: { groupSize: 2, batchSize: 2, maxSteps: 1, dynamicSampling: false },
         agent: { maxTurns: 20, tools: ["notepad"], cellTimeoutSeconds: 5 },
       },
-    });
+    };
+    writeFileSync(join(dir, "run.json"), JSON.stringify(manifest));
+    const run = parseTrainingRun(manifest);
     const lines = [
       JSON.stringify({ question: "quick: what is 6 * 7?", answer: "42" }),
       JSON.stringify({ question: "slow: count forever", answer: "never" }),
@@ -95,6 +97,7 @@ describe("worker drain: SIGTERM against the real hub", function () {
           "drain-w",
         ],
         ...["--memory-mib", "256", "--max-processes", "16", "--disk-mib", "16"],
+        ...["--run-config", join(dir, "run.json")],
       ],
       { env, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -126,5 +129,6 @@ describe("worker drain: SIGTERM against the real hub", function () {
     expect(Number(s.queued), "the slow pair is queued again").to.equal(2);
     expect(Number(s.failed), "a release is not a failure").to.equal(0);
     expect(log).to.match(/"message":"grace period over, releasing unfinished episodes"/);
+    expect(log).to.include('"run":"test/drain"');
   });
 });
