@@ -1,0 +1,59 @@
+// The operator's flags and environment (L0_OPERATOR_*), shared by the command and the program.
+import { defineConfig } from "../lib/config.js";
+import { LOG_LEVELS } from "../lib/log.js";
+
+export const OPERATOR_CONFIG = defineConfig({
+  kubeconfig: {
+    type: "string",
+    description: "kubeconfig file; unset = in-cluster config, else $KUBECONFIG or ~/.kube/config",
+  },
+  namespace: { type: "string", description: "Watch only this namespace (default: all namespaces)" },
+  metricsPort: {
+    type: "int",
+    default: 8080,
+    min: 0,
+    max: 65535,
+    description: "Port of /metrics, /healthz and /readyz",
+  },
+  leaderElect: {
+    type: "bool",
+    default: true,
+    description: "Campaign for the leader Lease (one active replica)",
+  },
+  leaseNamespace: {
+    type: "string",
+    default: "l0-system",
+    description: "Namespace of the leader Lease (the operator's own)",
+  },
+  leaseName: { type: "string", default: "l0-operator", description: "Name of the leader Lease" },
+  leaseDuration: { type: "duration", default: "15s", description: "How long a lease holds without renewal" },
+  renewDeadline: {
+    type: "duration",
+    default: "10s",
+    description: "Leader gives up after failing to renew this long",
+  },
+  retryPeriod: {
+    type: "duration",
+    default: "2s",
+    description: "Interval of lease renewals and takeover attempts",
+  },
+  resync: {
+    type: "duration",
+    default: "10m",
+    description: "Re-reconcile every object this often (no writes when nothing changed)",
+  },
+  concurrency: {
+    type: "int",
+    default: 4,
+    min: 1,
+    max: 64,
+    description: "Concurrent reconciles per controller",
+  },
+  statsInterval: {
+    type: "duration",
+    default: "15s",
+    description: "How often a running run's hub Stats are read",
+  },
+  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
+  logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },
+});

@@ -1,0 +1,79 @@
+// The operator program: loads its config, connects with a kubeconfig (or in-cluster), serves
+// /healthz, /readyz and /metrics, campaigns for the leader Lease and runs the reconcilers until SIGTERM.
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Counter } from "prom-client";
+import { loadConfig, redact } from "../lib/config.js";
+import { createLogger } from "../lib/log.js";
+import { createRegistry, serveProbes } from "../lib/metrics.js";
+import { createShutdown } from "../lib/shutdown.js";
+import { OPERATOR_CONFIG } from "./config.js";
+import { Manager } from "./manager.js";
+import { RestKubeApi } from "./runtime/kube.js";
+import { grpcHubStats } from "./trainingrun/hub.js";
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault(); // in-cluster when KUBERNETES_SERVICE_HOST is set and no kubeconfig exists
+  return kc;
+}
+
+/** Runs until a signal; `flags` are commander's parsed options (environment fills the rest). */
+export async function runOperator(flags: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(OPERATOR_CONFIG, { flags, envPrefix: "L0_OPERATOR_" });
+  const logger = createLogger({
+    component: "operator",
+    level: config.logLevel,
+    format: config.logFormat,
+  });
+  logger.info("starting", { config: redact(OPERATOR_CONFIG, config) });
+  const shutdown = createShutdown({ logger });
+  const registry = createRegistry({ labels: { component: "operator" } });
+  const kubeRequests = new Counter({
+    name: "l0_operator_kube_requests_total",
+    help: "Requests to the Kubernetes API by method (GET, POST, PUT, PATCH, DELETE, WATCH).",
+    labelNames: ["method"],
+    registers: [registry],
+  });
+  const api = new RestKubeApi({
+    kubeConfig: loadKubeConfig(config.kubeconfig),
+    onRequest: (method) => kubeRequests.inc({ method }),
+  });
+  const hub = grpcHubStats();
+  const identity = `${hostname()}-${process.pid}`;
+  const manager = new Manager({
+    api,
+    logger,
+    registry,
+    hub,
+    namespace: config.namespace,
+    resyncMs: config.resync,
+    concurrency: config.concurrency,
+    statsIntervalMs: config.statsInterval,
+    leaderElection: config.leaderElect
+      ? {
+          namespace: config.leaseNamespace,
+          name: config.leaseName,
+          identity,
+          leaseDurationMs: config.leaseDuration,
+          renewDeadlineMs: config.renewDeadline,
+          retryPeriodMs: config.retryPeriod,
+        }
+      : undefined,
+    onLostLeadership: () => {
+      logger.error("lost the leader lease; exiting so a fresh process campaigns");
+      void shutdown.run("LeaderLost").then(() => process.exit(1));
+    },
+  });
+  const probes = await serveProbes({
+    registry,
+    port: config.metricsPort,
+    readiness: () => manager.readiness(),
+  });
+  shutdown.add("probes", () => probes.close());
+  shutdown.add("hub clients", () => hub.close());
+  await manager.start();
+  shutdown.add("manager", () => manager.stop());
+  logger.info("running", { identity, metrics: probes.url, leaderElection: config.leaderElect });
+}
