@@ -161,6 +161,41 @@ describe("kube server: edge cases", () => {
     expect(cr.headers.get("warning")).to.contain("spec.bogus");
   });
 
+  it("refuses a value of the wrong JSON type with 400, but takes numbers for quantities", async () => {
+    const bad = await raw(
+      "POST",
+      "/api/v1/namespaces/default/configmaps",
+      JSON.stringify({ metadata: { name: "t" }, data: { n: 1 } }),
+    );
+    expect(bad.status).to.equal(400);
+    expect(((await bad.json()) as { message: string }).message).to.contain("cannot unmarshal number");
+    const dep = await raw(
+      "POST",
+      "/apis/apps/v1/namespaces/default/deployments",
+      JSON.stringify({
+        metadata: { name: "d" },
+        spec: {
+          replicas: "2",
+          selector: { matchLabels: { a: "b" } },
+          template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "i" }] } },
+        },
+      }),
+    );
+    expect(dep.status).to.equal(400);
+    const pod = await c.core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "p" },
+        spec: {
+          containers: [
+            { name: "c", image: "i", resources: { limits: { cpu: 1 as unknown as string, memory: "1Gi" } } },
+          ],
+        },
+      },
+    });
+    expect(pod.spec?.containers[0]?.resources?.limits).to.deep.equal({ cpu: 1, memory: "1Gi" });
+  });
+
   it("merges Service ports by port in a strategic merge patch", async () => {
     await c.core.createNamespacedService({
       namespace: "default",
