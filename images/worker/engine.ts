@@ -125,12 +125,17 @@ export class EngineClient {
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  async tokenize(model: string, messages: ChatMessage[]): Promise<{ tokens: number[]; maxModelLen: number }> {
-    const body = (await this.#post("tokenize", "/tokenize", {
-      model,
-      messages,
-      add_generation_prompt: true,
-    })) as { tokens?: unknown; max_model_len?: unknown };
+  async tokenize(
+    model: string,
+    messages: ChatMessage[],
+    signal?: AbortSignal,
+  ): Promise<{ tokens: number[]; maxModelLen: number }> {
+    const body = (await this.#post(
+      "tokenize",
+      "/tokenize",
+      { model, messages, add_generation_prompt: true },
+      signal,
+    )) as { tokens?: unknown; max_model_len?: unknown };
     if (!Array.isArray(body.tokens))
       throw new EngineError("engine /tokenize response: tokens is missing", false);
     return {
@@ -139,29 +144,41 @@ export class EngineClient {
     };
   }
 
-  async complete(req: CompletionRequest): Promise<Completion> {
-    const body = await this.#post("completions", "/v1/completions", {
-      model: req.model,
-      prompt: req.prompt,
-      max_tokens: req.maxTokens,
-      temperature: req.temperature,
-      top_p: req.topP,
-      stop: req.stop,
-      logprobs: 1,
-      return_tokens_as_token_ids: true,
-      return_token_ids: true,
-    });
+  /** `signal` aborts the request and its retries (lease lost, drain deadline). */
+  async complete(req: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
+    const body = await this.#post(
+      "completions",
+      "/v1/completions",
+      {
+        model: req.model,
+        prompt: req.prompt,
+        max_tokens: req.maxTokens,
+        temperature: req.temperature,
+        top_p: req.topP,
+        stop: req.stop,
+        logprobs: 1,
+        return_tokens_as_token_ids: true,
+        return_token_ids: true,
+      },
+      signal,
+    );
     return parseCompletion(body);
   }
 
-  async #post(endpoint: "tokenize" | "completions", path: string, payload: unknown): Promise<unknown> {
+  async #post(
+    endpoint: "tokenize" | "completions",
+    path: string,
+    payload: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     let last: EngineError = new EngineError("no attempt made", true);
     for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
       if (attempt > 1)
         await this.#sleep(this.opts.backoffMs * 2 ** (attempt - 2) * (0.5 + Math.random() / 2));
+      if (signal?.aborted) throw new EngineError(`engine ${path}: aborted`, false);
       const t0 = performance.now();
       try {
-        const body = await this.#sem.run(() => this.#once(path, payload));
+        const body = await this.#sem.run(() => this.#once(path, payload, signal));
         this.opts.onRequest?.(endpoint, (performance.now() - t0) / 1000, true);
         return body;
       } catch (err) {
@@ -176,17 +193,19 @@ export class EngineClient {
     throw last;
   }
 
-  async #once(path: string, payload: unknown): Promise<unknown> {
+  async #once(path: string, payload: unknown, signal?: AbortSignal): Promise<unknown> {
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     let res: Response;
     try {
       res = await this.#fetch(this.opts.baseUrl.replace(/\/$/, "") + path, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(payload),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
       const e = err as Error;
+      if (signal?.aborted) throw new EngineError(`engine ${path}: aborted`, false);
       const why = e.name === "TimeoutError" ? `timed out after ${this.opts.timeoutMs} ms` : e.message;
       throw new EngineError(`engine ${path}: ${why}`, true);
     }

@@ -39,6 +39,7 @@ const SCRIPTS: Record<string, Script> = {
       turn("ok", "submit_final_answer(42)"),
     ][n]!,
   forever: () => turn("keep going", "print('still thinking')"),
+  sleepy: () => turn("wait", "import time\ntime.sleep(25)"),
   chatty: (_p, n) =>
     n === 0
       ? turn("note it", "notepad.add_fact('the magic number is 7')\nprint('x' * 300)")
@@ -205,15 +206,28 @@ describe("worker agent: episodes against a scripted engine", function () {
     expect(tr.end).to.equal(End.EPISODE_END_MAX_TURNS);
   });
 
-  it("stops at once when aborted (lease lost, drain)", async () => {
+  it("stops at once when aborted (lease lost, drain), even mid engine request", async () => {
     const ac = new AbortController();
-    engine.setDelay(200);
+    // Each completion would take 20 s: the abort must cut the request, not wait for it.
+    engine.setDelay(20_000);
     setTimeout(() => ac.abort(), 300);
+    const t0 = Date.now();
     try {
       const tr = await runEpisode(task("forever", { maxTurns: 50 }), deps(), { signal: ac.signal });
       expect(tr.end).to.equal(End.EPISODE_END_WORKER_SHUTDOWN);
+      expect(Date.now() - t0).to.be.lessThan(10_000);
     } finally {
       engine.setDelay(0);
     }
+  });
+
+  it("stops at once when aborted mid cell", async () => {
+    const ac = new AbortController();
+    const d = deps();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 1000);
+    const tr = await runEpisode(task("sleepy", { cellTimeoutSeconds: 30 }), d, { signal: ac.signal });
+    expect(tr.end).to.equal(End.EPISODE_END_WORKER_SHUTDOWN);
+    expect(Date.now() - t0).to.be.lessThan(10_000);
   });
 });

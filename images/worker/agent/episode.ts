@@ -143,7 +143,7 @@ export async function runEpisode(
       let maxModelLen = Number.MAX_SAFE_INTEGER;
       for (;;) {
         const messages = buildMessages({ tools, task: task.prompt ?? "", cells, firstKept: first, notepad });
-        const t = await deps.engine.tokenize(agent.model ?? "", messages);
+        const t = await deps.engine.tokenize(agent.model ?? "", messages, ctl.signal);
         prompt = t.tokens;
         maxModelLen = t.maxModelLen;
         if (prompt.length <= budget) break;
@@ -163,14 +163,17 @@ export async function runEpisode(
 
       // 2. The model's turn, kept exactly as sampled.
       const t0 = performance.now();
-      const c = await deps.engine.complete({
-        model: agent.model ?? "",
-        prompt,
-        maxTokens: room,
-        temperature: agent.temperature ?? 1,
-        topP: agent.topP || 1,
-        stop: [CODE_CLOSE],
-      });
+      const c = await deps.engine.complete(
+        {
+          model: agent.model ?? "",
+          prompt,
+          maxTokens: room,
+          temperature: agent.temperature ?? 1,
+          topP: agent.topP || 1,
+          stop: [CODE_CLOSE],
+        },
+        ctl.signal,
+      );
       const llmSeconds = (performance.now() - t0) / 1000;
       deps.metrics.llmTokens.inc({ kind: "prompt" }, prompt.length);
       deps.metrics.llmTokens.inc({ kind: "completion" }, c.tokenIds.length);
