@@ -40,6 +40,10 @@ export class GarbageCollector {
     this.#stopped = true;
   }
 
+  get pending(): boolean {
+    return this.#scheduled;
+  }
+
   /** Resolves once no pass is pending (tests that want GC done without polling). */
   idle(): Promise<void> {
     if (!this.#scheduled) return Promise.resolve();

@@ -140,9 +140,11 @@ export async function startKubeServer(opts: KubeServerOptions = {}): Promise<Kub
     faults,
     sim,
     settled: async () => {
-      await gc.idle();
-      await sim.idle();
-      await gc.idle();
+      // Controllers and GC wake each other: wait until neither has a pass pending.
+      for (let i = 0; i < 50 && (i === 0 || gc.pending || sim.pending); i++) {
+        await gc.idle();
+        await sim.idle();
+      }
     },
     compact: () => history.compact(store.resourceVersion),
     setHistoryWindow: (n) => history.setWindow(n),

@@ -72,6 +72,10 @@ export class Simulation {
     this.#stopped = true;
   }
 
+  get pending(): boolean {
+    return this.#scheduled;
+  }
+
   idle(): Promise<void> {
     if (!this.#scheduled) return Promise.resolve();
     return new Promise((r) => this.#idle.push(r));
