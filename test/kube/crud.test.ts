@@ -173,6 +173,35 @@ describe("kube server: CRUD", () => {
     expect(headless.spec?.clusterIP).to.equal("None");
   });
 
+  it("stores NetworkPolicies (policyTypes defaulted), PDBs and ServiceAccounts; refuses bodies over 3 MiB", async () => {
+    const net = c.kc.makeApiClient(k8s.NetworkingV1Api);
+    const np = await net.createNamespacedNetworkPolicy({
+      namespace: "default",
+      body: {
+        metadata: { name: "w" },
+        spec: { podSelector: { matchLabels: { app: "w" } }, egress: [{ ports: [{ port: 53 }] }] },
+      },
+    });
+    expect(np.spec?.policyTypes).to.deep.equal(["Ingress", "Egress"]);
+    expect(np.spec?.egress?.[0]?.ports?.[0]?.protocol).to.equal("TCP");
+    const pdb = await c.kc.makeApiClient(k8s.PolicyV1Api).createNamespacedPodDisruptionBudget({
+      namespace: "default",
+      body: { metadata: { name: "w" }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: "w" } } } },
+    });
+    expect(pdb.metadata?.generation).to.equal(1);
+    const sa = await c.core.createNamespacedServiceAccount({
+      namespace: "default",
+      body: { metadata: { name: "w" }, automountServiceAccountToken: false },
+    });
+    expect(sa.automountServiceAccountToken).to.equal(false);
+    const big = await fetch(`${kube.url}/api/v1/namespaces/default/configmaps`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${kube.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ metadata: { name: "big" }, data: { x: "y".repeat(3.5 * 1024 * 1024) } }),
+    });
+    expect(big.status).to.equal(413);
+  });
+
   it("validates built-ins: selector must match template labels, containers need an image, Job restartPolicy", async () => {
     const d = deployment("web");
     d.spec!.template.metadata!.labels = { app: "other" };

@@ -104,6 +104,23 @@ describe("kube server: patch semantics (pure)", () => {
       },
       { metadata: { finalizers: ["b"], labels: { y: "2" } } },
     ],
+    [
+      "$retainKeys keeps only the listed keys; $setElementOrder orders a merged list",
+      {
+        spec: {
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } },
+          ...pod([{ name: "a" }, { name: "b" }]).spec,
+        },
+      },
+      {
+        spec: {
+          strategy: { type: "Recreate", $retainKeys: ["type"] },
+          "$setElementOrder/containers": [{ name: "b" }, { name: "a" }],
+          containers: [{ name: "a", image: "x" }],
+        },
+      },
+      { spec: { strategy: { type: "Recreate" }, containers: [{ name: "b" }, { name: "a", image: "x" }] } },
+    ],
   ];
   for (const [name, target, patch, want] of cases)
     it(`strategic: ${name}`, () => expect(strategicMergePatch(target, patch)).to.deep.equal(want));
