@@ -3,7 +3,7 @@
 import { type V1Deployment, type V1Service, type V1Toleration } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
 import { GROUP_VERSION, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
-import { TOKEN_DIR, restrictedContainer, runMounts, runVolumes, withGpus } from "./build.js";
+import { TOKEN_DIR, WEIGHTS_PORT, restrictedContainer, runMounts, runVolumes, withGpus } from "./build.js";
 
 type Inference = NonNullable<TrainingRun["spec"]["inference"]>;
 const inf = (
@@ -58,7 +58,7 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
     labels: lbl,
     ownerReferences: [ownerRef(run)],
   };
-  const hub = `${names.hubService(name)}:${run.spec.trainer?.hubPort ?? 7070}`;
+  const weights = `${names.hubService(name)}:${WEIGHTS_PORT}`;
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -93,14 +93,17 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
               volumeMounts: [...runMounts, { name: "weights", mountPath: "/weights" }],
             },
             {
+              // `l0 sidecar` (images/inference/config.ts): pulls each policy version from the
+              // trainer's Weights service into the shared volume and reloads the engine.
               name: "weight-sync",
               image: i.sidecarImage ?? "ghcr.io/l0-operator/inference-sidecar:0.1.0",
-              args: ["weight-sync"],
+              args: ["sidecar"],
               env: [
-                { name: "L0_SIDECAR_HUB", value: hub },
+                { name: "L0_SIDECAR_WEIGHTS_ADDRESS", value: weights },
                 { name: "L0_SIDECAR_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+                { name: "L0_SIDECAR_ENGINE", value: i.engine },
                 { name: "L0_SIDECAR_ENGINE_URL", value: `http://127.0.0.1:${i.port}` },
-                { name: "L0_SIDECAR_WEIGHTS_DIR", value: "/weights" },
+                { name: "L0_SIDECAR_ROOT", value: "/weights" },
               ],
               securityContext: restrictedContainer,
               volumeMounts: [...runMounts, { name: "weights", mountPath: "/weights" }],

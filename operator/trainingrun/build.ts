@@ -18,6 +18,8 @@ import { ATTEMPT_LABEL, JOB_INDEX_LABEL, RUN_LABEL, labels, names, ownerRef, sta
 export const CONFIG_DIR = "/etc/l0";
 export const TOKEN_DIR = "/var/run/l0";
 export const RENDEZVOUS_PORT = 29500;
+/** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
+export const WEIGHTS_PORT = 7071;
 export type Trainer = NonNullable<TrainingRun["spec"]["trainer"]>;
 
 const meta = (
@@ -77,9 +79,11 @@ function trainerPorts(run: TrainingRun) {
     { name: "hub", port: t.hubPort, targetPort: t.hubPort, protocol: "TCP" },
     { name: "metrics", port: t.metricsPort, targetPort: t.metricsPort, protocol: "TCP" },
   ];
-  // Without spec.inference the engine runs in the trainer pod (colocated).
+  // Without spec.inference the engine runs in the trainer pod (colocated); with it, the sidecars
+  // pull weights from the trainer.
   if (!run.spec.inference)
     ports.push({ name: "engine", port: t.enginePort, targetPort: t.enginePort, protocol: "TCP" });
+  else ports.push({ name: "weights", port: WEIGHTS_PORT, targetPort: WEIGHTS_PORT, protocol: "TCP" });
   return ports;
 }
 

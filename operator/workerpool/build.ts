@@ -18,6 +18,7 @@ import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../trainingrun/bui
 
 export const WORKER_METRICS_PORT = 9090;
 export const WORKER_UID = 65532;
+export const SEARCH_KEY_DIR = "/var/run/l0-search";
 
 const meta = (pool: AgentWorkerPool) => {
   const name = pool.metadata!.name!;
@@ -117,24 +118,28 @@ export function buildWorkerDeployment(
     { name: "L0_WORKER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
     { name: "L0_WORKER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker ?? 8) },
-    { name: "L0_WORKER_SANDBOX", value: sb.mode === "bwrap" ? "bwrap" : "none" },
+    // The worker's own names (images/worker/config.ts): strict = bwrap + pids cgroup, fail closed;
+    // weak = rlimits only, for pods whose RuntimeClass is the isolation boundary.
+    { name: "L0_WORKER_SANDBOX_MODE", value: sb.mode === "bwrap" ? "strict" : "weak" },
     { name: "L0_WORKER_CPU_SECONDS", value: String(sb.cpuSecondsPerEpisode) },
     { name: "L0_WORKER_MEMORY_MIB", value: String(sb.memoryMiB) },
     { name: "L0_WORKER_MAX_PROCESSES", value: String(sb.maxProcesses) },
     { name: "L0_WORKER_DISK_MIB", value: String(sb.diskMiB) },
     { name: "L0_WORKER_WALL_SECONDS", value: String(sb.wallSecondsPerEpisode) },
     { name: "L0_WORKER_METRICS_PORT", value: String(WORKER_METRICS_PORT) },
+    // The pod name. Not read by today's worker (its flag is workerId, L0_WORKER_WORKER_ID, and it
+    // defaults to the host name, which is the pod name); kept because `l0 local` rewrites it.
     { name: "L0_WORKER_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
   ];
   if (search) {
     env.push({ name: "L0_WORKER_SEARCH_BACKEND", value: search.backend ?? "local" });
     if (search.url) env.push({ name: "L0_WORKER_SEARCH_URL", value: search.url });
     if (search.corpusPath) env.push({ name: "L0_WORKER_SEARCH_CORPUS", value: search.corpusPath });
-    // The key reaches the worker process only; bwrap --clearenv keeps it out of every kernel.
+    // The key is a file only the worker process reads; kernels never see it (bwrap binds no such path).
     if (search.secretRef)
       env.push({
-        name: "L0_WORKER_SEARCH_API_KEY",
-        valueFrom: { secretKeyRef: { name: search.secretRef.name, key: search.secretRef.key ?? "apiKey" } },
+        name: "L0_WORKER_SEARCH_KEY_FILE",
+        value: `${SEARCH_KEY_DIR}/${search.secretRef.key ?? "apiKey"}`,
       });
   }
   const requests: Record<string, string> = { cpu: "1", memory: "2Gi" };
@@ -163,7 +168,9 @@ export function buildWorkerDeployment(
       failureThreshold: 3,
     },
     securityContext: sec.container,
-    volumeMounts: runMounts,
+    volumeMounts: search?.secretRef
+      ? [...runMounts, { name: "search-key", mountPath: SEARCH_KEY_DIR, readOnly: true }]
+      : runMounts,
   };
   const runtimeClassName = s.sandbox?.runtimeClassName;
   return {
@@ -187,7 +194,12 @@ export function buildWorkerDeployment(
           ...(s.nodeSelector ? { nodeSelector: s.nodeSelector as Record<string, string> } : {}),
           ...(s.tolerations ? { tolerations: s.tolerations as V1Toleration[] } : {}),
           containers: [container],
-          volumes: runVolumes(s.hubRef.name),
+          volumes: search?.secretRef
+            ? [
+                ...runVolumes(s.hubRef.name),
+                { name: "search-key", secret: { secretName: search.secretRef.name, defaultMode: 0o440 } },
+              ]
+            : runVolumes(s.hubRef.name),
         },
       },
     },

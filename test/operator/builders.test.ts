@@ -139,7 +139,7 @@ describe("operator builders: TrainingRun children", () => {
     expect(
       buildHubService(makeRun({ inference: {} })).spec!.ports!.map((p) => p.name),
       "engine elsewhere",
-    ).to.deep.equal(["hub", "metrics"]);
+    ).to.deep.equal(["hub", "metrics", "weights"]);
   });
 
   it("inference: engine args per engine, GPUs, sidecar with the hub address", () => {
@@ -147,7 +147,9 @@ describe("operator builders: TrainingRun children", () => {
     const [engine, sidecar] = v.deployment.spec!.template.spec!.containers;
     expect(engine!.args).to.include.members(["--tensor-parallel-size", "4", "--model", "m"]);
     expect(engine!.resources!.limits!["nvidia.com/gpu"]).to.equal("4");
-    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_HUB")!.value).to.equal("qa-hub:7070");
+    expect(sidecar!.args).to.deep.equal(["sidecar"]);
+    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_WEIGHTS_ADDRESS")!.value).to.equal("qa-hub:7071");
+    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_ENGINE")!.value).to.equal("vllm");
     const s = buildInference(makeRun({ inference: { engine: "sglang" } })).deployment.spec!.template.spec!
       .containers[0]!;
     expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
@@ -193,7 +195,7 @@ describe("operator builders: AgentWorkerPool children", () => {
     expect(buildWorkerDeployment(p, undefined, 1).spec!.template.spec!.runtimeClassName).to.equal("gvisor");
   });
 
-  it("workers reach the run's hub and engine by Service DNS, keys only by secretKeyRef", () => {
+  it("workers reach the run's hub and engine by Service DNS; the search key is a mounted file", () => {
     const p = makePool({
       tools: { search: { backend: "http", url: "https://s", secretRef: { name: "k" } } },
     });
@@ -202,13 +204,13 @@ describe("operator builders: AgentWorkerPool children", () => {
     const get = (n: string) => env.find((e) => e.name === n);
     expect(get("L0_WORKER_HUB")!.value).to.equal("qa-hub.ns.svc:7070");
     expect(get("L0_WORKER_ENGINE_URL")!.value).to.equal("http://qa-inference.ns.svc:9000");
-    expect(get("L0_WORKER_SEARCH_API_KEY")!.valueFrom!.secretKeyRef).to.deep.equal({
-      name: "k",
-      key: "apiKey",
-    });
+    expect(get("L0_WORKER_SANDBOX_MODE")!.value).to.equal("strict");
+    expect(get("L0_WORKER_SEARCH_KEY_FILE")!.value).to.equal("/var/run/l0-search/apiKey");
+    const pod = buildWorkerDeployment(p, undefined, 1).spec!.template.spec!;
+    expect(pod.volumes!.find((v) => v.name === "search-key")!.secret!.secretName).to.equal("k");
     expect(
-      env.every((e) => !/key/i.test(String(e.value ?? ""))),
-      "no key values inline",
+      env.every((e) => !e.valueFrom?.secretKeyRef),
+      "no secret in the environment",
     ).to.equal(true);
   });
 
