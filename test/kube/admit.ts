@@ -112,7 +112,7 @@ export function admit(t: ResourceType, o: Obj, crs: CrValidator, old?: Obj, opts
       );
     }
     applyDefaults(t.kind, o);
-    causes.push(...validateBuiltin(t.kind, o, old));
+    causes.push(...validateBuiltin(t.kind, o, old, t.group));
   }
   causes.unshift(...metaCauses(t, out, old));
   if (causes.length > 0) throw invalid(t, String(out.metadata?.name ?? ""), causes);

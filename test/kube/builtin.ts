@@ -228,10 +228,34 @@ export function applyDefaults(kind: string, o: Obj): void {
 }
 
 /** Kind-specific validation of a whole object; `old` is set on update (immutable fields). */
-export function validateBuiltin(kind: string, o: Obj, old?: Obj): Cause[] {
+function validateEvent(o: Obj, group: string): Cause[] {
+  const ns = o.metadata?.namespace;
+  const causes: Cause[] = [];
+  const ref = group ? o.regarding : o.involvedObject;
+  const refField = group ? "regarding" : "involvedObject";
+  if (ref?.namespace && ref.namespace !== ns)
+    causes.push(invalidValue(`${refField}.namespace`, ref.namespace, "does not match event.namespace"));
+  if (o.type !== undefined && o.type !== "Normal" && o.type !== "Warning")
+    causes.push({
+      reason: "FieldValueNotSupported",
+      message: `Unsupported value: ${JSON.stringify(o.type)}: supported values: "Normal", "Warning"`,
+      field: "type",
+    });
+  if (group) {
+    // events.k8s.io/v1 requires what the legacy core API left optional.
+    for (const f of ["eventTime", "reportingController", "reportingInstance", "action", "reason"])
+      if (!o[f]) causes.push(required(f));
+  }
+  return causes;
+}
+
+export function validateBuiltin(kind: string, o: Obj, old?: Obj, group = ""): Cause[] {
   const spec = (o.spec ?? {}) as Obj;
   const causes: Cause[] = [];
   switch (kind) {
+    case "Event":
+      causes.push(...validateEvent(o, group));
+      break;
     case "Pod":
       causes.push(...validatePodSpec(o.spec, "spec"));
       if (old && !deepEqual(mutablePodSpec(old.spec), mutablePodSpec(o.spec)))

@@ -377,6 +377,29 @@ describe("kube server: CRUD", () => {
       },
     });
     expect((await c.core.listNamespacedEvent({ namespace: "default" })).items).to.have.length(1);
+    const wrongNs = await apiError(() =>
+      c.core.createNamespacedEvent({
+        namespace: "default",
+        body: {
+          metadata: { generateName: "x." },
+          involvedObject: { kind: "Pod", name: "p", namespace: "other" },
+          reason: "R",
+          message: "m",
+        },
+      }),
+    );
+    expect(wrongNs.body.details.causes[0]).to.include({ field: "involvedObject.namespace" });
+    const incomplete = await apiError(() =>
+      ev.createNamespacedEvent({
+        namespace: "default",
+        body: { metadata: { generateName: "x." }, reason: "R" } as any,
+      }),
+    );
+    expect(incomplete.body.details.causes.map((x: any) => x.field)).to.include.members([
+      "eventTime",
+      "reportingController",
+      "action",
+    ]);
     expect((await ev.listNamespacedEvent({ namespace: "default" })).items).to.have.length(1);
   });
 });
