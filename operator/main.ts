@@ -8,6 +8,8 @@ import { createLogger } from "../lib/log.js";
 import { createRegistry, serveProbes } from "../lib/metrics.js";
 import { createShutdown } from "../lib/shutdown.js";
 import { OPERATOR_CONFIG } from "./config.js";
+import { BacklogRecommender } from "./autoscaler/recommender.js";
+import { GrpcStatsSource } from "./autoscaler/stats-source.js";
 import { Manager } from "./manager.js";
 import { RestKubeApi } from "./runtime/kube.js";
 import { grpcHubStats } from "./trainingrun/hub.js";
@@ -41,12 +43,15 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
     onRequest: (method) => kubeRequests.inc({ method }),
   });
   const hub = grpcHubStats();
+  const statsSource = new GrpcStatsSource();
   const identity = `${hostname()}-${process.pid}`;
   const manager = new Manager({
     api,
     logger,
     registry,
     hub,
+    makeRecommender: (resolveHub) =>
+      new BacklogRecommender({ source: statsSource, resolveHub, registry, logger }),
     namespace: config.namespace,
     resyncMs: config.resync,
     concurrency: config.concurrency,
@@ -72,7 +77,10 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
     readiness: () => manager.readiness(),
   });
   shutdown.add("probes", () => probes.close());
-  shutdown.add("hub clients", () => hub.close());
+  shutdown.add("hub clients", () => {
+    hub.close();
+    statsSource.close();
+  });
   await manager.start();
   shutdown.add("manager", () => manager.stop());
   logger.info("running", { identity, metrics: probes.url, leaderElection: config.leaderElect });

@@ -6,6 +6,8 @@ import { type Registry } from "prom-client";
 import { type AgentWorkerPool, type TrainingRun } from "../gen/crds/index.js";
 import { type Logger } from "../lib/log.js";
 import { type ReplicaRecommender, fixedReplicas } from "./autoscaler/api.js";
+import { type HubTarget } from "./autoscaler/stats-source.js";
+import { names } from "./labels.js";
 import { Controller } from "./runtime/controller.js";
 import { createEventRecorder } from "./runtime/events.js";
 import { Informer, type InformerHandlers } from "./runtime/informer.js";
@@ -26,6 +28,8 @@ export interface ManagerOptions {
   /** Watch one namespace; undefined = all. */
   namespace?: string;
   recommender?: ReplicaRecommender;
+  /** Builds the recommender with a resolver of a pool's hub address and run token (from the caches). */
+  makeRecommender?: (resolveHub: (pool: AgentWorkerPool) => Promise<HubTarget>) => ReplicaRecommender;
   hub?: HubStatsSource;
   resyncMs?: number;
   concurrency?: number;
@@ -140,9 +144,25 @@ export class Manager {
     const poolReconciler = new WorkerPoolReconciler({
       api: o.api,
       recorder,
-      recommender: o.recommender ?? fixedReplicas,
+      recommender: o.recommender ?? o.makeRecommender?.((p) => this.resolveHub(p)) ?? fixedReplicas,
       now: o.now,
       caches: { pools, runs, deployments, serviceAccounts, networkPolicies, pdbs },
+    });
+  }
+
+  /** A pool's hub: the run's hub Service and the token from the run's Secret, both from the caches. */
+  resolveHub(pool: AgentWorkerPool): Promise<HubTarget> {
+    const ns = pool.metadata?.namespace ?? "default";
+    const runName = pool.spec.hubRef.name;
+    const run = this.informer("TrainingRun").get(ns, runName) as (TrainingRun & K) | undefined;
+    if (!run) return Promise.reject(new Error(`TrainingRun ${runName} not found`));
+    const secret = this.informer("Secret").get(ns, names.token(runName)) as
+      { data?: Record<string, string> } | undefined;
+    const token = secret?.data?.token;
+    if (!token) return Promise.reject(new Error(`run token Secret ${names.token(runName)} not found`));
+    return Promise.resolve({
+      address: `${names.hubService(runName)}.${ns}.svc:${run.spec.trainer?.hubPort ?? 7070}`,
+      token: Buffer.from(token, "base64").toString("utf8"),
     });
   }
 

@@ -258,6 +258,27 @@ describe("operator: ownership, faults and restarts", function () {
     expect((await reconciles()) - r0, "resyncs happened").to.be.at.least(6);
   });
 
+  it("resolves a pool's hub address and run token from the caches for the autoscaler", async () => {
+    const m = await env.startOperator();
+    await env.custom.createNamespacedCustomObject({
+      ...TR,
+      body: run("a", { trainer: { gpusPerNode: 0, hubPort: 7777 } }),
+    });
+    await eventually(() => converged(env, "a"), "converged");
+    const pool = getPool(env, "a") as never;
+    const target = await eventually(() => m.resolveHub(pool).catch(() => undefined), "hub resolved");
+    const secret = env.kube.get("v1", "Secret", "default", "a-token")!;
+    expect(target).to.deep.equal({
+      address: "a-hub.default.svc:7777",
+      token: Buffer.from(secret.data.token, "base64").toString("utf8"),
+    });
+    const orphan = { metadata: { namespace: "default", name: "x" }, spec: { hubRef: { name: "missing" } } };
+    await m.resolveHub(orphan as never).then(
+      () => expect.fail("resolved a missing run"),
+      (err: Error) => expect(err.message).to.match(/missing not found/),
+    );
+  });
+
   it("an autoscaled pool follows the recommender through its scale field", async () => {
     let want = 1;
     await env.startOperator({ recommender: tableRecommender(() => want, 40) });
