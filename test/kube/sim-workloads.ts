@@ -1,7 +1,9 @@
 // Simulated kube-controller-manager loops for the workloads the operator creates: Deployment ->
-// ReplicaSet (by pod-template-hash) -> Pods, and Job -> Pods (NonIndexed and Indexed, parallelism,
-// completions, backoffLimit, Complete/Failed conditions). One pass reads the store and writes.
+// ReplicaSet (by pod-template-hash, rolled out by sim-rollout.ts) -> Pods, and Job -> Pods
+// (NonIndexed and Indexed, parallelism, completions, backoffLimit, Complete/Failed conditions).
+// One pass reads the store and writes.
 import { createHash } from "node:crypto";
+import { type RsState, rolloutStep } from "./sim-rollout.js";
 import { stamp, type Store } from "./store.js";
 import { fromLabelSelector, matchesLabels } from "./selectors.js";
 import { clone, type Obj, type ResourceType } from "./types.js";
@@ -172,7 +174,7 @@ export function syncDeployment(ctx: WorkloadCtx, d: Obj): void {
           ownerReferences: [controllerRef(d)],
         },
         spec: {
-          replicas,
+          replicas: owned.some((r) => (r.spec.replicas ?? 0) > 0) ? 0 : replicas,
           selector: {
             matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), "pod-template-hash": hash },
             ...(d.spec.selector?.matchExpressions
@@ -185,15 +187,25 @@ export function syncDeployment(ctx: WorkloadCtx, d: Obj): void {
       { manager: KCM },
     );
   }
-  if (replicas !== undefined)
-    for (const r of ctx.store.list(rsT, ns).filter((x) => ownedBy([x], d).length)) {
-      const want = r.metadata.uid === current!.metadata.uid ? replicas : 0;
+  if (replicas !== undefined) {
+    const state = (r: Obj): RsState => ({
+      uid: r.metadata.uid,
+      replicas: r.spec.replicas ?? 0,
+      available: r.status?.availableReplicas ?? 0,
+      pods: r.status?.replicas ?? 0,
+    });
+    const mine = ctx.store.list(rsT, ns).filter((x) => ownedBy([x], d).length);
+    const olds = mine.filter((r) => r.metadata.uid !== current!.metadata.uid);
+    const targets = rolloutStep({ replicas, strategy: d.spec.strategy }, state(current!), olds.map(state));
+    for (const r of mine) {
+      const want = targets.get(r.metadata.uid) ?? r.spec.replicas;
       if (r.spec.replicas !== want) {
         const next = clone(r);
         next.spec.replicas = want;
         ctx.store.update(rsT, ns, r.metadata.name, next, { manager: KCM });
       }
     }
+  }
   const all = ownedBy(ctx.store.list(rsT, ns), d);
   const sum = (f: string): number => all.reduce((a, r) => a + (r.status?.[f] ?? 0), 0);
   const cur = all.find((r) => r.metadata.uid === current?.metadata.uid);
