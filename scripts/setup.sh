@@ -11,7 +11,8 @@ DEB_PACKAGES=(
   python3-grpcio python3-protobuf python3-grpc-tools python3-numpy
   libopenblas0-pthread  # without it Debian's torch uses the reference BLAS (~7x slower)
   prometheus            # monitoring end-to-end tests and promtool
-  util-linux            # prlimit, setpriv
+  util-linux            # prlimit, setpriv (per-kernel uids in the sandbox)
+  openssl               # throwaway TLS certificates in the in-process API server tests
 )
 
 missing=()
