@@ -128,7 +128,7 @@ export class Manager {
     const jobs = mk("Job", [toRun]);
     const deployments = mk("Deployment", [toRun, toPool]);
     const serviceAccounts = mk("ServiceAccount", [toPool]);
-    const networkPolicies = mk("NetworkPolicy", [toPool]);
+    const networkPolicies = mk("NetworkPolicy", [toRun, toPool]);
     const pdbs = mk("PodDisruptionBudget", [toPool]);
     this.runs.resyncFrom(runs as unknown as Informer<K>);
     this.pools.resyncFrom(pools as unknown as Informer<K>);
@@ -139,7 +139,7 @@ export class Manager {
       hub: o.hub ?? noHub,
       now: o.now,
       statsIntervalMs: o.statsIntervalMs,
-      caches: { runs, secrets, configMaps, services, jobs, deployments, pools },
+      caches: { runs, secrets, configMaps, services, jobs, deployments, networkPolicies, pools },
     });
     const poolReconciler = new WorkerPoolReconciler({
       api: o.api,

@@ -1,11 +1,28 @@
 // Pure builders of a run's optional inference tier (spec.inference): an engine Deployment with the
 // weight-sync sidecar, and its Service; and of the AgentWorkerPool a run with inline workers owns.
-import { type V1Deployment, type V1Service, type V1Toleration } from "@kubernetes/client-node";
+import {
+  type V1Deployment,
+  type V1NetworkPolicy,
+  type V1Service,
+  type V1Toleration,
+} from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
-import { GROUP_VERSION, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
+import {
+  COMPONENT_LABEL as COMPONENT,
+  GROUP_VERSION,
+  RUN_LABEL,
+  labels,
+  names,
+  ownerRef,
+} from "../labels.js";
 import { TOKEN_DIR, WEIGHTS_PORT, restrictedContainer, runMounts, runVolumes, withGpus } from "./build.js";
 
 type Inference = NonNullable<TrainingRun["spec"]["inference"]>;
+/** The sidecar's ports (images/inference/config.ts defaults, set explicitly so the policy matches). */
+export const SIDECAR_PEER_PORT = 7072;
+export const SIDECAR_METRICS_PORT = 9092;
+/** Volume shared by the engine and the sidecar: the sidecar's --root (staging/, versions/, current). */
+export const WEIGHTS_ROOT = "/weights";
 const inf = (
   run: TrainingRun,
 ): Required<Pick<Inference, "engine" | "port" | "replicas" | "gpus" | "tensorParallel">> & Inference => ({
@@ -51,7 +68,7 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
   const name = run.metadata!.name!;
   const i = inf(run);
   const lbl = labels(name, "inference", { [RUN_LABEL]: name });
-  const selector = { [RUN_LABEL]: name, "app.kubernetes.io/component": "inference" };
+  const selector = { [RUN_LABEL]: name, [COMPONENT]: "inference" };
   const meta = {
     name: names.inference(name),
     namespace: run.metadata!.namespace,
@@ -90,7 +107,7 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
               // Engines write caches under $HOME; the root filesystem stays read-only.
               env: [{ name: "HOME", value: "/tmp" }],
               securityContext: restrictedContainer,
-              volumeMounts: [...runMounts, { name: "weights", mountPath: "/weights" }],
+              volumeMounts: [...runMounts, { name: "weights", mountPath: WEIGHTS_ROOT }],
             },
             {
               // `l0 sidecar` (images/inference/config.ts): pulls each policy version from the
@@ -103,10 +120,22 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
                 { name: "L0_SIDECAR_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
                 { name: "L0_SIDECAR_ENGINE", value: i.engine },
                 { name: "L0_SIDECAR_ENGINE_URL", value: `http://127.0.0.1:${i.port}` },
-                { name: "L0_SIDECAR_ROOT", value: "/weights" },
+                { name: "L0_SIDECAR_ROOT", value: WEIGHTS_ROOT },
+                { name: "L0_SIDECAR_PEER_PORT", value: String(SIDECAR_PEER_PORT) },
+                { name: "L0_SIDECAR_METRICS_PORT", value: String(SIDECAR_METRICS_PORT) },
+                // The sidecar advertises $POD_IP:<peer port> to the other sidecars (fan-out tree).
+                { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
               ],
+              ports: [
+                { name: "peers", containerPort: SIDECAR_PEER_PORT, protocol: "TCP" },
+                { name: "metrics", containerPort: SIDECAR_METRICS_PORT, protocol: "TCP" },
+              ],
+              readinessProbe: {
+                httpGet: { path: "/healthz", port: SIDECAR_METRICS_PORT },
+                periodSeconds: 10,
+              },
               securityContext: restrictedContainer,
-              volumeMounts: [...runMounts, { name: "weights", mountPath: "/weights" }],
+              volumeMounts: [...runMounts, { name: "weights", mountPath: WEIGHTS_ROOT }],
             },
           ],
           volumes: [...runVolumes(name), { name: "weights", emptyDir: {} }],
@@ -121,6 +150,40 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
     spec: { selector, ports: [{ name: "http", port: i.port, targetPort: i.port, protocol: "TCP" }] },
   };
   return { deployment, service };
+}
+
+/**
+ * Ingress of the inference pods (images/inference/README.md): the engine port only from the run's
+ * workers (vLLM's reload route is unauthenticated, so nothing else may reach it; the sidecar calls
+ * it on localhost, which a NetworkPolicy does not filter), the peer port only from the run's other
+ * inference pods, metrics from anywhere. Egress stays open: the engine may download its model and
+ * a NetworkPolicy cannot tell the sidecar's traffic from the engine's.
+ */
+export function buildInferenceNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
+  const name = run.metadata!.name!;
+  const i = inf(run);
+  const component = (c: string) => ({ podSelector: { matchLabels: { [RUN_LABEL]: name, [COMPONENT]: c } } });
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: {
+      name: names.inference(name),
+      namespace: run.metadata!.namespace,
+      labels: labels(name, "inference", { [RUN_LABEL]: name }),
+      ownerReferences: [ownerRef(run)],
+    },
+    // Plain JSON: client-node's model names `from` `_from` (its serializer renames it); this client
+    // sends objects as they are.
+    spec: {
+      podSelector: { matchLabels: { [RUN_LABEL]: name, [COMPONENT]: "inference" } },
+      policyTypes: ["Ingress"],
+      ingress: [
+        { from: [component("workers")], ports: [{ protocol: "TCP", port: i.port }] },
+        { from: [component("inference")], ports: [{ protocol: "TCP", port: SIDECAR_PEER_PORT }] },
+        { ports: [{ protocol: "TCP", port: SIDECAR_METRICS_PORT }] },
+      ],
+    } as unknown as V1NetworkPolicy["spec"],
+  };
 }
 
 /**

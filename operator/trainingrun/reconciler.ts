@@ -17,7 +17,12 @@ import {
   buildTrainerJob,
   buildTrainerService,
 } from "./build.js";
-import { buildInference, buildOwnedPool, inlineReplicas } from "./build-inference.js";
+import {
+  buildInference,
+  buildInferenceNetworkPolicy,
+  buildOwnedPool,
+  inlineReplicas,
+} from "./build-inference.js";
 import { type HubStatsSource } from "./hub.js";
 import { type JobView, trainerAction, validateRun, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
@@ -30,6 +35,7 @@ export interface RunCaches {
   services: Informer<K>;
   jobs: Informer<K>;
   deployments: Informer<K>;
+  networkPolicies: Informer<K>;
   pools: Informer<AgentWorkerPool & K>;
 }
 
@@ -143,9 +149,11 @@ export class TrainingRunReconciler {
       if (stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
       await ensure("Deployment", deployment);
       await ensure("Service", service);
+      await ensure("NetworkPolicy", buildInferenceNetworkPolicy(spec));
     } else {
       await this.#deleteOwned("Deployment", req.namespace, names.inference(req.name), uid, ctx);
       await this.#deleteOwned("Service", req.namespace, names.inference(req.name), uid, ctx);
+      await this.#deleteOwned("NetworkPolicy", req.namespace, names.inference(req.name), uid, ctx);
     }
 
     // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
@@ -254,6 +262,7 @@ export class TrainingRunReconciler {
       Service: c.services,
       Job: c.jobs,
       Deployment: c.deployments,
+      NetworkPolicy: c.networkPolicies,
       AgentWorkerPool: c.pools as unknown as Informer<K>,
     };
     return map[kind]!;
@@ -301,7 +310,15 @@ export class TrainingRunReconciler {
     const ns = run.metadata!.namespace!;
     const uid = run.metadata!.uid!;
     // Workers first, so none holds a lease against a hub that is going away; then everything we own.
-    const order: Kind[] = ["AgentWorkerPool", "Deployment", "Job", "Service", "ConfigMap", "Secret"];
+    const order: Kind[] = [
+      "AgentWorkerPool",
+      "Deployment",
+      "Job",
+      "Service",
+      "NetworkPolicy",
+      "ConfigMap",
+      "Secret",
+    ];
     let deleted = 0;
     for (const kind of order) {
       for (const child of this.#cacheFor(kind).ownedBy(uid)) {

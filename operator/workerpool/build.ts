@@ -127,9 +127,7 @@ export function buildWorkerDeployment(
     { name: "L0_WORKER_DISK_MIB", value: String(sb.diskMiB) },
     { name: "L0_WORKER_WALL_SECONDS", value: String(sb.wallSecondsPerEpisode) },
     { name: "L0_WORKER_METRICS_PORT", value: String(WORKER_METRICS_PORT) },
-    // The pod name. Not read by today's worker (its flag is workerId, L0_WORKER_WORKER_ID, and it
-    // defaults to the host name, which is the pod name); kept because `l0 local` rewrites it.
-    { name: "L0_WORKER_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    // No L0_WORKER_WORKER_ID: the worker's id defaults to the host name, which is the pod name.
   ];
   if (search) {
     env.push({ name: "L0_WORKER_SEARCH_BACKEND", value: search.backend ?? "local" });

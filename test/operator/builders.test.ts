@@ -13,6 +13,7 @@ import {
 } from "../../operator/trainingrun/build.js";
 import {
   buildInference,
+  buildInferenceNetworkPolicy,
   buildOwnedPool,
   inlineReplicas,
 } from "../../operator/trainingrun/build-inference.js";
@@ -153,6 +154,30 @@ describe("operator builders: TrainingRun children", () => {
     const s = buildInference(makeRun({ inference: { engine: "sglang" } })).deployment.spec!.template.spec!
       .containers[0]!;
     expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
+  });
+
+  it("inference NetworkPolicy: engine port from the run's workers only, peers from inference pods", () => {
+    const np = buildInferenceNetworkPolicy(makeRun({ inference: { port: 9000 } }));
+    expect(np.metadata!.ownerReferences![0]!.uid).to.equal("run-uid");
+    expect(np.spec!.podSelector!.matchLabels).to.deep.equal({
+      "l0.dev/run": "qa",
+      "app.kubernetes.io/component": "inference",
+    });
+    type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
+    const ingress = np.spec!.ingress as unknown as { from?: Peer[]; ports: { port: number }[] }[];
+    const rules = ingress.map((r) => ({
+      port: r.ports[0]!.port,
+      from: r.from?.map((f) => f.podSelector!.matchLabels["app.kubernetes.io/component"]),
+    }));
+    expect(rules).to.deep.equal([
+      { port: 9000, from: ["workers"] },
+      { port: 7072, from: ["inference"] },
+      { port: 9092, from: undefined },
+    ]);
+    expect(
+      ingress.every((r) => r.from === undefined || r.from.every((f) => !f.namespaceSelector)),
+      "no other namespace reaches the engine",
+    ).to.equal(true);
   });
 
   const replicaCases: [string, Record<string, unknown>, boolean, number | undefined][] = [
