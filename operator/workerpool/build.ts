@@ -8,6 +8,7 @@ import {
   type V1NetworkPolicy,
   type V1PodDisruptionBudget,
   type V1PodSecurityContext,
+  type V1ResourceRequirements,
   type V1SecurityContext,
   type V1ServiceAccount,
   type V1Toleration,
@@ -80,6 +81,35 @@ export function sandboxSecurity(pool: AgentWorkerPool): {
   };
 }
 
+/**
+ * The worker's --sandbox-mode (images/worker/config.ts). Always `weak`: `strict` needs a writable
+ * pids cgroup, which a non-root pod without capabilities does not have (the worker would exit at
+ * start). Weak mode still runs every kernel under bwrap with all namespaces unshared and the same
+ * rlimits; what it loses (a per-kernel process and memory bound) the pod bounds instead: the
+ * container memory limit (workerResources) and the node's pod pid limit. See docs/operator.md.
+ */
+export function workerSandboxMode(_pool: AgentWorkerPool): "strict" | "weak" {
+  return "weak";
+}
+
+/**
+ * Requests/limits of the worker container. A memory limit is always set, because in weak mode it
+ * is the only bound on the memory of all kernels together (RLIMIT_AS is per process): the user's
+ * limit, else the user's memory request (a limit below the request would be invalid), else
+ * episodes x (per-kernel memory + 64 MiB) + 512 MiB for the worker itself.
+ */
+export function workerResources(pool: AgentWorkerPool): V1ResourceRequirements {
+  const s = pool.spec;
+  const str = (o: Record<string, unknown> | undefined) =>
+    Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, String(v)]));
+  const perKernel = (s.sandbox?.memoryMiB ?? 1024) + 64;
+  const memory = `${(s.episodesPerWorker ?? 8) * perKernel + 512}Mi`;
+  if (!s.resources) return { requests: { cpu: "1", memory }, limits: { memory } };
+  const requests = str(s.resources.requests);
+  const limits = str(s.resources.limits);
+  return { requests, limits: { ...limits, memory: limits.memory ?? requests.memory ?? memory } };
+}
+
 /** Where the pool's workers find the run's hub and engine (Services the run reconciler creates). */
 export function endpoints(
   pool: AgentWorkerPool,
@@ -118,9 +148,7 @@ export function buildWorkerDeployment(
     { name: "L0_WORKER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
     { name: "L0_WORKER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker ?? 8) },
-    // The worker's own names (images/worker/config.ts): strict = bwrap + pids cgroup, fail closed;
-    // weak = rlimits only, for pods whose RuntimeClass is the isolation boundary.
-    { name: "L0_WORKER_SANDBOX_MODE", value: sb.mode === "bwrap" ? "strict" : "weak" },
+    { name: "L0_WORKER_SANDBOX_MODE", value: workerSandboxMode(pool) },
     { name: "L0_WORKER_CPU_SECONDS", value: String(sb.cpuSecondsPerEpisode) },
     { name: "L0_WORKER_MEMORY_MIB", value: String(sb.memoryMiB) },
     { name: "L0_WORKER_MAX_PROCESSES", value: String(sb.maxProcesses) },
@@ -140,8 +168,6 @@ export function buildWorkerDeployment(
         value: `${SEARCH_KEY_DIR}/${search.secretRef.key ?? "apiKey"}`,
       });
   }
-  const requests: Record<string, string> = { cpu: "1", memory: "2Gi" };
-  const limits: Record<string, string> = { memory: "4Gi" };
   const container: V1Container = {
     name: "worker",
     image: s.image ?? "ghcr.io/l0-operator/worker:0.1.0",
@@ -149,16 +175,7 @@ export function buildWorkerDeployment(
     args: ["worker"],
     env,
     ports: [{ name: "metrics", containerPort: WORKER_METRICS_PORT, protocol: "TCP" }],
-    resources: s.resources
-      ? {
-          requests: Object.fromEntries(
-            Object.entries(s.resources.requests ?? {}).map(([k, v]) => [k, String(v)]),
-          ),
-          limits: Object.fromEntries(
-            Object.entries(s.resources.limits ?? {}).map(([k, v]) => [k, String(v)]),
-          ),
-        }
-      : { requests, limits },
+    resources: workerResources(pool),
     readinessProbe: { httpGet: { path: "/readyz", port: WORKER_METRICS_PORT }, periodSeconds: 10 },
     livenessProbe: {
       httpGet: { path: "/healthz", port: WORKER_METRICS_PORT },

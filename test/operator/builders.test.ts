@@ -220,6 +220,27 @@ describe("operator builders: AgentWorkerPool children", () => {
     expect(buildWorkerDeployment(p, undefined, 1).spec!.template.spec!.runtimeClassName).to.equal("gvisor");
   });
 
+  // Strict mode needs a writable pids cgroup, which these non-root pods without capabilities lack:
+  // a worker told `strict` exits at start. Weak mode (bwrap + rlimits) relies on the memory limit.
+  const modeCases: [string, Record<string, unknown>, Record<string, string>][] = [
+    ["bwrap, defaults", {}, { memory: `${8 * (1024 + 64) + 512}Mi` }],
+    ["runtimeClass", { sandbox: { mode: "runtimeClass", runtimeClassName: "gvisor" } }, {}],
+    [
+      "small kernels",
+      { episodesPerWorker: 2, sandbox: { memoryMiB: 256 } },
+      { memory: `${2 * 320 + 512}Mi` },
+    ],
+    ["user limit kept", { resources: { limits: { memory: "3Gi", cpu: "2" } } }, { memory: "3Gi", cpu: "2" }],
+    ["request becomes the limit", { resources: { requests: { memory: "5Gi" } } }, { memory: "5Gi" }],
+  ];
+  for (const [what, spec, limits] of modeCases)
+    it(`sandbox mode weak and a memory limit on the worker: ${what}`, () => {
+      const c = buildWorkerDeployment(makePool(spec), undefined, 1).spec!.template.spec!.containers[0]!;
+      expect(c.env!.find((e) => e.name === "L0_WORKER_SANDBOX_MODE")!.value).to.equal("weak");
+      expect(c.resources!.limits!.memory, "memory limit always set").to.be.a("string");
+      expect(c.resources!.limits).to.include(limits);
+    });
+
   it("workers reach the run's hub and engine by Service DNS; the search key is a mounted file", () => {
     const p = makePool({
       tools: { search: { backend: "http", url: "https://s", secretRef: { name: "k" } } },
@@ -229,7 +250,6 @@ describe("operator builders: AgentWorkerPool children", () => {
     const get = (n: string) => env.find((e) => e.name === n);
     expect(get("L0_WORKER_HUB")!.value).to.equal("qa-hub.ns.svc:7070");
     expect(get("L0_WORKER_ENGINE_URL")!.value).to.equal("http://qa-inference.ns.svc:9000");
-    expect(get("L0_WORKER_SANDBOX_MODE")!.value).to.equal("strict");
     expect(get("L0_WORKER_SEARCH_KEY_FILE")!.value).to.equal("/var/run/l0-search/apiKey");
     const pod = buildWorkerDeployment(p, undefined, 1).spec!.template.spec!;
     expect(pod.volumes!.find((v) => v.name === "search-key")!.secret!.secretName).to.equal("k");
