@@ -1,7 +1,8 @@
 // Host side of the sandbox: checks what this machine offers (bwrap, setpriv, cgroups), decides
 // once whether kernels can run in the chosen mode (fails closed in strict mode), and makes the
 // per-kernel spec, each kernel with its own non-root uid so RLIMIT_NPROC is per kernel too.
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { L0Error } from "../../../lib/errors.js";
@@ -33,6 +34,27 @@ export function kernelScriptPath(): string {
   const beside = join(here, "..", "kernel", "kernel.py");
   if (existsSync(beside) || !here.includes("/dist/")) return beside;
   return join(here.slice(0, here.lastIndexOf("/dist/")), "images", "worker", "kernel", "kernel.py");
+}
+
+// One staged copy per source path and process: the script never changes while a worker runs.
+const staged = new Map<string, string>();
+
+/**
+ * Kernels run as other, non-root uids, and bwrap (started after setpriv drops the uid) opens the
+ * kernel script as that uid: every directory above it must be searchable by others. A checkout
+ * under a private directory (mktemp -d, a home directory) is not, so a root worker stages a copy
+ * in a fresh world-readable directory of its own (mkdtemp: a random name nobody can pre-create).
+ */
+export function stageKernelScript(src: string): string {
+  const done = staged.get(src);
+  if (done && existsSync(done)) return done;
+  const dir = mkdtempSync(join(tmpdir(), "l0-kernel-"));
+  chmodSync(dir, 0o755);
+  const dest = join(dir, "kernel.py");
+  copyFileSync(src, dest);
+  chmodSync(dest, 0o444);
+  staged.set(src, dest);
+  return dest;
 }
 
 export interface SandboxHost {
@@ -77,7 +99,7 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
     logger.warn("SANDBOX IS WEAKER THAN STRICT", { mode: s.mode, weaknesses, cgroup: cgroups.version });
   const stale = sweepStaleCgroups(cgroups);
   if (stale.length > 0) logger.info("removed cgroups of kernels from dead workers", { count: stale.length });
-  const kernelPath = kernelScriptPath();
+  const kernelPath = hostUid === 0 ? stageKernelScript(kernelScriptPath()) : kernelScriptPath();
   return {
     cgroups,
     weaknesses,
