@@ -100,6 +100,7 @@ export class WorkerPoolReconciler {
       }
       obs.desired = rec.replicas;
       obs.backlog = rec.backlog;
+      obs.recommendation = { replicas: rec.replicas, reason: rec.reason, message: rec.message };
       obs.degraded = rec.degraded;
       if (rec.replicas !== (pool.spec.replicas ?? 1)) {
         // Through the object (not the Deployment) so kubectl, the HPA and KEDA see the same number.
@@ -113,7 +114,7 @@ export class WorkerPoolReconciler {
           message: `${pool.spec.replicas ?? 1} -> ${rec.replicas} workers: ${rec.reason}: ${rec.message}`,
         });
       }
-      result = { requeueAfterMs: rec.requeueAfterMs ?? (pool.spec.autoscaling.pollingInterval ?? 15) * 1000 };
+      result = { requeueAfterMs: rec.requeueAfterMs ?? (pool.spec.autoscaling.pollingInterval ?? 10) * 1000 };
     } else obs.desired = pool.spec.replicas ?? 1;
 
     // 3. Children.

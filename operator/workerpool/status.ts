@@ -58,9 +58,13 @@ export interface PoolObservation {
   stopped?: Verdict;
   degraded?: Verdict;
   backlog?: number;
+  /** The autoscaler's recommendation this reconcile (autoscaled pools only). */
+  recommendation?: { replicas: number; reason: string; message: string };
   scaled: boolean;
   selector: string;
 }
+
+const stamp = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, "Z");
 
 const C = (type: string, on: boolean, reason: string, message: string): ConditionInput => ({
   type,
@@ -104,8 +108,14 @@ export function computePoolStatus(
     conditions: setConditions(p.conditions as Condition[] | undefined, conds, now, o.generation),
   };
   if (o.backlog !== undefined) next.backlog = o.backlog;
+  if (o.recommendation) {
+    // `time` moves only when replicas or reason change, so a steady pool's status stays put.
+    const last = p.lastRecommendation;
+    const same = last?.replicas === o.recommendation.replicas && last.reason === o.recommendation.reason;
+    next.lastRecommendation = { ...o.recommendation, time: same && last?.time ? last.time : stamp(now) };
+  }
   // Also when a scale's own status write was lost (409): desired moved since the last status.
   if (o.scaled || (p.desiredReplicas !== undefined && p.desiredReplicas !== o.desired))
-    next.lastScaleTime = now.toISOString().replace(/\.\d+Z$/, "Z");
+    next.lastScaleTime = stamp(now);
   return next;
 }

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { autoscalingConfig } from "../../operator/autoscaler/config.js";
 import { deletionCostPatches, DELETION_COST_ANNOTATION } from "../../operator/autoscaler/deletion-cost.js";
-import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "../../operator/autoscaler/types.js";
+import { DEFAULT_CONFIG, DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "../../operator/autoscaler/types.js";
 import { L0Error } from "../../lib/errors.js";
 import { defaultValidator } from "../../lib/run-config.js";
 
@@ -73,7 +73,53 @@ describe("autoscaling config from the pool", () => {
     const c = autoscalingConfig(value as { spec: Record<string, unknown> });
     expect(c.enabled).to.equal(true);
     expect(c.behavior.scaleDown).to.deep.equal(DEFAULT_SCALE_DOWN);
-    expect(c.pollingIntervalSeconds).to.equal(15); // the CRD's default (the issue said 10)
+    expect(c.pollingIntervalSeconds).to.equal(10);
+  });
+
+  it("the CRD's defaults are the autoscaler's defaults, and every RL option survives the schema", () => {
+    const validate = (autoscaling: Record<string, unknown>) =>
+      defaultValidator().validate("AgentWorkerPool", {
+        apiVersion: "l0.dev/v1alpha1",
+        kind: "AgentWorkerPool",
+        metadata: { name: "p" },
+        spec: { hubRef: { name: "qa" }, autoscaling },
+      });
+    const d = validate({ enabled: true });
+    expect(d.violations).to.deep.equal([]);
+    const c = autoscalingConfig(d.value as { spec: Record<string, unknown> });
+    const { enabled: _e, fallback: _f, ...fromCrd } = c;
+    const { enabled: _de, fallback: _df, ...defaults } = DEFAULT_CONFIG;
+    expect(fromCrd).to.deep.equal(defaults);
+    const set = {
+      enabled: true,
+      tolerance: 0.3,
+      smoothingWindowSeconds: 60,
+      sawtooth: { sizeFrom: "StepPeak", peakSteps: 5, releaseDuringTraining: true, podStartSeconds: 45 },
+      saturation: {
+        enabled: false,
+        latencyRise: 0.5,
+        efficiencyDrop: 0.4,
+        memorySeconds: 600,
+        settleSeconds: 30,
+      },
+    };
+    const v = validate(set);
+    expect(v.violations).to.deep.equal([]);
+    const c2 = autoscalingConfig(v.value as { spec: Record<string, unknown> });
+    expect([c2.tolerance, c2.smoothingWindowSeconds]).to.deep.equal([0.3, 60]);
+    expect(c2.sawtooth).to.deep.equal(set.sawtooth);
+    expect(c2.saturation).to.deep.equal(set.saturation);
+    const bad = validate({
+      tolerance: 2,
+      sawtooth: { peakSteps: 0, sizeFrom: "Mean" },
+      saturation: { memorySeconds: 5 },
+    });
+    expect(bad.violations.map((x) => x.field).sort()).to.deep.equal([
+      "spec.autoscaling.saturation.memorySeconds",
+      "spec.autoscaling.sawtooth.peakSteps",
+      "spec.autoscaling.sawtooth.sizeFrom",
+      "spec.autoscaling.tolerance",
+    ]);
   });
 
   it("names every bad field at once", () => {

@@ -431,6 +431,33 @@ describe("operator policies", () => {
     expect(st).to.include({ desiredReplicas: 3, readyReplicas: 2, selector: "s" });
     expect(st.conditions!.find((c) => c.type === "Ready")!.status).to.equal("False");
   });
+
+  it("pool status keeps the autoscaler's last recommendation; its time moves only with replicas or reason", () => {
+    const o = (replicas: number, reason: string, message: string) => ({
+      generation: 1,
+      desired: replicas,
+      replicas: 2,
+      ready: 2,
+      scaled: false,
+      selector: "s",
+      recommendation: { replicas, reason, message },
+    });
+    const t0 = new Date("2026-01-01T00:00:00Z");
+    const t1 = new Date("2026-01-01T00:01:00Z");
+    const s1 = computePoolStatus(undefined, o(2, "WithinTolerance", "backlog 16"), t0);
+    expect(s1.lastRecommendation).to.deep.equal({
+      replicas: 2,
+      reason: "WithinTolerance",
+      message: "backlog 16",
+      time: "2026-01-01T00:00:00Z",
+    });
+    const s2 = computePoolStatus(s1, o(2, "WithinTolerance", "backlog 17"), t1);
+    expect(s2.lastRecommendation).to.include({ message: "backlog 17", time: "2026-01-01T00:00:00Z" });
+    const s3 = computePoolStatus(s2, o(4, "BacklogHigh", "backlog 40"), t1);
+    expect(s3.lastRecommendation).to.include({ replicas: 4, time: "2026-01-01T00:01:00Z" });
+    const { recommendation: _r, ...fixed } = o(2, "x", "y");
+    expect(computePoolStatus(undefined, fixed, t0)).to.not.have.property("lastRecommendation");
+  });
 });
 
 describe("operator RBAC", () => {
