@@ -1,6 +1,7 @@
 // The operator's flags and environment (L0_OPERATOR_*), shared by the command and the program.
 import { defineConfig } from "../lib/config.js";
 import { LOG_LEVELS } from "../lib/log.js";
+import { BUILTIN_IMAGES } from "./images.js";
 
 export const OPERATOR_CONFIG = defineConfig({
   kubeconfig: {
@@ -53,6 +54,21 @@ export const OPERATOR_CONFIG = defineConfig({
     type: "duration",
     default: "15s",
     description: "How often a running run's hub Stats are read",
+  },
+  defaultTrainerImage: {
+    type: "string",
+    default: BUILTIN_IMAGES.trainer,
+    description: "Trainer image for runs that set no spec.trainer.image",
+  },
+  defaultWorkerImage: {
+    type: "string",
+    default: BUILTIN_IMAGES.worker,
+    description: "Worker image for pools (and inline workers) that set no image",
+  },
+  defaultSidecarImage: {
+    type: "string",
+    default: BUILTIN_IMAGES.sidecar,
+    description: "Weight-sync sidecar image for runs that set no spec.inference.sidecarImage",
   },
   logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
   logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },

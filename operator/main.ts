@@ -56,6 +56,11 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
     resyncMs: config.resync,
     concurrency: config.concurrency,
     statsIntervalMs: config.statsInterval,
+    images: {
+      trainer: config.defaultTrainerImage,
+      worker: config.defaultWorkerImage,
+      sidecar: config.defaultSidecarImage,
+    },
     leaderElection: config.leaderElect
       ? {
           namespace: config.leaseNamespace,

@@ -8,6 +8,7 @@ import { type Logger } from "../lib/log.js";
 import { type ReplicaRecommender, fixedReplicas } from "./autoscaler/api.js";
 import { type HubTarget } from "./autoscaler/stats-source.js";
 import { names } from "./labels.js";
+import { type DefaultImages } from "./images.js";
 import { Controller } from "./runtime/controller.js";
 import { createEventRecorder } from "./runtime/events.js";
 import { Informer, type InformerHandlers } from "./runtime/informer.js";
@@ -35,6 +36,8 @@ export interface ManagerOptions {
   concurrency?: number;
   now?: () => Date;
   statsIntervalMs?: number;
+  /** Images for runs and pools that name none (L0_OPERATOR_DEFAULT_*_IMAGE). */
+  images?: DefaultImages;
   relistJitterMs?: number;
   /** Lease to campaign on; undefined = lead at once (single replica, tests). */
   leaderElection?: {
@@ -139,6 +142,7 @@ export class Manager {
       hub: o.hub ?? noHub,
       now: o.now,
       statsIntervalMs: o.statsIntervalMs,
+      images: o.images,
       caches: { runs, secrets, configMaps, services, jobs, deployments, networkPolicies, pools },
     });
     const poolReconciler = new WorkerPoolReconciler({
@@ -146,6 +150,7 @@ export class Manager {
       recorder,
       recommender: o.recommender ?? o.makeRecommender?.((p) => this.resolveHub(p)) ?? fixedReplicas,
       now: o.now,
+      images: o.images,
       caches: { pools, runs, deployments, serviceAccounts, networkPolicies, pdbs },
     });
   }

@@ -7,6 +7,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import {
   COMPONENT_LABEL as COMPONENT,
   GROUP_VERSION,
@@ -64,7 +65,10 @@ export function engineArgs(run: TrainingRun): string[] {
   ];
 }
 
-export function buildInference(run: TrainingRun): { deployment: V1Deployment; service: V1Service } {
+export function buildInference(
+  run: TrainingRun,
+  images: DefaultImages = BUILTIN_IMAGES,
+): { deployment: V1Deployment; service: V1Service } {
   const name = run.metadata!.name!;
   const i = inf(run);
   const lbl = labels(name, "inference", { [RUN_LABEL]: name });
@@ -113,7 +117,7 @@ export function buildInference(run: TrainingRun): { deployment: V1Deployment; se
               // `l0 sidecar` (images/inference/config.ts): pulls each policy version from the
               // trainer's Weights service into the shared volume and reloads the engine.
               name: "weight-sync",
-              image: i.sidecarImage ?? "ghcr.io/l0-operator/inference-sidecar:0.1.0",
+              image: i.sidecarImage ?? images.sidecar,
               args: ["sidecar"],
               env: [
                 { name: "L0_SIDECAR_WEIGHTS_ADDRESS", value: weights },

@@ -13,6 +13,7 @@ import {
   type V1Volume,
 } from "@kubernetes/client-node";
 import { type TrainingRun } from "../../gen/crds/index.js";
+import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { ATTEMPT_LABEL, JOB_INDEX_LABEL, RUN_LABEL, labels, names, ownerRef, stableJson } from "../labels.js";
 
 export const CONFIG_DIR = "/etc/l0";
@@ -162,7 +163,11 @@ export const runMounts = [
 ];
 
 /** The trainer group: an indexed Job, one pod per node, any pod failure fails the Job (gang restart). */
-export function buildTrainerJob(run: TrainingRun, attempt: number): V1Job {
+export function buildTrainerJob(
+  run: TrainingRun,
+  attempt: number,
+  images: DefaultImages = BUILTIN_IMAGES,
+): V1Job {
   const name = run.metadata!.name!;
   const t = trainerOf(run);
   const nodes = t.nodes ?? 1;
@@ -188,7 +193,7 @@ export function buildTrainerJob(run: TrainingRun, attempt: number): V1Job {
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
   const container: V1Container = {
     name: "trainer",
-    image: t.image ?? "ghcr.io/l0-operator/trainer:0.1.0",
+    image: t.image ?? images.trainer,
     imagePullPolicy: t.imagePullPolicy ?? "IfNotPresent",
     args: ["trainer"],
     env,

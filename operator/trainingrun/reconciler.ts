@@ -6,6 +6,7 @@ import { type KubernetesObject, type V1Job, type V1Secret } from "@kubernetes/cl
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
 import { ATTEMPT_LABEL, COMPONENT_LABEL, FINALIZER, isOwnedBy, names, stableJson } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
+import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
@@ -48,6 +49,8 @@ export interface RunReconcilerDeps {
   newToken?: () => string;
   /** How often a running run's hub Stats are read. */
   statsIntervalMs?: number;
+  /** Images for runs that name none. */
+  images?: DefaultImages;
 }
 
 const attemptOf = (o: K): number => Number(o.metadata?.labels?.[ATTEMPT_LABEL] ?? -1);
@@ -61,6 +64,7 @@ export class TrainingRunReconciler {
       now: deps.now ?? (() => new Date()),
       newToken: deps.newToken ?? (() => randomBytes(32).toString("base64url")),
       statsIntervalMs: deps.statsIntervalMs ?? 15_000,
+      images: deps.images ?? BUILTIN_IMAGES,
     };
   }
 
@@ -145,7 +149,7 @@ export class TrainingRunReconciler {
     await ensure("Service", buildTrainerService(spec));
     await ensure("Service", buildHubService(spec));
     if (spec.spec.inference) {
-      const { deployment, service } = buildInference(spec);
+      const { deployment, service } = buildInference(spec, this.#d.images);
       if (stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
       await ensure("Deployment", deployment);
       await ensure("Service", service);
@@ -162,7 +166,7 @@ export class TrainingRunReconciler {
       if (action.kind === "restart") {
         // Create the next attempt before deleting the failed one: a crash in between leaves the
         // highest attempt current, so the restart is counted exactly once.
-        const job = buildTrainerJob(spec, action.nextAttempt);
+        const job = buildTrainerJob(spec, action.nextAttempt, this.#d.images);
         await ensure("Job", job);
         await api.delete("Job", req.namespace, view!.name, { propagation: "Background" }).catch((e) => {
           if (!isStatus(e, 404)) throw e;
@@ -186,7 +190,7 @@ export class TrainingRunReconciler {
           message: "the trainer finished; workers scaled to zero",
         });
       } else {
-        const job = buildTrainerJob(spec, attempt);
+        const job = buildTrainerJob(spec, attempt, this.#d.images);
         // A Job's pod template is immutable: only suspend and the TTL are kept in step; other trainer
         // changes take effect at the next gang restart or resume (docs/operator.md).
         const desired = current

@@ -14,6 +14,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../trainingrun/build.js";
 
@@ -128,6 +129,7 @@ export function buildWorkerDeployment(
   pool: AgentWorkerPool,
   run: TrainingRun | undefined,
   replicas: number,
+  images: DefaultImages = BUILTIN_IMAGES,
 ): V1Deployment {
   const s = pool.spec;
   const sb = {
@@ -170,7 +172,7 @@ export function buildWorkerDeployment(
   }
   const container: V1Container = {
     name: "worker",
-    image: s.image ?? "ghcr.io/l0-operator/worker:0.1.0",
+    image: s.image ?? images.worker,
     imagePullPolicy: s.imagePullPolicy ?? "IfNotPresent",
     args: ["worker"],
     env,

@@ -5,6 +5,7 @@ import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js"
 import { type Recommendation, type ReplicaRecommender } from "../autoscaler/api.js";
 import { stableJson } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
+import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
@@ -35,12 +36,14 @@ export interface PoolReconcilerDeps {
   recorder: EventRecorder;
   recommender: ReplicaRecommender;
   now?: () => Date;
+  /** Images for pools that name none. */
+  images?: DefaultImages;
 }
 
 export class WorkerPoolReconciler {
   readonly #d: Required<PoolReconcilerDeps>;
   constructor(deps: PoolReconcilerDeps) {
-    this.#d = { ...deps, now: deps.now ?? (() => new Date()) };
+    this.#d = { ...deps, now: deps.now ?? (() => new Date()), images: deps.images ?? BUILTIN_IMAGES };
   }
 
   reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
@@ -133,7 +136,11 @@ export class WorkerPoolReconciler {
       return r;
     };
     await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
-    const d = await ensure("Deployment", caches.deployments, buildWorkerDeployment(pool, run, obs.desired));
+    const d = await ensure(
+      "Deployment",
+      caches.deployments,
+      buildWorkerDeployment(pool, run, obs.desired, this.#d.images),
+    );
     if (d.outcome === "created")
       events.push({
         type: "Normal",

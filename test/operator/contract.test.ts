@@ -6,7 +6,9 @@ import { expect } from "chai";
 import { Command } from "commander";
 import { type V1Container, type V1EnvVar } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { readFileSync } from "node:fs";
 import { COMMANDS } from "../../cli/commands.js";
+import { OPERATOR_CONFIG } from "../../operator/config.js";
 import { type ConfigSpec, envName, loadConfig } from "../../lib/config.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "../../images/inference/config.js";
@@ -125,6 +127,47 @@ describe("operator ↔ programs contract", () => {
         });
     });
   }
+
+  it("trainer, worker and sidecar images: the run's or pool's own, else the operator's defaults", () => {
+    const images = { trainer: "reg/t:9", worker: "reg/w:9", sidecar: "reg/s:9" };
+    const run = makeRun({ inference: {} });
+    expect(buildTrainerJob(run, 0, images).spec!.template.spec!.containers[0]!.image).to.equal("reg/t:9");
+    expect(buildInference(run, images).deployment.spec!.template.spec!.containers[1]!.image).to.equal(
+      "reg/s:9",
+    );
+    expect(
+      buildWorkerDeployment(poolOf(run), run, 1, images).spec!.template.spec!.containers[0]!.image,
+    ).to.equal("reg/w:9");
+    const own = makeRun({
+      trainer: { image: "own/t:1" },
+      inference: { sidecarImage: "own/s:1" },
+      workers: { image: "own/w:1" },
+    });
+    expect(buildTrainerJob(own, 0, images).spec!.template.spec!.containers[0]!.image).to.equal("own/t:1");
+    expect(buildInference(own, images).deployment.spec!.template.spec!.containers[1]!.image).to.equal(
+      "own/s:1",
+    );
+    expect(
+      buildWorkerDeployment(poolOf(own), own, 1, images).spec!.template.spec!.containers[0]!.image,
+    ).to.equal("own/w:1");
+  });
+
+  it("the chart's operator Deployment sets only L0_OPERATOR_* variables l0 operator reads", () => {
+    const tpl = readFileSync("charts/l0-operator/templates/deployment.yaml", "utf8");
+    const set = [...tpl.matchAll(/- name: (L0_[A-Z0-9_]+)/g)].map((m) => m[1]!);
+    expect(set).to.include.members([
+      "L0_OPERATOR_DEFAULT_TRAINER_IMAGE",
+      "L0_OPERATOR_DEFAULT_WORKER_IMAGE",
+      "L0_OPERATOR_DEFAULT_SIDECAR_IMAGE",
+    ]);
+    const known = new Set(Object.keys(OPERATOR_CONFIG).map((k) => envName("L0_OPERATOR_", k)));
+    expect(set.filter((n) => !known.has(n))).to.deep.equal([]);
+    const cfg = loadConfig(OPERATOR_CONFIG, {
+      env: { L0_OPERATOR_DEFAULT_WORKER_IMAGE: "reg/w:9" },
+      envPrefix: "L0_OPERATOR_",
+    });
+    expect(cfg.defaultWorkerImage).to.equal("reg/w:9");
+  });
 
   it("the check itself catches a variable no program reads and a missing required one", () => {
     const c: V1Container = {

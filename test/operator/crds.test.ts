@@ -37,6 +37,19 @@ describe("operator: CRDs and examples", () => {
     expect(ir.type).to.equal(pr.type);
   });
 
+  it("gives the image fields the operator defaults no schema default", () => {
+    // A schema default would be stored in every object and pin it to that version, so the
+    // operator's L0_OPERATOR_DEFAULT_*_IMAGE would never apply.
+    const run = specProps("TrainingRun");
+    for (const [where, field] of [
+      ["AgentWorkerPool.spec.image", specProps("AgentWorkerPool").image],
+      ["TrainingRun.spec.workers.image", run.workers.properties.image],
+      ["TrainingRun.spec.trainer.image", run.trainer.properties.image],
+      ["TrainingRun.spec.inference.sidecarImage", run.inference.properties.sidecarImage],
+    ])
+      expect(field, where).to.not.have.property("default");
+  });
+
   it("has status and scale subresources, printer columns, short names and the l0 category", () => {
     const run = version("TrainingRun");
     const pool = version("AgentWorkerPool");
