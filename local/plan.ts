@@ -56,6 +56,7 @@ export const DROPPED: Record<string, string> = {
   MASTER_ADDR: "no torch.distributed rendezvous",
   MASTER_PORT: "no torch.distributed rendezvous",
   L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",
+  L0_WORKER_SEARCH_KEY_FILE: "a mounted Secret; local runs use the local corpus",
 };
 
 /**
@@ -141,11 +142,14 @@ export function workerPlan(
       L0_WORKER_TOKEN_FILE: paths.tokenFile,
       L0_WORKER_RUN_CONFIG: paths.runConfig,
       L0_WORKER_METRICS_PORT: "0",
-      L0_WORKER_ID: `local-${index}`,
+      // Local only: the sandbox mode fits this machine (strict needs a writable pids cgroup,
+      // which a root process here has and a non-root pod does not).
+      L0_WORKER_SANDBOX_MODE: sandboxMode,
     },
     {
+      // Pods default to their host name (the pod name); local processes share one host name.
+      L0_WORKER_ID: `local-${index}`,
       L0_WORKER_HOST: "127.0.0.1",
-      L0_WORKER_SANDBOX_MODE: sandboxMode,
       L0_WORKER_LOG_FORMAT: "json",
       // Short drain: a local Ctrl-C should not wait the pod's 30 s.
       L0_WORKER_GRACE: "3s",

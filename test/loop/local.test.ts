@@ -4,7 +4,7 @@
 // resumable checkpoint; the same command then resumes and finishes with every step recorded.
 import { expect } from "chai";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseHistory } from "../../local/summary.js";
@@ -79,6 +79,20 @@ async function until(what: string, ok: () => boolean, ms: number): Promise<void>
   }
 }
 
+/** Pids whose command line mentions `text` (the learner is started with --run-config <runDir>/run.json). */
+function processesMentioning(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, "utf8").includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 const history = (runDir: string) => {
   const p = join(runDir, "checkpoints", "history.jsonl");
   return existsSync(p) ? parseHistory(readFileSync(p, "utf8")) : [];
@@ -93,7 +107,7 @@ describe("l0 local end to end", function () {
   it("survives a killed worker, stops cleanly on Ctrl-C, and resumes to the end", async () => {
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
-    writeFileSync(file, manifest(3));
+    writeFileSync(file, manifest(6));
     const first = startLocal(file, runDir);
     await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
@@ -105,19 +119,20 @@ describe("l0 local end to end", function () {
     expect(first.out()).to.contain("stopped; run the same command again to resume");
     for (const [name, pid] of Object.entries(pids))
       expect(alive(pid), `${name} still running`).to.equal(false);
+    expect(processesMentioning(runDir), "a process of the run (the learner?) is left").to.deep.equal([]);
     expect(existsSync(join(runDir, "checkpoints", "latest"))).to.equal(true);
     const saved = readFileSync(join(runDir, "checkpoints", "latest"), "utf8").trim();
-    expect(["step-000002", "step-000003"]).to.include(saved);
+    expect(["step-000002", "step-000003", "step-000004"]).to.include(saved);
 
     const second = startLocal(file, runDir);
     expect(await second.done).to.equal(0, second.out());
-    if (saved !== "step-000003") expect(second.out()).to.contain("resuming from its checkpoint");
+    expect(second.out()).to.contain("resuming from its checkpoint");
     const h = history(runDir);
-    expect(h.filter((r) => r.kind === "step").map((r) => r.step)).to.deep.equal([1, 2, 3]);
+    expect(h.filter((r) => r.kind === "step").map((r) => r.step)).to.deep.equal([1, 2, 3, 4, 5, 6]);
     // The step-2 evaluation may have been cut by the Ctrl-C; the first and the final one are there.
-    expect(h.filter((r) => r.kind === "eval").map((r) => r.step)).to.include.members([0, 3]);
+    expect(h.filter((r) => r.kind === "eval").map((r) => r.step)).to.include.members([0, 6]);
     const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { steps: number };
-    expect(summary.steps).to.equal(3);
+    expect(summary.steps).to.equal(6);
     expect(readFileSync(join(runDir, "plot.svg"), "utf8")).to.match(/^<svg/);
     const trainerLog = readFileSync(join(runDir, "logs", "trainer.log"), "utf8");
     expect(trainerLog).to.contain('"message":"checkpoint saved"');
