@@ -160,16 +160,16 @@ export const METRICS: readonly MetricSpec[] = [
   operator(
     "l0_pool_max_replicas",
     "gauge",
-    "The pool's autoscaling.maxReplicas.",
+    "The pool's autoscaling.maxReplicas (autoscaled pools only).",
     ["namespace", "pool"],
-    "chart (#10)",
+    "operator (#6)",
   ),
   operator(
     "l0_pool_ready_replicas",
     "gauge",
     "Ready worker pods of the pool.",
     ["namespace", "pool"],
-    "chart (#10)",
+    "operator (#6)",
   ),
 ];
 

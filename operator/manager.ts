@@ -18,6 +18,7 @@ import { ControllerMetrics } from "./runtime/metrics.js";
 import { controllerOf } from "./runtime/predicates.js";
 import { type HubStatsSource, noHub } from "./trainingrun/hub.js";
 import { TrainingRunReconciler } from "./trainingrun/reconciler.js";
+import { PoolMetrics } from "./workerpool/metrics.js";
 import { WorkerPoolReconciler } from "./workerpool/reconciler.js";
 
 type K = KubernetesObject;
@@ -151,6 +152,7 @@ export class Manager {
       recommender: o.recommender ?? o.makeRecommender?.((p) => this.resolveHub(p)) ?? fixedReplicas,
       now: o.now,
       images: o.images,
+      metrics: new PoolMetrics(o.registry),
       caches: { pools, runs, deployments, serviceAccounts, networkPolicies, pdbs },
     });
   }

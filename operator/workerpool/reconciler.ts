@@ -17,6 +17,7 @@ import {
   buildWorkerDeployment,
   selectorString,
 } from "./build.js";
+import { type PoolMetrics } from "./metrics.js";
 import { type PoolObservation, computePoolStatus, stopReason, validatePool } from "./status.js";
 
 type K = KubernetesObject;
@@ -38,10 +39,12 @@ export interface PoolReconcilerDeps {
   now?: () => Date;
   /** Images for pools that name none. */
   images?: DefaultImages;
+  /** l0_pool_* gauges; absent = none. */
+  metrics?: PoolMetrics;
 }
 
 export class WorkerPoolReconciler {
-  readonly #d: Required<PoolReconcilerDeps>;
+  readonly #d: Required<Omit<PoolReconcilerDeps, "metrics">> & Pick<PoolReconcilerDeps, "metrics">;
   constructor(deps: PoolReconcilerDeps) {
     this.#d = { ...deps, now: deps.now ?? (() => new Date()), images: deps.images ?? BUILTIN_IMAGES };
   }
@@ -49,11 +52,11 @@ export class WorkerPoolReconciler {
   reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const { api, caches } = this.#d;
     let cached = caches.pools.get(req.namespace, req.name);
-    if (!cached) {
-      this.#d.recommender.forget(req.namespace, req.name);
+    if (!cached || cached.metadata?.deletionTimestamp) {
+      if (!cached) this.#d.recommender.forget(req.namespace, req.name);
+      this.#d.metrics?.forget(req.namespace, req.name);
       return {};
     }
-    if (cached.metadata?.deletionTimestamp) return {};
     const events: PendingEvent[] = [];
     const now = this.#d.now();
     const uid = cached.metadata!.uid!;
@@ -152,6 +155,12 @@ export class WorkerPoolReconciler {
 
     // 4. Status once, then events.
     await this.#writeStatus(cached, obs, events);
+    this.#d.metrics?.observe(
+      req.namespace,
+      req.name,
+      obs.ready,
+      pool.spec.autoscaling?.enabled ? (pool.spec.autoscaling.maxReplicas ?? 10) : undefined,
+    );
     return result;
   };
 

@@ -281,7 +281,10 @@ describe("operator: ownership, faults and restarts", function () {
 
   it("an autoscaled pool follows the recommender through its scale field", async () => {
     let want = 1;
-    await env.startOperator({ recommender: tableRecommender(() => want, 40) });
+    const registry = createRegistry({ defaultMetrics: false });
+    await env.startOperator({ recommender: tableRecommender(() => want, 40), registry });
+    const series = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.map((v) => ({ ...v.labels, value: v.value }));
     await env.custom.createNamespacedCustomObject({
       ...TR,
       body: run("a", { workers: { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 8 } } }),
@@ -303,5 +306,20 @@ describe("operator: ownership, faults and restarts", function () {
     expect(p.status.backlog).to.equal(40);
     expect(p.status.lastScaleTime).to.be.a("string");
     expect(p.status.selector).to.include("l0.dev/pool=a");
+    expect(p.status.lastRecommendation).to.include({ replicas: 5, reason: "Test", message: "from the test" });
+    // The chart's alert and dashboard series, per pool that exists.
+    expect(await series("l0_pool_max_replicas")).to.deep.equal([
+      { namespace: "default", pool: "a", value: 8 },
+    ]);
+    await eventually(
+      async () => (await series("l0_pool_ready_replicas"))[0]?.value === 5,
+      "ready replicas exported",
+    );
+    await env.custom.deleteNamespacedCustomObject({ ...TR, name: "a" });
+    await eventually(
+      async () => (await series("l0_pool_ready_replicas")).length === 0,
+      "series of a gone pool",
+    );
+    expect(await series("l0_pool_max_replicas")).to.deep.equal([]);
   });
 });
