@@ -41,13 +41,15 @@ export async function main(
   const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
   const token = readToken(cfg.tokenFile);
   const run = readTrainingRun(cfg.runConfig);
-  if (run.spec.inference || cfg.enginePort < 0)
+  if (run.spec.inference)
     // Unfinished (issue 9): with separate engines the loop must ExportWeights, serve them through
     // the weight service (images/trainer/weights) and wait for the sidecars (runLoop's `publish`).
     throw invalidField(
       "spec.inference",
-      "separate inference engines are not wired into l0 trainer yet; omit spec.inference (colocated engine, --engine-port)",
+      "separate inference engines are not wired into l0 trainer yet; omit spec.inference (colocated engine)",
     );
+  if (cfg.enginePort < 0)
+    throw invalidField("--engine-port (L0_TRAINER_ENGINE_PORT)", "is required for the colocated engine");
   const settings = hubSettings(run);
   const log = logger.child({ run: `${settings.run.namespace}/${settings.run.name}`, attempt: cfg.attempt });
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(cfg.runConfig), p));
