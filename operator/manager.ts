@@ -19,6 +19,7 @@ import { controllerOf } from "./runtime/predicates.js";
 import { type HubStatsSource, noHub } from "./trainingrun/hub.js";
 import { TrainingRunReconciler } from "./trainingrun/reconciler.js";
 import { PoolMetrics } from "./workerpool/metrics.js";
+import { type EpisodeReader } from "./workerpool/scale-down.js";
 import { WorkerPoolReconciler } from "./workerpool/reconciler.js";
 
 type K = KubernetesObject;
@@ -37,6 +38,8 @@ export interface ManagerOptions {
   concurrency?: number;
   now?: () => Date;
   statsIntervalMs?: number;
+  /** Active episodes of worker pods before a scale-down (tests; default: each pod's /episodes). */
+  readEpisodes?: EpisodeReader;
   /** Images for runs and pools that name none (L0_OPERATOR_DEFAULT_*_IMAGE). */
   images?: DefaultImages;
   relistJitterMs?: number;
@@ -153,6 +156,7 @@ export class Manager {
       now: o.now,
       images: o.images,
       metrics: new PoolMetrics(o.registry),
+      readEpisodes: o.readEpisodes,
       caches: { pools, runs, deployments, serviceAccounts, networkPolicies, pdbs },
     });
   }

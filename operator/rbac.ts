@@ -1,7 +1,8 @@
 // THE one definition of what the operator may do in the Kubernetes API. The Helm chart's
 // ClusterRole/Role are generated from these lists; a test checks the reconcilers' writes against
-// them. Least privilege: no pods (the trainer Job and worker Deployment own them), no secret updates
-// (the run token is created once, never rotated by accident), no cluster-scoped writes.
+// them. Least privilege: pods only listed and annotated (the trainer Job and worker Deployment own
+// them), no secret updates (the run token is created once, never rotated by accident), no
+// cluster-scoped writes.
 
 export interface PolicyRule {
   apiGroups: string[];
@@ -35,6 +36,10 @@ export const OPERATOR_RULES: readonly PolicyRule[] = [
   { apiGroups: ["apps"], resources: ["deployments"], verbs: OWNED },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: OWNED },
   { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: OWNED },
+  // Worker pods: listed by the pool's selector and annotated with their pod-deletion-cost just
+  // before a scale-down, so the ReplicaSet controller removes idle workers first. No get/watch/
+  // create/delete: the Deployment owns the pods.
+  { apiGroups: [""], resources: ["pods"], verbs: ["list", "patch"] },
   // Events on the objects for every important transition.
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
 ];

@@ -36,6 +36,8 @@ export const RESOURCES = {
   NetworkPolicy: R("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
   PodDisruptionBudget: R("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
   Lease: R("coordination.k8s.io", "v1", "Lease", "leases"),
+  // Listed (never watched) and annotated only: the worker pods' deletion cost before a scale-down.
+  Pod: R("", "v1", "Pod", "pods"),
 } as const;
 export type Kind = keyof typeof RESOURCES;
 
@@ -81,7 +83,11 @@ export interface WatchHandle {
 /** What the reconcilers and informers need from the API; the REST class below is the real one. */
 export interface KubeApi {
   get<T extends KubernetesObject>(kind: Kind, ns: string, name: string): Promise<T>;
-  list<T extends KubernetesObject>(kind: Kind, ns?: string): Promise<List<T>>;
+  list<T extends KubernetesObject>(
+    kind: Kind,
+    ns?: string,
+    opts?: { labelSelector?: string },
+  ): Promise<List<T>>;
   create<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T>;
   /** PUT with the object's resourceVersion: a stale write is a 409. */
   replace<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T>;
@@ -201,8 +207,13 @@ export class RestKubeApi implements KubeApi {
   get<T extends KubernetesObject>(kind: Kind, ns: string, name: string): Promise<T> {
     return this.#request("GET", resourcePath(RESOURCES[kind], ns, name));
   }
-  list<T extends KubernetesObject>(kind: Kind, ns?: string): Promise<List<T>> {
-    return this.#request("GET", resourcePath(RESOURCES[kind], ns));
+  list<T extends KubernetesObject>(
+    kind: Kind,
+    ns?: string,
+    opts: { labelSelector?: string } = {},
+  ): Promise<List<T>> {
+    const query = opts.labelSelector ? `?labelSelector=${encodeURIComponent(opts.labelSelector)}` : "";
+    return this.#request("GET", resourcePath(RESOURCES[kind], ns) + query);
   }
   create<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
     return this.#request("POST", resourcePath(RESOURCES[kind], obj.metadata?.namespace), obj);

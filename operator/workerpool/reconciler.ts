@@ -18,6 +18,7 @@ import {
   selectorString,
 } from "./build.js";
 import { type PoolMetrics } from "./metrics.js";
+import { type EpisodeReader, httpEpisodeReader, markDeletionCost } from "./scale-down.js";
 import { type PoolObservation, computePoolStatus, stopReason, validatePool } from "./status.js";
 
 type K = KubernetesObject;
@@ -41,12 +42,19 @@ export interface PoolReconcilerDeps {
   images?: DefaultImages;
   /** l0_pool_* gauges; absent = none. */
   metrics?: PoolMetrics;
+  /** Active episodes of worker pods, for their deletion cost before a scale-down (default: HTTP). */
+  readEpisodes?: EpisodeReader;
 }
 
 export class WorkerPoolReconciler {
   readonly #d: Required<Omit<PoolReconcilerDeps, "metrics">> & Pick<PoolReconcilerDeps, "metrics">;
   constructor(deps: PoolReconcilerDeps) {
-    this.#d = { ...deps, now: deps.now ?? (() => new Date()), images: deps.images ?? BUILTIN_IMAGES };
+    this.#d = {
+      ...deps,
+      now: deps.now ?? (() => new Date()),
+      images: deps.images ?? BUILTIN_IMAGES,
+      readEpisodes: deps.readEpisodes ?? httpEpisodeReader,
+    };
   }
 
   reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
@@ -108,6 +116,14 @@ export class WorkerPoolReconciler {
       obs.backlog = rec.backlog;
       obs.recommendation = { replicas: rec.replicas, reason: rec.reason, message: rec.message };
       obs.degraded = rec.degraded;
+      if (rec.replicas < (pool.spec.replicas ?? 1)) {
+        // Best effort, before lowering replicas: idle workers go first. A failure only costs the
+        // ordering (the workers drain and hand their leases back), so it never blocks the scale.
+        await markDeletionCost(api, req.namespace, selectorString(pool), this.#d.readEpisodes).then(
+          (r) => ctx.logger.debug("deletion cost marked", r),
+          (err: unknown) => ctx.logger.warn("deletion cost not marked", { error: (err as Error).message }),
+        );
+      }
       if (rec.replicas !== (pool.spec.replicas ?? 1)) {
         // Through the object (not the Deployment) so kubectl, the HPA and KEDA see the same number.
         cached = await api.mergePatch<Pool>("AgentWorkerPool", req.namespace, req.name, {

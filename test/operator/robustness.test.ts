@@ -11,10 +11,12 @@ import {
   eventually,
   getPool,
   getRun,
+  rbacOf,
   run,
   startEnv,
   tableRecommender,
 } from "./harness.js";
+import { OPERATOR_RULES, allows } from "../../operator/rbac.js";
 
 const converged = (env: Env, name: string) => {
   const r = getRun(env, name);
@@ -321,5 +323,50 @@ describe("operator: ownership, faults and restarts", function () {
       "series of a gone pool",
     );
     expect(await series("l0_pool_max_replicas")).to.deep.equal([]);
+  });
+  it("marks each worker pod's deletion cost with its active episodes before a scale-down", async () => {
+    let want = 4;
+    const asked: string[][] = [];
+    // Pod n of the Deployment (by name order) runs n episodes; one pod does not answer.
+    const readEpisodes = (pods: { name: string }[]) => {
+      asked.push(pods.map((p) => p.name));
+      const names = pods.map((p) => p.name).sort();
+      return Promise.resolve(new Map(names.slice(1).map((n, i) => [n, i + 1] as [string, number])));
+    };
+    await env.startOperator({ recommender: tableRecommender(() => want), readEpisodes });
+    await env.custom.createNamespacedCustomObject({
+      ...TR,
+      body: run("a", { workers: { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 8 } } }),
+    });
+    const pods = () =>
+      env.kube
+        .list("v1", "Pod", "default")
+        .filter((p: any) => p.metadata.labels?.["l0.dev/pool"] === "a" && !p.metadata.deletionTimestamp);
+    await eventually(() => pods().length === 4, "four worker pods");
+    expect(asked, "no deletion-cost work on a scale-up").to.deep.equal([]);
+    const before = env.requests.length;
+    want = 2;
+    await eventually(() => getPool(env, "a")?.spec.replicas === 2, "scaled down");
+    expect(asked[0]!.length, "all four live pods read").to.equal(4);
+    const reqs = env.requests.slice(before);
+    const podPatch = reqs.findIndex((r) => r.method === "PATCH" && r.path.includes("/pods/"));
+    const scale = reqs.findIndex((r) => r.method === "PATCH" && r.path.endsWith("/agentworkerpools/a"));
+    expect(podPatch, "pods annotated").to.be.greaterThan(-1);
+    expect(podPatch, "before replicas are lowered").to.be.lessThan(scale);
+    expect(
+      reqs.filter((r) => r.method === "PATCH" && r.path.includes("/pods/")).length,
+      "3 answered",
+    ).to.equal(3);
+    for (const r of reqs) {
+      const need = rbacOf(r.method, r.path);
+      expect(allows(OPERATOR_RULES, need.group, need.resource, need.verb), `${r.method} ${r.path}`).to.equal(
+        true,
+      );
+    }
+    const costs = env.kube
+      .list("v1", "Pod", "default")
+      .map((p: any) => p.metadata.annotations?.["controller.kubernetes.io/pod-deletion-cost"])
+      .filter((c: unknown) => c !== undefined);
+    expect(costs.length, "annotations on the pods").to.be.greaterThan(0);
   });
 });
