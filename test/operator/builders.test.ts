@@ -461,7 +461,7 @@ describe("operator policies", () => {
 });
 
 describe("operator RBAC", () => {
-  it("allows every verb the reconcilers use on every kind they touch, and nothing on pods or nodes", () => {
+  it("allows every verb the reconcilers use on every kind they touch; pods only list+patch, no nodes", () => {
     const plural = (k: keyof typeof RESOURCES) => RESOURCES[k];
     for (const k of [
       "TrainingRun",
@@ -483,7 +483,11 @@ describe("operator RBAC", () => {
     expect(allows(OPERATOR_RULES, "", "secrets", "update"), "the token is never rewritten").to.equal(false);
     expect(allows(OPERATOR_RULES, "l0.dev", "trainingruns/status", "update")).to.equal(true);
     expect(allows(OPERATOR_RULES, "", "events", "create")).to.equal(true);
-    expect(allows(OPERATOR_RULES, "", "pods", "get")).to.equal(false);
+    for (const verb of ["get", "watch", "create", "update", "delete"])
+      expect(allows(OPERATOR_RULES, "", "pods", verb), `pods ${verb}`).to.equal(false);
+    expect(
+      allows(OPERATOR_RULES, "", "pods", "list") && allows(OPERATOR_RULES, "", "pods", "patch"),
+    ).to.equal(true);
     expect(allows(OPERATOR_RULES, "", "nodes", "list")).to.equal(false);
     expect(OPERATOR_RULES.some((r) => r.verbs.includes("*") || r.resources.includes("*"))).to.equal(false);
     for (const verb of ["get", "create", "update"])
