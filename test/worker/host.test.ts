@@ -70,6 +70,24 @@ describe("worker sandbox: host modes", function () {
       await pool.close();
     }
   });
+
+  it("binds the task's text to `task`, so a cell can work on the question without copying it", async () => {
+    const { logger } = capture();
+    const host = prepareSandbox(settings("weak"), logger, NONE);
+    const pool = new KernelPool({ host, size: 0, logger, namePrefix: `l0-task-${process.pid}` });
+    const k = await pool.acquire();
+    try {
+      k.init([], null, 2000, "What is 487 * 36?");
+      const r = await k.execute(`print(eval(task.split("is ")[1].rstrip("?")))`, {
+        timeoutMs: 5000,
+        onTool: () => Promise.resolve(""),
+      });
+      expect(r.stdout.trim()).to.equal("17532");
+    } finally {
+      await pool.discard(k);
+      await pool.close();
+    }
+  });
 });
 
 describe("worker config", () => {

@@ -104,7 +104,7 @@ export async function runEpisode(
   const newKernel = async (): Promise<string | null> => {
     try {
       kernel = await deps.kernels.acquire();
-      kernel.init(tools, notepad, deps.observationChars);
+      kernel.init(tools, notepad, deps.observationChars, task.prompt ?? "");
       return null;
     } catch (err) {
       return `no kernel could be started: ${(err as Error).message}`;

@@ -35,6 +35,7 @@ export function systemPrompt(tools: string[]): string {
     "The cell runs in a persistent Python kernel (variables survive between cells); you then see its",
     "output. The kernel has no network: use the tools below. Available functions:",
     "- submit_final_answer(answer): submit your final answer; the task ends after this cell.",
+    "- task: the text of the task, as a string.",
     ...tools.filter((t) => TOOL_DOCS[t]).map((t) => `- ${TOOL_DOCS[t]}`),
     "Write exactly one <code> block per turn. Keep the final answer short.",
   ];

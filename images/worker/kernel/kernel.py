@@ -255,6 +255,7 @@ class Kernel:
             if kind == "init":
                 self.budget = int(msg.get("budget", self.budget))
                 self.install_tools(msg.get("tools", []))
+                self.ns["task"] = str(msg.get("task", ""))
                 if msg.get("notepad"):
                     self.notepad.load(msg["notepad"])
             elif kind == "exec":

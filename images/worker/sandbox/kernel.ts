@@ -128,9 +128,13 @@ export class Kernel {
     return [...out];
   }
 
-  /** Tools, notepad and output budget for the episode that takes this kernel. No reply. */
-  init(tools: string[], notepad: Notepad | null, budgetChars: number): void {
-    this.#send({ t: "init", tools, notepad, budget: budgetChars });
+  /**
+   * Tools, notepad, output budget and the task's text (bound to `task` in the kernel, so code can
+   * work on the question without copying it token by token) for the episode that takes this
+   * kernel. No reply.
+   */
+  init(tools: string[], notepad: Notepad | null, budgetChars: number, task = ""): void {
+    this.#send({ t: "init", tools, notepad, budget: budgetChars, task });
   }
 
   async ping(timeoutMs = 2000): Promise<boolean> {
