@@ -104,8 +104,11 @@ export function workerResources(pool: AgentWorkerPool): V1ResourceRequirements {
   const str = (o: Record<string, unknown> | undefined) =>
     Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, String(v)]));
   const perKernel = (s.sandbox?.memoryMiB ?? 1024) + 64;
-  const memory = `${(s.episodesPerWorker ?? 8) * perKernel + 512}Mi`;
-  if (!s.resources) return { requests: { cpu: "1", memory }, limits: { memory } };
+  const limitMiB = (s.episodesPerWorker ?? 8) * perKernel + 512;
+  const memory = `${limitMiB}Mi`;
+  // The request is what a worker typically uses (kernels rarely sit at their cap), never above the limit.
+  if (!s.resources)
+    return { requests: { cpu: "1", memory: `${Math.min(2048, limitMiB)}Mi` }, limits: { memory } };
   const requests = str(s.resources.requests);
   const limits = str(s.resources.limits);
   return { requests, limits: { ...limits, memory: limits.memory ?? requests.memory ?? memory } };

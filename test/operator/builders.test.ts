@@ -239,6 +239,10 @@ describe("operator builders: AgentWorkerPool children", () => {
       expect(c.env!.find((e) => e.name === "L0_WORKER_SANDBOX_MODE")!.value).to.equal("weak");
       expect(c.resources!.limits!.memory, "memory limit always set").to.be.a("string");
       expect(c.resources!.limits).to.include(limits);
+      if (!spec.resources)
+        expect(parseInt(c.resources!.requests!.memory!)).to.be.at.most(
+          parseInt(c.resources!.limits!.memory!),
+        );
     });
 
   it("workers reach the run's hub and engine by Service DNS; the search key is a mounted file", () => {
