@@ -42,6 +42,16 @@ const CEL_CHECKS: Check[] = [
       ? { reason: "InvalidSpec", message: "spec.inference.tensorParallel must be <= spec.inference.gpus" }
       : undefined;
   },
+  // The engine image defaults to vLLM's: an SGLang run must name its image (it used to get vLLM's).
+  (r) => {
+    const i = r.spec.inference;
+    return i?.engine === "sglang" && !i.image
+      ? {
+          reason: "InvalidSpec",
+          message: "spec.inference.image is required when spec.inference.engine is sglang",
+        }
+      : undefined;
+  },
 ];
 
 /**

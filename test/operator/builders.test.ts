@@ -151,8 +151,8 @@ describe("operator builders: TrainingRun children", () => {
     expect(sidecar!.args).to.deep.equal(["sidecar"]);
     expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_WEIGHTS_ADDRESS")!.value).to.equal("qa-hub:7071");
     expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_ENGINE")!.value).to.equal("vllm");
-    const s = buildInference(makeRun({ inference: { engine: "sglang" } })).deployment.spec!.template.spec!
-      .containers[0]!;
+    const s = buildInference(makeRun({ inference: { engine: "sglang", image: "sg:1" } })).deployment.spec!
+      .template.spec!.containers[0]!;
     expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
   });
 
@@ -312,6 +312,7 @@ describe("operator policies", () => {
       { inference: { gpus: 2, tensorParallel: 4 } },
       /tensorParallel must be <= /,
     ],
+    ["SGLang without its image", { inference: { engine: "sglang" } }, /spec\.inference\.image is required/],
     ["a bad enum", { algorithm: { name: "ppo" } }, /spec\.algorithm\.name: must be one of/],
   ];
   for (const [what, spec, msg] of invalid)

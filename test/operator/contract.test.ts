@@ -69,7 +69,7 @@ function checkContainer(c: V1Container, spec: ConfigSpec, prefix: string, comman
 const runs: Array<[string, Record<string, unknown>]> = [
   ["colocated engine", {}],
   ["separate vLLM inference", { inference: { engine: "vllm", port: 9000 } }],
-  ["separate SGLang inference", { inference: { engine: "sglang" } }],
+  ["separate SGLang inference", { inference: { engine: "sglang", image: "lmsysorg/sglang:x" } }],
   [
     "search tools with a key Secret, runtimeClass sandbox",
     {
