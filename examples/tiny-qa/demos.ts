@@ -1,7 +1,7 @@
 // Demonstration traces for the supervised warm start of `l0 local`: oracle NB-Agent episodes
 // rendered with the worker's own notebook code (buildMessages, the system prompt) so the learner
-// trains on exactly the chat the agent will see. Each demo is one turn: copy the question's
-// numbers or name into a cell that lets the kernel do the work and submits the result.
+// trains on exactly the chat the agent will see. Each demo is one turn: a cell that reads the
+// question from the kernel's `task`, lets the kernel compute or search, and submits the result.
 //   npx tsx examples/tiny-qa/demos.ts [count] [out]   (default 300 -> examples/tiny-qa/demos.jsonl)
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,14 +14,18 @@ export interface DemoQuestion {
   kind?: string;
 }
 
-/** Pure: the oracle turn for a question, or null when the question has no known shape. */
+/**
+ * Pure: the oracle turn for a question, or null when the question has no known shape. The cell
+ * reads the question from the kernel's `task` variable instead of copying it: a small byte-level
+ * policy learns a program far more easily than it learns to copy digits and names reliably.
+ */
 export function demoResponse(q: DemoQuestion): string | null {
-  const arith = /^What is (\d+) ([*+]) (\d+)\?$/.exec(q.question);
-  if (arith)
-    return `<think>Compute it in Python.</think>\n<code>\nsubmit_final_answer(${arith[1]} ${arith[2]} ${arith[3]})\n</code>`;
-  const look = /^In which year was (\w+) founded\?$/.exec(q.question);
-  if (look)
-    return `<think>Search the corpus.</think>\n<code>\nsubmit_final_answer(search("${look[1]}").split("founded in ")[1][:4])\n</code>`;
+  // "What is " is 8 characters; the expression runs to the "?".
+  if (/^What is \d+ [*+] \d+\?$/.test(q.question))
+    return `<think>Compute it.</think>\n<code>\nsubmit_final_answer(eval(task[8:-1]))\n</code>`;
+  // "In which year was " is 18 characters, " founded?" 9: the town's name lies between.
+  if (/^In which year was \w+ founded\?$/.test(q.question))
+    return `<think>Search it.</think>\n<code>\nsubmit_final_answer(search(task[18:-9]).split("founded in ")[1][:4])\n</code>`;
   return null;
 }
 
