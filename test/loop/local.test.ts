@@ -102,7 +102,19 @@ describe("l0 local end to end", function () {
   this.timeout(240_000);
   let dir: string;
   before(() => (dir = mkdtempSync(join(tmpdir(), "l0-local-"))));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    // A failed or timed-out test must not leave the run's processes behind (mocha --exit would
+    // orphan them): kill whatever still names the run directory, then remove it.
+    for (const pid of processesMentioning(dir)) {
+      if (pid === process.pid) continue;
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("survives a killed worker, stops cleanly on Ctrl-C, and resumes to the end", async () => {
     const file = join(dir, "run.yaml");
