@@ -68,6 +68,15 @@ export const METRICS: readonly MetricSpec[] = [
   hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop (#9)"),
   hub("l0_learner_grad_norm", "gauge", "Gradient norm (before clipping) at the last step.", [], "loop (#9)"),
   hub("l0_learner_entropy", "gauge", "Mean token entropy of the policy at the last step.", [], "loop (#9)"),
+  hub("l0_trainer_step_seconds", "gauge", "Wall time of the last step (rollout + train).", [], "loop (#9)"),
+  hub("l0_trainer_train_seconds", "gauge", "Wall time of the last Learner.Train call.", [], "loop (#9)"),
+  hub(
+    "l0_trainer_checkpoints_total",
+    "counter",
+    "Checkpoints of learner and hub state written, by result.",
+    ["result"],
+    "loop (#9)",
+  ),
   // Weights service (trainer pod) and weight sidecar (inference pod).
   {
     name: "l0_weights_version",
