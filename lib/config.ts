@@ -3,6 +3,7 @@
 // with an error naming the flag and the variable. Library code takes the typed result.
 import { type Command, Option } from "commander";
 import { type FieldViolation, invalidFields } from "./errors.js";
+import { LOG_LEVELS } from "./log.js";
 
 interface Base {
   description: string;
@@ -153,3 +154,9 @@ export function redact<S extends ConfigSpec>(spec: S, config: ConfigOf<S>): Reco
     Object.entries(config).map(([k, v]) => [k, spec[k]?.secret && v !== undefined ? "<redacted>" : v]),
   );
 }
+
+/** The logging flags every program takes (`--log-level`, `--log-format`); spread into its spec. */
+export const LOG_CONFIG = defineConfig({
+  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
+  logFormat: { type: "enum", values: ["auto", "json", "pretty"], default: "auto", description: "Log format" },
+});

@@ -1,6 +1,5 @@
 // The operator's flags and environment (L0_OPERATOR_*), shared by the command and the program.
-import { defineConfig } from "../lib/config.js";
-import { LOG_LEVELS } from "../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../lib/config.js";
 import { BUILTIN_IMAGES } from "./images.js";
 
 export const OPERATOR_CONFIG = defineConfig({
@@ -70,6 +69,5 @@ export const OPERATOR_CONFIG = defineConfig({
     default: BUILTIN_IMAGES.sidecar,
     description: "Weight-sync sidecar image for runs that set no spec.inference.sidecarImage",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },
+  ...LOG_CONFIG,
 });

@@ -1,6 +1,5 @@
 // `l0 sidecar` configuration: flags and L0_SIDECAR_* variables (lib/config.ts).
-import { defineConfig } from "../../lib/config.js";
-import { LOG_LEVELS } from "../../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../../lib/config.js";
 import { ENGINE_KINDS } from "./engines.js";
 
 export const SIDECAR_ENV_PREFIX = "L0_SIDECAR_";
@@ -46,6 +45,5 @@ export const SIDECAR_CONFIG = defineConfig({
     default: "5s",
     description: "How often the served version is reported",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },
+  ...LOG_CONFIG,
 });

@@ -5,7 +5,7 @@ import { startServer } from "../../lib/grpc.js";
 import { createLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
-import { readTokenFile } from "../trainer/weights/main.js";
+import { readSecretFile } from "../../lib/secrets.js";
 import { weightsMetrics } from "../trainer/weights/metrics.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
 import { createEngine } from "./engines.js";
@@ -25,9 +25,9 @@ export async function main(
     format: cfg.logFormat,
     fields: { engine: engineId },
   });
-  const token = readTokenFile(cfg.tokenFile, "--token-file (L0_SIDECAR_TOKEN_FILE)");
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_SIDECAR_TOKEN_FILE)");
   const apiKey = cfg.engineApiKeyFile
-    ? readTokenFile(cfg.engineApiKeyFile, "--engine-api-key-file (L0_SIDECAR_ENGINE_API_KEY_FILE)")
+    ? readSecretFile(cfg.engineApiKeyFile, "--engine-api-key-file (L0_SIDECAR_ENGINE_API_KEY_FILE)")
     : undefined;
   const registry = createRegistry({ labels: { component: "sidecar" } });
   const metrics = weightsMetrics(registry);

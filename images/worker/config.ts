@@ -1,7 +1,6 @@
 // `l0 worker` configuration: flags and L0_WORKER_* variables (lib/config.ts). Sandbox limits
 // mirror the AgentWorkerPool's spec.sandbox fields, which the operator passes as these flags.
-import { defineConfig } from "../../lib/config.js";
-import { LOG_LEVELS } from "../../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../../lib/config.js";
 
 export const WORKER_ENV_PREFIX = "L0_WORKER_";
 
@@ -133,11 +132,5 @@ export const WORKER_CONFIG = defineConfig({
     default: "",
     description: "File holding the search API key (stays in the worker, never in the sandbox)",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: {
-    type: "enum",
-    values: ["auto", "json", "pretty"] as const,
-    default: "auto",
-    description: "Log format",
-  },
+  ...LOG_CONFIG,
 });

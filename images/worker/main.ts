@@ -1,8 +1,8 @@
 // `l0 worker`: the AgentWorkerPool pod's process. Reads its config and the run token file,
 // prepares the sandbox (failing closed in strict mode), warms the kernel pool, serves /metrics
 // and /episodes, and runs K episodes at a time until SIGTERM drains it.
+import { readSecretFile } from "../../lib/secrets.js";
 import { hostname } from "node:os";
-import { readFileSync } from "node:fs";
 import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
 import { L0Error, invalidField } from "../../lib/errors.js";
 import { createLogger, type Logger } from "../../lib/log.js";
@@ -22,17 +22,6 @@ import { Worker } from "./worker.js";
 type Config = ConfigOf<typeof WORKER_CONFIG>;
 
 /** Reads a secret from a file (mounted from a Secret), naming the flag when it cannot. */
-export function readSecretFile(path: string, field: string): string {
-  let value: string;
-  try {
-    value = readFileSync(path, "utf8").trim();
-  } catch (err) {
-    throw invalidField(field, `cannot read ${path}: ${(err as Error).message}`);
-  }
-  if (!value) throw invalidField(field, `${path} is empty`);
-  return value;
-}
-
 export function buildTools(cfg: Config): ToolBackend {
   switch (cfg.searchBackend) {
     case "local":

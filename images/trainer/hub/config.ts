@@ -1,7 +1,6 @@
 // `l0 hub` configuration: flags and L0_HUB_* variables (lib/config.ts). The run itself
 // (dataset, algorithm, reward, agent) comes from the TrainingRun file, not from flags.
-import { defineConfig } from "../../../lib/config.js";
-import { LOG_LEVELS } from "../../../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const HUB_ENV_PREFIX = "L0_HUB_";
 
@@ -63,11 +62,5 @@ export const HUB_CONFIG = defineConfig({
     description:
       "standalone: step through batches without a learner; none: serve tasks only, steps driven elsewhere",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: {
-    type: "enum",
-    values: ["auto", "json", "pretty"] as const,
-    default: "auto",
-    description: "Log format",
-  },
+  ...LOG_CONFIG,
 });

@@ -1,10 +1,9 @@
 // `l0 hub`: the trainer pod's rollout hub process. Reads the TrainingRun and the token file,
 // loads the datasets, resumes from the checkpoint in --state-dir, serves Rollout over gRPC and
 // /metrics, and (with --drive standalone) steps through batches without a learner.
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../../../lib/secrets.js";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
-import { invalidField } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
 import { createLogger } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
@@ -18,24 +17,13 @@ import { Hub } from "./hub.js";
 import { RolloutServer } from "./service.js";
 import { hubSettings } from "./settings.js";
 
-export function readToken(path: string): string {
-  let token: string;
-  try {
-    token = readFileSync(path, "utf8").trim();
-  } catch (err) {
-    throw invalidField("--token-file (L0_HUB_TOKEN_FILE)", `cannot read ${path}: ${(err as Error).message}`);
-  }
-  if (!token) throw invalidField("--token-file (L0_HUB_TOKEN_FILE)", `${path} is empty`);
-  return token;
-}
-
 export async function main(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const cfg = loadConfig(HUB_CONFIG, { flags, env, envPrefix: HUB_ENV_PREFIX });
   const logger = createLogger({ component: "hub", level: cfg.logLevel, format: cfg.logFormat });
-  const token = readToken(cfg.tokenFile);
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_HUB_TOKEN_FILE)");
   const run = readTrainingRun(cfg.runConfig);
   const settings = hubSettings(run);
   // Relative dataset paths are relative to the manifest (`l0 local`); pods mount absolute ones.

@@ -1,8 +1,7 @@
 // `l0 trainer` configuration: flags and L0_TRAINER_* variables (lib/config.ts), named after the
 // env the operator gives the trainer Job (operator/trainingrun/build.ts). The run itself
 // (dataset, algorithm, reward, agent, checkpoint) comes from the TrainingRun file.
-import { defineConfig } from "../../../lib/config.js";
-import { LOG_LEVELS } from "../../../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const TRAINER_ENV_PREFIX = "L0_TRAINER_";
 
@@ -59,11 +58,5 @@ export const TRAINER_CONFIG = defineConfig({
     default: "600s",
     description: "How long the learner may take to start (model build, warm start)",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: {
-    type: "enum",
-    values: ["auto", "json", "pretty"] as const,
-    default: "auto",
-    description: "Log format",
-  },
+  ...LOG_CONFIG,
 });

@@ -1,7 +1,8 @@
 // `l0 trainer`: the trainer pod's main. Launches the learner (CPU tiny model with its colocated
 // engine, warm-started or resumed), runs the Hub and its Rollout server in-process, and drives
 // the training loop with consistent checkpoints of learner + hub state together.
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { readSecretFile } from "../../../lib/secrets.js";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
@@ -21,25 +22,13 @@ import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
 import { TrainerMetrics } from "./metrics.js";
 
-function readToken(path: string): string {
-  const field = "--token-file (L0_TRAINER_TOKEN_FILE)";
-  let token: string;
-  try {
-    token = readFileSync(path, "utf8").trim();
-  } catch (err) {
-    throw invalidField(field, `cannot read ${path}: ${(err as Error).message}`);
-  }
-  if (!token) throw invalidField(field, `${path} is empty`);
-  return token;
-}
-
 export async function main(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const cfg = loadConfig(TRAINER_CONFIG, { flags, env, envPrefix: TRAINER_ENV_PREFIX });
   const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
-  const token = readToken(cfg.tokenFile);
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_TRAINER_TOKEN_FILE)");
   const run = readTrainingRun(cfg.runConfig);
   if (run.spec.inference)
     // Unfinished (issue 9): with separate engines the loop must ExportWeights, serve them through

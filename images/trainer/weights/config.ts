@@ -1,6 +1,5 @@
 // `l0 weights` configuration: flags and L0_WEIGHTS_* variables (lib/config.ts).
-import { defineConfig } from "../../../lib/config.js";
-import { LOG_LEVELS } from "../../../lib/log.js";
+import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const WEIGHTS_ENV_PREFIX = "L0_WEIGHTS_";
 
@@ -39,6 +38,5 @@ export const WEIGHTS_CONFIG = defineConfig({
     max: 64,
     description: "Peers each sidecar feeds in the fan-out tree (0 = all pull from the service)",
   },
-  logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
-  logFormat: { type: "enum", values: ["json", "pretty", "auto"], default: "auto", description: "Log format" },
+  ...LOG_CONFIG,
 });

@@ -1,25 +1,12 @@
 // `l0 weights`: the weight service as its own process. The trainer may instead embed it
 // (embed.ts `startWeightService`) and use its `engines` hook and `publish` directly.
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../../../lib/secrets.js";
 import { loadConfig, redact } from "../../../lib/config.js";
-import { invalidField } from "../../../lib/errors.js";
 import { createLogger } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { createShutdown } from "../../../lib/shutdown.js";
 import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./config.js";
 import { startWeightService } from "./embed.js";
-
-/** Reads a token file; the error names the flag. */
-export function readTokenFile(path: string, flag: string): string {
-  let token: string;
-  try {
-    token = readFileSync(path, "utf8").trim();
-  } catch (err) {
-    throw invalidField(flag, `cannot read ${path}: ${(err as Error).message}`);
-  }
-  if (!token) throw invalidField(flag, `${path} is empty`);
-  return token;
-}
 
 export async function main(
   flags: Record<string, unknown>,
@@ -27,7 +14,7 @@ export async function main(
 ): Promise<void> {
   const cfg = loadConfig(WEIGHTS_CONFIG, { flags, env, envPrefix: WEIGHTS_ENV_PREFIX });
   const logger = createLogger({ component: "weights", level: cfg.logLevel, format: cfg.logFormat });
-  const token = readTokenFile(cfg.tokenFile, "--token-file (L0_WEIGHTS_TOKEN_FILE)");
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_WEIGHTS_TOKEN_FILE)");
   const registry = createRegistry({ labels: { component: "weights" } });
   const shutdown = createShutdown({ logger });
   const probes = await serveProbes({ registry, host: cfg.host, port: cfg.metricsPort });
