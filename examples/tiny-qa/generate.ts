@@ -11,18 +11,7 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-
-/** mulberry32: small, seedable, good enough for data generation. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../lib/rng.js";
 
 export interface Question {
   id: string;
@@ -69,7 +58,7 @@ function makeName(r: () => number, used: Set<string>): string {
 }
 
 export function generate(seed = 7): { train: Question[]; evalSet: Question[]; corpus: Doc[] } {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const used = new Set<string>();
   const corpus: Doc[] = [];

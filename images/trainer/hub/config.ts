@@ -4,6 +4,24 @@ import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const HUB_ENV_PREFIX = "L0_HUB_";
 
+/** Lease and retry settings of the hub; `l0 trainer`, which runs the hub in-process, takes them too. */
+export const HUB_LEASE_CONFIG = defineConfig({
+  leaseTimeout: { type: "duration", default: "60s", description: "Lease lifetime without a heartbeat" },
+  maxAttempts: {
+    type: "int",
+    default: 3,
+    min: 1,
+    max: 100,
+    description: "Failed attempts of an episode before its group is dropped",
+  },
+  retryBackoff: {
+    type: "duration",
+    default: "1s",
+    description: "Backoff before the first retry (doubles per retry)",
+  },
+  retryBackoffMax: { type: "duration", default: "30s", description: "Cap on the retry backoff" },
+});
+
 export const HUB_CONFIG = defineConfig({
   runConfig: {
     type: "string",
@@ -35,20 +53,7 @@ export const HUB_CONFIG = defineConfig({
     default: "",
     description: "Directory of the hub checkpoint (hub-state.json); empty = no checkpoints",
   },
-  leaseTimeout: { type: "duration", default: "60s", description: "Lease lifetime without a heartbeat" },
-  maxAttempts: {
-    type: "int",
-    default: 3,
-    min: 1,
-    max: 100,
-    description: "Failed attempts of an episode before its group is dropped",
-  },
-  retryBackoff: {
-    type: "duration",
-    default: "1s",
-    description: "Backoff before the first retry (doubles per retry)",
-  },
-  retryBackoffMax: { type: "duration", default: "30s", description: "Cap on the retry backoff" },
+  ...HUB_LEASE_CONFIG,
   maxMessageBytes: {
     type: "int",
     default: 16 * 1024 * 1024,

@@ -3,7 +3,9 @@
 // reported with its line number and skipped, never fatal; an empty result is. Also the
 // seeded per-epoch order in which questions are drawn.
 import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { invalidField } from "../../../lib/errors.js";
+import { mulberry32 } from "../../../lib/rng.js";
 
 export interface Question {
   /** 0-based index in the file's good lines; stable for checkpoints. */
@@ -95,22 +97,10 @@ export function loadDataset(path: string, fields: FieldNames, field = "spec.data
   return ds;
 }
 
-/** mulberry32: a tiny seeded PRNG, so an epoch's order is reproducible after a restart. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The order of question indices in one epoch: a Fisher-Yates shuffle seeded by (seed, epoch). */
 export function epochOrder(size: number, seed: number, epoch: number): number[] {
   const order = Array.from({ length: size }, (_, i) => i);
-  const r = rng((seed * 1_000_003 + epoch * 7919 + 1) | 0);
+  const r = mulberry32((seed * 1_000_003 + epoch * 7919 + 1) | 0);
   for (let i = size - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
@@ -146,4 +136,20 @@ export class QuestionSource {
     }
     return this.dataset.questions[this.#order[this.cursor.position++]!]!;
   }
+}
+
+/**
+ * The run's training and held-out sets. Relative paths are relative to the manifest (`l0 local`);
+ * pods mount absolute ones.
+ */
+export function loadRunDatasets(
+  d: { path: string; evalPath?: string } & FieldNames,
+  runConfigPath: string,
+): { train: Dataset; eval?: Dataset } {
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(runConfigPath), p));
+  const fields = { questionField: d.questionField, answerField: d.answerField };
+  return {
+    train: loadDataset(at(d.path), fields, "spec.dataset.path"),
+    eval: d.evalPath ? loadDataset(at(d.evalPath), fields, "spec.dataset.evalPath") : undefined,
+  };
 }

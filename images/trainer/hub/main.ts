@@ -2,7 +2,6 @@
 // loads the datasets, resumes from the checkpoint in --state-dir, serves Rollout over gRPC and
 // /metrics, and (with --drive standalone) steps through batches without a learner.
 import { readSecretFile } from "../../../lib/secrets.js";
-import { dirname, isAbsolute, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { startServer } from "../../../lib/grpc.js";
 import { createLogger } from "../../../lib/log.js";
@@ -11,7 +10,7 @@ import { readTrainingRun } from "../../../lib/run-config.js";
 import { createShutdown } from "../../../lib/shutdown.js";
 import { checkpointPath, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { HUB_CONFIG, HUB_ENV_PREFIX } from "./config.js";
-import { loadDataset } from "./dataset.js";
+import { loadRunDatasets } from "./dataset.js";
 import { driveStandalone } from "./driver.js";
 import { Hub } from "./hub.js";
 import { RolloutServer } from "./service.js";
@@ -26,13 +25,7 @@ export async function main(
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_HUB_TOKEN_FILE)");
   const run = readTrainingRun(cfg.runConfig);
   const settings = hubSettings(run);
-  // Relative dataset paths are relative to the manifest (`l0 local`); pods mount absolute ones.
-  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(cfg.runConfig), p));
-  const fields = { questionField: settings.dataset.questionField, answerField: settings.dataset.answerField };
-  const train = loadDataset(at(settings.dataset.path), fields, "spec.dataset.path");
-  const evalDs = settings.dataset.evalPath
-    ? loadDataset(at(settings.dataset.evalPath), fields, "spec.dataset.evalPath")
-    : undefined;
+  const { train, eval: evalDs } = loadRunDatasets(settings.dataset, cfg.runConfig);
   const cpPath = cfg.stateDir ? checkpointPath(cfg.stateDir) : null;
   const resume = cpPath ? readCheckpoint(cpPath) : null;
   const registry = createRegistry({ labels: { component: "hub" } });

@@ -2,6 +2,7 @@
 // env the operator gives the trainer Job (operator/trainingrun/build.ts). The run itself
 // (dataset, algorithm, reward, agent, checkpoint) comes from the TrainingRun file.
 import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
+import { HUB_LEASE_CONFIG } from "../hub/config.js";
 
 export const TRAINER_ENV_PREFIX = "L0_TRAINER_";
 
@@ -44,15 +45,7 @@ export const TRAINER_CONFIG = defineConfig({
     default: "",
     description: "Demonstrations JSONL for the learner's supervised warm start (only when not resuming)",
   },
-  leaseTimeout: { type: "duration", default: "60s", description: "Lease lifetime without a heartbeat" },
-  maxAttempts: {
-    type: "int",
-    default: 3,
-    min: 1,
-    max: 100,
-    description: "Failed attempts of an episode before its group is dropped",
-  },
-  retryBackoff: { type: "duration", default: "1s", description: "Backoff before the first retry" },
+  ...HUB_LEASE_CONFIG,
   learnerReadyTimeout: {
     type: "duration",
     default: "600s",

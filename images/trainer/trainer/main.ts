@@ -3,7 +3,7 @@
 // the training loop with consistent checkpoints of learner + hub state together.
 import { readSecretFile } from "../../../lib/secrets.js";
 import { appendFileSync, mkdirSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
@@ -12,7 +12,7 @@ import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { readTrainingRun } from "../../../lib/run-config.js";
 import { createShutdown } from "../../../lib/shutdown.js";
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from "../hub/checkpoint.js";
-import { loadDataset } from "../hub/dataset.js";
+import { loadRunDatasets } from "../hub/dataset.js";
 import { Hub } from "../hub/hub.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
@@ -41,12 +41,7 @@ export async function main(
     throw invalidField("--engine-port (L0_TRAINER_ENGINE_PORT)", "is required for the colocated engine");
   const settings = hubSettings(run);
   const log = logger.child({ run: `${settings.run.namespace}/${settings.run.name}`, attempt: cfg.attempt });
-  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(cfg.runConfig), p));
-  const fields = { questionField: settings.dataset.questionField, answerField: settings.dataset.answerField };
-  const train = loadDataset(at(settings.dataset.path), fields, "spec.dataset.path");
-  const evalDs = settings.dataset.evalPath
-    ? loadDataset(at(settings.dataset.evalPath), fields, "spec.dataset.evalPath")
-    : undefined;
+  const { train, eval: evalDs } = loadRunDatasets(settings.dataset, cfg.runConfig);
 
   const ck = run.spec.checkpoint ?? {};
   const root = cfg.checkpointDir;
@@ -90,6 +85,7 @@ export async function main(
     leaseTimeoutMs: cfg.leaseTimeout,
     maxAttempts: cfg.maxAttempts,
     backoffBaseMs: cfg.retryBackoff,
+    backoffMaxMs: cfg.retryBackoffMax,
     resume: hubState,
   });
   hub.start();
