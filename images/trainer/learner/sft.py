@@ -25,9 +25,12 @@ def chat_sample(tok: ByteTokenizer, messages: list, sid: str) -> Sample:
         train = 1 if m.get("role") == "assistant" else 0
         ids += body
         mask += [0] + [train] * (len(body) - 1)  # the role token is context
-    if not any(mask):
+    if 1 not in mask:
         raise ValueError("messages: no assistant message to learn from")
-    return Sample(sid, ids[:1], ids[1:], [], mask[1:], 0.0, sid)
+    # Everything before the first trained token is the prompt: demonstrations that share their
+    # opening (the system prompt) then share its computation in the Trainer.
+    cut = mask.index(1)
+    return Sample(sid, ids[:cut], ids[cut:], [], mask[cut:], 0.0, sid)
 
 
 def read_jsonl(path: str, tok: ByteTokenizer) -> List[Sample]:

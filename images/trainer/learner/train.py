@@ -16,7 +16,7 @@ import torch
 
 from . import loss as L
 from .batch import BatchError, Sample, pack, validate
-from .model import entropy, token_logprobs
+from .model import TinyGPT, entropy, token_logprobs
 
 
 @dataclass
@@ -48,6 +48,24 @@ def check_settings(s: TrainSettings) -> List[tuple]:
     if s.aggregation not in (L.TOKEN_MEAN, L.SEQUENCE_MEAN):
         v.append(("loss.aggregation", f"unknown {s.aggregation!r}"))
     return v
+
+
+# Below this many shared tokens the extra prefix pass is not worth it.
+MIN_SHARED_PREFIX = 16
+
+
+def _shared_prefix(rows: Sequence[Sample]) -> int:
+    """Length of the token prefix every row's prompt starts with, less one: the last prompt
+    token must stay in each row's own pass, since its output predicts the first response token."""
+    first = rows[0].prompt
+    n = min(len(r.prompt) for r in rows) - 1
+    for r in rows[1:]:
+        p = r.prompt
+        i = 0
+        while i < n and p[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
 
 
 def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> torch.Tensor:
@@ -110,14 +128,28 @@ class Trainer:
         return sum(p.numel() for p in self.model.parameters())
 
     def _response_logits(self, model, rows: List[Sample]) -> torch.Tensor:
-        """Logits (n, Rmax, V) at the positions that predict each row's response tokens."""
+        """Logits (n, Rmax, V) at the positions that predict each row's response tokens.
+
+        Rows that start with the same tokens (a GRPO group shares its prompt; NB-Agent prompts
+        share the system prompt) have that prefix computed once and its keys/values broadcast to
+        every row through the KV cache, so the forward and backward passes cost the rows'
+        suffixes plus one prefix instead of every row's whole prompt. The numbers are those of
+        the full-sequence pass (test_train checks it); models without a KV cache (the HF path)
+        take the full pass."""
         seqs = [s.prompt + s.response for s in rows]
-        T = max(len(q) for q in seqs) - 1
-        idx = _padded([q[:-1] for q in seqs], T, 0, torch.long).to(self.device)
-        logits, _ = model(idx)
+        shared = _shared_prefix(rows) if isinstance(model, TinyGPT) else 0
+        cache = None
+        if shared >= MIN_SHARED_PREFIX:
+            _, cache = model(torch.tensor([seqs[0][:shared]], device=self.device))
+            cache = [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in cache]
+        else:
+            shared = 0
+        T = max(len(q) for q in seqs) - 1 - shared
+        idx = _padded([q[shared:-1] for q in seqs], T, 0, torch.long).to(self.device)
+        logits, _ = model(idx, cache=cache)
         rmax = max(len(s.response) for s in rows)
         pos = torch.tensor(
-            [[min(len(s.prompt) - 1 + j, T - 1) for j in range(rmax)] for s in rows], device=self.device
+            [[min(len(s.prompt) - 1 - shared + j, T - 1) for j in range(rmax)] for s in rows], device=self.device
         )
         return torch.gather(logits, 1, pos.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
 

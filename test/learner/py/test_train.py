@@ -6,6 +6,7 @@ import math
 import struct
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 import torch
@@ -13,7 +14,9 @@ from helpers import TOK, on_policy, sample, trainer
 
 from learner import checkpoint, export
 from learner.batch import BatchError
+from learner import train as train_mod
 from learner.loss import SEQUENCE_MEAN
+from learner.sft import chat_sample
 from learner.train import NonFiniteError
 
 PROMPT = TOK.render_chat([{"role": "user", "content": "hi"}])
@@ -102,6 +105,47 @@ class TrainTest(unittest.TestCase):
         self.assertLess(losses[-1], losses[0] / 2)
         self.assertIsNone(t.reference)
         self.assertEqual(t.version, 21)
+
+
+    def test_a_shared_prompt_prefix_gives_the_full_pass_logprobs_and_step(self):
+        head = TOK.render_chat([{"role": "system", "content": "a system prompt every row shares"}], False)
+        rows = [sample(head + TOK.render_chat([{"role": "user", "content": f"{i}?" * (i + 1)}])[1:],
+                       list(f"answer {i * 7}".encode()) + [TOK.eos_id], (-1.0) ** i, sid=f"s{i}", group=f"g{i}")
+                for i in range(4)]
+        self.assertEqual(train_mod._shared_prefix(rows), len(head) + 1)  # + <|user|>
+        # A row whose whole prompt is the shared part keeps its last prompt token for its own pass.
+        self.assertEqual(train_mod._shared_prefix(rows + [sample(head, b"x")]), len(head) - 1)
+        results = []
+        for min_shared in (train_mod.MIN_SHARED_PREFIX, 1 << 30):  # shared prefix, then the full pass
+            with mock.patch.object(train_mod, "MIN_SHARED_PREFIX", min_shared):
+                t = trainer(5, kl_coef=0.1)
+                lps = t.response_logprobs(rows)
+                for r, lp in zip(rows, lps):
+                    r.sampler_logprobs = [x - 0.05 for x in lp]
+                stats = t.train(rows)
+                results.append((lps, stats["loss"], params(t)))
+        (lp_a, loss_a, p_a), (lp_b, loss_b, p_b) = results
+        for a, b in zip(lp_a, lp_b):
+            self.assertTrue(torch.allclose(torch.tensor(a), torch.tensor(b), atol=1e-5))
+        self.assertAlmostEqual(loss_a, loss_b, places=5)
+        for k in p_a:
+            self.assertTrue(torch.allclose(p_a[k], p_b[k], atol=1e-5), k)
+
+
+class SupervisedDataTest(unittest.TestCase):
+    def test_a_chat_demo_is_split_at_the_first_trained_token(self):
+        msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a1"}, {"role": "user", "content": "obs"},
+                {"role": "assistant", "content": "a2"}]
+        s = chat_sample(TOK, msgs, "d")
+        full = TOK.render_chat(msgs, add_generation_prompt=False)
+        self.assertEqual(s.prompt + s.response, full)
+        self.assertEqual(s.prompt, TOK.render_chat(msgs[:2]))  # ends with the <|assistant|> role token
+        trained = [t for t, m in zip(s.response, s.mask) if m]
+        self.assertEqual(bytes(t for t in trained if t < 256), b"a1a2")
+        self.assertEqual(trained.count(TOK.eos_id), 2)  # each turn learns to end
+        with self.assertRaisesRegex(ValueError, "no assistant message"):
+            chat_sample(TOK, msgs[:2], "d")
 
 
 class CheckpointTest(unittest.TestCase):
