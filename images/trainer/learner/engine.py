@@ -20,7 +20,7 @@ import torch
 
 from .log import Logger
 from .metrics import Metrics
-from .sampling import Decoder, GenRequest, GenResult
+from .sampling import Decoder, GenRequest, GenResult, PrefixCache
 from .tokenizer import ByteTokenizer
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -42,6 +42,8 @@ class Engine:
         self.trainer, self.tok = trainer, tok
         self.gen = torch.Generator().manual_seed(seed)
         self.max_batch, self.batch_wait_s = max_batch, batch_wait_s
+        # The system prompt's keys/values, computed once per policy version.
+        self.prefixes = PrefixCache()
         self.logger = logger or Logger(level="none")
         self.q: "queue.Queue[Optional[Tuple[GenRequest, Future]]]" = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="engine-batcher", daemon=True)
@@ -96,7 +98,7 @@ class Engine:
 
     def _session(self, batch: list, version: int) -> None:
         """Decodes until no row is left, admitting queued requests while nobody waits to write."""
-        d = Decoder(self.trainer.model, self.tok, self.gen)
+        d = Decoder(self.trainer.model, self.tok, self.gen, self.prefixes, version)
         try:
             while batch:
                 d.add([r for r, _ in batch], [f for _, f in batch])

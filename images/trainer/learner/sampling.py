@@ -87,9 +87,14 @@ class Decoder:
     numbers do not depend on what it is batched with. Callers ensure len(prompt) + max_tokens
     fits the model's context and max_tokens >= 1."""
 
-    def __init__(self, model, tok: ByteTokenizer, gen: torch.Generator) -> None:
+    def __init__(self, model, tok: ByteTokenizer, gen: torch.Generator,
+                 prefixes: Optional["PrefixCache"] = None, version: int = 0) -> None:
         self.model, self.tok, self.gen = model, tok, gen
         self.device = next(model.parameters()).device
+        # Prefill reuses the keys/values of a prompt prefix the requests share (models with a KV
+        # cache only); `version` is the weights' policy version, which the entry must match.
+        self.prefixes = prefixes if prefixes is not None and _has_cache(model) else None
+        self.version = version
         self.rows: List[_Row] = []
         self.tags: list = []  # the caller's handle of each row, in batch order
         self.cache = None
@@ -101,18 +106,37 @@ class Decoder:
 
     @torch.no_grad()
     def add(self, reqs: List[GenRequest], tags: Optional[list] = None) -> None:
+        tags = tags if tags is not None else [None] * len(reqs)
+        if self.prefixes is not None:
+            hit = [self.prefixes.lookup(self.version, r.prompt) is not None for r in reqs]
+            if len(reqs) > 1 and not any(hit):
+                self.prefixes.learn(self.model, self.version, [r.prompt for r in reqs])
+                hit = [self.prefixes.lookup(self.version, r.prompt) is not None for r in reqs]
+            if any(hit) and not all(hit):  # two prefills: the rows with the prefix, the others
+                self.add([r for r, h in zip(reqs, hit) if h], [t for t, h in zip(tags, hit) if h])
+                self.add([r for r, h in zip(reqs, hit) if not h], [t for t, h in zip(tags, hit) if not h])
+                return
+        entry = self.prefixes.lookup(self.version, reqs[0].prompt) if self.prefixes is not None else None
+        shared = len(entry[0]) if entry else 0
         tok, dev = self.tok, self.device
-        B, L = len(reqs), max(len(r.prompt) for r in reqs)
+        B, L = len(reqs), max(len(r.prompt) for r in reqs) - shared
+        # Left padding: [shared prefix | padding | the row's own prompt tokens].
         idx = torch.full((B, L), tok.pad_id, dtype=torch.long)
         key_mask = torch.zeros((B, L), dtype=torch.bool)
         for i, r in enumerate(reqs):
-            idx[i, L - len(r.prompt) :] = torch.tensor(r.prompt, dtype=torch.long)
-            key_mask[i, L - len(r.prompt) :] = True
+            own = r.prompt[shared:]
+            idx[i, L - len(own) :] = torch.tensor(own, dtype=torch.long)
+            key_mask[i, L - len(own) :] = True
         idx, key_mask = idx.to(dev), key_mask.to(dev)
-        pos = (key_mask.long().cumsum(1) - 1).clamp(min=0)
-        logits, cache = self.model(idx, pos, key_mask)
+        pos = shared + (key_mask.long().cumsum(1) - 1).clamp(min=0)
+        past = None
+        if entry:
+            past = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in entry[1]]
+            key_mask = torch.cat([torch.ones((B, shared), dtype=torch.bool, device=dev), key_mask], dim=1)
+        logits, cache = self.model(idx, pos, key_mask, past)
+        L = key_mask.shape[1]
         self.rows += [_Row(r, tok, self.gen) for r in reqs]
-        self.tags += tags if tags is not None else [None] * B
+        self.tags += tags
         if self.cache is None:
             self.cache, self.key_mask, self.last = cache, key_mask, logits[:, -1]
             self.next_pos = key_mask.long().sum(1)
@@ -165,9 +189,63 @@ class Decoder:
         return done
 
 
-def generate(model, tok: ByteTokenizer, reqs: List[GenRequest], gen: torch.Generator) -> List[GenResult]:
+def _has_cache(model) -> bool:
+    # TinyGPT returns its keys/values; the HF wrapper returns none.
+    from .model import TinyGPT  # noqa: PLC0415 - model imports nothing from here; keeps the import light
+
+    return isinstance(model, TinyGPT)
+
+
+class PrefixCache:
+    """The keys/values of one prompt prefix (NB-Agent's system prompt and tool list, which every
+    request starts with) for one policy version, so prefill computes each request's own tokens
+    only. Learned from the first batch of two or more requests sharing at least `min_tokens`;
+    dropped when the version changes (the weights did)."""
+
+    def __init__(self, min_tokens: int = 64) -> None:
+        self.min_tokens = min_tokens
+        self.version: Optional[int] = None
+        self.tokens: List[int] = []
+        self.kv: Optional[list] = None
+        self.hits = 0  # prefills that reused the prefix (tests, metrics)
+
+    def lookup(self, version: int, prompt: List[int]) -> Optional[tuple]:
+        """(prefix tokens, keys/values) when `prompt` starts with the cached prefix and has at
+        least one token of its own (whose output is the first sampled token's logits)."""
+        n = len(self.tokens)
+        if self.kv is None or version != self.version or len(prompt) <= n or prompt[:n] != self.tokens:
+            return None
+        return self.tokens, self.kv
+
+    @torch.no_grad()
+    def learn(self, model, version: int, prompts: List[List[int]]) -> None:
+        """Caches the longest prefix shared by the largest set of prompts that agree on their
+        first min_tokens tokens, when two or more do."""
+        groups: dict = {}
+        for p in prompts:
+            if len(p) > self.min_tokens:
+                groups.setdefault(tuple(p[: self.min_tokens]), []).append(p)
+        best = max(groups.values(), key=len, default=[])
+        if len(best) < 2:
+            return
+        first = best[0]
+        n = min(len(p) for p in best) - 1
+        for p in best[1:]:
+            i = 0
+            while i < n and p[i] == first[i]:
+                i += 1
+            n = i
+        if n < self.min_tokens:
+            return
+        dev = next(model.parameters()).device
+        _, kv = model(torch.tensor([first[:n]], dtype=torch.long, device=dev))
+        self.version, self.tokens, self.kv = version, list(first[:n]), kv
+
+
+def generate(model, tok: ByteTokenizer, reqs: List[GenRequest], gen: torch.Generator,
+             prefixes: Optional[PrefixCache] = None) -> List[GenResult]:
     """Generates every request in one batch; results in request order."""
-    d = Decoder(model, tok, gen)
+    d = Decoder(model, tok, gen, prefixes)
     d.add(reqs, list(range(len(reqs))))
     out: List[Optional[GenResult]] = [None] * len(reqs)
     while d.active:

@@ -6,7 +6,9 @@ import unittest
 import torch
 from helpers import TOK, sample, tiny_model, trainer
 
-from learner.sampling import Decoder, GenRequest, generate
+from learner.train import Trainer, TrainSettings
+
+from learner.sampling import Decoder, GenRequest, PrefixCache, generate
 
 
 class TokenizerTest(unittest.TestCase):
@@ -56,6 +58,30 @@ class ModelTest(unittest.TestCase):
             self.assertTrue(torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5))
         self.assertEqual([len(r.token_ids) for r in together], [12, 5, 9])
         self.assertEqual({r.finish_reason for r in together}, {"length"})
+
+    def test_a_cached_prompt_prefix_gives_the_same_tokens_and_logprobs(self):
+        t = Trainer(tiny_model(6, block_size=128), TrainSettings(learning_rate=1e-2), "tiny")
+        t.model.eval()
+        system = TOK.render_chat([{"role": "system", "content": "shared instructions " * 4}], False)
+        ask = lambda q: system + TOK.render_chat([{"role": "user", "content": q}])[1:]  # noqa: E731
+        reqs = [GenRequest(ask("first?"), 8, 1.0, seed=1), GenRequest(ask("2nd"), 6, 0.0),
+                GenRequest([256, 7, 7], 5, 1.0, seed=3)]  # no shared prefix: prefilled on its own
+        late = [GenRequest(ask("a later, longer question"), 7, 0.9, seed=4)]
+        plain = generate(t.model, TOK, reqs + late, torch.Generator())
+        cache = PrefixCache(min_tokens=16)
+        d = Decoder(t.model, TOK, torch.Generator(), cache, version=1)
+        d.add(reqs, [0, 1, 2])
+        self.assertEqual(cache.tokens, system + [TOK.special["<|user|>"]])
+        got = dict(d.step())
+        d.add(late, [3])  # joins the running batch through the cached prefix
+        while d.active:
+            got.update(dict(d.step()))
+        for i, want in enumerate(plain):
+            self.assertEqual(got[i].token_ids, want.token_ids, i)
+            self.assertTrue(torch.allclose(torch.tensor(got[i].logprobs), torch.tensor(want.logprobs), atol=1e-5))
+        self.assertIsNotNone(cache.lookup(1, late[0].prompt))
+        self.assertIsNone(cache.lookup(2, late[0].prompt))  # new weights: the entry is stale
+        self.assertIsNone(cache.lookup(1, cache.tokens))  # a prompt needs a token of its own
 
     def test_requests_joining_a_running_batch_get_the_same_tokens_as_alone(self):
         t = trainer(5)
