@@ -99,7 +99,13 @@ export function generate(seed = 7): { train: Question[]; evalSet: Question[]; co
     .map((q) => [r(), q] as const)
     .sort((a, b) => a[0] - b[0])
     .map(([, q]) => q);
-  return { train: shuffled, evalSet, corpus };
+  // The held-out set is interleaved too: a run that evaluates on its first evalSize questions
+  // (spec.dataset.evalSize) then scores both kinds in their proportion.
+  const evalShuffled = evalSet
+    .map((q) => [r(), q] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, q]) => q);
+  return { train: shuffled, evalSet: evalShuffled, corpus };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
