@@ -1,64 +1,70 @@
-// The run's plot: reward mean per step and held-out accuracy per evaluation, as an SVG document.
-// Pure string building (no DOM, no native canvas) so it runs anywhere Node does.
+// The run's plot: reward mean per step and held-out accuracy per evaluation. `plotSpec` builds a
+// Vega-Lite chart from the history (pure, tested on its data); `plotSvg` renders it with Vega's
+// headless SVG renderer (no DOM, no native canvas), so it runs anywhere Node does.
+import * as vega from "vega";
+import { type TopLevelSpec, compile } from "vega-lite";
 import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
 
-const W = 720;
-const H = 360;
-const M = { l: 56, r: 24, t: 36, b: 44 };
+export const SERIES = {
+  reward: "reward mean (train batch)",
+  accuracy: "held-out accuracy",
+} as const;
 
-const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+export interface PlotPoint {
+  step: number;
+  value: number;
+  series: (typeof SERIES)[keyof typeof SERIES];
+}
 
-/** Pure: SVG of reward (per step) and held-out accuracy (per evaluation) on a 0..1 axis. */
-export function plotSvg(history: readonly HistoryRecord[], title: string): string {
-  const steps = history.filter((r) => r.kind === "step" && r.rewardMean !== undefined);
-  const evals = history.filter((r) => r.kind === "eval" && r.accuracy !== undefined);
-  const maxStep = Math.max(1, ...history.map((r) => r.step));
-  const values = [...steps.map((r) => r.rewardMean!), ...evals.map((r) => r.accuracy!)];
-  const yMax = Math.max(1, ...values);
-  const x = (s: number) => M.l + (s / maxStep) * (W - M.l - M.r);
-  const y = (v: number) => H - M.b - (Math.max(0, v) / yMax) * (H - M.t - M.b);
-  const line = (pts: [number, number][], color: string, dash = "") =>
-    pts.length === 0
-      ? ""
-      : `<polyline fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ""} points="${pts
-          .map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`)
-          .join(" ")}"/>` +
-        pts
-          .map(([a, b]) => `<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="3" fill="${color}"/>`)
-          .join("");
-  const grid: string[] = [];
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
-    grid.push(
-      `<line x1="${M.l}" x2="${W - M.r}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
-      `<text x="${M.l - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v.toFixed(2)}</text>`,
-    );
+/** Pure: one point per step record (reward) and per evaluation (accuracy). */
+export function plotPoints(history: readonly HistoryRecord[]): PlotPoint[] {
+  const out: PlotPoint[] = [];
+  for (const r of history) {
+    if (r.kind === "step" && r.rewardMean !== undefined)
+      out.push({ step: r.step, value: r.rewardMean, series: SERIES.reward });
+    if (r.kind === "eval" && r.accuracy !== undefined)
+      out.push({ step: r.step, value: r.accuracy, series: SERIES.accuracy });
   }
-  const ticks = Math.min(maxStep, 10);
-  for (let i = 0; i <= ticks; i++) {
-    const s = Math.round((maxStep * i) / ticks);
-    grid.push(`<text x="${x(s)}" y="${H - M.b + 16}" text-anchor="middle" font-size="11">${s}</text>`);
+  return out;
+}
+
+/** Pure: the Vega-Lite chart of the history, reward and accuracy on one 0..1 axis. */
+export function plotSpec(history: readonly HistoryRecord[], title: string): TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    width: 640,
+    height: 300,
+    background: "white",
+    data: { values: plotPoints(history) },
+    mark: { type: "line", point: true, strokeWidth: 2 },
+    encoding: {
+      x: { field: "step", type: "quantitative", title: "step" },
+      y: { field: "value", type: "quantitative", title: null, scale: { domainMin: 0 } },
+      color: {
+        field: "series",
+        type: "nominal",
+        title: null,
+        scale: { domain: [SERIES.reward, SERIES.accuracy], range: ["#1f77b4", "#d62728"] },
+        legend: { orient: "top-left", labelLimit: 400 },
+      },
+      strokeDash: {
+        field: "series",
+        type: "nominal",
+        scale: { domain: [SERIES.reward, SERIES.accuracy], range: [[1, 0], [6, 3]] },
+        title: null,
+      },
+    },
+  };
+}
+
+/** The chart as an SVG document. */
+export async function plotSvg(history: readonly HistoryRecord[], title: string): Promise<string> {
+  const spec = compile(plotSpec(history, title)).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
   }
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
-    ...grid,
-    `<line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - M.b}" stroke="#333"/>`,
-    `<line x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}" stroke="#333"/>`,
-    `<text x="${W / 2}" y="${H - 8}" text-anchor="middle" font-size="12">step</text>`,
-    line(
-      steps.map((r) => [r.step, r.rewardMean!]),
-      "#1f77b4",
-    ),
-    line(
-      evals.map((r) => [r.step, r.accuracy!]),
-      "#d62728",
-      "6,3",
-    ),
-    `<rect x="${M.l + 10}" y="${M.t + 4}" width="12" height="3" fill="#1f77b4"/><text x="${M.l + 28}" y="${M.t + 9}" font-size="12">reward mean (train batch)</text>`,
-    `<rect x="${M.l + 10}" y="${M.t + 20}" width="12" height="3" fill="#d62728"/><text x="${M.l + 28}" y="${M.t + 25}" font-size="12">held-out accuracy</text>`,
-    `</svg>`,
-    "",
-  ].join("\n");
 }

@@ -2,7 +2,7 @@
 // line, outcome counts from /metrics text, the plot, and the loop's schedule.
 import { expect } from "chai";
 import { scheduleAfter } from "../../images/trainer/trainer/loop.js";
-import { plotSvg } from "../../local/plot.js";
+import { type PlotPoint, SERIES, plotSpec, plotSvg } from "../../local/plot.js";
 import { episodeOutcomes, eta, formatDuration, progressLine } from "../../local/progress.js";
 import { parseHistory, summarize, summaryTable } from "../../local/summary.js";
 
@@ -60,12 +60,22 @@ describe("l0 local report", () => {
     expect(formatDuration(NaN)).to.equal("?");
   });
 
-  it("plots reward and held-out accuracy as an SVG with one point per record", () => {
-    const svg = plotSvg(parseHistory(HISTORY), "t <run>");
+  it("plots reward per step and held-out accuracy per evaluation, rendered to SVG by Vega", async () => {
+    const h = parseHistory(HISTORY);
+    const values = (plotSpec(h, "t").data as { values: PlotPoint[] }).values;
+    expect(values.map((p) => [p.series, p.step, p.value])).to.deep.equal([
+      [SERIES.accuracy, 0, 0.25],
+      [SERIES.reward, 1, 0.2],
+      [SERIES.reward, 2, 0.4],
+      [SERIES.accuracy, 2, 0.6],
+    ]);
+    const svg = await plotSvg(h, "t <run>");
     expect(svg.startsWith("<svg")).to.equal(true);
-    expect(svg).to.contain("t &lt;run>");
-    expect(svg.match(/<polyline/g)).to.have.length(2);
-    expect(svg.match(/<circle/g)).to.have.length(4);
+    expect(svg).to.contain("t &lt;run&gt;");
+    for (const label of Object.values(SERIES)) expect(svg).to.contain(`>${label}</text>`);
+    // One point per record, one line per series.
+    expect(svg.match(/aria-roledescription="point"/g)).to.have.length(4);
+    expect(svg.match(/aria-roledescription="line mark"/g)).to.have.length(2);
   });
 
   it("schedules evaluations and checkpoints every N steps, not at the last", () => {
