@@ -5,13 +5,51 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-Cache = List[Tuple[torch.Tensor, torch.Tensor]]
+
+
+class KVBuffer:
+    """One layer's keys and values for generation: (B, H, capacity, head) buffers filled up to
+    `length`. A decode step writes its position in place (the buffers double when full) instead
+    of concatenating the whole cache, which copied every cached position at every token."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, room: int = 64) -> None:
+        B, H, n, D = k.shape
+        self.k = k.new_empty(B, H, n + room, D)
+        self.v = v.new_empty(B, H, n + room, D)
+        self.k[:, :, :n] = k
+        self.v[:, :, :n] = v
+        self.length = n
+
+    def keys(self) -> torch.Tensor:
+        return self.k[:, :, : self.length]
+
+    def values(self) -> torch.Tensor:
+        return self.v[:, :, : self.length]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        n, t = self.length, k.shape[2]
+        if n + t > self.k.shape[2]:
+            grown = KVBuffer(self.keys(), self.values(), room=max(n, t))
+            self.k, self.v = grown.k, grown.v
+        self.k[:, :, n : n + t] = k
+        self.v[:, :, n : n + t] = v
+        self.length = n + t
+        return self.keys(), self.values()
+
+
+# Per layer: (keys, values) tensors (training, prefill) or a KVBuffer (generation).
+Cache = List[Union[Tuple[torch.Tensor, torch.Tensor], KVBuffer]]
+
+
+def cache_length(cache: Cache) -> int:
+    c = cache[0]
+    return c.length if isinstance(c, KVBuffer) else c[0].shape[2]
 
 
 @dataclass
@@ -39,13 +77,15 @@ class Attention(nn.Module):
         H = self.n_head
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-        if past is not None:
+        if isinstance(past, KVBuffer):
+            k, v = past.append(k, v)
+        elif past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))
         # masked_fill, not -inf: a fully masked row (left padding) becomes uniform, never NaN.
         att = att.masked_fill(~allowed, torch.finfo(att.dtype).min).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        return self.proj(y), (k, v)
+        return self.proj(y), past if isinstance(past, KVBuffer) else (k, v)
 
 
 class Block(nn.Module):
@@ -93,7 +133,7 @@ class TinyGPT(nn.Module):
         """idx (B,T). pos (B,T) positions (default 0..T-1 after the cache). key_mask (B,S) marks
         real (non-padding) keys over cache + new tokens. Returns logits (B,T,V) and the new cache."""
         B, T = idx.shape
-        past = 0 if cache is None else cache[0][0].shape[2]
+        past = 0 if cache is None else cache_length(cache)
         S = past + T
         if pos is None:
             pos = torch.arange(past, S, device=idx.device).unsqueeze(0)

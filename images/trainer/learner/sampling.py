@@ -10,6 +10,7 @@ from typing import List, Optional
 import torch
 from torch.nn import functional as F
 
+from .model import KVBuffer
 from .tokenizer import ByteTokenizer
 
 
@@ -138,7 +139,7 @@ class Decoder:
         self.rows += [_Row(r, tok, self.gen) for r in reqs]
         self.tags += tags
         if self.cache is None:
-            self.cache, self.key_mask, self.last = cache, key_mask, logits[:, -1]
+            self.cache, self.key_mask, self.last = [KVBuffer(k, v) for k, v in cache], key_mask, logits[:, -1]
             self.next_pos = key_mask.long().sum(1)
             return
         # Merge: left-pad the shorter side along the sequence so both share one cache length.
@@ -148,8 +149,8 @@ class Decoder:
             return F.pad(t, (0, 0, S - n, 0)) if S > n else t
 
         old = self.key_mask.shape[1]
-        self.cache = [(torch.cat([pad(k0, old), pad(k1, L)]), torch.cat([pad(v0, old), pad(v1, L)]))
-                      for (k0, v0), (k1, v1) in zip(self.cache, cache)]
+        self.cache = [KVBuffer(torch.cat([pad(b.keys(), old), pad(k1, L)]), torch.cat([pad(b.values(), old), pad(v1, L)]))
+                      for b, (k1, v1) in zip(self.cache, cache)]
         self.key_mask = torch.cat([F.pad(self.key_mask, (S - old, 0)), F.pad(key_mask, (S - L, 0))])
         self.next_pos = torch.cat([self.next_pos, key_mask.long().sum(1)])
         self.last = torch.cat([self.last, logits[:, -1]])
@@ -171,16 +172,15 @@ class Decoder:
             return done
         if len(keep) < len(self.rows):
             sel = torch.tensor(keep, device=self.device)
-            self.cache = [(k.index_select(0, sel), v.index_select(0, sel)) for k, v in self.cache]
             self.key_mask, self.next_pos = self.key_mask.index_select(0, sel), self.next_pos.index_select(0, sel)
             chosen = [chosen[b] for b in keep]
             self.rows, self.tags = [self.rows[b] for b in keep], [self.tags[b] for b in keep]
             # Columns that are padding for every remaining row go, or a long-running batch with
             # rows coming and going would drag an ever longer cache.
             first = int(self.key_mask.any(0).long().argmax())
-            if first > 0:
-                self.cache = [(k[:, :, first:], v[:, :, first:]) for k, v in self.cache]
-                self.key_mask = self.key_mask[:, first:]
+            self.key_mask = self.key_mask[:, first:]
+            self.cache = [KVBuffer(b.keys().index_select(0, sel)[:, :, first:], b.values().index_select(0, sel)[:, :, first:])
+                          for b in self.cache]
         step = torch.tensor(chosen, dtype=torch.long, device=self.device).view(-1, 1)
         self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)
         logits, self.cache = self.model(step, self.next_pos.view(-1, 1), self.key_mask, self.cache)

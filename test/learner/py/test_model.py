@@ -118,6 +118,17 @@ class ModelTest(unittest.TestCase):
         s.advantage = 1.0
         self.assertEqual(t.train([s])["clip_fraction"], 0.0)
 
+    def test_long_generations_outgrow_the_kv_buffer_and_keep_the_learners_logprobs(self):
+        t = Trainer(tiny_model(7, block_size=512), TrainSettings(learning_rate=1e-2), "tiny")
+        t.model.eval()
+        reqs = [GenRequest(TOK.render_chat([{"role": "user", "content": "q" * n}]), 200, 1.0, seed=n)
+                for n in (3, 40)]
+        out = generate(t.model, TOK, reqs, torch.Generator())  # 200 tokens: the buffer grows twice
+        for req, res in zip(reqs, out):
+            self.assertGreater(len(res.token_ids), 2 * 64)  # (seeded; <|end|> may come before 200)
+            lp = t.response_logprobs([sample(req.prompt, res.token_ids)])[0]
+            self.assertTrue(torch.allclose(torch.tensor(lp), torch.tensor(res.logprobs), atol=1e-4))
+
     def test_stop_strings_are_cut_like_vllm_and_eos_ends_with_stop(self):
         t = trainer(4)
         t.model.eval()
