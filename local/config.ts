@@ -24,7 +24,7 @@ export const LOCAL_CONFIG = defineConfig({
   },
   sftDemos: {
     type: "int",
-    default: 300,
+    default: 450,
     min: 0,
     max: 100_000,
     description: "Warm-start demonstrations generated from the train split (0 = no warm start)",
