@@ -172,7 +172,10 @@ export async function main(
     : [];
   const summary = summarize(history, outcomes, seconds);
   writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-  writeFileSync(join(runDir, "plot.svg"), await plotSvg(history, `${name}: reward and held-out accuracy per step`));
+  writeFileSync(
+    join(runDir, "plot.svg"),
+    await plotSvg(history, `${name}: reward and held-out accuracy per step`),
+  );
   if (code !== 0 && !stopping) {
     say(`l0 local: the trainer exited with code ${code}; see ${trainer.plan.logFile}`);
     say(summaryTable(summary));

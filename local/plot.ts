@@ -51,7 +51,13 @@ export function plotSpec(history: readonly HistoryRecord[], title: string): TopL
       strokeDash: {
         field: "series",
         type: "nominal",
-        scale: { domain: [SERIES.reward, SERIES.accuracy], range: [[1, 0], [6, 3]] },
+        scale: {
+          domain: [SERIES.reward, SERIES.accuracy],
+          range: [
+            [1, 0],
+            [6, 3],
+          ],
+        },
         title: null,
       },
     },

@@ -71,8 +71,13 @@ describe("the training loop learns (l0 local, tiny-qa, shortened)", function () 
     expect(before.scored).to.equal(200);
     expect(after.scored).to.equal(200);
     const z = zRise(before.accuracy!, before.scored!, after.accuracy!, after.scored!);
-    console.log(`      held-out accuracy ${before.accuracy} -> ${after.accuracy} in ${LEARNING_STEPS} steps, z = ${z.toFixed(2)}`);
-    expect(z, `held-out accuracy ${before.accuracy} -> ${after.accuracy} (z = ${z.toFixed(2)})`).to.be.at.least(2.33);
+    console.log(
+      `      held-out accuracy ${before.accuracy} -> ${after.accuracy} in ${LEARNING_STEPS} steps, z = ${z.toFixed(2)}`,
+    );
+    expect(
+      z,
+      `held-out accuracy ${before.accuracy} -> ${after.accuracy} (z = ${z.toFixed(2)})`,
+    ).to.be.at.least(2.33);
     // Nothing a worker ran was lost: every held-out question was scored in both evaluations.
     expect([before.dropped, after.dropped]).to.deep.equal([0, 0]);
   });
