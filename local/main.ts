@@ -80,27 +80,22 @@ export async function main(
   const killAll = (): void => children.forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
-  const trainer = startChild(
-    L0_BIN,
-    trainerPlan(run, paths, ports, {
-      epochs: cfg.sftEpochs,
-      batchSize: cfg.sftBatchSize,
-      learningRate: cfg.sftLearningRate,
-    }),
-    env,
-  );
+  const warm = { epochs: cfg.sftEpochs, batchSize: cfg.sftBatchSize, learningRate: cfg.sftLearningRate };
+  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm), env);
   children.push(trainer);
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
   const workers = children.slice(1);
   // For operators of this machine (and the tests): which processes belong to the run.
-  writeFileSync(
-    join(runDir, "pids.json"),
-    JSON.stringify({
-      local: process.pid,
-      ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
-    }) + "\n",
-  );
+  const writePids = (): void =>
+    writeFileSync(
+      join(runDir, "pids.json"),
+      JSON.stringify({
+        local: process.pid,
+        ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
+      }) + "\n",
+    );
+  writePids();
 
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
   let stopping = false;
@@ -161,7 +156,22 @@ export async function main(
     })();
   }, 1000);
 
-  const code = await trainer.exited;
+  // A crashed trainer (hub and learner with it) is restarted from the run's last checkpoint, up
+  // to spec.trainer.maxRestarts times, as the operator restarts its Job; the workers keep running
+  // and reconnect, and their episodes of the lost step are leased again.
+  const maxRestarts = run.spec.trainer?.maxRestarts ?? 3;
+  let code = await trainer.exited;
+  for (let attempt = 1; code !== 0 && !stopping && attempt <= maxRestarts; attempt++) {
+    say(
+      `l0 local: the trainer exited with code ${code}; restarting it from the last checkpoint ` +
+        `(restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
+    );
+    killGroup(trainer); // its learner too, so the new one can bind the same ports
+    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm, attempt), env);
+    children[0] = trainer;
+    writePids();
+    code = await trainer.exited;
+  }
   clearInterval(timer);
   await Promise.all(workers.map((w) => stopChild(w, 10_000)));
   rollout.close();

@@ -81,14 +81,18 @@ export function localEnv(
 
 const containerEnv = (env: V1EnvVar[] | undefined): V1EnvVar[] => env ?? [];
 
-/** Pure: the trainer process, from the operator's trainer Job (attempt 0). */
+/**
+ * Pure: the trainer process, from the operator's trainer Job. `attempt` counts restarts after a
+ * crash, as the operator's Job attempts do (the trainer resumes from the run's checkpoint).
+ */
 export function trainerPlan(
   run: TrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
   warm: WarmStart = { epochs: 1, batchSize: 8, learningRate: 2e-3 },
+  attempt = 0,
 ): ProcessPlan {
-  const job = buildTrainerJob(run, 0);
+  const job = buildTrainerJob(run, attempt);
   const c = job.spec!.template.spec!.containers[0]!;
   const env = localEnv(
     containerEnv(c.env),

@@ -1,7 +1,8 @@
 // `l0 local` end to end with the real programs: the trainer (real learner, hub, checkpoints) and
 // two workers (bwrap kernels), on a shortened run. A worker is SIGKILLed mid-run and the run goes
 // on (its leases expire and are retried); Ctrl-C stops everything, leaving no process and a
-// resumable checkpoint; the same command then resumes and finishes with every step recorded.
+// resumable checkpoint; the same command then resumes, survives its trainer (hub + learner) being
+// SIGKILLed (restarted from the checkpoint) and finishes with every step recorded.
 import { expect } from "chai";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -137,8 +138,17 @@ describe("l0 local end to end", function () {
     expect(["step-000002", "step-000003", "step-000004"]).to.include(saved);
 
     const second = startLocal(file, runDir);
+    // The trainer (hub and learner) crashes mid-run: l0 local restarts it from the checkpoint,
+    // as the operator restarts the trainer Job, and the run still completes every step.
+    await until("step 4", () => history(runDir).some((r) => r.kind === "step" && r.step >= 4), 150_000);
+    const trainerPid = (JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>)
+      .trainer!;
+    process.kill(trainerPid, "SIGKILL");
     expect(await second.done).to.equal(0, second.out());
     expect(second.out()).to.contain("resuming from its checkpoint");
+    expect(second.out()).to.match(/the trainer exited with code \d+; restarting it from the last checkpoint/);
+    const restarted = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
+    expect(restarted.trainer).to.not.equal(trainerPid);
     const h = history(runDir);
     expect(h.filter((r) => r.kind === "step").map((r) => r.step)).to.deep.equal([1, 2, 3, 4, 5, 6]);
     // The step-2 evaluation may have been cut by the Ctrl-C; the first and the final one are there.
