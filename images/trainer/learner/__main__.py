@@ -43,7 +43,7 @@ def build_trainer(cfg, tok):
         clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation,
         max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
     )
-    return Trainer(model, settings, cfg.model, cfg.device)
+    return Trainer(model, settings, cfg.model, cfg.device, share_prefix=cfg.share_prefix)
 
 
 def warm_start(cfg, trainer, tok, log: Logger) -> None:
@@ -79,7 +79,8 @@ def start(cfg, token: str, log: Logger):
     base_url = ""
     if cfg.engine_port >= 0 and cfg.model == "tiny":
         engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
-                        batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics)
+                        batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics,
+                        share_prefix=cfg.share_prefix)
     if cfg.load_dir:
         version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)

@@ -45,6 +45,7 @@ class LearnerConfig:
     aggregation: str = "token_mean"
     max_grad_norm: float = 1.0
     micro_batch_tokens: int = 8192
+    share_prefix: bool = True  # compute a prompt prefix the rows/requests share once (tiny model)
     # Supervised warm-start before serving.
     sft_data: str = ""
     sft_epochs: int = 1
@@ -66,6 +67,8 @@ HELP = {
     "served_model_name": "model name the engine answers to (default: --model)",
     "aggregation": "token_mean or sequence_mean",
     "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",
+    "share_prefix": "true: Train/Sft compute the prompt prefix a micro-batch's rows share once, and the engine "
+    "caches the system prompt's keys/values per policy version (tiny model; same numbers, less work)",
     "sft_data": "JSONL of demonstrations to warm-start on before serving: "
     '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
     "load_dir": "checkpoint directory to resume from at start",

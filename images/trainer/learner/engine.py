@@ -37,13 +37,13 @@ class Engine:
 
     def __init__(self, trainer, tok: ByteTokenizer, seed: int = 0, max_batch: int = 64,
                  batch_wait_s: float = 0.01, logger: Optional[Logger] = None,
-                 metrics: Optional[Metrics] = None) -> None:
+                 metrics: Optional[Metrics] = None, share_prefix: bool = True) -> None:
         self.metrics = metrics or Metrics()
         self.trainer, self.tok = trainer, tok
         self.gen = torch.Generator().manual_seed(seed)
         self.max_batch, self.batch_wait_s = max_batch, batch_wait_s
         # The system prompt's keys/values, computed once per policy version.
-        self.prefixes = PrefixCache()
+        self.prefixes = PrefixCache() if share_prefix else None
         self.logger = logger or Logger(level="none")
         self.q: "queue.Queue[Optional[Tuple[GenRequest, Future]]]" = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="engine-batcher", daemon=True)

@@ -77,8 +77,10 @@ def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> 
 
 
 class Trainer:
-    def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu") -> None:
+    def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu",
+                 share_prefix: bool = True) -> None:
         self.model = model
+        self.share_prefix = share_prefix
         self.settings = settings
         self.model_name = model_name
         self.device = device
@@ -137,7 +139,7 @@ class Trainer:
         the full-sequence pass (test_train checks it); models without a KV cache (the HF path)
         take the full pass."""
         seqs = [s.prompt + s.response for s in rows]
-        shared = _shared_prefix(rows) if isinstance(model, TinyGPT) else 0
+        shared = _shared_prefix(rows) if self.share_prefix and isinstance(model, TinyGPT) else 0
         cache = None
         if shared >= MIN_SHARED_PREFIX:
             _, cache = model(torch.tensor([seqs[0][:shared]], device=self.device))

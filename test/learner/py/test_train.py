@@ -6,7 +6,6 @@ import math
 import struct
 import tempfile
 import unittest
-from unittest import mock
 from pathlib import Path
 
 import torch
@@ -116,14 +115,19 @@ class TrainTest(unittest.TestCase):
         # A row whose whole prompt is the shared part keeps its last prompt token for its own pass.
         self.assertEqual(train_mod._shared_prefix(rows + [sample(head, b"x")]), len(head) - 1)
         results = []
-        for min_shared in (train_mod.MIN_SHARED_PREFIX, 1 << 30):  # shared prefix, then the full pass
-            with mock.patch.object(train_mod, "MIN_SHARED_PREFIX", min_shared):
-                t = trainer(5, kl_coef=0.1)
-                lps = t.response_logprobs(rows)
-                for r, lp in zip(rows, lps):
-                    r.sampler_logprobs = [x - 0.05 for x in lp]
-                stats = t.train(rows)
-                results.append((lps, stats["loss"], params(t)))
+        for share in (True, False):  # shared prefix, then the full pass (--share-prefix false)
+            t = trainer(5, kl_coef=0.1)
+            t.share_prefix = share
+            widths = []  # sequence length of each forward pass over the batch
+            forward = t.model.forward
+            t.model.forward = lambda idx, *a, **k: widths.append(idx.shape[1]) or forward(idx, *a, **k)
+            lps = t.response_logprobs(rows)
+            # Shared: one pass over the prefix, then the rows' own tokens; else the whole rows.
+            self.assertEqual(widths[0] == len(head) + 1, share, widths)
+            for r, lp in zip(rows, lps):
+                r.sampler_logprobs = [x - 0.05 for x in lp]
+            stats = t.train(rows)
+            results.append((lps, stats["loss"], params(t)))
         (lp_a, loss_a, p_a), (lp_b, loss_b, p_b) = results
         for a, b in zip(lp_a, lp_b):
             self.assertTrue(torch.allclose(torch.tensor(a), torch.tensor(b), atol=1e-5))
