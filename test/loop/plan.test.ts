@@ -59,6 +59,8 @@ describe("l0 local plans", () => {
       L0_TRAINER_SFT_DATA: "/r/demos.jsonl",
     });
     expect(p.env).not.to.have.property("MASTER_ADDR");
+    // A restart after a crash is the Job's next attempt.
+    expect(trainerPlan(r, paths, ports, undefined, 2).env).to.include({ L0_TRAINER_ATTEMPT: "2" });
   });
 
   it("gives each worker the operator Deployment's env with loopback endpoints and its own id", () => {
