@@ -84,6 +84,20 @@ def validate(samples: Sequence[Sample], vocab_size: int, block_size: int, rl: bo
     return v
 
 
+def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every sequence shares (0 for none or an empty list)."""
+    if not seqs:
+        return 0
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        i = 0
+        while i < n and s[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
 def pack(lengths: Sequence[int], budget: int) -> List[List[int]]:
     """Indices grouped into micro-batches whose padded size (rows x longest row) stays within
     `budget` tokens; a row longer than the budget gets a micro-batch of its own. Longest first,

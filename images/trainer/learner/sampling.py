@@ -10,7 +10,8 @@ from typing import List, Optional
 import torch
 from torch.nn import functional as F
 
-from .model import KVBuffer
+from .batch import common_prefix_length
+from .model import KVBuffer, TinyGPT
 from .tokenizer import ByteTokenizer
 
 
@@ -191,8 +192,6 @@ class Decoder:
 
 def _has_cache(model) -> bool:
     # TinyGPT returns its keys/values; the HF wrapper returns none.
-    from .model import TinyGPT  # noqa: PLC0415 - model imports nothing from here; keeps the import light
-
     return isinstance(model, TinyGPT)
 
 
@@ -207,7 +206,6 @@ class PrefixCache:
         self.version: Optional[int] = None
         self.tokens: List[int] = []
         self.kv: Optional[list] = None
-        self.hits = 0  # prefills that reused the prefix (tests, metrics)
 
     def lookup(self, version: int, prompt: List[int]) -> Optional[tuple]:
         """(prefix tokens, keys/values) when `prompt` starts with the cached prefix and has at
@@ -229,12 +227,8 @@ class PrefixCache:
         if len(best) < 2:
             return
         first = best[0]
-        n = min(len(p) for p in best) - 1
-        for p in best[1:]:
-            i = 0
-            while i < n and p[i] == first[i]:
-                i += 1
-            n = i
+        # Short of the shortest prompt: every prompt keeps a token of its own (see lookup).
+        n = min(common_prefix_length(best), min(len(p) for p in best) - 1)
         if n < self.min_tokens:
             return
         dev = next(model.parameters()).device

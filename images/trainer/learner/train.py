@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from . import loss as L
-from .batch import BatchError, Sample, pack, validate
+from .batch import BatchError, Sample, common_prefix_length, pack, validate
 from .model import TinyGPT, entropy, token_logprobs
 
 
@@ -55,17 +55,10 @@ MIN_SHARED_PREFIX = 16
 
 
 def _shared_prefix(rows: Sequence[Sample]) -> int:
-    """Length of the token prefix every row's prompt starts with, less one: the last prompt
-    token must stay in each row's own pass, since its output predicts the first response token."""
-    first = rows[0].prompt
-    n = min(len(r.prompt) for r in rows) - 1
-    for r in rows[1:]:
-        p = r.prompt
-        i = 0
-        while i < n and p[i] == first[i]:
-            i += 1
-        n = i
-    return max(n, 0)
+    """Length of the token prefix every row's prompt starts with, kept short of the shortest
+    prompt's last token: that token's output predicts the first response token, so it stays in
+    each row's own pass."""
+    return min(common_prefix_length([r.prompt for r in rows]), min(len(r.prompt) for r in rows) - 1)
 
 
 def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> torch.Tensor:

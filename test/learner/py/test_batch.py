@@ -4,7 +4,7 @@ import unittest
 
 from helpers import sample
 
-from learner.batch import pack, validate
+from learner.batch import common_prefix_length, pack, validate
 
 V, C = 262, 64
 
@@ -52,6 +52,18 @@ class PackTest(unittest.TestCase):
 
     def test_a_large_budget_is_one_micro_batch(self):
         self.assertEqual(len(pack([3, 4, 5], 1000)), 1)
+
+    def test_common_prefix_length(self):
+        cases = [
+            ([], 0),
+            ([[1, 2, 3]], 3),
+            ([[1, 2, 3], [1, 2, 4], [1, 2]], 2),
+            ([[1, 2, 3], [1, 9, 3]], 1),  # stops at the first difference
+            ([[5], [1]], 0),
+            ([[1, 2], [1, 2, 3, 4]], 2),  # no longer than the shortest
+        ]
+        for seqs, want in cases:
+            self.assertEqual(common_prefix_length(seqs), want, seqs)
 
 
 if __name__ == "__main__":
