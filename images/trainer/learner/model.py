@@ -12,7 +12,6 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 
-
 class KVBuffer:
     """One layer's keys and values for generation: (B, H, capacity, head) buffers filled up to
     `length`. A decode step writes its position in place (the buffers double when full) instead
