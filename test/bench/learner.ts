@@ -37,9 +37,8 @@ async function complete(url: string, prompt: number[], seed: number): Promise<nu
 
 const dir = mkdtempSync(join(tmpdir(), "l0-bench-learner-"));
 writeFileSync(join(dir, "token"), "bench-token");
-const learner = await launchLearner({
-  flags: { tokenFile: join(dir, "token"), seed: 1, learningRate: 1e-4, klCoef: 0.001, logLevel: "warn" },
-});
+const FLAGS = { tokenFile: join(dir, "token"), seed: 1, learningRate: 1e-4, klCoef: 0.001, logLevel: "warn" };
+const learner = await launchLearner({ flags: FLAGS });
 const client = new LearnerClient(learner.address, { token: "bench-token" });
 try {
   const info = await client.info();
@@ -92,16 +91,7 @@ try {
   );
 
   // NB-Agent-shaped: a shared system prompt, then the question; shared prefix on vs off.
-  const plain = await launchLearner({
-    flags: {
-      tokenFile: join(dir, "token"),
-      seed: 1,
-      learningRate: 1e-4,
-      klCoef: 0.001,
-      logLevel: "warn",
-      sharePrefix: false,
-    },
-  });
+  const plain = await launchLearner({ flags: { ...FLAGS, sharePrefix: false } });
   const plainClient = new LearnerClient(plain.address, { token: "bench-token" });
   const system = [256, 258, ...ids(SYSTEM - 3, 99), 257];
   const agentSamples = Array.from({ length: BATCH }, (_, i) => ({

@@ -5,13 +5,12 @@
 // (examples/tiny-qa.yaml, single-cell episodes) gained +26.5 and +36.5 points by step 50-60 in
 // two measured runs (z > 5). About 3-4 minutes on 2 cores; L0_SKIP_LEARNING_TEST=1 skips it.
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
+import { ROOT, startLocal } from "./run-local.js";
 
-const ROOT = resolve(import.meta.dirname, "..", "..");
 const EX = join(ROOT, "examples", "tiny-qa");
 export const LEARNING_STEPS = 60;
 
@@ -54,16 +53,9 @@ describe("the training loop learns (l0 local, tiny-qa, shortened)", function () 
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
     writeFileSync(file, manifest);
-    let out = "";
-    const proc = spawn(
-      process.execPath,
-      [join(ROOT, "bin", "l0.js"), "local", "-f", file, "--run-dir", runDir, "--progress", "plain"],
-      { env: { ...process.env, L0_LEARNER_SEED: "1" } },
-    );
-    proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => proc.once("exit", r));
-    expect(code).to.equal(0, out);
+    const run = startLocal(file, runDir, { env: { L0_LEARNER_SEED: "1" } });
+    const code = await run.done;
+    expect(code).to.equal(0, run.out());
     const history = parseHistory(readFileSync(join(runDir, "checkpoints", "history.jsonl"), "utf8"));
     const evals = history.filter((r) => r.kind === "eval");
     expect(evals.map((e) => e.step)).to.deep.equal([0, LEARNING_STEPS]);

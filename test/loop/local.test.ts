@@ -4,13 +4,12 @@
 // resumable checkpoint; the same command then resumes, survives its trainer (hub + learner) being
 // SIGKILLed (restarted from the checkpoint) and finishes with every step recorded.
 import { expect } from "chai";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
+import { ROOT, startLocal } from "./run-local.js";
 
-const ROOT = resolve(import.meta.dirname, "..", "..");
 const EX = join(ROOT, "examples", "tiny-qa");
 
 const manifest = (steps: number): string => `apiVersion: l0.dev/v1alpha1
@@ -25,43 +24,12 @@ spec:
   checkpoint: { everySteps: 1, keep: 2 }
 `;
 
-interface Run {
-  proc: ChildProcess;
-  out: () => string;
-  done: Promise<number | null>;
-}
-
-function startLocal(file: string, runDir: string): Run {
-  let out = "";
-  const proc = spawn(
-    process.execPath,
-    [
-      join(ROOT, "bin", "l0.js"),
-      "local",
-      "-f",
-      file,
-      "--run-dir",
-      runDir,
-      "--sft-demos",
-      "8",
-      "--progress",
-      "plain",
-    ],
-    // Short leases so a killed worker's episodes come back quickly; a seeded learner.
-    {
-      env: {
-        ...process.env,
-        L0_TRAINER_LEASE_TIMEOUT: "3s",
-        L0_TRAINER_RETRY_BACKOFF: "200ms",
-        L0_LEARNER_SEED: "1",
-      },
-    },
-  );
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const done = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  return { proc, out: () => out, done };
-}
+// Short leases so a killed worker's episodes come back quickly; a seeded learner; a small warm start.
+const start = (file: string, runDir: string) =>
+  startLocal(file, runDir, {
+    args: ["--sft-demos", "8"],
+    env: { L0_TRAINER_LEASE_TIMEOUT: "3s", L0_TRAINER_RETRY_BACKOFF: "200ms", L0_LEARNER_SEED: "1" },
+  });
 
 const alive = (pid: number): boolean => {
   try {
@@ -121,7 +89,7 @@ describe("l0 local end to end", function () {
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
     writeFileSync(file, manifest(6));
-    const first = startLocal(file, runDir);
+    const first = start(file, runDir);
     await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
     expect(statSync(join(runDir, "token")).mode & 0o777).to.equal(0o600);
@@ -137,7 +105,7 @@ describe("l0 local end to end", function () {
     const saved = readFileSync(join(runDir, "checkpoints", "latest"), "utf8").trim();
     expect(["step-000002", "step-000003", "step-000004"]).to.include(saved);
 
-    const second = startLocal(file, runDir);
+    const second = start(file, runDir);
     // The trainer (hub and learner) crashes mid-run: l0 local restarts it from the checkpoint,
     // as the operator restarts the trainer Job, and the run still completes every step.
     await until("step 4", () => history(runDir).some((r) => r.kind === "step" && r.step >= 4), 150_000);
