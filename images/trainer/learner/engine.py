@@ -321,6 +321,12 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
                 logger.error("engine request failed", path=path, error=str(e))
                 self._error(RequestError(500, "internal engine error", "InternalServerError"))
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a worker opening its episodes' connections at once
+    # (16-64) overflowed it and some were reset.
+    request_queue_size = 256
