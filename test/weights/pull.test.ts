@@ -4,12 +4,12 @@
 import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { type L0Error } from "../../lib/errors.js";
 import { call, tokenMetadata } from "../../lib/grpc.js";
 import { silentLogger } from "../../lib/log.js";
-import { type l0 } from "../../lib/proto.js";
+import { type l0, WeightsClient } from "../../lib/proto.js";
 import { type Manifest } from "../../images/trainer/weights/manifest.js";
 import { pullVersion, weightsClient } from "../../images/inference/puller.js";
 import { cuttingProxy, sha256File, tempDir, until, writeVersion } from "./fixtures.js";
@@ -87,6 +87,31 @@ describe("weights: service and puller", function () {
     expect(metrics).to.match(/l0_weights_chunk_retries_total 0/);
   });
 
+  it("a reader slower than the disk gets every byte right (the service reuses a piece only once sent)", async () => {
+    h = await startHarness();
+    const m = await writeVersion(h.dir, 1, { shards: 1, elements: 1024 * 1024, chunkBytes: 1 << 20 });
+    await h.store.scan();
+    // HTTP/2's default 64 KiB window and a reader that pauses: the service's writes back up in
+    // grpc-js, unserialized, while it reads the next pieces from the file.
+    const client = new WeightsClient(h.server.address, grpc.credentials.createInsecure());
+    try {
+      const shard = m.shards[0]!;
+      const stream = client.pull(
+        { version: 1, shard: shard.file, offset: 0, pieceBytes: 32 * 1024 },
+        tokenMetadata(TOKEN),
+      );
+      const got = Buffer.alloc(shard.sizeBytes);
+      let n = 0;
+      for await (const p of stream as AsyncIterable<l0.v1.WeightPiece>) {
+        got.set(p.data, Number(p.offset));
+        if (++n % 16 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(got.equals(await readFile(join(h.dir, "1", shard.file)))).to.equal(true);
+    } finally {
+      client.close();
+    }
+  });
+
   it("a transfer cut mid-shard resumes from the first unverified byte", async () => {
     const offsets: number[] = [];
     h = await startHarness({
@@ -156,16 +181,17 @@ describe("weights: service and puller", function () {
         handlers.pull = (c: PullCall) => {
           offsets.push(Number(c.request.offset));
           const write = c.write.bind(c);
-          // Flip one byte of the third piece of the first stream only.
+          // Flip one byte of the third piece of the first stream only (the callback still runs:
+          // the service reuses a piece's buffer once it is called).
           let n = 0;
-          c.write = ((piece: l0.v1.IWeightPiece) => {
+          c.write = ((piece: l0.v1.IWeightPiece, cb?: (err?: Error | null) => void) => {
             if (!corrupted && ++n === 3) {
               corrupted = true;
               const data = Buffer.from(piece.data!);
               data[10] = data[10]! ^ 0xff;
-              return write({ ...piece, data });
+              return write({ ...piece, data }, cb);
             }
-            return write(piece);
+            return write(piece, cb);
           }) as typeof c.write;
           pull(c);
         };

@@ -110,14 +110,31 @@ export async function pumpRange(
   call.once("cancelled", onGone);
   call.once("close", onGone);
   const fh = await open(opts.path, "r");
+  // Read buffers are reused: grpc-js copies each message into its own frame when it serializes
+  // it, before the write's callback, so a piece's buffer is free again once that has run (fresh
+  // 1 MiB buffers per piece cost page faults and garbage collection at GB/s). At most POOL pieces
+  // are between the file and grpc-js.
+  const free: Buffer[] = [];
+  let allocated = 0;
+  let returned: (() => void) | null = null;
+  const give = (buf: Buffer) => {
+    free.push(buf);
+    returned?.();
+  };
   try {
     let pos = opts.start;
     while (pos < opts.end && !abort.signal.aborted) {
       const n = Math.min(opts.pieceBytes, opts.end - pos);
       if (opts.waitFor) await opts.waitFor(pos + n, abort.signal);
-      // A fresh buffer per piece (owning the bytes must not depend on when grpc-js serializes),
-      // with room in front for the header so serializePiece need not copy the data.
-      const data = Buffer.allocUnsafe(HEADROOM + n).subarray(HEADROOM);
+      if (free.length === 0 && allocated >= POOL) await pieceReturned(abort.signal, (r) => (returned = r));
+      if (abort.signal.aborted) break;
+      let whole = free.pop();
+      if (!whole || whole.length < HEADROOM + n) {
+        whole = Buffer.allocUnsafeSlow(HEADROOM + opts.pieceBytes);
+        allocated++;
+      }
+      // Room in front for the header, so serializePiece need not copy the data.
+      const data = whole.subarray(HEADROOM, HEADROOM + n);
       withHeadroom.add(data);
       let got = 0;
       while (got < n) {
@@ -126,7 +143,7 @@ export async function pumpRange(
           throw new L0Error("Internal", `${opts.path}: file ended at ${pos + got}, expected ${opts.end}`);
         got += bytesRead;
       }
-      const ok = call.write({ offset: pos, data });
+      const ok = call.write({ offset: pos, data }, () => give(whole));
       pos += n;
       opts.onSent?.(n);
       if (!ok && !abort.signal.aborted) await drained(call, abort.signal);
@@ -136,6 +153,21 @@ export async function pumpRange(
     call.off("cancelled", onGone);
     call.off("close", onGone);
   }
+}
+
+/** Pieces of one Pull between the file and grpc-js (each at most MAX_PIECE_BYTES). */
+const POOL = 4;
+
+function pieceReturned(signal: AbortSignal, register: (r: (() => void) | null) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      register(null);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    register(done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
