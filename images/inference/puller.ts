@@ -1,8 +1,9 @@
-// Pulls one version's shards into a staging directory: gathers each manifest chunk, hashes and
-// writes it off the event loop, compares it with the manifest, and on a bad chunk, a cut or a
-// stalled stream pulls again from the first byte not yet verified (resume), moving from a failing
-// peer to the weight service. Memory: a few chunks per shard (at most ~16 MiB, or one chunk).
-import { subtle } from "node:crypto";
+// Pulls one version's shards into a staging directory: hashes each piece as it arrives and writes
+// it in place, compares each chunk's hash with the manifest once its last piece is in, and on a
+// bad chunk, a cut or a stalled stream pulls again from the first byte not yet verified (resume),
+// moving from a failing peer to the weight service. Memory: the pieces whose writes are still
+// running (at most ~16 MiB per shard being pulled).
+import { type Hash, createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -65,17 +66,23 @@ async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
     const buf = Buffer.allocUnsafe(c.sizeBytes);
     const { bytesRead } = await fh.read(buf, 0, c.sizeBytes, c.offset);
     if (bytesRead !== c.sizeBytes) break;
-    if (Buffer.from(await subtle.digest("SHA-256", buf)).toString("hex") !== c.sha256) break;
+    if (createHash("sha256").update(buf).digest("hex") !== c.sha256) break;
     end = c.offset + c.sizeBytes;
   }
   return end;
 }
 
-/** sha256 (WebCrypto runs it on the libuv pool, off the event loop) and the positional write, together. */
-async function hashAndWrite(fh: FileHandle, buf: Buffer, offset: number): Promise<string> {
-  const [digest] = await Promise.all([subtle.digest("SHA-256", buf), fh.write(buf, 0, buf.length, offset)]);
-  return Buffer.from(digest).toString("hex");
+/** Writes all of `buf` at `offset` (a positional write may be short). */
+async function writeAll(fh: FileHandle, buf: Uint8Array, offset: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done);
+    done += bytesWritten;
+  }
 }
+
+/** Bytes of received pieces whose writes may be running at once, per shard. */
+const WRITE_WINDOW = 16 << 20;
 const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated"]);
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -172,20 +179,20 @@ async function pullRange(
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   let ci = shard.chunks.findIndex((c) => c.offset === st.verified);
   let pos = st.verified;
-  // The chunk being filled, then handed whole to the thread pool to be hashed and written while
-  // the next one arrives; at most `window` chunks are in flight, checked in order.
-  let cur: { buf: Buffer; filled: number } | null = null;
-  const window = Math.max(1, Math.min(4, Math.floor((16 << 20) / opts.manifest.chunkBytes)));
-  const inFlight: { chunk: Chunk; ok: Promise<string>; buf: Buffer }[] = [];
-  // Chunk buffers are reused: a fresh 4 MiB allocation per chunk keeps the GC busy at GB/s.
-  const free: Buffer[] = [];
+  // Each piece is hashed here as it arrives (sha256 at ~2 GB/s per core costs less than copying it
+  // to the thread pool, which is what WebCrypto does) and written in place, straight from the
+  // buffer gRPC received it in. A chunk counts as verified once its hash matches the manifest and
+  // every write of it has landed; chunks are checked in order.
+  let cur: { hash: Hash; filled: number; writes: Promise<void>[] } | null = null;
+  const done: { chunk: Chunk; sha256: string; writes: Promise<void> }[] = [];
+  const writing: { bytes: number; landed: Promise<void> }[] = [];
+  let writingBytes = 0;
   const settle = async () => {
-    const { chunk, ok, buf } = inFlight.shift()!;
-    const got = await ok;
-    free.push(buf);
-    if (got !== chunk.sha256)
+    const { chunk, sha256, writes } = done.shift()!;
+    await writes;
+    if (sha256 !== chunk.sha256)
       throw new ChunkMismatch(
-        `chunk at ${chunk.offset} of ${shard.file}: sha256 ${got}, manifest ${chunk.sha256}`,
+        `chunk at ${chunk.offset} of ${shard.file}: sha256 ${sha256}, manifest ${chunk.sha256}`,
       );
     st.verified = chunk.offset + chunk.sizeBytes;
     opts.onVerified?.(shard.file, st.verified);
@@ -197,38 +204,50 @@ async function pullRange(
       if (Number(p.offset) !== pos) throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${pos}`);
       if (pos + data.length > shard.sizeBytes) throw new ChunkMismatch(`piece runs past the shard's end`);
       opts.metrics.bytes.inc({ direction: "received" }, data.length);
+      const landed = writeAll(fh, data, pos);
+      landed.catch(() => undefined); // awaited through its chunk; a failure must not go unhandled meanwhile
+      writing.push({ bytes: data.length, landed });
+      writingBytes += data.length;
       let used = 0;
       while (used < data.length) {
         const chunk = shard.chunks[ci]!;
-        cur ??= {
-          buf: (free.pop() ?? Buffer.allocUnsafe(opts.manifest.chunkBytes)).subarray(0, chunk.sizeBytes),
-          filled: 0,
-        };
+        cur ??= { hash: createHash("sha256"), filled: 0, writes: [] };
         const take = Math.min(data.length - used, chunk.sizeBytes - cur.filled);
-        cur.buf.set(data.subarray(used, used + take), cur.filled);
+        cur.hash.update(data.subarray(used, used + take));
+        cur.writes.push(landed);
         cur.filled += take;
         used += take;
         pos += take;
         if (cur.filled === chunk.sizeBytes) {
-          const whole = Buffer.from(cur.buf.buffer, cur.buf.byteOffset, opts.manifest.chunkBytes);
-          inFlight.push({ chunk, ok: hashAndWrite(fh, cur.buf, chunk.offset), buf: whole });
+          done.push({
+            chunk,
+            sha256: cur.hash.digest("hex"),
+            writes: Promise.all(cur.writes).then(() => undefined),
+          });
           cur = null;
           ci++;
-          if (inFlight.length >= window) await settle();
         }
       }
+      while (done.length > 1) await settle();
+      // Bounded memory: wait for the oldest writes when too many received bytes are unwritten.
+      while (writingBytes > WRITE_WINDOW) {
+        const w = writing.shift()!;
+        await w.landed;
+        writingBytes -= w.bytes;
+      }
     }
-    while (inFlight.length > 0) await settle();
+    while (done.length > 0) await settle();
   } catch (err) {
     stream.cancel();
-    // Let writes still running land before the caller pulls the same range again.
-    await Promise.allSettled(inFlight.map((f) => f.ok));
     if (err instanceof ChunkMismatch) throw err;
     if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
     throw fromServiceError(err);
   } finally {
     clearTimeout(idle);
     opts.signal?.removeEventListener("abort", onAbort);
+    // Writes still running (of a chunk not verified yet) land before the caller pulls the same
+    // range again, so a late write of bad bytes cannot overwrite good ones.
+    await Promise.allSettled(writing.map((w) => w.landed));
   }
   if (st.verified < shard.sizeBytes)
     throw new L0Error("Unavailable", `stream from ${source.label} ended at ${pos} of ${shard.sizeBytes}`);
