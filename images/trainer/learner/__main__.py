@@ -1,7 +1,8 @@
 """`python3 -m learner`: builds the policy and Trainer from flags / environment / the run config,
 optionally warm-starts it (--sft-data) or resumes it (--load-dir), then serves the gRPC Learner
 and, on the CPU path, the OpenAI-compatible engine, until SIGTERM/SIGINT. Prints one
-`learner ready` log line with the bound ports, which launchers wait for."""
+`learner ready` log line with the bound ports, which launchers wait for. `--role inference` serves
+only the engine, whose weights come from exported versions (POST /update_weights_from_disk)."""
 import os
 
 # Before torch loads OpenBLAS: one BLAS thread (several are much slower on these small shapes).
@@ -58,8 +59,8 @@ def warm_start(cfg, trainer, tok, log: Logger) -> None:
 
 
 def start(cfg, token: str, log: Logger):
-    """Builds and starts everything; returns the gRPC server, and the engine's HTTP server, the
-    engine and the probe server (each None when off)."""
+    """Builds and starts everything; returns the gRPC server, the engine's HTTP server, the engine
+    and the probe server (each None when off; --role inference runs no gRPC server)."""
     from . import checkpoint
     from .engine import Api, Engine, make_server
     from .metrics import Metrics, make_probe_server
@@ -81,23 +82,29 @@ def start(cfg, token: str, log: Logger):
         engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
                         batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics,
                         share_prefix=cfg.share_prefix)
-    if cfg.load_dir:
+    inference = cfg.role == "inference"
+    if inference:
+        # Serves nothing trained here: -1 until the sidecar loads the first exported version.
+        trainer.version = -1
+    if cfg.load_dir and not inference:
         version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
-    if cfg.sft_data:
+    if cfg.sft_data and not inference:
         warm_start(cfg, trainer, tok, log)
     if engine is not None:
-        http = make_server(Api(engine, cfg.served_model_name or cfg.model), cfg.engine_host, cfg.engine_port, log,
-                           token if cfg.engine_require_token else "")
+        http = make_server(Api(engine, cfg.served_model_name or cfg.model, loads_weights=inference),
+                           cfg.engine_host, cfg.engine_port, log, token if cfg.engine_require_token else "")
         threading.Thread(target=http.serve_forever, name="engine-http", daemon=True).start()
         host = "127.0.0.1" if cfg.engine_host in ("0.0.0.0", "") else cfg.engine_host
         base_url = f"http://{host}:{http.server_address[1]}/v1"
     metrics.set("l0_learner_policy_version", trainer.version)
-    service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device, metrics)
-    server, port = make_grpc_server(service, cfg.host, cfg.port)
-    server.start()
+    server, port = None, -1
+    if not inference:
+        service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device, metrics)
+        server, port = make_grpc_server(service, cfg.host, cfg.port)
+        server.start()
     ready.set()
-    log.always("learner ready", grpc_port=port, engine_url=base_url, model=cfg.model,
+    log.always("learner ready", role=cfg.role, grpc_port=port, engine_url=base_url, model=cfg.model,
                metrics_port=probes.server_address[1] if probes else -1,
                parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
     return server, http, engine, probes
@@ -128,7 +135,8 @@ def main(argv=None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     log.info("shutting down")
-    server.stop(grace=5).wait(6)
+    if server is not None:
+        server.stop(grace=5).wait(6)
     if http is not None:
         http.shutdown()
     if engine is not None:

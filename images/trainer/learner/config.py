@@ -17,6 +17,7 @@ ENV_PREFIX = "L0_LEARNER_"
 class LearnerConfig:
     run_config: str = ""
     token_file: str = ""
+    role: str = "learner"
     model: str = "tiny"
     host: str = "127.0.0.1"
     port: int = 0
@@ -58,6 +59,8 @@ class LearnerConfig:
 
 
 HELP = {
+    "role": "learner: the gRPC Learner (+ the colocated CPU engine); inference: only the CPU engine, "
+    "whose weights a weight-sync sidecar loads through POST /update_weights_from_disk (tiny model)",
     "run_config": "TrainingRun (JSON, or YAML when PyYAML is present) whose spec.model / spec.algorithm set defaults",
     "token_file": "file holding the run token every gRPC call must carry (required)",
     "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
@@ -74,7 +77,11 @@ HELP = {
     "load_dir": "checkpoint directory to resume from at start",
     "export_dir": "default directory for ExportWeights",
 }
-CHOICES = {"aggregation": ["token_mean", "sequence_mean"], "log_level": ["error", "warn", "info", "debug"]}
+CHOICES = {
+    "role": ["learner", "inference"],
+    "aggregation": ["token_mean", "sequence_mean"],
+    "log_level": ["error", "warn", "info", "debug"],
+}
 
 # TrainingRun spec.algorithm field -> config field.
 ALGORITHM_FIELDS = {
@@ -155,8 +162,11 @@ def load_config(argv: Optional[List[str]] = None, env: Optional[dict] = None) ->
         if args.get(f.name) is not None:
             values[f.name] = args[f.name]
     cfg = LearnerConfig(**values)
-    if cfg.aggregation not in CHOICES["aggregation"]:
-        raise ValueError(f"aggregation: must be token_mean or sequence_mean, got {cfg.aggregation!r}")
+    for name, allowed in CHOICES.items():  # flags are checked by argparse; env and run config here
+        if getattr(cfg, name) not in allowed:
+            raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
+    if cfg.role == "inference" and (cfg.model != "tiny" or cfg.engine_port < 0):
+        raise ValueError("--role inference: serves the tiny CPU model (--model tiny) on --engine-port >= 0")
     if not cfg.token_file:
         raise ValueError(f"--token-file ({ENV_PREFIX}TOKEN_FILE): is required")
     return cfg

@@ -163,11 +163,38 @@ def parse_sampling(body: dict, prompt: List[int], block_size: int) -> GenRequest
 
 
 class Api:
-    """The HTTP routes as plain functions of a parsed body (testable without a socket)."""
+    """The HTTP routes as plain functions of a parsed body (testable without a socket). With
+    `loads_weights` (an inference-only engine) it also takes POST /update_weights_from_disk, the
+    weight-sync sidecar's call (SGLang's route and answer; `policy_version` is ours)."""
 
-    def __init__(self, engine: Engine, served_model: str) -> None:
+    def __init__(self, engine: Engine, served_model: str, loads_weights: bool = False) -> None:
         self.engine, self.model = engine, served_model
         self.tok = engine.tok
+        self.loads_weights = loads_weights
+        self._load_lock = threading.Lock()
+
+    def update_weights_from_disk(self, body: dict) -> dict:
+        """Loads an exported version directory, all or nothing: on any error the engine keeps
+        serving the weights it had (and says why, naming the field)."""
+        from .export import WeightsLoadError, load_exported
+
+        path = body.get("model_path")
+        if not isinstance(path, str) or not path:
+            raise RequestError(400, "model_path: must be the exported version's directory")
+        want = body.get("policy_version", -1)
+        if isinstance(want, bool) or not isinstance(want, int):
+            raise RequestError(400, "policy_version: must be an integer")
+        t0 = time.perf_counter()
+        with self._load_lock:  # one load at a time; generation pauses only for the copy
+            try:
+                version = load_exported(self.engine.trainer, path, want)
+            except WeightsLoadError as e:
+                self.engine.logger.warn("weights not loaded; serving the previous ones", path=path, error=str(e))
+                raise RequestError(400, str(e)) from e
+        self.engine.metrics.set("l0_learner_policy_version", version)
+        self.engine.logger.info("weights loaded", version=version, path=path,
+                                seconds=round(time.perf_counter() - t0, 3))
+        return {"success": True, "message": f"loaded v{version} from {path}", "policy_version": version}
 
     def _check_model(self, body: dict) -> None:
         m = body.get("model")
@@ -257,6 +284,8 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
     want = f"Bearer {token}".encode("utf-8")
     posts = {"/tokenize": api.tokenize, "/v1/completions": api.completions,
              "/v1/chat/completions": api.chat_completions}
+    if api.loads_weights:
+        posts["/update_weights_from_disk"] = api.update_weights_from_disk
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

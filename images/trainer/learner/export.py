@@ -147,3 +147,72 @@ def manifest_to_proto(m: dict, weights_pb2):
         tensors=[weights_pb2.TensorInfo(name=t["name"], dtype=t["dtype"], shape=t["shape"], shard=t["shard"],
                                         offset=t["offset"], size_bytes=t["sizeBytes"]) for t in m["tensors"]],
     )
+
+
+FROM_DTYPES = {v: k for k, v in DTYPES.items()}
+
+
+class WeightsLoadError(ValueError):
+    """An exported directory that does not fit the model; the model is unchanged."""
+
+
+def read_exported(model, directory: str) -> Tuple[int, Dict[str, torch.Tensor]]:
+    """Reads and checks `<directory>/manifest.json` and its shards against `model` (the inverse of
+    `export`): every parameter present once with its shape and dtype, nothing else, every span
+    inside its shard. Returns (the manifest's version, the tensors by name); changes nothing."""
+    root = Path(directory)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        version, infos = int(manifest["version"]), manifest["tensors"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsLoadError(f"model_path: no readable manifest.json in {directory}: {e}") from e
+    inner = getattr(model, "lm", model)
+    want = {n: p for n, p in inner.named_parameters()}
+    got: Dict[str, torch.Tensor] = {}
+    files: Dict[str, bytes] = {}
+    for i, t in enumerate(infos):
+        name = t.get("name")
+        where = f"tensors[{i}] ({name})"
+        if name not in want:
+            raise WeightsLoadError(f"{where}: the model has no parameter {name!r}")
+        if name in got:
+            raise WeightsLoadError(f"{where}: listed twice")
+        p = want[name]
+        dtype = FROM_DTYPES.get(t.get("dtype"))
+        if dtype != p.dtype or list(t.get("shape", [])) != list(p.shape):
+            raise WeightsLoadError(f"{where}: {t.get('dtype')} {t.get('shape')}, the model has "
+                                   f"{DTYPES.get(p.dtype)} {list(p.shape)}")
+        shard = str(t.get("shard", ""))
+        if "/" in shard or shard in ("", ".", ".."):
+            raise WeightsLoadError(f"{where}: shard {shard!r} is not a file name")
+        if shard not in files:
+            try:
+                files[shard] = (root / shard).read_bytes()
+            except OSError as e:
+                raise WeightsLoadError(f"{where}: cannot read shard {shard}: {e}") from e
+        off, n = int(t.get("offset", -1)), int(t.get("sizeBytes", -1))
+        if n != p.numel() * p.element_size() or off < 0 or off + n > len(files[shard]):
+            raise WeightsLoadError(f"{where}: bytes [{off}, {off + n}) do not hold it in {shard} "
+                                   f"({len(files[shard])} bytes)")
+        raw = torch.frombuffer(bytearray(files[shard][off:off + n]), dtype=torch.uint8)
+        got[name] = raw.view(torch.int16).view(dtype) if dtype == torch.bfloat16 else raw.view(dtype)
+        got[name] = got[name].reshape(p.shape)
+    missing = sorted(set(want) - set(got))
+    if missing:
+        raise WeightsLoadError(f"tensors: the export lacks {len(missing)} parameter(s), e.g. {missing[0]!r}")
+    return version, got
+
+
+def load_exported(trainer, directory: str, expect_version: int = -1) -> int:
+    """Replaces the trainer's policy weights with an exported version, all or nothing (everything is
+    read and checked first, then copied in while the engine is paused). Returns the version."""
+    version, tensors = read_exported(trainer.model, directory)
+    if expect_version >= 0 and version != expect_version:
+        raise WeightsLoadError(f"policy_version: {directory} holds v{version}, not v{expect_version}")
+    inner = getattr(trainer.model, "lm", trainer.model)
+    with trainer.writing():
+        with torch.no_grad():
+            for name, p in inner.named_parameters():
+                p.copy_(tensors[name].to(p.device))
+        trainer.version = version
+    return version

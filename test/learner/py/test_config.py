@@ -28,6 +28,14 @@ class ConfigTest(unittest.TestCase):
         self.assertFalse(load_config(["--token-file", "/t"], {"L0_LEARNER_ENGINE_REQUIRE_TOKEN": "0"}).engine_require_token)
         with self.assertRaisesRegex(ValueError, "L0_LEARNER_PORT"):
             load_config(["--token-file", "/t"], {"L0_LEARNER_PORT": "eighty"})
+        # An inference-only engine serves the tiny model on a port; anything else is refused.
+        self.assertEqual(load_config(["--token-file", "/t"], {"L0_LEARNER_ROLE": "inference"}).role, "inference")
+        with self.assertRaisesRegex(ValueError, "role: must be one of learner, inference, got 'engine'"):
+            load_config(["--token-file", "/t"], {"L0_LEARNER_ROLE": "engine"})
+        with self.assertRaisesRegex(ValueError, "--role inference"):
+            load_config(["--token-file", "/t", "--role", "inference", "--engine-port", "-1"], {})
+        with self.assertRaisesRegex(ValueError, "--role inference"):
+            load_config(["--token-file", "/t", "--role", "inference", "--model", "Qwen/Qwen2.5-0.5B"], {})
 
 
 class SftDataTest(unittest.TestCase):

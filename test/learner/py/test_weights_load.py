@@ -1,0 +1,126 @@
+"""An inference-only CPU engine loads exported versions over HTTP (POST /update_weights_from_disk,
+the weight-sync sidecar's call): the loaded engine generates what the exporting policy generates,
+answers carry the new policy_version, and a bad export (wrong version, missing tensor, wrong shape,
+truncated shard) is refused naming the problem while the old weights keep serving."""
+import json
+import shutil
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from helpers import TOK, trainer
+
+from learner.engine import Api, Engine, make_server
+from learner.export import export
+from learner.log import silent
+
+
+class WeightsLoadTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="l0-load-")
+        self.source = trainer(3)  # the policy the learner trained and exported
+        self.source.version = 5
+        self.engine_trainer = trainer(4)  # different weights until it loads
+        self.engine_trainer.version = -1
+        self.engine = Engine(self.engine_trainer, TOK, seed=0, max_batch=4, logger=silent())
+        self.server = make_server(Api(self.engine, "tiny", loads_weights=True), "127.0.0.1", 0, silent())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.engine.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def req(self, path, body):
+        r = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                   headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(r, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def greedy(self):
+        prompt = TOK.render_chat([{"role": "user", "content": "2+3?"}])
+        status, body = self.req("/v1/completions", {"prompt": prompt, "max_tokens": 8, "temperature": 0.0})
+        self.assertEqual(status, 200, body)
+        return body["choices"][0]["token_ids"], body["policy_version"]
+
+    def exported(self, version=5):
+        path, _ = export(self.source.model, version, self.dir, "tiny")
+        return path
+
+    def same_weights(self, a, b):
+        return all(x.equal(y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+
+    def test_loads_a_version_and_serves_it(self):
+        path = self.exported()
+        self.assertFalse(self.same_weights(self.source, self.engine_trainer))
+        status, body = self.req("/update_weights_from_disk", {"model_path": str(path), "policy_version": 5})
+        self.assertEqual((status, body["success"], body["policy_version"]), (200, True, 5), body)
+        self.assertTrue(self.same_weights(self.source, self.engine_trainer))
+        ids, version = self.greedy()
+        self.assertEqual(version, 5)
+        # Loading the same version again changes nothing (the sidecar may retry a load).
+        status, _ = self.req("/update_weights_from_disk", {"model_path": str(path), "policy_version": 5})
+        self.assertEqual(status, 200)
+        self.assertEqual(self.greedy(), (ids, 5))
+
+    def refused(self, body, needle):
+        before = [p.clone() for p in self.engine_trainer.model.parameters()]
+        status, answer = self.req("/update_weights_from_disk", body)
+        self.assertEqual(status, 400, answer)
+        self.assertIn(needle, answer["error"]["message"])
+        self.assertTrue(all(a.equal(b) for a, b in zip(before, self.engine_trainer.model.parameters())))
+        self.assertEqual(self.greedy()[1], -1)
+
+    def test_bad_requests_and_exports_are_refused_and_the_old_weights_stay(self):
+        path = self.exported()
+        self.refused({}, "model_path")
+        self.refused({"model_path": str(path), "policy_version": "5"}, "policy_version")
+        self.refused({"model_path": str(path), "policy_version": 6}, "holds v5, not v6")
+        self.refused({"model_path": self.dir + "/nope"}, "manifest.json")
+        manifest = json.loads((path / "manifest.json").read_text())
+        shard = path / manifest["shards"][0]["file"]
+
+        def with_manifest(edit, needle):
+            m = json.loads(json.dumps(manifest))
+            edit(m)
+            (path / "manifest.json").write_text(json.dumps(m))
+            self.refused({"model_path": str(path)}, needle)
+
+        first = manifest["tensors"][0]["name"]
+        with_manifest(lambda m: m["tensors"].pop(0), "lacks 1 parameter")
+        with_manifest(lambda m: m["tensors"][0].update(shape=[1, 2]), f"tensors[0] ({first})")
+        with_manifest(lambda m: m["tensors"][0].update(name="evil"), "no parameter 'evil'")
+        with_manifest(lambda m: m["tensors"][0].update(shard="../x"), "not a file name")
+        (path / "manifest.json").write_text(json.dumps(manifest))
+        shard.write_bytes(shard.read_bytes()[:-100])
+        self.refused({"model_path": str(path)}, "do not hold it")
+
+
+class ColocatedEngineTest(unittest.TestCase):
+    def test_the_learners_own_engine_has_no_load_route(self):
+        t = trainer(1)
+        engine = Engine(t, TOK, seed=0, max_batch=2, logger=silent())
+        server = make_server(Api(engine, "tiny"), "127.0.0.1", 0, silent())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            r = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/update_weights_from_disk",
+                                       data=b"{}", headers={"content-type": "application/json"})
+            with self.assertRaises(urllib.error.HTTPError) as ctx:
+                urllib.request.urlopen(r, timeout=10)
+            self.assertEqual(ctx.exception.code, 404)
+        finally:
+            server.shutdown()
+            server.server_close()
+            engine.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
