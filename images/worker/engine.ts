@@ -102,6 +102,14 @@ export function parseCompletion(body: unknown): Completion {
       `engine response: choices[0].logprobs.token_logprobs[${bad}] is ${JSON.stringify(lps[bad])}, not a finite number`,
       false,
     );
+  const v = b.policy_version;
+  if (v !== undefined && v !== null && (typeof v !== "number" || !Number.isInteger(v) || v < 0))
+    // An inference engine that has loaded no exported version yet answers -1: retried, never
+    // recorded as a sample of some version.
+    throw new EngineError(
+      `engine response: policy_version ${JSON.stringify(v)}: the engine serves no policy version yet`,
+      true,
+    );
   const stop = c.stop_reason ?? c.matched_stop;
   return {
     text: typeof c.text === "string" ? c.text : "",
@@ -109,7 +117,7 @@ export function parseCompletion(body: unknown): Completion {
     logprobs: lps as number[],
     finishReason: typeof c.finish_reason === "string" ? c.finish_reason : "",
     stopReason: typeof stop === "string" ? stop : null,
-    policyVersion: typeof b.policy_version === "number" ? b.policy_version : null,
+    policyVersion: typeof v === "number" ? v : null,
     promptTokenIds: Array.isArray(b.prompt_token_ids) ? b.prompt_token_ids.map(Number) : null,
   };
 }

@@ -9,7 +9,7 @@ import {
   renderObservation,
   truncate,
 } from "../../images/worker/agent/notebook.js";
-import { parseCompletion } from "../../images/worker/engine.js";
+import { EngineError, parseCompletion } from "../../images/worker/engine.js";
 import { FrameDecoder, ProtocolError, encodeFrame } from "../../images/worker/sandbox/framing.js";
 import { type CellResult } from "../../images/worker/sandbox/kernel.js";
 import { parseCorpus, LocalCorpus } from "../../images/worker/tools.js";
@@ -182,6 +182,23 @@ describe("worker engine: completion responses", () => {
       stopReason: "</code>",
       policyVersion: 4,
     });
+  });
+
+  it("refuses, retryably, an answer from an engine that serves no policy version yet", () => {
+    const choices = [{ token_ids: [1], logprobs: { token_logprobs: [-0.1] } }];
+    for (const v of [-1, 1.5, "3"]) {
+      let err: unknown;
+      try {
+        parseCompletion({ choices, policy_version: v });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(v)).to.be.instanceOf(EngineError);
+      expect((err as EngineError).retryable).to.equal(true);
+      expect((err as EngineError).message).to.contain("serves no policy version");
+    }
+    expect(parseCompletion({ choices, policy_version: 0 }).policyVersion).to.equal(0);
+    expect(parseCompletion({ choices }).policyVersion).to.equal(null);
   });
 
   it("names what is missing", () => {
