@@ -191,6 +191,7 @@ export function buildTrainerJob(
     { name: "MASTER_PORT", value: String(RENDEZVOUS_PORT) },
   ];
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
+  else env.push({ name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) });
   const container: V1Container = {
     name: "trainer",
     image: t.image ?? images.trainer,

@@ -34,6 +34,25 @@ export const TRAINER_CONFIG = defineConfig({
     default: "0.0.0.0",
     description: "Address the colocated engine binds (workers in other pods reach it)",
   },
+  weightsPort: {
+    type: "int",
+    default: 7071,
+    min: 0,
+    max: 65535,
+    description: "Weights gRPC port the inference sidecars pull from (with spec.inference; 0 = free)",
+  },
+  exportDir: {
+    type: "string",
+    default: "",
+    description:
+      "Where the learner exports each policy version for the sidecars (with spec.inference); empty = <tmp>/l0-weights",
+  },
+  weightSyncTimeout: {
+    type: "duration",
+    default: "600s",
+    description:
+      "With spec.inference: how long a new version may take to be served by every engine before the run fails (WeightSyncTimeout)",
+  },
   checkpointDir: {
     type: "string",
     default: "",

@@ -1,8 +1,10 @@
 // `l0 trainer`: the trainer pod's main. Launches the learner (CPU tiny model with its colocated
 // engine, warm-started or resumed), runs the Hub and its Rollout server in-process, and drives
-// the training loop with consistent checkpoints of learner + hub state together.
+// the training loop with consistent checkpoints of learner + hub state together. With
+// spec.inference it also runs the weight service and waits for the engines after every step.
 import { readSecretFile } from "../../../lib/secrets.js";
 import { appendFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
@@ -17,6 +19,7 @@ import { Hub } from "../hub/hub.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
+import { startWeightService } from "../weights/embed.js";
 import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
@@ -30,15 +33,17 @@ export async function main(
   const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_TRAINER_TOKEN_FILE)");
   const run = readTrainingRun(cfg.runConfig);
-  if (run.spec.inference)
-    // Unfinished (issue 9): with separate engines the loop must ExportWeights, serve them through
-    // the weight service (images/trainer/weights) and wait for the sidecars (runLoop's `publish`).
+  // Separate inference (spec.inference): the learner runs no engine; each policy version is
+  // exported and served by the weight service here, and the sidecars beside the engines pull it.
+  const separate = run.spec.inference !== undefined;
+  if (separate && cfg.enginePort >= 0)
     throw invalidField(
-      "spec.inference",
-      "separate inference engines are not wired into l0 trainer yet; omit spec.inference (colocated engine)",
+      "--engine-port (L0_TRAINER_ENGINE_PORT)",
+      "must be -1 with spec.inference (the inference engines serve, not the learner)",
     );
-  if (cfg.enginePort < 0)
+  if (!separate && cfg.enginePort < 0)
     throw invalidField("--engine-port (L0_TRAINER_ENGINE_PORT)", "is required for the colocated engine");
+  const exportDir = resolve(cfg.exportDir || join(tmpdir(), "l0-weights"));
   const settings = hubSettings(run);
   const log = logger.child({ run: `${settings.run.namespace}/${settings.run.name}`, attempt: cfg.attempt });
   const { train, eval: evalDs } = loadRunDatasets(settings.dataset, cfg.runConfig);
@@ -58,6 +63,7 @@ export async function main(
       port: 0,
       engineHost: cfg.engineHost,
       enginePort: cfg.enginePort,
+      exportDir: separate ? exportDir : undefined,
       loadDir: from ? join(from.dir, "learner") : undefined,
       sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
     },
@@ -108,6 +114,34 @@ export async function main(
     await server.stop();
   });
 
+  // Strictly on-policy with separate engines: a version is exported, then every engine must serve
+  // it before the next step leases episodes (publish fails with WeightSyncTimeout, never hangs).
+  let publish: ((v: number, signal: AbortSignal) => Promise<void>) | undefined;
+  if (separate) {
+    const weights = await startWeightService({
+      dir: exportDir,
+      token,
+      logger: log.child({ component: "weights" }),
+      registry,
+      host: cfg.host,
+      port: cfg.weightsPort,
+    });
+    shutdown.add("weights", () => weights.close());
+    const engines = run.spec.inference?.replicas ?? 1;
+    publish = async (v, signal) => {
+      const t0 = Date.now();
+      await client.exportWeights(exportDir);
+      await weights.publish(v, { timeoutMs: cfg.weightSyncTimeout, minEngines: engines, signal });
+      log.info("engines serve the new policy", {
+        policyVersion: v,
+        engines,
+        seconds: (Date.now() - t0) / 1000,
+      });
+    };
+    log.info("weight service listening", { weightsPort: weights.port, exportDir, engines });
+    await publish(version, shutdown.signal);
+  }
+
   let lastSaved = from?.step ?? -1;
   let lastTrained = hub.step;
   const save = async (step: number): Promise<void> => {
@@ -149,6 +183,7 @@ export async function main(
     hasEval: evalDs !== undefined,
     checkpoint: root ? save : undefined,
     everySteps: ck.everySteps ?? 10,
+    publish,
     history,
   });
   // Registered last, so it runs first on a signal: let a Train in flight finish, then save what
