@@ -17,7 +17,14 @@ import { runConfigJson } from "../operator/trainingrun/build.js";
 import { demosJsonl, readQuestions } from "../examples/tiny-qa/demos.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
-import { type LocalPaths, type LocalPorts, absolutize, trainerPlan, workerPlan } from "./plan.js";
+import {
+  type LocalPaths,
+  type LocalPorts,
+  absolutize,
+  inferencePlans,
+  trainerPlan,
+  workerPlan,
+} from "./plan.js";
 import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
 import { plotSvg } from "./plot.js";
 import { type Child, killGroup, startChild, stopChild } from "./procs.js";
@@ -45,9 +52,9 @@ export async function main(
   const cfg = loadConfig(LOCAL_CONFIG, { flags, env, envPrefix: LOCAL_ENV_PREFIX });
   const file = resolve(String(flags.file));
   const run = absolutize(readTrainingRun(file), dirname(file));
-  if (run.spec.inference)
-    say("l0 local: spec.inference is ignored here: the learner's colocated CPU engine serves the policy");
-  delete run.spec.inference;
+  // spec.inference: separate engines as the cluster runs them (weight service -> sidecar ->
+  // engine), each engine here the learner's CPU engine alone, whatever spec.inference.engine says.
+  const replicas = run.spec.inference ? (run.spec.inference.replicas ?? 1) : 0;
   const name = run.metadata?.name ?? "run";
   const runDir = resolve(cfg.runDir || join("runs", name));
   const ckDir = join(runDir, "checkpoints");
@@ -68,10 +75,17 @@ export async function main(
   }
   const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir, sftData };
   const ports: LocalPorts = { hub: await freePort(), engine: await freePort(), metrics: await freePort() };
+  if (replicas > 0) {
+    ports.weights = await freePort();
+    ports.engines = [];
+    for (let i = 0; i < replicas; i++) ports.engines.push(await freePort());
+  }
   const nWorkers = cfg.workers || run.spec.workers?.replicas || 1;
   const maxSteps = run.spec.algorithm?.maxSteps ?? 100;
   say(
-    `l0 local: ${name}: ${maxSteps} steps, ${nWorkers} worker(s); run directory ${runDir}` +
+    `l0 local: ${name}: ${maxSteps} steps, ${nWorkers} worker(s)` +
+      (replicas > 0 ? `, ${replicas} inference engine(s) with weight sync` : "") +
+      `; run directory ${runDir}` +
       (resuming ? " (resuming from its checkpoint)" : ""),
   );
   say(`  logs: ${join(runDir, "logs")}/*.log   metrics: http://127.0.0.1:${ports.metrics}/metrics`);
@@ -86,6 +100,13 @@ export async function main(
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
   const workers = children.slice(1);
+  // The inference tier outlives trainer restarts, as its Deployment does.
+  const inference: Child[] = [];
+  for (let i = 0; i < replicas; i++) {
+    const p = inferencePlans(run, paths, ports, i);
+    inference.push(startChild(L0_BIN, p.engine, env), startChild(L0_BIN, p.sidecar, env));
+  }
+  children.push(...inference);
   // For operators of this machine (and the tests): which processes belong to the run.
   const writePids = (): void =>
     writeFileSync(
@@ -109,7 +130,7 @@ export async function main(
       `\nl0 local: ${sig}: stopping (the trainer writes a checkpoint; Ctrl-C again to kill)\n`,
     );
     void stopChild(trainer, 120_000);
-    for (const w of workers) void stopChild(w, 10_000);
+    for (const w of [...workers, ...inference]) void stopChild(w, 10_000);
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
@@ -173,7 +194,7 @@ export async function main(
     code = await trainer.exited;
   }
   clearInterval(timer);
-  await Promise.all(workers.map((w) => stopChild(w, 10_000)));
+  await Promise.all([...workers, ...inference].map((w) => stopChild(w, 10_000)));
   rollout.close();
   if (live) process.stdout.write("\n");
   const seconds = (Date.now() - t0) / 1000;

@@ -5,7 +5,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { type V1EnvVar } from "@kubernetes/client-node";
 import { type TrainingRun } from "../gen/crds/index.js";
-import { buildOwnedPool } from "../operator/trainingrun/build-inference.js";
+import { buildInference, buildOwnedPool } from "../operator/trainingrun/build-inference.js";
 import { buildTrainerJob } from "../operator/trainingrun/build.js";
 import { buildWorkerDeployment } from "../operator/workerpool/build.js";
 
@@ -26,8 +26,13 @@ export interface WarmStart {
 
 export interface LocalPorts {
   hub: number;
+  /** The learner's colocated engine; with spec.inference, the inference engines' ports (engines). */
   engine: number;
   metrics: number;
+  /** The trainer's weight service (spec.inference). */
+  weights?: number;
+  /** One per inference replica (spec.inference); workers spread over them. */
+  engines?: number[];
 }
 
 export interface ProcessPlan {
@@ -103,12 +108,14 @@ export function trainerPlan(
       L0_TRAINER_METRICS_PORT: String(ports.metrics),
       L0_TRAINER_CHECKPOINT_DIR: paths.checkpointDir,
       L0_TRAINER_ENGINE_PORT: String(ports.engine),
+      L0_TRAINER_WEIGHTS_PORT: String(ports.weights ?? 0),
     },
     {
       // Loopback only: nothing on this machine needs to reach the trainer from outside.
       L0_TRAINER_HOST: "127.0.0.1",
       L0_TRAINER_ENGINE_HOST: "127.0.0.1",
       L0_TRAINER_LOG_FORMAT: "json",
+      ...(run.spec.inference ? { L0_TRAINER_EXPORT_DIR: join(paths.runDir, "weights-export") } : {}),
       ...(paths.sftData
         ? {
             L0_TRAINER_SFT_DATA: paths.sftData,
@@ -127,6 +134,11 @@ export function trainerPlan(
   };
 }
 
+/** The engine port worker `index` uses: the colocated one, or the inference replicas in turn. */
+export function engineOf(ports: LocalPorts, index: number): number {
+  return ports.engines?.length ? ports.engines[index % ports.engines.length]! : ports.engine;
+}
+
 /** Pure: worker process `index`, from the operator's worker Deployment of the run's inline pool. */
 export function workerPlan(
   run: TrainingRun,
@@ -142,7 +154,7 @@ export function workerPlan(
     containerEnv(c.env),
     {
       L0_WORKER_HUB: `127.0.0.1:${ports.hub}`,
-      L0_WORKER_ENGINE_URL: `http://127.0.0.1:${ports.engine}`,
+      L0_WORKER_ENGINE_URL: `http://127.0.0.1:${engineOf(ports, index)}`,
       L0_WORKER_TOKEN_FILE: paths.tokenFile,
       L0_WORKER_RUN_CONFIG: paths.runConfig,
       L0_WORKER_METRICS_PORT: "0",
@@ -164,5 +176,62 @@ export function workerPlan(
     args: c.args ?? ["worker"],
     env,
     logFile: join(paths.runDir, "logs", `worker-${index}.log`),
+  };
+}
+
+/**
+ * Pure: inference replica `index` (spec.inference) as two processes, from the operator's inference
+ * Deployment: its engine container becomes the learner's CPU engine alone (`l0 learner --role
+ * inference`: the tiny model, no GPU engine here), and its weight-sync container the same `l0
+ * sidecar` with the `local` engine adapter, its volume a directory of the run.
+ */
+export function inferencePlans(
+  run: TrainingRun,
+  paths: LocalPaths,
+  ports: LocalPorts,
+  index: number,
+): { engine: ProcessPlan; sidecar: ProcessPlan } {
+  const engine = engineOf(ports, index);
+  const dep = buildInference(run).deployment;
+  const containers = dep.spec!.template.spec!.containers;
+  const sync = containers.find((c) => c.name === "weight-sync")!;
+  const dir = join(paths.runDir, `inference-${index}`);
+  const sidecarEnv = localEnv(
+    containerEnv(sync.env),
+    {
+      L0_SIDECAR_WEIGHTS_ADDRESS: `127.0.0.1:${ports.weights ?? 0}`,
+      L0_SIDECAR_TOKEN_FILE: paths.tokenFile,
+      L0_SIDECAR_ENGINE: "local",
+      L0_SIDECAR_ENGINE_URL: `http://127.0.0.1:${engine}`,
+      L0_SIDECAR_ROOT: join(dir, "weights"),
+      L0_SIDECAR_PEER_PORT: "0",
+      L0_SIDECAR_METRICS_PORT: "0",
+      POD_IP: "127.0.0.1",
+    },
+    {
+      L0_SIDECAR_ENGINE_ID: `local-inference-${index}`,
+      L0_SIDECAR_HOST: "127.0.0.1",
+      L0_SIDECAR_LOG_FORMAT: "json",
+    },
+  );
+  return {
+    engine: {
+      name: `engine-${index}`,
+      args: ["learner"],
+      env: {
+        L0_LEARNER_ROLE: "inference",
+        L0_LEARNER_RUN_CONFIG: paths.runConfig,
+        L0_LEARNER_TOKEN_FILE: paths.tokenFile,
+        L0_LEARNER_ENGINE_HOST: "127.0.0.1",
+        L0_LEARNER_ENGINE_PORT: String(engine),
+      },
+      logFile: join(paths.runDir, "logs", `engine-${index}.log`),
+    },
+    sidecar: {
+      name: `sidecar-${index}`,
+      args: sync.args ?? ["sidecar"],
+      env: sidecarEnv,
+      logFile: join(paths.runDir, "logs", `sidecar-${index}.log`),
+    },
   };
 }

@@ -4,9 +4,9 @@ import { expect } from "chai";
 import { type TrainingRun } from "../../gen/crds/index.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
 import { buildTrainerJob } from "../../operator/trainingrun/build.js";
-import { buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
+import { buildInference, buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
-import { DROPPED, absolutize, localEnv, trainerPlan, workerPlan } from "../../local/plan.js";
+import { DROPPED, absolutize, inferencePlans, localEnv, trainerPlan, workerPlan } from "../../local/plan.js";
 
 const run = (): TrainingRun =>
   parseTrainingRun({
@@ -80,6 +80,39 @@ describe("l0 local plans", () => {
       L0_WORKER_SEARCH_CORPUS: "/m/data/corpus.jsonl",
       L0_WORKER_SANDBOX_MODE: "weak",
       L0_WORKER_METRICS_PORT: "0",
+    });
+  });
+
+  it("with spec.inference: a weight service in the trainer, and per replica a CPU engine and a sidecar", () => {
+    const r = run();
+    r.spec.inference = { replicas: 2, engine: "sglang" };
+    const p3 = { ...ports, weights: 4444, engines: [5550, 5551] };
+    const t = trainerPlan(r, paths, p3);
+    expect(t.env).to.include({ L0_TRAINER_WEIGHTS_PORT: "4444", L0_TRAINER_EXPORT_DIR: "/r/weights-export" });
+    expect(t.env).not.to.have.property("L0_TRAINER_ENGINE_PORT");
+    // Workers spread over the replicas.
+    const url = (i: number) => workerPlan(r, paths, p3, i, "weak").env.L0_WORKER_ENGINE_URL;
+    expect([0, 1, 2].map(url)).to.deep.equal([
+      "http://127.0.0.1:5550",
+      "http://127.0.0.1:5551",
+      "http://127.0.0.1:5550",
+    ]);
+    const { engine, sidecar } = inferencePlans(r, paths, p3, 1);
+    expect(engine.args).to.deep.equal(["learner"]);
+    expect(engine.env).to.include({ L0_LEARNER_ROLE: "inference", L0_LEARNER_ENGINE_PORT: "5551" });
+    const sync = buildInference(r).deployment.spec!.template.spec!.containers.find(
+      (c) => c.name === "weight-sync",
+    )!;
+    expect(sidecar.args).to.deep.equal(sync.args);
+    for (const e of sync.env!) expect(sidecar.env).to.have.property(e.name);
+    expect(sidecar.env).to.include({
+      L0_SIDECAR_WEIGHTS_ADDRESS: "127.0.0.1:4444",
+      L0_SIDECAR_ENGINE: "local", // the CPU engine, whatever the cluster engine is
+      L0_SIDECAR_ENGINE_URL: "http://127.0.0.1:5551",
+      L0_SIDECAR_ROOT: "/r/inference-1/weights",
+      L0_SIDECAR_TOKEN_FILE: "/r/token",
+      L0_SIDECAR_ENGINE_ID: "local-inference-1",
+      POD_IP: "127.0.0.1",
     });
   });
 

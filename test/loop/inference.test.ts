@@ -1,0 +1,89 @@
+// `l0 local` with spec.inference, end to end with the real programs: the trainer exports every
+// policy version and serves it from its weight service; two inference replicas, each the learner's
+// CPU engine alone (`--role inference`) beside a real `l0 sidecar` (local adapter), pull, verify and
+// load it; the trainer leases the next step only once both serve it; workers sample from them.
+import { expect } from "chai";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { parseHistory } from "../../local/summary.js";
+import { ROOT, startLocal } from "./run-local.js";
+
+const EX = join(ROOT, "examples", "tiny-qa");
+const STEPS = 3;
+
+const manifest = `apiVersion: l0.dev/v1alpha1
+kind: TrainingRun
+metadata: { name: inference-test }
+spec:
+  model: { name: tiny }
+  dataset: { path: ${EX}/train.jsonl, evalPath: ${EX}/eval.jsonl, evalEvery: 2, evalSize: 4, shuffleSeed: 3 }
+  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: ${STEPS}, learningRate: 1.0e-3, dynamicSampling: false }
+  agent: { maxTurns: 1, maxTokensPerTurn: 32, contextBudget: 1000, tools: [search] }
+  workers: { replicas: 2, episodesPerWorker: 2, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
+  inference: { replicas: 2 }
+  checkpoint: { everySteps: 1, keep: 2 }
+`;
+
+const records = (file: string, message: string): Record<string, unknown>[] =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.includes(`"message": "${message}"`) || l.includes(`"message":"${message}"`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+const sha256 = (file: string): string => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+describe("l0 local with separate inference engines", function () {
+  this.timeout(180_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), "l0-inference-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("syncs every policy version to both engines before the next step, and trains on their samples", async () => {
+    const file = join(dir, "run.yaml");
+    const runDir = join(dir, "run");
+    writeFileSync(file, manifest);
+    const run = startLocal(file, runDir, { args: ["--sft-demos", "8"], env: { L0_LEARNER_SEED: "1" } });
+    expect(await run.done).to.equal(0, run.out());
+    expect(run.out()).to.contain("2 inference engine(s) with weight sync");
+
+    const h = parseHistory(readFileSync(join(runDir, "checkpoints", "history.jsonl"), "utf8"));
+    const steps = h.filter((r) => r.kind === "step");
+    expect(steps.map((r) => r.step)).to.deep.equal([1, 2, 3]);
+    for (const s of steps) expect(s.samples, `step ${s.step}`).to.be.greaterThan(0);
+    const first = h.find((r) => r.kind === "eval" && r.step === 0)!.policyVersion;
+    const versions = [first, ...steps.map((s) => s.policyVersion)];
+    const last = versions.at(-1)!;
+
+    // The trainer waited for both engines after the warm start and after every step.
+    const logs = join(runDir, "logs");
+    const published = records(join(logs, "trainer.log"), "engines serve the new policy");
+    expect(published.map((r) => r.policyVersion)).to.deep.equal(versions);
+    for (const r of published) expect(r.engines).to.equal(2);
+    for (const i of [0, 1]) {
+      // Each sidecar loaded each version once; each engine says it loaded exactly those.
+      const served = records(join(logs, `sidecar-${i}.log`), "engine serves weights").map((r) => r.version);
+      expect(served, `sidecar-${i}`).to.deep.equal(versions);
+      const loaded = records(join(logs, `engine-${i}.log`), "weights loaded").map((r) => r.version);
+      expect(loaded, `engine-${i}`).to.deep.equal(versions);
+      // What the engine loaded last is, byte for byte, what the learner exported.
+      const root = join(runDir, `inference-${i}`, "weights");
+      expect(basename(readlinkSync(join(root, "current")))).to.equal(String(last));
+      const exported = join(runDir, "weights-export", String(last));
+      const shards = readdirSync(exported).filter((f) => f.endsWith(".safetensors"));
+      expect(shards.length).to.be.greaterThan(0);
+      for (const s of shards)
+        expect(sha256(join(root, "versions", String(last), s)), s).to.equal(sha256(join(exported, s)));
+    }
+    expect(existsSync(join(runDir, "summary.json"))).to.equal(true);
+  });
+});
