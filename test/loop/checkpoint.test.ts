@@ -1,5 +1,12 @@
 // The loop's checkpoints: one directory per step, complete only with its marker, `latest` moved
 // atomically, resume from the newest complete one, pruning keeps the newest.
+import {
+  PUBLISHED_FILE,
+  highestExport,
+  minVersion,
+  readPublished,
+  writePublished,
+} from "../../images/trainer/trainer/versions.js";
 import { expect } from "chai";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -68,5 +75,32 @@ describe("trainer checkpoints", () => {
     expect(findLatest(root)?.step).to.equal(4);
     mkdirSync(join(root, "step-000009")); // incomplete leftovers are not pruned by count
     expect(findLatest(root)?.step).to.equal(4);
+  });
+});
+
+describe("policy versions are never reused across trainer restarts", () => {
+  let root: string;
+  let exports: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), "l0-versions-"));
+    exports = join(root, "export");
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("starts a learner above every version published or left in the export directory", () => {
+    expect(minVersion(root, exports)).to.equal(1); // fresh: version 0 is never published
+    writePublished(root, 6);
+    writePublished(root, 4); // never goes down
+    expect(readPublished(root)).to.equal(6);
+    expect(minVersion(root, exports)).to.equal(7);
+    // An export directory lost with its pod is covered by the record; one that stayed (l0 local,
+    // --fresh) covers a lost record, including an export cut short.
+    mkdirSync(join(exports, "9"), { recursive: true });
+    mkdirSync(join(exports, ".12.tmp-abc"), { recursive: true });
+    mkdirSync(join(exports, "notes"), { recursive: true });
+    expect(highestExport(exports)).to.equal(12);
+    expect(minVersion("", exports)).to.equal(13);
+    writeFileSync(join(root, PUBLISHED_FILE), "garbage\n");
+    expect(readPublished(root)).to.equal(0);
   });
 });

@@ -2,6 +2,8 @@
 // policy version and serves it from its weight service; two inference replicas, each the learner's
 // CPU engine alone (`--role inference`) beside a real `l0 sidecar` (local adapter), pull, verify and
 // load it; the trainer leases the next step only once both serve it; workers sample from them.
+// The trainer is SIGKILLed mid-run: restarted from its checkpoint, it never reuses a version
+// number the engines may already hold (they would not load it again).
 import { expect } from "chai";
 import { createHash } from "node:crypto";
 import {
@@ -19,7 +21,7 @@ import { parseHistory } from "../../local/summary.js";
 import { ROOT, startLocal } from "./run-local.js";
 
 const EX = join(ROOT, "examples", "tiny-qa");
-const STEPS = 3;
+const STEPS = 5;
 
 const manifest = `apiVersion: l0.dev/v1alpha1
 kind: TrainingRun
@@ -53,28 +55,43 @@ describe("l0 local with separate inference engines", function () {
     const runDir = join(dir, "run");
     writeFileSync(file, manifest);
     const run = startLocal(file, runDir, { args: ["--sft-demos", "8"], env: { L0_LEARNER_SEED: "1" } });
+    const history = () => {
+      const p = join(runDir, "checkpoints", "history.jsonl");
+      return existsSync(p) ? parseHistory(readFileSync(p, "utf8")) : [];
+    };
+    const deadline = Date.now() + 120_000;
+    while (!history().some((r) => r.kind === "step" && r.step >= 2)) {
+      if (Date.now() > deadline) throw new Error(`no step 2 in time\n${run.out()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
+    process.kill(pids.trainer!, "SIGKILL");
     expect(await run.done).to.equal(0, run.out());
     expect(run.out()).to.contain("2 inference engine(s) with weight sync");
+    expect(run.out()).to.match(/the trainer exited with code \d+; restarting it/);
 
-    const h = parseHistory(readFileSync(join(runDir, "checkpoints", "history.jsonl"), "utf8"));
+    const h = history();
     const steps = h.filter((r) => r.kind === "step");
-    expect(steps.map((r) => r.step)).to.deep.equal([1, 2, 3]);
+    expect(steps.map((r) => r.step)).to.include.members([1, 2, 3, 4, 5]);
     for (const s of steps) expect(s.samples, `step ${s.step}`).to.be.greaterThan(0);
-    const first = h.find((r) => r.kind === "eval" && r.step === 0)!.policyVersion;
-    const versions = [first, ...steps.map((s) => s.policyVersion)];
-    const last = versions.at(-1)!;
+    const last = steps.at(-1)!.policyVersion;
 
-    // The trainer waited for both engines after the warm start and after every step.
+    // The trainer waited for both engines after the warm start and after every step, in both
+    // attempts, and never published a version number twice.
     const logs = join(runDir, "logs");
-    const published = records(join(logs, "trainer.log"), "engines serve the new policy");
-    expect(published.map((r) => r.policyVersion)).to.deep.equal(versions);
-    for (const r of published) expect(r.engines).to.equal(2);
+    const published = records(join(logs, "trainer.log"), "engines serve the new policy").map(
+      (r) => r.policyVersion as number,
+    );
+    expect(published.length).to.be.at.least(STEPS + 2); // warm start of each attempt + every step
+    for (let k = 1; k < published.length; k++)
+      expect(published[k], `published ${published.join(",")}`).to.be.greaterThan(published[k - 1]!);
+    expect(published.at(-1)).to.equal(last);
     for (const i of [0, 1]) {
-      // Each sidecar loaded each version once; each engine says it loaded exactly those.
+      // Each sidecar loaded each published version once; each engine loaded exactly those.
       const served = records(join(logs, `sidecar-${i}.log`), "engine serves weights").map((r) => r.version);
-      expect(served, `sidecar-${i}`).to.deep.equal(versions);
+      expect(served, `sidecar-${i}`).to.deep.equal(published);
       const loaded = records(join(logs, `engine-${i}.log`), "weights loaded").map((r) => r.version);
-      expect(loaded, `engine-${i}`).to.deep.equal(versions);
+      expect(loaded, `engine-${i}`).to.deep.equal(published);
       // What the engine loaded last is, byte for byte, what the learner exported.
       const root = join(runDir, `inference-${i}`, "weights");
       expect(basename(readlinkSync(join(root, "current")))).to.equal(String(last));

@@ -91,6 +91,9 @@ def start(cfg, token: str, log: Logger):
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
     if cfg.sft_data and not inference:
         warm_start(cfg, trainer, tok, log)
+    if cfg.min_version > trainer.version and not inference:
+        log.info("policy version raised", version=cfg.min_version, was=trainer.version)
+        trainer.version = cfg.min_version
     if engine is not None:
         http = make_server(Api(engine, cfg.served_model_name or cfg.model, loads_weights=inference),
                            cfg.engine_host, cfg.engine_port, log, token if cfg.engine_require_token else "")

@@ -55,6 +55,7 @@ class LearnerConfig:
     # Checkpoints and weights.
     load_dir: str = ""
     export_dir: str = ""
+    min_version: int = 0
     log_level: str = "info"
 
 
@@ -76,6 +77,8 @@ HELP = {
     '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
     "load_dir": "checkpoint directory to resume from at start",
     "export_dir": "default directory for ExportWeights",
+    "min_version": "the policy version starts at least here, after --load-dir and the warm start (a restarted "
+    "trainer passes one above every version its engines may hold, so no version number is reused)",
 }
 CHOICES = {
     "role": ["learner", "inference"],

@@ -64,6 +64,7 @@ export async function main(
       engineHost: cfg.engineHost,
       enginePort: cfg.enginePort,
       exportDir: separate ? exportDir : undefined,
+      minVersion: separate ? minVersion(root, exportDir) : undefined,
       loadDir: from ? join(from.dir, "learner") : undefined,
       sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
     },
@@ -130,6 +131,7 @@ export async function main(
     const engines = run.spec.inference?.replicas ?? 1;
     publish = async (v, signal) => {
       const t0 = Date.now();
+      writePublished(root, v);
       await client.exportWeights(exportDir);
       await weights.publish(v, { timeoutMs: cfg.weightSyncTimeout, minEngines: engines, signal });
       log.info("engines serve the new policy", {
