@@ -1,9 +1,10 @@
 // Weight streaming benchmark: exports a synthetic checkpoint (default 2 GiB in 8 shards) and, in
 // the same run, measures the raw TCP loopback ceiling (one connection, 4 MiB writes, reader in a
-// child process), one subscriber pulling it from the weight service (a child process that verifies
-// every chunk and writes the shards into RAM-backed staging, like a sidecar on an emptyDir with
-// medium Memory; one more pull onto disk for reference), and the wall time for 1 and 4 full
-// sidecars (child processes, peer fan-out) to serve a newly published version.
+// child process), the gRPC transport alone (the same Pull streams, pieces dropped), one
+// subscriber pulling it from the weight service (a child process that verifies every chunk and
+// writes the shards into RAM-backed staging, like a sidecar on an emptyDir with medium Memory;
+// one more pull onto disk for reference), and the wall time for 1 and 4 full sidecars (child
+// processes, peer fan-out) to serve a newly published version.
 // Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3]
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
@@ -137,6 +138,32 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     console.log(
       JSON.stringify({ bytes: n, seconds: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 }),
     );
+    return;
+  }
+  if (mode === "discard") {
+    // gRPC transport alone: the same Pull streams, each piece dropped (no hash, no write).
+    const [address, tokenFile, manifestFile] = args as [string, string, string];
+    const { readFile } = await import("node:fs/promises");
+    const { parseManifestText } = await import("../../images/trainer/weights/manifest.js");
+    const { weightsClient } = await import("../../images/inference/puller.js");
+    const { tokenMetadata } = await import("../../lib/grpc.js");
+    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
+    const token = (await readFile(tokenFile, "utf8")).trim();
+    const client = weightsClient(address);
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    for (const shard of manifest.shards) {
+      const req = { version: manifest.version, shard: shard.file, offset: 0, pullerId: "bench" };
+      let n = 0;
+      for await (const p of client.pull(req, tokenMetadata(token)) as AsyncIterable<{ data: Uint8Array }>)
+        n += p.data.length;
+      if (n !== shard.sizeBytes) throw new Error(`${shard.file}: got ${n} of ${shard.sizeBytes} bytes`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(
+      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
+    );
+    client.close();
     return;
   }
   if (mode === "pull") {
@@ -288,10 +315,10 @@ async function parentMain(): Promise<void> {
     const tcp: Measured[] = [];
     const pulls: Measured[] = [];
     let maxRss = 0;
-    const pull = async (dir: string): Promise<Measured> => {
+    const pull = async (dir: string, mode = "pull"): Promise<Measured> => {
       const cpu0 = cpuSeconds();
       await mkdir(dir);
-      const out = JSON.parse(await child("pull", [svc.address, tokenFile, manifestFile, dir])) as {
+      const out = JSON.parse(await child(mode, [svc.address, tokenFile, manifestFile, dir])) as {
         seconds: number;
         maxRssMiB: number;
         cpu: number;
@@ -301,12 +328,16 @@ async function parentMain(): Promise<void> {
       maxRss = Math.max(maxRss, out.maxRssMiB);
       return { bytesPerSecond: bytes / out.seconds, cpuPerGB: cpu / (bytes / 1e9) };
     };
+    const transport: Measured[] = [];
+    const rate = (m: Measured) =>
+      `${round(m.bytesPerSecond / 1e9, 2)} GB/s (${round(m.cpuPerGB, 2)} CPU-s/GB)`;
     for (let r = 0; r < repeat; r++) {
       tcp.push(await tcpCeiling(bytes));
+      transport.push(await pull(join(stage, `discard-${r}`), "discard"));
       pulls.push(await pull(join(stage, `pull-${r}`)));
       console.log(
-        `round ${r + 1}: raw TCP ${round(tcp[r]!.bytesPerSecond / 1e9, 2)} GB/s (${round(tcp[r]!.cpuPerGB, 2)} CPU-s/GB), ` +
-          `weight service -> verified staging ${round(pulls[r]!.bytesPerSecond / 1e9, 2)} GB/s (${round(pulls[r]!.cpuPerGB, 2)} CPU-s/GB)`,
+        `round ${r + 1}: raw TCP ${rate(tcp[r]!)}, gRPC Pull alone (pieces dropped) ${rate(transport[r]!)}, ` +
+          `weight service -> verified staging ${rate(pulls[r]!)}`,
       );
     }
     const diskPull = await pull(join(base, "pull-disk"));
@@ -354,6 +385,8 @@ async function parentMain(): Promise<void> {
     console.log(`4 sidecars without fan-out (all pull from the service) in ${round(s4star, 2)} s`);
 
     const gbps = median(pulls.map((m) => m.bytesPerSecond)) / 1e9;
+    const grpcGbps = median(transport.map((m) => m.bytesPerSecond)) / 1e9;
+    const grpcCpu = median(transport.map((m) => m.cpuPerGB));
     const tcpGbps = median(tcp.map((m) => m.bytesPerSecond)) / 1e9;
     const tcpCpu = median(tcp.map((m) => m.cpuPerGB));
     const pullCpu = median(pulls.map((m) => m.cpuPerGB));
@@ -364,6 +397,10 @@ async function parentMain(): Promise<void> {
     console.log(
       `CPU per GB (both ends): raw TCP ${round(tcpCpu, 2)} s, weight service + verifying puller ${round(pullCpu, 2)} s; ` +
         `cpu_ratio ${round(tcpCpu / pullCpu, 3)} (CPU cost of raw TCP / weight service per byte); load average ${round(load, 1)} on ${availableParallelism()} CPUs`,
+    );
+    console.log(
+      `gRPC transport alone: ${round(grpcGbps, 3)} GB/s, ${round(grpcCpu, 2)} CPU-s/GB (grpc_ratio ${round(grpcGbps / tcpGbps, 3)} of raw TCP): ` +
+        `the ceiling of a verified pull over gRPC here`,
     );
     console.log(`peak RSS of a pulling process: ${round(maxRss, 0)} MiB (it never holds a whole shard)`);
     for (const n of notes) console.log(`note: ${n}`);
@@ -376,6 +413,9 @@ async function parentMain(): Promise<void> {
       tcp_gbps: round(tcpGbps, 3),
       gbps: round(gbps, 3),
       tcp_ratio: round(gbps / tcpGbps, 3),
+      grpc_gbps: round(grpcGbps, 3),
+      grpc_ratio: round(grpcGbps / tcpGbps, 3),
+      grpc_cpu_s_per_gb: round(grpcCpu, 3),
       tcp_cpu_s_per_gb: round(tcpCpu, 3),
       pull_cpu_s_per_gb: round(pullCpu, 3),
       cpu_ratio: round(tcpCpu / pullCpu, 3),
