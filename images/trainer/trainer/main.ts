@@ -23,6 +23,7 @@ import { startWeightService } from "../weights/embed.js";
 import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
+import { minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
 
 export async function main(
