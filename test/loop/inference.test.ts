@@ -18,23 +18,14 @@ import {
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
-import { ROOT, startLocal } from "./run-local.js";
+import { shortRun, startLocal } from "./run-local.js";
 
-const EX = join(ROOT, "examples", "tiny-qa");
 const STEPS = 5;
 
-const manifest = `apiVersion: l0.dev/v1alpha1
-kind: TrainingRun
-metadata: { name: inference-test }
-spec:
-  model: { name: tiny }
-  dataset: { path: ${EX}/train.jsonl, evalPath: ${EX}/eval.jsonl, evalEvery: 2, evalSize: 4, shuffleSeed: 3 }
-  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: ${STEPS}, learningRate: 1.0e-3, dynamicSampling: false }
-  agent: { maxTurns: 1, maxTokensPerTurn: 32, contextBudget: 1000, tools: [search] }
-  workers: { replicas: 2, episodesPerWorker: 2, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
-  inference: { replicas: 2 }
-  checkpoint: { everySteps: 1, keep: 2 }
-`;
+const manifest = shortRun("inference-test", STEPS, {
+  learningRate: "1.0e-3",
+  extra: "  inference: { replicas: 2 }\n",
+});
 
 const records = (file: string, message: string): Record<string, unknown>[] =>
   readFileSync(file, "utf8")

@@ -8,21 +8,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
-import { ROOT, startLocal } from "./run-local.js";
+import { shortRun, startLocal } from "./run-local.js";
 
-const EX = join(ROOT, "examples", "tiny-qa");
-
-const manifest = (steps: number): string => `apiVersion: l0.dev/v1alpha1
-kind: TrainingRun
-metadata: { name: loop-test }
-spec:
-  model: { name: tiny }
-  dataset: { path: ${EX}/train.jsonl, evalPath: ${EX}/eval.jsonl, evalEvery: 2, evalSize: 4, shuffleSeed: 3 }
-  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: ${steps}, learningRate: 1.0e-4, dynamicSampling: false }
-  agent: { maxTurns: 1, maxTokensPerTurn: 32, contextBudget: 1000, tools: [search] }
-  workers: { replicas: 2, episodesPerWorker: 2, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
-  checkpoint: { everySteps: 1, keep: 2 }
-`;
+const manifest = (steps: number): string => shortRun("loop-test", steps);
 
 // Short leases so a killed worker's episodes come back quickly; a seeded learner; a small warm start.
 const start = (file: string, runDir: string) =>

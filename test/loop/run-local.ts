@@ -4,6 +4,29 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
+const EX = join(ROOT, "examples", "tiny-qa");
+
+/**
+ * A short tiny-qa TrainingRun for the end-to-end tests: 2 workers, groups and batches of 2,
+ * single-cell episodes, a checkpoint every step; `extra` adds spec lines (e.g. `inference: ...`).
+ */
+export function shortRun(
+  name: string,
+  steps: number,
+  o: { learningRate?: string; extra?: string } = {},
+): string {
+  return `apiVersion: l0.dev/v1alpha1
+kind: TrainingRun
+metadata: { name: ${name} }
+spec:
+  model: { name: tiny }
+  dataset: { path: ${EX}/train.jsonl, evalPath: ${EX}/eval.jsonl, evalEvery: 2, evalSize: 4, shuffleSeed: 3 }
+  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: ${steps}, learningRate: ${o.learningRate ?? "1.0e-4"}, dynamicSampling: false }
+  agent: { maxTurns: 1, maxTokensPerTurn: 32, contextBudget: 1000, tools: [search] }
+  workers: { replicas: 2, episodesPerWorker: 2, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
+  checkpoint: { everySteps: 1, keep: 2 }
+${o.extra ?? ""}`;
+}
 
 export interface LocalRun {
   proc: ChildProcess;

@@ -47,3 +47,18 @@ def on_policy(t: Trainer, samples):
     for s, lp in zip(samples, lps):
         s.sampler_logprobs = lp
     return samples
+
+
+def http_json(url: str, body=None):
+    """GET (body None) or POST a JSON body; returns (status, parsed answer), errors included."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    r = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(r, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())

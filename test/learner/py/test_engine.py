@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import TOK, on_policy, sample, trainer
+from helpers import TOK, http_json, on_policy, sample, trainer
 
 from learner.engine import Api, Engine, make_server
 from learner.log import silent
@@ -29,13 +29,7 @@ class EngineTest(unittest.TestCase):
         cls.engine.close()
 
     def req(self, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        r = urllib.request.Request(self.url + path, data=data, headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(r, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        return http_json(self.url + path, body)
 
     def test_models_is_the_readiness_check(self):
         status, body = self.req("/v1/models")

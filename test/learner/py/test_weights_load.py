@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers import TOK, trainer
+from helpers import TOK, http_json, trainer
 
 from learner.engine import Api, Engine, make_server
 from learner.export import export
@@ -36,14 +36,8 @@ class WeightsLoadTest(unittest.TestCase):
         self.engine.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def req(self, path, body):
-        r = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                   headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(r, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+    def req(self, path, body=None):
+        return http_json(self.url + path, body)
 
     def greedy(self):
         prompt = TOK.render_chat([{"role": "user", "content": "2+3?"}])
