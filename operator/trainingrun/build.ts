@@ -201,6 +201,9 @@ export function buildTrainerJob(
     ports: trainerPorts(run).map((p) => ({ name: p.name, containerPort: p.port, protocol: "TCP" })),
     resources: withGpus(t.resources, t.gpusPerNode ?? 1),
     readinessProbe: { httpGet: { path: "/readyz", port: t.metricsPort }, periodSeconds: 10 },
+    // The trainer writes `Reason: message` there when it fails (the run's condition shows it);
+    // without one, the kubelet keeps the last log lines.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: restrictedContainer,
     volumeMounts: [
       ...runMounts,

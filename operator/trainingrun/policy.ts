@@ -150,3 +150,28 @@ export function viewJob(job: JobLike, attempt: number): JobView {
     startTime: job.status?.startTime ? String(job.status.startTime) : undefined,
   };
 }
+
+interface PodLike {
+  status?: {
+    containerStatuses?: { name: string; state?: { terminated?: { exitCode?: number; message?: string } } }[];
+  };
+}
+
+/**
+ * Why a trainer pod ended, from a failed container's termination message (the trainer writes
+ * `Reason: message`, cli/run.ts; with FallbackToLogsOnError the kubelet puts its last log lines
+ * there otherwise). Undefined when no failed container left a message.
+ */
+export function trainerFailureFromPods(pods: readonly PodLike[]): Verdict | undefined {
+  for (const p of pods)
+    for (const c of p.status?.containerStatuses ?? []) {
+      const t = c.state?.terminated;
+      const text = t?.message?.trim();
+      if (!t || !t.exitCode || !text) continue;
+      const m = /^([A-Z][A-Za-z0-9]{2,63}): ([\s\S]+)$/.exec(text);
+      const message = (m ? m[2]! : text).slice(-1000);
+      const reason = m ? m[1]! : "TrainerFailed";
+      return { reason, message: `${c.name} exited ${t.exitCode} (${reason}): ${message}` };
+    }
+  return undefined;
+}

@@ -4,7 +4,15 @@
 import { randomBytes } from "node:crypto";
 import { type KubernetesObject, type V1Job, type V1Secret } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
-import { ATTEMPT_LABEL, COMPONENT_LABEL, FINALIZER, isOwnedBy, names, stableJson } from "../labels.js";
+import {
+  ATTEMPT_LABEL,
+  COMPONENT_LABEL,
+  FINALIZER,
+  RUN_LABEL,
+  isOwnedBy,
+  names,
+  stableJson,
+} from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { ensureChild } from "../runtime/ensure.js";
@@ -25,7 +33,14 @@ import {
   inlineReplicas,
 } from "./build-inference.js";
 import { type HubStatsSource } from "./hub.js";
-import { type JobView, trainerAction, validateRun, viewJob } from "./policy.js";
+import {
+  type JobView,
+  type Verdict,
+  trainerAction,
+  trainerFailureFromPods,
+  validateRun,
+  viewJob,
+} from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
 
 type K = KubernetesObject;
@@ -121,6 +136,8 @@ export class TrainingRunReconciler {
     obs.restarts = attempt;
     const current = jobs.find((j) => attemptOf(j) === attempt);
     let view: JobView | undefined = current ? viewJob(current as V1Job as never, attempt) : undefined;
+    if (view?.failed && !ended)
+      view = { ...view, failed: (await this.#whyFailed(req, attempt, ctx)) ?? view.failed };
     const stopped = !!ended;
 
     // 5. Run-wide children: token (created once), run.json, Services, inference.
@@ -257,6 +274,18 @@ export class TrainingRunReconciler {
     const live = !finished && !spec.spec.suspend && view && view.ready > 0;
     return live ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
   };
+
+  /** What the failed attempt's pods say about why (termination messages), if anything. */
+  async #whyFailed(req: Request, attempt: number, ctx: ReconcileContext): Promise<Verdict | undefined> {
+    const selector = `${RUN_LABEL}=${req.name},${COMPONENT_LABEL}=trainer,${ATTEMPT_LABEL}=${attempt}`;
+    try {
+      const pods = await this.#d.api.list("Pod", req.namespace, { labelSelector: selector });
+      return trainerFailureFromPods(pods.items as never);
+    } catch (err) {
+      ctx.logger.warn("cannot read the failed trainer pods", { error: (err as Error).message });
+      return undefined;
+    }
+  }
 
   #cacheFor(kind: Kind): Informer<K> {
     const c = this.#d.caches;

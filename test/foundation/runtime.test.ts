@@ -1,9 +1,14 @@
 // Shared runtime pieces: JSON logs with context fields, the probe server, graceful shutdown
 // ordering, and the `l0` entry point.
 import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { expect } from "chai";
 import { Counter } from "prom-client";
+import { writeTerminationMessage } from "../../cli/run.js";
+import { L0Error } from "../../lib/errors.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
@@ -63,5 +68,29 @@ describe("runtime", () => {
   it("`l0 --help` prints usage", () => {
     const out = execFileSync(process.execPath, ["bin/l0.js", "--help"], { encoding: "utf8" });
     expect(out).to.contain("Usage: l0");
+  });
+});
+
+describe("termination message (cli/run.ts)", () => {
+  it("writes `Reason: message` where Kubernetes mounted the file, and nothing where it did not", () => {
+    const dir = mkdtempSync(join(tmpdir(), "l0-term-"));
+    try {
+      const path = join(dir, "termination-log");
+      writeTerminationMessage(
+        new L0Error("DeadlineExceeded", "v3 late", { reason: "WeightSyncTimeout" }),
+        path,
+      );
+      expect(existsSync(path), "no file is created outside a pod").to.equal(false);
+      writeFileSync(path, "");
+      writeTerminationMessage(
+        new L0Error("DeadlineExceeded", "v3 late", { reason: "WeightSyncTimeout" }),
+        path,
+      );
+      expect(readFileSync(path, "utf8")).to.equal("WeightSyncTimeout: v3 late");
+      writeTerminationMessage(new Error("x".repeat(5000)), path);
+      expect(readFileSync(path).length).to.equal(4000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

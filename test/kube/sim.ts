@@ -178,7 +178,13 @@ export class Simulation {
     });
   }
 
-  #terminate(p: Obj, phase: "Succeeded" | "Failed", exitCode: number, reason: string): void {
+  #terminate(
+    p: Obj,
+    phase: "Succeeded" | "Failed",
+    exitCode: number,
+    reason: string,
+    message?: string,
+  ): void {
     const now = stamp(this.now());
     const base = p.status?.phase === "Running" ? p.status : this.#running(p, false);
     if (phase === "Failed" && p.spec.restartPolicy === "OnFailure") {
@@ -205,7 +211,15 @@ export class Simulation {
         ...c,
         ready: false,
         started: false,
-        state: { terminated: { exitCode, reason, startedAt: base.startTime, finishedAt: now } },
+        state: {
+          terminated: {
+            exitCode,
+            reason,
+            ...(message ? { message } : {}),
+            startedAt: base.startTime,
+            finishedAt: now,
+          },
+        },
       })),
     });
   }
@@ -228,8 +242,9 @@ export class Simulation {
   }
 
   /** The container exits with `exitCode` (pods with restartPolicy OnFailure restart and count it). */
-  failPod(name: string, exitCode = 1, namespace = "default"): void {
-    this.#terminate(this.#pod(name, namespace), "Failed", exitCode, "Error");
+  /** The pod's containers exit with `exitCode`, leaving `message` as their termination message. */
+  failPod(name: string, exitCode = 1, namespace = "default", message?: string): void {
+    this.#terminate(this.#pod(name, namespace), "Failed", exitCode, "Error", message);
   }
 
   succeedPod(name: string, namespace = "default"): void {

@@ -17,7 +17,12 @@ import {
   buildOwnedPool,
   inlineReplicas,
 } from "../../operator/trainingrun/build-inference.js";
-import { trainerAction, validateRun, viewJob } from "../../operator/trainingrun/policy.js";
+import {
+  trainerAction,
+  trainerFailureFromPods,
+  validateRun,
+  viewJob,
+} from "../../operator/trainingrun/policy.js";
 import {
   computeRunStatus,
   phaseAndConditions,
@@ -497,5 +502,42 @@ describe("operator RBAC", () => {
     expect(OPERATOR_RULES.some((r) => r.verbs.includes("*") || r.resources.includes("*"))).to.equal(false);
     for (const verb of ["get", "create", "update"])
       expect(allows(LEADER_ELECTION_RULES, "coordination.k8s.io", "leases", verb)).to.equal(true);
+  });
+});
+
+describe("operator: why a trainer pod failed (termination messages)", () => {
+  const pod = (...containers: [string, number, string?][]) => ({
+    status: {
+      containerStatuses: containers.map(([name, exitCode, message]) => ({
+        name,
+        state: { terminated: { exitCode, ...(message === undefined ? {} : { message }) } },
+      })),
+    },
+  });
+  const cases: [string, ReturnType<typeof pod>[], { reason: string; message: string } | undefined][] = [
+    ["no pods", [], undefined],
+    ["killed without a message", [pod(["trainer", 137])], undefined],
+    ["a success says nothing", [pod(["trainer", 0, "done"])], undefined],
+    [
+      "the trainer's Reason: message",
+      [pod(["trainer", 137]), pod(["trainer", 1, "EngineDegraded: e0 failed to load v4\n"])],
+      { reason: "EngineDegraded", message: "trainer exited 1 (EngineDegraded): e0 failed to load v4" },
+    ],
+    [
+      "log lines (FallbackToLogsOnError) keep a generic reason",
+      [pod(["trainer", 2, '{"level":"error","message":"boom"}'])],
+      {
+        reason: "TrainerFailed",
+        message: 'trainer exited 2 (TrainerFailed): {"level":"error","message":"boom"}',
+      },
+    ],
+  ];
+  for (const [name, pods, want] of cases)
+    it(name, () => expect(trainerFailureFromPods(pods)).to.deep.equal(want));
+
+  it("keeps the end of a long message", () => {
+    const v = trainerFailureFromPods([pod(["trainer", 1, "Internal: " + "x".repeat(3000) + "END"])])!;
+    expect(v.message.length).to.be.below(1100);
+    expect(v.message.endsWith("END")).to.equal(true);
   });
 });

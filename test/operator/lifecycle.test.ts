@@ -139,12 +139,25 @@ describe("operator: TrainingRun lifecycle", function () {
         const p = env.kube.sim.activeJobPods(`a-trainer-${attempt}`);
         return p.length === 2 && p;
       }, `two pods of attempt ${attempt}`);
-      env.kube.sim.failPod(pods[1]!.metadata.name, 137);
+      // The first attempt ends with the trainer's own termination message; the others are killed.
+      if (attempt === 0)
+        env.kube.sim.failPod(
+          pods[1]!.metadata.name,
+          1,
+          "default",
+          "WeightSyncTimeout: v3 not served by every engine within 600000 ms: e1 serves v2",
+        );
+      else env.kube.sim.failPod(pods[1]!.metadata.name, 137);
       if (attempt < 2) {
-        await eventually(
-          () => getRun(env, "a")?.status?.restarts === attempt + 1,
+        const r = await eventually(
+          () => getRun(env, "a")?.status?.restarts === attempt + 1 && getRun(env, "a"),
           `restart ${attempt + 1} counted`,
         );
+        if (attempt === 0)
+          // The run's conditions say why, in the trainer's words.
+          expect(cond(r, "Progressing")!.message).to.contain(
+            "trainer exited 1 (WeightSyncTimeout): v3 not served by every engine within 600000 ms: e1 serves v2",
+          );
         await eventually(() => !J(env, `a-trainer-${attempt}`), `failed attempt ${attempt} deleted`);
       }
     }
