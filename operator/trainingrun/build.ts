@@ -1,11 +1,13 @@
 // Pure builders of a TrainingRun's children (JobSet's constructJob shape): run token Secret,
-// ConfigMap with run.json, the trainer's headless and hub Services and its indexed Job. Input is
+// ConfigMap with run.json, the trainer's headless and hub Services, its NetworkPolicy and its
+// indexed Job. Input is
 // the validated run (schema defaults applied); output is the exact object the reconciler creates.
 import {
   type V1ConfigMap,
   type V1Container,
   type V1EnvVar,
   type V1Job,
+  type V1NetworkPolicy,
   type V1ResourceRequirements,
   type V1Secret,
   type V1Service,
@@ -14,7 +16,16 @@ import {
 } from "@kubernetes/client-node";
 import { type TrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
-import { ATTEMPT_LABEL, JOB_INDEX_LABEL, RUN_LABEL, labels, names, ownerRef, stableJson } from "../labels.js";
+import {
+  ATTEMPT_LABEL,
+  COMPONENT_LABEL as COMPONENT,
+  JOB_INDEX_LABEL,
+  RUN_LABEL,
+  labels,
+  names,
+  ownerRef,
+  stableJson,
+} from "../labels.js";
 
 export const CONFIG_DIR = "/etc/l0";
 export const TOKEN_DIR = "/var/run/l0";
@@ -108,6 +119,40 @@ export function buildTrainerService(run: TrainingRun): V1Service {
         { name: "rendezvous", port: RENDEZVOUS_PORT, targetPort: RENDEZVOUS_PORT, protocol: "TCP" },
       ],
     },
+  };
+}
+
+/**
+ * Ingress of the trainer pods: the colocated engine's port only from the run's workers (its HTTP
+ * API is unauthenticated unless the engine requires the token), the weights port only from the
+ * run's inference pods, the rendezvous port only from the other trainer pods; the hub port (gRPC,
+ * run-token authenticated) from anywhere, since the operator reads its Stats from its own
+ * namespace, and metrics from anywhere (Prometheus). Same-run peers only: no namespaceSelector.
+ */
+export function buildTrainerNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
+  const name = run.metadata!.name!;
+  const t = trainerOf(run);
+  const from = (component: string) => [
+    { podSelector: { matchLabels: { [RUN_LABEL]: name, [COMPONENT]: component } } },
+  ];
+  const port = (p: number) => [{ protocol: "TCP", port: p }];
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: meta(run, names.trainerService(name), "trainer"),
+    // Plain JSON (see buildInferenceNetworkPolicy): `from` is sent as is.
+    spec: {
+      podSelector: { matchLabels: trainerSelector(run) },
+      policyTypes: ["Ingress"],
+      ingress: [
+        { ports: port(t.hubPort) },
+        { ports: port(t.metricsPort) },
+        run.spec.inference
+          ? { from: from("inference"), ports: port(WEIGHTS_PORT) }
+          : { from: from("workers"), ports: port(t.enginePort) },
+        { from: from("trainer"), ports: port(RENDEZVOUS_PORT) },
+      ],
+    } as unknown as V1NetworkPolicy["spec"],
   };
 }
 

@@ -24,6 +24,7 @@ import {
   buildHubService,
   buildTokenSecret,
   buildTrainerJob,
+  buildTrainerNetworkPolicy,
   buildTrainerService,
 } from "./build.js";
 import {
@@ -165,6 +166,7 @@ export class TrainingRunReconciler {
     await ensure("ConfigMap", buildConfigMap(spec));
     await ensure("Service", buildTrainerService(spec));
     await ensure("Service", buildHubService(spec));
+    await ensure("NetworkPolicy", buildTrainerNetworkPolicy(spec));
     if (spec.spec.inference) {
       const { deployment, service } = buildInference(spec, this.#d.images);
       if (stopped || spec.spec.suspend) deployment.spec!.replicas = 0;

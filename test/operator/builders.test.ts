@@ -9,6 +9,7 @@ import {
   buildHubService,
   buildTokenSecret,
   buildTrainerJob,
+  buildTrainerNetworkPolicy,
   buildTrainerService,
 } from "../../operator/trainingrun/build.js";
 import {
@@ -159,6 +160,45 @@ describe("operator builders: TrainingRun children", () => {
     const s = buildInference(makeRun({ inference: { engine: "sglang", image: "sg:1" } })).deployment.spec!
       .template.spec!.containers[0]!;
     expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
+  });
+
+  it("trainer NetworkPolicy: engine from workers, weights from inference, rendezvous from trainers", () => {
+    type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
+    const rules = (r: TrainingRun) => {
+      const np = buildTrainerNetworkPolicy(r);
+      expect(np.metadata!.ownerReferences![0]!.uid).to.equal("run-uid");
+      expect(np.spec!.podSelector!.matchLabels).to.deep.equal({
+        "l0.dev/run": "qa",
+        "app.kubernetes.io/component": "trainer",
+      });
+      const ingress = np.spec!.ingress as unknown as { from?: Peer[]; ports: { port: number }[] }[];
+      expect(
+        ingress.every((i) =>
+          (i.from ?? []).every(
+            (f) => !f.namespaceSelector && f.podSelector!.matchLabels["l0.dev/run"] === "qa",
+          ),
+        ),
+      ).to.equal(true);
+      return ingress.map((i) => ({
+        port: i.ports[0]!.port,
+        from: i.from?.map((f) => f.podSelector!.matchLabels["app.kubernetes.io/component"]),
+      }));
+    };
+    // Colocated engine: only the run's workers reach it; the hub (token-authenticated, read by
+    // the operator from its namespace) and metrics stay open.
+    expect(rules(makeRun({ trainer: { hubPort: 7000, enginePort: 8100 } }))).to.deep.equal([
+      { port: 7000, from: undefined },
+      { port: 9090, from: undefined },
+      { port: 8100, from: ["workers"] },
+      { port: 29500, from: ["trainer"] },
+    ]);
+    // Separate inference: no engine here; the weights port only for the run's inference pods.
+    expect(rules(makeRun({ inference: { port: 9000 } }))).to.deep.equal([
+      { port: 7070, from: undefined },
+      { port: 9090, from: undefined },
+      { port: 7071, from: ["inference"] },
+      { port: 29500, from: ["trainer"] },
+    ]);
   });
 
   it("inference NetworkPolicy: engine port from the run's workers only, peers from inference pods", () => {

@@ -46,6 +46,7 @@ describe("operator: TrainingRun lifecycle", function () {
       ["v1", "ConfigMap", "a-config"],
       ["v1", "Service", "a-trainer"],
       ["v1", "Service", "a-hub"],
+      ["networking.k8s.io/v1", "NetworkPolicy", "a-trainer"],
       ["batch/v1", "Job", "a-trainer-0"],
       ["l0.dev/v1alpha1", "AgentWorkerPool", "a"],
     ]) {
