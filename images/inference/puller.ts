@@ -219,11 +219,9 @@ async function pullRange(
         used += take;
         pos += take;
         if (cur.filled === chunk.sizeBytes) {
-          done.push({
-            chunk,
-            sha256: cur.hash.digest("hex"),
-            writes: Promise.all(cur.writes).then(() => undefined),
-          });
+          const writes = Promise.all(cur.writes).then(() => undefined);
+          writes.catch(() => undefined); // awaited (and thrown) by settle; unhandled meanwhile would crash
+          done.push({ chunk, sha256: cur.hash.digest("hex"), writes });
           cur = null;
           ci++;
         }

@@ -2,7 +2,7 @@
 // verify, a cut resumes from the offset, a corrupted chunk is fetched again, bad requests get
 // clear errors, and old versions go once nobody needs them.
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
@@ -139,6 +139,38 @@ describe("weights: service and puller", function () {
     expect(offsets[1]! % (256 * 1024)).to.equal(0);
     expect(offsets[1]).to.be.greaterThan(0);
     expect(await h.registry.metrics()).to.match(/l0_weights_chunk_retries_total [1-9]/);
+  });
+
+  it("a failing disk write (volume full) fails the pull with the error, and nothing else dies", async () => {
+    h = await startHarness();
+    const m = await writeVersion(h.dir, 1, { shards: 1, elements: 512 * 1024, chunkBytes: 256 * 1024 });
+    await h.store.scan();
+    const dir = await tempDir("l0-full-");
+    dirs.push(dir);
+    // The shard's staging file is /dev/full: every write fails with ENOSPC, while pieces keep coming.
+    await symlink("/dev/full", join(dir, m.shards[0]!.file));
+    // In a sidecar an unhandled rejection ends the process (Node's default); here, record them.
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", record);
+    const err = await pullVersion({
+      manifest: m,
+      dir,
+      primary: { client: h.client, label: "service" },
+      token: TOKEN,
+      pullerId: "t",
+      metrics: h.metrics,
+      logger: silentLogger(),
+      pieceBytes: 16 * 1024,
+      maxAttempts: 2,
+      resume: true,
+    })
+      .catch((e: Error) => e)
+      .finally(() => setTimeout(() => process.off("unhandledRejection", record), 50));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(unhandled.map(String), "unhandled rejections").to.deep.equal([]);
+    expect(err).to.be.instanceOf(Error);
+    expect((err as Error).message).to.match(/gave up after 2 attempts.*(ENOSPC|no space)/i);
   });
 
   it("resumes from what an interrupted pull left on disk: good chunks are kept, the rest is pulled", async () => {
