@@ -224,6 +224,8 @@ export function inferencePlans(
         L0_LEARNER_TOKEN_FILE: paths.tokenFile,
         L0_LEARNER_ENGINE_HOST: "127.0.0.1",
         L0_LEARNER_ENGINE_PORT: String(engine),
+        // Loads only what its sidecar verified (the engine's HTTP API is on loopback, unauthenticated).
+        L0_LEARNER_WEIGHTS_ROOT: join(dir, "weights"),
       },
       logFile: join(paths.runDir, "logs", `engine-${index}.log`),
     },

@@ -95,7 +95,8 @@ def start(cfg, token: str, log: Logger):
         log.info("policy version raised", version=cfg.min_version, was=trainer.version)
         trainer.version = cfg.min_version
     if engine is not None:
-        http = make_server(Api(engine, cfg.served_model_name or cfg.model, loads_weights=inference),
+        http = make_server(Api(engine, cfg.served_model_name or cfg.model, loads_weights=inference,
+                               weights_root=cfg.weights_root),
                            cfg.engine_host, cfg.engine_port, log, token if cfg.engine_require_token else "")
         threading.Thread(target=http.serve_forever, name="engine-http", daemon=True).start()
         host = "127.0.0.1" if cfg.engine_host in ("0.0.0.0", "") else cfg.engine_host

@@ -56,6 +56,7 @@ class LearnerConfig:
     load_dir: str = ""
     export_dir: str = ""
     min_version: int = 0
+    weights_root: str = ""
     log_level: str = "info"
 
 
@@ -77,6 +78,7 @@ HELP = {
     '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
     "load_dir": "checkpoint directory to resume from at start",
     "export_dir": "default directory for ExportWeights",
+    "weights_root": "--role inference: load only exported versions under this directory (the sidecar's root)",
     "min_version": "the policy version starts at least here, after --load-dir and the warm start (a restarted "
     "trainer passes one above every version its engines may hold, so no version number is reused)",
 }

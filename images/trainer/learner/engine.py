@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import queue
 import threading
 import time
@@ -167,11 +168,18 @@ class Api:
     `loads_weights` (an inference-only engine) it also takes POST /update_weights_from_disk, the
     weight-sync sidecar's call (SGLang's route and answer; `policy_version` is ours)."""
 
-    def __init__(self, engine: Engine, served_model: str, loads_weights: bool = False) -> None:
+    def __init__(self, engine: Engine, served_model: str, loads_weights: bool = False,
+                 weights_root: str = "") -> None:
         self.engine, self.model = engine, served_model
         self.tok = engine.tok
         self.loads_weights = loads_weights
+        self.weights_root = weights_root  # when set, only directories under it are loaded
         self._load_lock = threading.Lock()
+
+    def _forget_prefix(self) -> None:
+        # Keyed by version: a reused number with other weights must not hit the old keys/values.
+        if self.engine.prefixes is not None:
+            self.engine.prefixes.clear()
 
     def update_weights_from_disk(self, body: dict) -> dict:
         """Loads an exported version directory, all or nothing: on any error the engine keeps
@@ -179,15 +187,17 @@ class Api:
         from .export import WeightsLoadError, load_exported
 
         path = body.get("model_path")
-        if not isinstance(path, str) or not path:
+        if not isinstance(path, str) or not path or "\0" in path:
             raise RequestError(400, "model_path: must be the exported version's directory")
+        if self.weights_root and not os.path.realpath(path).startswith(os.path.realpath(self.weights_root) + os.sep):
+            raise RequestError(400, f"model_path: {path} is not under this engine's weights root")
         want = body.get("policy_version", -1)
         if isinstance(want, bool) or not isinstance(want, int):
             raise RequestError(400, "policy_version: must be an integer")
         t0 = time.perf_counter()
         with self._load_lock:  # one load at a time; generation pauses only for the copy
             try:
-                version = load_exported(self.engine.trainer, path, want)
+                version = load_exported(self.engine.trainer, path, want, on_swap=self._forget_prefix)
             except WeightsLoadError as e:
                 self.engine.logger.warn("weights not loaded; serving the previous ones", path=path, error=str(e))
                 raise RequestError(400, str(e)) from e

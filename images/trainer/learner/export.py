@@ -170,42 +170,57 @@ def read_exported(model, directory: str) -> Tuple[int, Dict[str, torch.Tensor]]:
     want = {n: p for n, p in inner.named_parameters()}
     got: Dict[str, torch.Tensor] = {}
     files: Dict[str, bytes] = {}
+    if not isinstance(infos, list):
+        raise WeightsLoadError("tensors: must be a list")
     for i, t in enumerate(infos):
-        name = t.get("name")
-        where = f"tensors[{i}] ({name})"
-        if name not in want:
-            raise WeightsLoadError(f"{where}: the model has no parameter {name!r}")
-        if name in got:
-            raise WeightsLoadError(f"{where}: listed twice")
-        p = want[name]
-        dtype = FROM_DTYPES.get(t.get("dtype"))
-        if dtype != p.dtype or list(t.get("shape", [])) != list(p.shape):
-            raise WeightsLoadError(f"{where}: {t.get('dtype')} {t.get('shape')}, the model has "
-                                   f"{DTYPES.get(p.dtype)} {list(p.shape)}")
-        shard = str(t.get("shard", ""))
-        if "/" in shard or shard in ("", ".", ".."):
-            raise WeightsLoadError(f"{where}: shard {shard!r} is not a file name")
-        if shard not in files:
-            try:
-                files[shard] = (root / shard).read_bytes()
-            except OSError as e:
-                raise WeightsLoadError(f"{where}: cannot read shard {shard}: {e}") from e
-        off, n = int(t.get("offset", -1)), int(t.get("sizeBytes", -1))
-        if n != p.numel() * p.element_size() or off < 0 or off + n > len(files[shard]):
-            raise WeightsLoadError(f"{where}: bytes [{off}, {off + n}) do not hold it in {shard} "
-                                   f"({len(files[shard])} bytes)")
-        raw = torch.frombuffer(bytearray(files[shard][off:off + n]), dtype=torch.uint8)
-        got[name] = raw.view(torch.int16).view(dtype) if dtype == torch.bfloat16 else raw.view(dtype)
-        got[name] = got[name].reshape(p.shape)
+        if not isinstance(t, dict):
+            raise WeightsLoadError(f"tensors[{i}]: must be an object")
+        try:
+            _read_entry(t, i, want, got, files, root)
+        except (TypeError, ValueError, AttributeError, OverflowError) as e:
+            if isinstance(e, WeightsLoadError):
+                raise
+            raise WeightsLoadError(f"tensors[{i}]: malformed entry: {e}") from e
     missing = sorted(set(want) - set(got))
     if missing:
         raise WeightsLoadError(f"tensors: the export lacks {len(missing)} parameter(s), e.g. {missing[0]!r}")
     return version, got
 
 
-def load_exported(trainer, directory: str, expect_version: int = -1) -> int:
+def _read_entry(t: dict, i: int, want: dict, got: dict, files: dict, root: Path) -> None:
+    """Checks manifest entry `t` against the model's parameter of that name and reads its bytes."""
+    name = t.get("name")
+    where = f"tensors[{i}] ({name})"
+    if name not in want:
+        raise WeightsLoadError(f"{where}: the model has no parameter {name!r}")
+    if name in got:
+        raise WeightsLoadError(f"{where}: listed twice")
+    p = want[name]
+    dtype = FROM_DTYPES.get(t.get("dtype"))
+    if dtype != p.dtype or list(t.get("shape", [])) != list(p.shape):
+        raise WeightsLoadError(f"{where}: {t.get('dtype')} {t.get('shape')}, the model has "
+                               f"{DTYPES.get(p.dtype)} {list(p.shape)}")
+    shard = str(t.get("shard", ""))
+    if "/" in shard or shard in ("", ".", ".."):
+        raise WeightsLoadError(f"{where}: shard {shard!r} is not a file name")
+    if shard not in files:
+        try:
+            files[shard] = (root / shard).read_bytes()
+        except OSError as e:
+            raise WeightsLoadError(f"{where}: cannot read shard {shard}: {e}") from e
+    off, n = int(t.get("offset", -1)), int(t.get("sizeBytes", -1))
+    if n != p.numel() * p.element_size() or off < 0 or off + n > len(files[shard]):
+        raise WeightsLoadError(f"{where}: bytes [{off}, {off + n}) do not hold it in {shard} "
+                               f"({len(files[shard])} bytes)")
+    raw = torch.frombuffer(bytearray(files[shard][off:off + n]), dtype=torch.uint8)
+    got[name] = raw.view(torch.int16).view(dtype) if dtype == torch.bfloat16 else raw.view(dtype)
+    got[name] = got[name].reshape(p.shape)
+
+
+def load_exported(trainer, directory: str, expect_version: int = -1, on_swap=None) -> int:
     """Replaces the trainer's policy weights with an exported version, all or nothing (everything is
-    read and checked first, then copied in while the engine is paused). Returns the version."""
+    read and checked first, then copied in while the engine is paused; `on_swap` runs then too, e.g.
+    to drop caches of the old weights). Returns the version."""
     version, tensors = read_exported(trainer.model, directory)
     if expect_version >= 0 and version != expect_version:
         raise WeightsLoadError(f"policy_version: {directory} holds v{version}, not v{expect_version}")
@@ -215,4 +230,6 @@ def load_exported(trainer, directory: str, expect_version: int = -1) -> int:
             for name, p in inner.named_parameters():
                 p.copy_(tensors[name].to(p.device))
         trainer.version = version
+        if on_swap is not None:
+            on_swap()
     return version

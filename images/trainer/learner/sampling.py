@@ -207,6 +207,10 @@ class PrefixCache:
         self.tokens: List[int] = []
         self.kv: Optional[list] = None
 
+    def clear(self) -> None:
+        """Forgets the cached prefix (the weights were replaced)."""
+        self.version, self.tokens, self.kv = None, [], None
+
     def lookup(self, version: int, prompt: List[int]) -> Optional[tuple]:
         """(prefix tokens, keys/values) when `prompt` starts with the cached prefix and has at
         least one token of its own (whose output is the first sampled token's logits)."""

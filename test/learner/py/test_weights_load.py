@@ -13,7 +13,7 @@ from pathlib import Path
 
 from helpers import TOK, http_json, trainer
 
-from learner.engine import Api, Engine, make_server
+from learner.engine import Api, Engine, RequestError, make_server
 from learner.export import export
 from learner.log import silent
 
@@ -54,10 +54,13 @@ class WeightsLoadTest(unittest.TestCase):
 
     def test_loads_a_version_and_serves_it(self):
         path = self.exported()
+        # A cached prefix of the old weights (keyed by version) is dropped with them.
+        self.engine.prefixes.version, self.engine.prefixes.tokens, self.engine.prefixes.kv = 5, [1], []
         self.assertFalse(self.same_weights(self.source, self.engine_trainer))
         status, body = self.req("/update_weights_from_disk", {"model_path": str(path), "policy_version": 5})
         self.assertEqual((status, body["success"], body["policy_version"]), (200, True, 5), body)
         self.assertTrue(self.same_weights(self.source, self.engine_trainer))
+        self.assertIsNone(self.engine.prefixes.kv)
         ids, version = self.greedy()
         self.assertEqual(version, 5)
         # Loading the same version again changes nothing (the sidecar may retry a load).
@@ -89,6 +92,10 @@ class WeightsLoadTest(unittest.TestCase):
             self.refused({"model_path": str(path)}, needle)
 
         first = manifest["tensors"][0]["name"]
+        with_manifest(lambda m: m["tensors"].__setitem__(0, "x"), "tensors[0]: must be an object")
+        with_manifest(lambda m: m["tensors"][0].update(offset="x"), "tensors[0]: malformed entry")
+        with_manifest(lambda m: m["tensors"][0].update(shard="a\0b"), "tensors[0]")
+        with_manifest(lambda m: m.update(tensors={}), "tensors: must be a list")
         with_manifest(lambda m: m["tensors"].pop(0), "lacks 1 parameter")
         with_manifest(lambda m: m["tensors"][0].update(shape=[1, 2]), f"tensors[0] ({first})")
         with_manifest(lambda m: m["tensors"][0].update(name="evil"), "no parameter 'evil'")
@@ -96,6 +103,26 @@ class WeightsLoadTest(unittest.TestCase):
         (path / "manifest.json").write_text(json.dumps(manifest))
         shard.write_bytes(shard.read_bytes()[:-100])
         self.refused({"model_path": str(path)}, "do not hold it")
+
+
+class WeightsRootTest(unittest.TestCase):
+    def test_only_directories_under_the_weights_root_are_loaded(self):
+        base = tempfile.mkdtemp(prefix="l0-root-")
+        try:
+            root, outside = Path(base) / "weights", Path(base) / "elsewhere"
+            path, _ = export(trainer(3).model, 2, str(outside), "tiny")
+            inside, _ = export(trainer(3).model, 2, str(root / "versions"), "tiny")
+            t = trainer(4)
+            api = Api(Engine(t, TOK, seed=0, max_batch=2, logger=silent()), "tiny", True, str(root))
+            try:
+                for bad in (str(path), str(root / "versions" / ".." / ".." / "elsewhere" / "2")):
+                    with self.assertRaisesRegex(RequestError, "not under this engine's weights root"):
+                        api.update_weights_from_disk({"model_path": bad})
+                self.assertEqual(api.update_weights_from_disk({"model_path": str(inside)})["policy_version"], 2)
+            finally:
+                api.engine.close()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 class ColocatedEngineTest(unittest.TestCase):
