@@ -104,6 +104,9 @@ export class Sidecar {
   async #watchLoop(signal: AbortSignal): Promise<void> {
     let backoff = 250;
     while (!signal.aborted) {
+      // Say what this engine serves whenever (re)connecting: a restarted trainer numbers its next
+      // versions above what the engines hold, and waits for these reports to know.
+      void this.#report();
       const stream = this.#o.service.watch(
         { engineId: this.#o.engineId, afterVersion: this.#attempted },
         tokenMetadata(this.#o.token),

@@ -1,7 +1,10 @@
 // The loop's checkpoints: one directory per step, complete only with its marker, `latest` moved
 // atomically, resume from the newest complete one, pruning keeps the newest.
+import { silentLogger } from "../../lib/log.js";
+import { EngineRegistry } from "../../images/trainer/weights/engines.js";
 import {
   PUBLISHED_FILE,
+  enginesHold,
   highestExport,
   minVersion,
   readPublished,
@@ -102,5 +105,20 @@ describe("policy versions are never reused across trainer restarts", () => {
     expect(minVersion("", exports)).to.equal(13);
     writeFileSync(join(root, PUBLISHED_FILE), "garbage\n");
     expect(readPublished(root)).to.equal(0);
+    // Both lost with the pod (emptyDirs): the running engines' reports still count.
+    expect(minVersion(join(root, "gone"), join(root, "gone-too"), 50)).to.equal(51);
+  });
+
+  it("reads what the engines hold, waiting for the replicas' reports but not forever", async () => {
+    const reg = new EngineRegistry({ logger: silentLogger() });
+    setTimeout(() => {
+      reg.report({ engineId: "a", version: 7, state: "Serving", targetVersion: 7, detail: "" });
+      reg.report({ engineId: "b", version: 7, state: "Syncing", targetVersion: 9, detail: "" });
+    }, 150);
+    expect(await enginesHold(reg, 2, 5000)).to.equal(9); // a version being pulled counts too
+    const t0 = Date.now();
+    expect(await enginesHold(reg, 3, 300)).to.equal(9); // a replica that never reports: the wait ends
+    expect(Date.now() - t0).to.be.within(250, 2000);
+    expect(await enginesHold(new EngineRegistry({ logger: silentLogger() }), 1, 50)).to.equal(0);
   });
 });

@@ -2,8 +2,9 @@
 // policy version and serves it from its weight service; two inference replicas, each the learner's
 // CPU engine alone (`--role inference`) beside a real `l0 sidecar` (local adapter), pull, verify and
 // load it; the trainer leases the next step only once both serve it; workers sample from them.
-// The trainer is SIGKILLed mid-run: restarted from its checkpoint, it never reuses a version
-// number the engines may already hold (they would not load it again).
+// The trainer is SIGKILLed mid-run and its export directory and published-version record are lost
+// (as emptyDirs are with a pod): restarted from its checkpoint, it still never reuses a version
+// number the engines hold (they would not load it again), learning it from their reports.
 import { expect } from "chai";
 import { createHash } from "node:crypto";
 import {
@@ -57,6 +58,10 @@ describe("l0 local with separate inference engines", function () {
     }
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
     process.kill(pids.trainer!, "SIGKILL");
+    // In a cluster both directories are emptyDirs by default and go with the pod: the restarted
+    // trainer must learn from the running engines which versions they hold.
+    rmSync(join(runDir, "weights-export"), { recursive: true, force: true });
+    rmSync(join(runDir, "checkpoints", "published-version"), { force: true });
     expect(await run.done).to.equal(0, run.out());
     expect(run.out()).to.contain("2 inference engine(s) with weight sync");
     expect(run.out()).to.match(/the trainer exited with code \d+; restarting it/);

@@ -209,6 +209,21 @@ describe("weights: units", () => {
       expect(j.done === false && j.degraded?.map((x) => x.engineId)).to.deep.equal(["a"]);
       // Degraded on an older target does not doom a newer wait.
       expect(judge([e("a", 3, "Degraded", 4)], 5, 1)).to.not.have.property("degraded");
+      // When v5 is the newest published, an engine on v6 holds weights nobody published now.
+      const ahead = judge([e("a", 5, "Serving"), e("b", 6, "Serving")], 5, 2, true);
+      expect(ahead.done === false && ahead.ahead?.map((x) => x.engineId)).to.deep.equal(["b"]);
+    });
+
+    it("fails at once, naming the engine, when an engine is ahead of the newest published version", async () => {
+      const reg = new EngineRegistry({ logger: silentLogger() });
+      reg.report({ engineId: "e1", version: 50, state: "Serving", targetVersion: 50, detail: "" });
+      const t0 = Date.now();
+      const res = await reg.awaitAllServe(3, { timeoutMs: 5000, newest: true });
+      expect(Date.now() - t0).to.be.below(1000);
+      expect(res).to.deep.include({ ok: false, reason: "EngineAhead" });
+      if (!res.ok) expect(res.message).to.contain("e1 (serves v50, Serving)");
+      // Without `newest` (a wait for "at least v3") it is served.
+      expect((await reg.awaitAllServe(3, { timeoutMs: 100 })).ok).to.equal(true);
     });
 
     it("times out with a clear condition instead of hanging, and forgets silent engines", async () => {

@@ -53,6 +53,12 @@ export const TRAINER_CONFIG = defineConfig({
     description:
       "With spec.inference: how long a new version may take to be served by every engine before the run fails (WeightSyncTimeout)",
   },
+  engineReportWait: {
+    type: "duration",
+    default: "7s",
+    description:
+      "With spec.inference, on a restart: how long to wait for the engines to report the versions they hold before numbering new ones above them",
+  },
   checkpointDir: {
     type: "string",
     default: "",

@@ -19,11 +19,11 @@ import { Hub } from "../hub/hub.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
-import { startWeightService } from "../weights/embed.js";
+import { type EmbeddedWeights, startWeightService } from "../weights/embed.js";
 import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
-import { minVersion, writePublished } from "./versions.js";
+import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
 
 export async function main(
@@ -55,6 +55,39 @@ export async function main(
   const from = root && ck.resume !== false ? findLatest(root) : null;
   const hubState = from ? readCheckpoint(join(from.dir, CHECKPOINT_FILE)) : null;
   const shutdown = createShutdown({ logger: log, graceMs: 120_000 });
+  const registry = createRegistry({ labels: { component: "trainer" } });
+
+  // Separate inference: the weight service starts first, so that after a restart the engines can
+  // report the versions they hold, and the learner numbers new versions above all of them.
+  let weights: EmbeddedWeights | undefined;
+  let firstVersion: number | undefined;
+  const replicas = run.spec.inference?.replicas ?? 1;
+  if (separate) {
+    const w = await startWeightService({
+      dir: exportDir,
+      token,
+      logger: log.child({ component: "weights" }),
+      registry,
+      host: cfg.host,
+      port: cfg.weightsPort,
+    });
+    weights = w;
+    shutdown.add("weights", () => w.close());
+    const onDisk = minVersion(root, exportDir) - 1;
+    // A fresh run's engines hold nothing of it; after a restart or on a resume they may.
+    const held =
+      cfg.attempt > 0 || from || onDisk > 0
+        ? await enginesHold(w.engines, replicas, cfg.engineReportWait, shutdown.signal)
+        : 0;
+    firstVersion = minVersion(root, exportDir, held);
+    log.info("weight service listening", {
+      weightsPort: w.port,
+      exportDir,
+      engines: replicas,
+      firstVersion,
+      enginesHold: held,
+    });
+  }
 
   const learner = await launchLearner({
     flags: {
@@ -65,7 +98,7 @@ export async function main(
       engineHost: cfg.engineHost,
       enginePort: cfg.enginePort,
       exportDir: separate ? exportDir : undefined,
-      minVersion: separate ? minVersion(root, exportDir) : undefined,
+      minVersion: firstVersion,
       loadDir: from ? join(from.dir, "learner") : undefined,
       sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
     },
@@ -76,13 +109,13 @@ export async function main(
   const client = new LearnerClient(learner.address, { token });
   const info = await client.waitReady(60_000);
   const version = Number(info.policyVersion);
-  if (hubState && hubState.policyVersion !== version)
+  // With separate inference the learner's version is raised past every published one on purpose.
+  if (hubState && hubState.policyVersion !== version && version !== firstVersion)
     log.warn("hub checkpoint and learner disagree on the policy version; using the learner's", {
       hub: hubState.policyVersion,
       learner: version,
     });
 
-  const registry = createRegistry({ labels: { component: "trainer" } });
   const metrics = new TrainerMetrics(registry);
   const hub = new Hub({
     settings,
@@ -119,30 +152,25 @@ export async function main(
   // Strictly on-policy with separate engines: a version is exported, then every engine must serve
   // it before the next step leases episodes (publish fails with WeightSyncTimeout, never hangs).
   let publish: ((v: number, signal: AbortSignal) => Promise<void>) | undefined;
-  if (separate) {
-    const weights = await startWeightService({
-      dir: exportDir,
-      token,
-      logger: log.child({ component: "weights" }),
-      registry,
-      host: cfg.host,
-      port: cfg.weightsPort,
-    });
-    shutdown.add("weights", () => weights.close());
-    const engines = run.spec.inference?.replicas ?? 1;
+  if (weights) {
+    const w = weights;
     publish = async (v, signal) => {
       const t0 = Date.now();
       writePublished(root, v);
       await client.exportWeights(exportDir);
-      await weights.publish(v, { timeoutMs: cfg.weightSyncTimeout, minEngines: engines, signal });
+      await w.publish(v, { timeoutMs: cfg.weightSyncTimeout, minEngines: replicas, signal });
       log.info("engines serve the new policy", {
         policyVersion: v,
-        engines,
+        engines: replicas,
         seconds: (Date.now() - t0) / 1000,
       });
     };
-    log.info("weight service listening", { weightsPort: weights.port, exportDir, engines });
-    await publish(version, shutdown.signal);
+    try {
+      await publish(version, shutdown.signal);
+    } catch (err) {
+      if (shutdown.signal.aborted) return; // stopped while waiting for the engines: nothing to save
+      throw err;
+    }
   }
 
   let lastSaved = from?.step ?? -1;

@@ -1,11 +1,13 @@
 // Policy version numbers are never reused within a run. With separate inference engines a version
 // is the engines' only name for a set of weights (a sidecar never loads a number twice), but a
 // trainer restarted from an older checkpoint would train and export the same numbers again with
-// other weights. So the trainer records the highest version it publishes (in the checkpoint
-// directory, which outlives the pod) and a restarted learner starts above it and above any export
-// left on disk (`--min-version`).
+// other weights. So a restarted learner starts (`--min-version`) above the highest version the
+// trainer recorded as published (in the checkpoint directory), above any export left on disk,
+// and above any version the running engines report holding: the first two are lost with the pod
+// when those directories are emptyDirs, the engines are not.
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type WeightsHubHook } from "../weights/engines.js";
 
 export const PUBLISHED_FILE = "published-version";
 
@@ -37,6 +39,22 @@ export function writePublished(root: string, version: number): void {
 }
 
 /** The version a (re)started learner must start at or above: one more than any it may have published. */
-export function minVersion(root: string, exportDir: string): number {
-  return Math.max(readPublished(root), highestExport(exportDir)) + 1;
+export function minVersion(root: string, exportDir: string, enginesHold = 0): number {
+  return Math.max(readPublished(root), highestExport(exportDir), enginesHold) + 1;
+}
+
+/**
+ * The highest version the engines report holding (served, or being pulled), after waiting until
+ * `replicas` engines have reported or `waitMs` has passed (sidecars report every few seconds).
+ */
+export async function enginesHold(
+  engines: WeightsHubHook,
+  replicas: number,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const end = Date.now() + waitMs;
+  while (engines.engines().length < replicas && Date.now() < end && !signal?.aborted)
+    await new Promise((r) => setTimeout(r, 100));
+  return Math.max(0, ...engines.engines().map((e) => Math.max(e.version, e.targetVersion)));
 }

@@ -42,8 +42,9 @@ export interface EmbeddedWeights {
   port: number;
   /**
    * After ExportWeights(version): scans now (no poll delay), then waits until `minEngines` engines
-   * serve >= version. Throws L0Error with reason "WeightExportMissing", "WeightSyncTimeout",
-   * "EngineDegraded" or "Aborted", and a message naming the engines behind.
+   * serve it. Throws L0Error with reason "WeightExportMissing", "WeightSyncTimeout",
+   * "EngineDegraded", "EngineAhead" (an engine serves a newer version than the newest published)
+   * or "Aborted", and a message naming the engines behind or ahead.
    */
   publish(version: number, opts: PublishOptions): Promise<void>;
   close(): Promise<void>;
@@ -82,7 +83,7 @@ export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeigh
           `weights v${version} are not in ${o.dir} (missing or rejected: see the weights log); newest is v${store.latest()?.version ?? 0}`,
           { reason: "WeightExportMissing" },
         );
-      const r = await engines.awaitAllServe(version, p);
+      const r = await engines.awaitAllServe(version, { ...p, newest: true });
       if (!r.ok)
         throw new L0Error(
           r.reason === "WeightSyncTimeout" ? "DeadlineExceeded" : "FailedPrecondition",

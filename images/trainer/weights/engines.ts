@@ -20,8 +20,8 @@ export type AwaitServeResult =
   | { ok: true; engines: EngineStatus[] }
   | {
       ok: false;
-      /** "WeightSyncTimeout" | "EngineDegraded" | "Aborted": a condition reason for the run's status. */
-      reason: "WeightSyncTimeout" | "EngineDegraded" | "Aborted";
+      /** A condition reason for the run's status. */
+      reason: "WeightSyncTimeout" | "EngineDegraded" | "EngineAhead" | "Aborted";
       message: string;
       engines: EngineStatus[];
     };
@@ -31,6 +31,12 @@ export interface AwaitServeOptions {
   /** Engines that must have reported (e.g. the inference replicas); default 1. */
   minEngines?: number;
   signal?: AbortSignal;
+  /**
+   * `version` is the newest there is (the trainer just published it): an engine serving a newer
+   * one holds weights this trainer never published (a number reused after a restart) and the wait
+   * fails at once with EngineAhead instead of counting it as done.
+   */
+  newest?: boolean;
 }
 
 /** What the hub needs from weight sync. */
@@ -53,8 +59,13 @@ export function judge(
   engines: EngineStatus[],
   version: number,
   minEngines: number,
-): { done: true } | { done: false; degraded?: EngineStatus[]; behind: EngineStatus[] } {
+  newest = false,
+):
+  | { done: true }
+  | { done: false; degraded?: EngineStatus[]; ahead?: EngineStatus[]; behind: EngineStatus[] } {
+  const ahead = newest ? engines.filter((e) => e.version > version) : [];
   const behind = engines.filter((e) => e.version < version);
+  if (ahead.length > 0) return { done: false, ahead, behind };
   const degraded = behind.filter((e) => e.state === "Degraded" && e.targetVersion >= version);
   if (degraded.length > 0) return { done: false, degraded, behind };
   if (behind.length === 0 && engines.length >= minEngines) return { done: true };
@@ -121,8 +132,15 @@ export class EngineRegistry implements WeightsHubHook {
       };
       const check = () => {
         const engines = this.engines();
-        const j = judge(engines, version, min);
+        const j = judge(engines, version, min, opts.newest);
         if (j.done) return finish({ ok: true, engines });
+        if (j.ahead)
+          return finish({
+            ok: false,
+            reason: "EngineAhead",
+            message: `engines serve a version newer than v${version}, the newest published, so weights no trainer of this attempt exported (a version number reused?): ${j.ahead.map(describe).join(", ")}`,
+            engines,
+          });
         if (j.degraded)
           finish({
             ok: false,
