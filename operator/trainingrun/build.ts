@@ -125,7 +125,8 @@ export function buildTrainerService(run: TrainingRun): V1Service {
 /**
  * Ingress of the trainer pods: the colocated engine's port only from the run's workers (its HTTP
  * API is unauthenticated unless the engine requires the token), the weights port only from the
- * run's inference pods, the rendezvous port only from the other trainer pods; the hub port (gRPC,
+ * run's inference pods, any port from the run's other trainer pods (rendezvous, then collectives
+ * on ephemeral ports); the hub port (gRPC,
  * run-token authenticated) from anywhere, since the operator reads its Stats from its own
  * namespace, and metrics from anywhere (Prometheus). Same-run peers only: no namespaceSelector.
  */
@@ -150,7 +151,8 @@ export function buildTrainerNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
         run.spec.inference
           ? { from: from("inference"), ports: port(WEIGHTS_PORT) }
           : { from: from("workers"), ports: port(t.enginePort) },
-        { from: from("trainer"), ports: port(RENDEZVOUS_PORT) },
+        // Rendezvous, then NCCL/Gloo on ports they pick: every port, between this run's trainers.
+        { from: from("trainer") },
       ],
     } as unknown as V1NetworkPolicy["spec"],
   };

@@ -162,7 +162,7 @@ describe("operator builders: TrainingRun children", () => {
     expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
   });
 
-  it("trainer NetworkPolicy: engine from workers, weights from inference, rendezvous from trainers", () => {
+  it("trainer NetworkPolicy: engine from workers, weights from inference, any port between trainers", () => {
     type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
     const rules = (r: TrainingRun) => {
       const np = buildTrainerNetworkPolicy(r);
@@ -171,7 +171,7 @@ describe("operator builders: TrainingRun children", () => {
         "l0.dev/run": "qa",
         "app.kubernetes.io/component": "trainer",
       });
-      const ingress = np.spec!.ingress as unknown as { from?: Peer[]; ports: { port: number }[] }[];
+      const ingress = np.spec!.ingress as unknown as { from?: Peer[]; ports?: { port: number }[] }[];
       expect(
         ingress.every((i) =>
           (i.from ?? []).every(
@@ -180,7 +180,7 @@ describe("operator builders: TrainingRun children", () => {
         ),
       ).to.equal(true);
       return ingress.map((i) => ({
-        port: i.ports[0]!.port,
+        port: i.ports?.[0]!.port ?? "any",
         from: i.from?.map((f) => f.podSelector!.matchLabels["app.kubernetes.io/component"]),
       }));
     };
@@ -190,14 +190,14 @@ describe("operator builders: TrainingRun children", () => {
       { port: 7000, from: undefined },
       { port: 9090, from: undefined },
       { port: 8100, from: ["workers"] },
-      { port: 29500, from: ["trainer"] },
+      { port: "any", from: ["trainer"] }, // rendezvous, then NCCL on ephemeral ports
     ]);
     // Separate inference: no engine here; the weights port only for the run's inference pods.
     expect(rules(makeRun({ inference: { port: 9000 } }))).to.deep.equal([
       { port: 7070, from: undefined },
       { port: 9090, from: undefined },
       { port: 7071, from: ["inference"] },
-      { port: 29500, from: ["trainer"] },
+      { port: "any", from: ["trainer"] },
     ]);
   });
 
