@@ -22,23 +22,25 @@ async function expectSameFiles(m: Manifest, a: string, b: string): Promise<void>
     expect(await sha256File(join(a, s.file)), s.file).to.equal(await sha256File(join(b, s.file)));
 }
 
-async function pullInto(
-  h: Harness,
-  m: Manifest,
-  client = h.client,
-  extra: Partial<Parameters<typeof pullVersion>[0]> = {},
-) {
-  const dir = await tempDir("l0-pulled-");
-  await pullVersion({
+type PullOptions = Parameters<typeof pullVersion>[0];
+
+/** Options of a pull of `m` into `dir` from the harness's service (or `client`). */
+function pullOptions(h: Harness, m: Manifest, dir: string, extra: Partial<PullOptions> = {}): PullOptions {
+  return {
     manifest: m,
     dir,
-    primary: { client, label: "service" },
+    primary: { client: h.client, label: "service" },
     token: TOKEN,
     pullerId: "t",
     metrics: h.metrics,
     logger: silentLogger(),
     ...extra,
-  });
+  };
+}
+
+async function pullInto(h: Harness, m: Manifest, client = h.client, extra: Partial<PullOptions> = {}) {
+  const dir = await tempDir("l0-pulled-");
+  await pullVersion(pullOptions(h, m, dir, { primary: { client, label: "service" }, ...extra }));
   return dir;
 }
 
@@ -153,18 +155,9 @@ describe("weights: service and puller", function () {
     const unhandled: unknown[] = [];
     const record = (reason: unknown) => unhandled.push(reason);
     process.on("unhandledRejection", record);
-    const err = await pullVersion({
-      manifest: m,
-      dir,
-      primary: { client: h.client, label: "service" },
-      token: TOKEN,
-      pullerId: "t",
-      metrics: h.metrics,
-      logger: silentLogger(),
-      pieceBytes: 16 * 1024,
-      maxAttempts: 2,
-      resume: true,
-    })
+    const err = await pullVersion(
+      pullOptions(h, m, dir, { pieceBytes: 16 * 1024, maxAttempts: 2, resume: true }),
+    )
       .catch((e: Error) => e)
       .finally(() => setTimeout(() => process.off("unhandledRejection", record), 50));
     await new Promise((r) => setTimeout(r, 100));
@@ -190,16 +183,7 @@ describe("weights: service and puller", function () {
     const source = await readFile(join(h.dir, "1", file));
     const partial = Buffer.concat([source.subarray(0, 3 * 128 * 1024), Buffer.alloc(128 * 1024, 7)]);
     await writeFile(join(dir, file), partial);
-    await pullVersion({
-      manifest: m,
-      dir,
-      primary: { client: h.client, label: "service" },
-      token: TOKEN,
-      pullerId: "t",
-      metrics: h.metrics,
-      logger: silentLogger(),
-      resume: true,
-    });
+    await pullVersion(pullOptions(h, m, dir, { resume: true }));
     await expectSameFiles(m, join(h.dir, "1"), dir);
     expect(offsets).to.deep.equal([3 * 128 * 1024]);
   });
