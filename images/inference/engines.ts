@@ -23,6 +23,11 @@ export interface EngineAdapter {
   readonly keepsPreviousOnFailure: boolean;
   /** Resolves once the engine serves `req.version`; throws (naming the engine's answer) otherwise. */
   load(req: LoadRequest, signal: AbortSignal): Promise<void>;
+  /**
+   * Whether the engine still serves `req.version`: false when it verifiably does not (it restarted
+   * on other weights), null when it cannot tell now. Absent: this engine cannot tell at all.
+   */
+  serves?(req: LoadRequest, signal: AbortSignal): Promise<boolean | null>;
 }
 
 export interface EngineOptions {
@@ -96,6 +101,18 @@ export function createEngine(o: EngineOptions): EngineAdapter {
             throw new Error(
               `local ${path}: engine says it serves v${String(a.policy_version)}, expected v${req.version}`,
             );
+        },
+        // The model card carries the version it serves (-1 after a restart, before any load).
+        serves: async (req, signal) => {
+          const headers: Record<string, string> = o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {};
+          const res = await (o.fetch ?? fetch)(`${o.url}/v1/models`, {
+            headers,
+            signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
+          });
+          if (!res.ok) return null;
+          const v = ((await res.json()) as { data?: { policy_version?: unknown }[] }).data?.[0]
+            ?.policy_version;
+          return typeof v === "number" ? v === req.version : null;
         },
       };
     case "vllm":

@@ -63,6 +63,10 @@ export class Sidecar {
   #attempted = 0;
   #previous = 0;
   #wake: (() => void) | null = null;
+  /** The version the engine was last seen to load, to load again if it restarts without it. */
+  #served: { manifest: Manifest; dir: string } | null = null;
+  /** The periodic check of what the engine serves is due (run by the sync loop when idle). */
+  #checkDue = false;
 
   constructor(o: SidecarOptions) {
     this.#o = o;
@@ -83,7 +87,11 @@ export class Sidecar {
   async run(signal: AbortSignal): Promise<void> {
     await mkdir(join(this.#o.root, "staging"), { recursive: true });
     await mkdir(join(this.#o.root, "versions"), { recursive: true });
-    const timer = setInterval(() => void this.#report(), this.#o.reportIntervalMs ?? 10_000);
+    const timer = setInterval(() => {
+      void this.#report();
+      this.#checkDue = true;
+      this.#wake?.();
+    }, this.#o.reportIntervalMs ?? 10_000);
     signal.addEventListener("abort", () => this.#wake?.(), { once: true });
     try {
       await Promise.all([this.#watchLoop(signal), this.#syncLoop(signal)]);
@@ -141,6 +149,12 @@ export class Sidecar {
     while (!signal.aborted) {
       const w = this.#wanted;
       if (!w || w.manifest.version <= this.#attempted) {
+        if (this.#checkDue) {
+          // Here, not in the timer: never beside a sync, whose load would look like a mismatch.
+          this.#checkDue = false;
+          await this.#recheck(signal);
+          continue;
+        }
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = null;
         continue;
@@ -249,6 +263,7 @@ export class Sidecar {
       return;
     }
     this.#previous = before;
+    this.#served = { manifest: m, dir };
     this.#set({ version: m.version, state: "Serving", targetVersion: m.version, detail: "" });
     this.#o.metrics.version.set({ role: "served" }, m.version);
     const seconds = (Date.now() - announcedAt) / 1000;
@@ -274,6 +289,22 @@ export class Sidecar {
         if (err.code !== "EISDIR") throw err;
       });
     }
+  }
+
+  /**
+   * An engine that restarted (its container, after a crash) comes back on other weights while this
+   * sidecar would go on reporting the version it loaded: where the adapter can tell, load it again.
+   */
+  async #recheck(signal: AbortSignal): Promise<void> {
+    const s = this.#served;
+    const serves = this.#o.engine.serves;
+    if (!s || !serves || this.#status.state !== "Serving" || this.#status.version !== s.manifest.version)
+      return;
+    const req = { dir: s.dir, version: s.manifest.version, model: s.manifest.model };
+    if ((await serves(req, signal).catch(() => null)) !== false) return;
+    const log = this.#log.child({ version: req.version });
+    log.warn("the engine no longer serves the version it loaded (restarted?); loading it again");
+    await this.#load(s.manifest, s.dir, Date.now(), log, signal);
   }
 
   /** Points `current` at dir atomically (a new link renamed over the old one). */

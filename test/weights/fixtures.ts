@@ -152,22 +152,25 @@ export interface ReloadCall {
 /**
  * An engine stand-in: every POST (SGLang's /update_weights_from_disk, vLLM's /collective_rpc)
  * is recorded and answered with success unless `fail(call, index)` says otherwise (then HTTP
- * 500 with an SGLang-shaped failure); GET /v1/models answers 200.
+ * 500 with an SGLang-shaped failure); GET /v1/models answers 200 with the `policy_version` the
+ * last successful load named (as the local engine does; -1 before any, or after `restart()`).
  */
 export async function engineStandIn(fail: (call: ReloadCall, index: number) => boolean = () => false) {
   const calls: ReloadCall[] = [];
+  let served = -1;
   const server = http.createServer((req, res) => {
     let text = "";
     req.on("data", (d) => (text += String(d)));
     req.on("end", () => {
       if (req.method === "GET" && req.url === "/v1/models") {
         res.writeHead(200, { "content-type": "application/json" });
-        return res.end(JSON.stringify({ data: [{ id: "tiny" }] }));
+        return res.end(JSON.stringify({ data: [{ id: "tiny", policy_version: served }] }));
       }
       const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
       const c = { path: req.url ?? "", body };
       calls.push(c);
       const failed = fail(c, calls.length - 1);
+      if (!failed && typeof body.policy_version === "number") served = body.policy_version;
       res.writeHead(failed ? 500 : 200, { "content-type": "application/json" });
       res.end(
         JSON.stringify(
@@ -183,6 +186,8 @@ export async function engineStandIn(fail: (call: ReloadCall, index: number) => b
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    /** The engine process restarted: it serves no loaded version. */
+    restart: () => void (served = -1),
     close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }

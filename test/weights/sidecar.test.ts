@@ -118,6 +118,28 @@ describe("weights: sidecar", function () {
     expect(await s.registry.metrics()).to.match(/l0_weights_sync_seconds_count 3/);
   });
 
+  it("local engine: an engine that restarted without its weights gets the served version loaded again", async () => {
+    h = await startHarness({ keep: 5 });
+    engine = await engineStandIn();
+    const s = await startSidecar(h, "e1", { kind: "local", url: engine.url });
+    running.push(s);
+    await publish(h, 1);
+    await serves(s, 1);
+    await new Promise((r) => setTimeout(r, 500)); // checks while the engine serves v1: no reload
+    expect(engine.calls).to.have.length(1);
+    engine.restart();
+    await until(() => engine.calls.length === 2, "v1 loaded again after the restart");
+    expect(engine.calls.map((c) => [c.body.policy_version, c.body.model_path])).to.deep.equal([
+      [1, join(s.root, "versions", "1")],
+      [1, join(s.root, "versions", "1")],
+    ]);
+    // The next version loads as usual, once.
+    await publish(h, 2);
+    await serves(s, 2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(engine.calls.map((c) => c.body.policy_version)).to.deep.equal([1, 1, 2]);
+  });
+
   it("a failing reload leaves the old version served, reports Degraded, and the next version loads", async () => {
     h = await startHarness({ keep: 5 });
     engine = await engineStandIn((c) => String(c.body.model_path).endsWith("/2"));

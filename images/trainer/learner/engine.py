@@ -236,7 +236,8 @@ class Api:
 
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "l0",
-                                             "max_model_len": self.engine.trainer.block_size}]}
+                                             "max_model_len": self.engine.trainer.block_size,
+                                             "policy_version": self.engine.trainer.version}]}
 
     def tokenize(self, body: dict) -> dict:
         self._check_model(body)

@@ -63,6 +63,8 @@ class WeightsLoadTest(unittest.TestCase):
         self.assertIsNone(self.engine.prefixes.kv)
         ids, version = self.greedy()
         self.assertEqual(version, 5)
+        # The model card says which version is served (the sidecar checks it after engine restarts).
+        self.assertEqual(http_json(self.url + "/v1/models")[1]["data"][0]["policy_version"], 5)
         # Loading the same version again changes nothing (the sidecar may retry a load).
         status, _ = self.req("/update_weights_from_disk", {"model_path": str(path), "policy_version": 5})
         self.assertEqual(status, 200)
