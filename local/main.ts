@@ -20,6 +20,7 @@ import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 import {
   type LocalPaths,
   type LocalPorts,
+  type ProcessPlan,
   absolutize,
   inferencePlans,
   trainerPlan,
@@ -31,6 +32,7 @@ import { type Child, killGroup, startChild, stopChild } from "./procs.js";
 import { parseHistory, summarize, summaryTable } from "./summary.js";
 
 const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
+const MAX_INFERENCE_RESTARTS = 5;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -91,7 +93,9 @@ export async function main(
   say(`  logs: ${join(runDir, "logs")}/*.log   metrics: http://127.0.0.1:${ports.metrics}/metrics`);
 
   const children: Child[] = [];
-  const killAll = (): void => children.forEach(killGroup);
+  // The inference tier outlives trainer restarts, as its Deployment does (filled below).
+  const inference: Child[] = [];
+  const killAll = (): void => [...children, ...inference].forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
   const warm = { epochs: cfg.sftEpochs, batchSize: cfg.sftBatchSize, learningRate: cfg.sftLearningRate };
@@ -100,26 +104,45 @@ export async function main(
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
   const workers = children.slice(1);
-  // The inference tier outlives trainer restarts, as its Deployment does.
-  const inference: Child[] = [];
-  for (let i = 0; i < replicas; i++) {
-    const p = inferencePlans(run, paths, ports, i);
-    inference.push(startChild(L0_BIN, p.engine, env), startChild(L0_BIN, p.sidecar, env));
-  }
-  children.push(...inference);
   // For operators of this machine (and the tests): which processes belong to the run.
   const writePids = (): void =>
     writeFileSync(
       join(runDir, "pids.json"),
       JSON.stringify({
         local: process.pid,
-        ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
+        ...Object.fromEntries([...children, ...inference].map((c) => [c.plan.name, c.process.pid])),
       }) + "\n",
     );
-  writePids();
-
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
   let stopping = false;
+  let over = false; // the run ended: nothing is started again
+  // An inference process that dies is started again after a second, as a pod's container is
+  // restarted (the sidecar then loads the served version into a restarted engine), up to
+  // MAX_INFERENCE_RESTARTS times each.
+  const keepUp = (plan: ProcessPlan, slot: number, restarts: number): void => {
+    const c = startChild(L0_BIN, plan, env);
+    inference[slot] = c;
+    void c.exited.then((code) => {
+      if (stopping || over || inference[slot] !== c || restarts >= MAX_INFERENCE_RESTARTS) return;
+      say(
+        `l0 local: ${plan.name} exited with code ${code}; starting it again ` +
+          `(${restarts + 1} of ${MAX_INFERENCE_RESTARTS}; see ${plan.logFile})`,
+      );
+      setTimeout(() => {
+        if (stopping || over || inference[slot] !== c) return;
+        killGroup(c);
+        keepUp(plan, slot, restarts + 1);
+        writePids();
+      }, 1000);
+    });
+  };
+  for (let i = 0; i < replicas; i++) {
+    const p = inferencePlans(run, paths, ports, i);
+    keepUp(p.engine, 2 * i, 0);
+    keepUp(p.sidecar, 2 * i + 1, 0);
+  }
+  writePids();
+
   const onSignal = (sig: string): void => {
     if (stopping) {
       killAll();
@@ -194,6 +217,7 @@ export async function main(
     code = await trainer.exited;
   }
   clearInterval(timer);
+  over = true;
   await Promise.all([...workers, ...inference].map((w) => stopChild(w, 10_000)));
   rollout.close();
   if (live) process.stdout.write("\n");

@@ -9,7 +9,7 @@ import { type Logger, errorFields } from "../../lib/log.js";
 import { l0, type WeightsClient } from "../../lib/proto.js";
 import { type Manifest, fromProto, safetensorsIndex } from "../trainer/weights/manifest.js";
 import { type WeightsMetrics } from "../trainer/weights/metrics.js";
-import { type EngineAdapter } from "./engines.js";
+import { type EngineAdapter, type LoadRequest } from "./engines.js";
 import { type PeerStore } from "./peer.js";
 import { pullVersion, weightsClient } from "./puller.js";
 
@@ -39,6 +39,8 @@ export interface SidecarOptions {
   /** Non-weight model files (config.json, tokenizer files) copied into every version dir. */
   baseModelDir?: string;
   reportIntervalMs?: number;
+  /** How long a load waits for an engine that refuses connections (starting or restarting). */
+  engineWaitMs?: number;
   /** Wait before pulling a version again after its pull failed. */
   retryMs?: number;
   rpcTimeoutMs?: number;
@@ -51,6 +53,15 @@ const PROTO_STATE: Record<SidecarState, l0.v1.EngineWeightState> = {
   Syncing: l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_SYNCING,
   Degraded: l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_DEGRADED,
 };
+
+/** A connection the engine refused or dropped (it is not up), as opposed to an answer. */
+function unreachable(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, i = 0; e && i < 4; i++) {
+    if (["ECONNREFUSED", "ECONNRESET", "UND_ERR_SOCKET", "EPIPE"].includes(e.code ?? "")) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
 
 export class Sidecar {
   readonly #o: SidecarOptions;
@@ -242,7 +253,7 @@ export class Sidecar {
     const before = this.#status.version;
     await this.#link(dir);
     try {
-      await this.#o.engine.load({ dir, version: m.version, model: m.model }, signal);
+      await this.#loadWhenUp({ dir, version: m.version, model: m.model }, log, signal);
     } catch (err) {
       log.error("engine failed to load weights; it keeps the previous version", {
         served: before,
@@ -288,6 +299,24 @@ export class Sidecar {
       await copyFile(join(base, name), join(dir, name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "EISDIR") throw err;
       });
+    }
+  }
+
+  /**
+   * engine.load, waiting for an engine that is not up (starting, or restarting after a crash:
+   * the connection is refused) for up to `engineWaitMs`; an engine that answers and fails to load
+   * fails at once.
+   */
+  async #loadWhenUp(req: LoadRequest, log: Logger, signal: AbortSignal): Promise<void> {
+    const end = Date.now() + (this.#o.engineWaitMs ?? 120_000);
+    for (let delay = 250; ; delay = Math.min(5000, delay * 2)) {
+      try {
+        return await this.#o.engine.load(req, signal);
+      } catch (err) {
+        if (!unreachable(err) || Date.now() + delay > end || signal.aborted) throw err;
+        log.info("engine not reachable; waiting for it to load the weights", { retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   }
 

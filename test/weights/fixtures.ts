@@ -155,7 +155,10 @@ export interface ReloadCall {
  * 500 with an SGLang-shaped failure); GET /v1/models answers 200 with the `policy_version` the
  * last successful load named (as the local engine does; -1 before any, or after `restart()`).
  */
-export async function engineStandIn(fail: (call: ReloadCall, index: number) => boolean = () => false) {
+export async function engineStandIn(
+  fail: (call: ReloadCall, index: number) => boolean = () => false,
+  port = 0,
+) {
   const calls: ReloadCall[] = [];
   let served = -1;
   const server = http.createServer((req, res) => {
@@ -181,10 +184,10 @@ export async function engineStandIn(fail: (call: ReloadCall, index: number) => b
       );
     });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  const bound = (server.address() as net.AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     calls,
     /** The engine process restarted: it serves no loaded version. */
     restart: () => void (served = -1),

@@ -140,6 +140,23 @@ describe("weights: sidecar", function () {
     expect(engine.calls.map((c) => c.body.policy_version)).to.deep.equal([1, 1, 2]);
   });
 
+  it("waits for an engine that is not up yet (connection refused), then loads the version once", async () => {
+    h = await startHarness({ keep: 5 });
+    // A free port with nothing on it yet: the engine is still starting.
+    const probe = await engineStandIn();
+    const url = probe.url;
+    await probe.close();
+    const s = await startSidecar(h, "e1", { kind: "local", url });
+    running.push(s);
+    await publish(h, 1);
+    await until(() => s.sidecar.status().state === "Syncing", "syncing v1");
+    await new Promise((r) => setTimeout(r, 700)); // a few refused attempts
+    expect(s.sidecar.status().state).to.equal("Syncing"); // waiting, not Degraded
+    engine = await engineStandIn(undefined, Number(new URL(url).port));
+    await serves(s, 1);
+    expect(engine.calls.map((c) => c.body.policy_version)).to.deep.equal([1]);
+  });
+
   it("a failing reload leaves the old version served, reports Degraded, and the next version loads", async () => {
     h = await startHarness({ keep: 5 });
     engine = await engineStandIn((c) => String(c.body.model_path).endsWith("/2"));
