@@ -20,6 +20,11 @@ export const SIDECAR_CONFIG = defineConfig({
   engineUrl: { type: "string", default: "http://127.0.0.1:30000", description: "Base URL of the engine" },
   engineApiKeyFile: { type: "string", default: "", description: "File with the engine's --api-key, if any" },
   engineTimeout: { type: "duration", default: "10m", description: "Deadline of one engine load" },
+  engineWait: {
+    type: "duration",
+    default: "120s",
+    description: "How long a load waits for an engine that refuses connections (starting or restarting)",
+  },
   engineId: { type: "string", default: "", description: "This engine's id (default: the host name)" },
   baseModelDir: {
     type: "string",

@@ -52,6 +52,7 @@ export async function main(
     peerAddress,
     baseModelDir: cfg.baseModelDir || undefined,
     reportIntervalMs: cfg.reportInterval,
+    engineWaitMs: cfg.engineWait,
   });
   const probes = await serveProbes({
     registry,
