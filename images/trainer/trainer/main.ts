@@ -73,13 +73,13 @@ export async function main(
     });
     weights = w;
     shutdown.add("weights", () => w.close());
-    const onDisk = minVersion(root, exportDir) - 1;
+    const recorded = minVersion(root, exportDir); // read once: above what was published or exported
     // A fresh run's engines hold nothing of it; after a restart or on a resume they may.
     const held =
-      cfg.attempt > 0 || from || onDisk > 0
+      cfg.attempt > 0 || from || recorded > 1
         ? await enginesHold(w.engines, replicas, cfg.engineReportWait, shutdown.signal)
         : 0;
-    firstVersion = minVersion(root, exportDir, held);
+    firstVersion = Math.max(recorded, held + 1);
     log.info("weight service listening", {
       weightsPort: w.port,
       exportDir,
