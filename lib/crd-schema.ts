@@ -1,12 +1,13 @@
 // Validation of custom resources against the OpenAPI v3 schemas in crds/, with the API
 // server's defaulting, so every program (operator, hub, `l0 local`) checks a TrainingRun the
-// same way a cluster would and names the bad field. CEL rules (x-kubernetes-validations) are
-// not evaluated here; the API server does that on a cluster.
+// same way a cluster would and names the bad field, CEL rules (x-kubernetes-validations)
+// included (lib/cel.ts).
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import { parseAllDocuments } from "yaml";
+import { celViolations } from "./cel.js";
 import { type FieldViolation } from "./errors.js";
 
 export interface CrdInfo {
@@ -120,7 +121,7 @@ export function createSchemaValidator(
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
   // Kubernetes' formats (int32, int64, date-time, byte, ...) as the API server checks them.
   addFormats.default(ajv);
-  const byKind = new Map<string, ValidateFunction>();
+  const byKind = new Map<string, { fn: ValidateFunction; raw: Record<string, unknown> }>();
   const closed = (s: unknown): unknown => {
     // Objects with declared properties are closed (as a structural schema prunes the rest).
     if (Array.isArray(s)) return s.map(closed);
@@ -138,19 +139,23 @@ export function createSchemaValidator(
     // metadata is the API server's business, never the CRD's schema's.
     const props = (schema.properties ?? {}) as Record<string, unknown>;
     props.metadata = { type: "object" };
-    byKind.set(c.kind, ajv.compile(schema));
+    byKind.set(c.kind, { fn: ajv.compile(schema), raw: c.schema });
   }
   return {
     validate(kind, obj) {
-      const fn = byKind.get(kind);
-      if (!fn)
+      const entry = byKind.get(kind);
+      if (!entry)
         return {
           value: obj,
           violations: [{ field: "kind", description: `unknown kind ${JSON.stringify(kind)}` }],
         };
       const value = structuredClone(obj);
-      const ok = fn(value);
-      return { value, violations: ok ? [] : (fn.errors ?? []).map(violationOf) };
+      if (!entry.fn(value)) return { value, violations: (entry.fn.errors ?? []).map(violationOf) };
+      const cel = celViolations(entry.raw, value).map((v) => ({
+        field: v.field || "(root)",
+        description: v.detail,
+      }));
+      return { value, violations: cel };
     },
   };
 }

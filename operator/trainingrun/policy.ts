@@ -1,6 +1,6 @@
-// Decisions about a run as chains of small pure checks returning {reason, message} (cert-manager's
-// policies shape): what the schema cannot say (CEL rules, cross-object checks), and what to do
-// about the trainer Job (gang restart, fail, complete). The reason becomes the condition's reason.
+// Decisions about a run as small pure checks returning {reason, message} (cert-manager's
+// policies shape): whether a run is valid, and what to do about the trainer Job (gang restart,
+// fail, complete). The reason becomes the condition's reason.
 import { type TrainingRun } from "../../gen/crds/index.js";
 import { type FieldViolation } from "../../lib/errors.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
@@ -10,53 +10,10 @@ export interface Verdict {
   message: string;
 }
 
-type Check = (run: TrainingRun) => Verdict | undefined;
-
-/** The CRD's CEL rules, evaluated here too: a cluster without CEL, or an old object, can slip past. */
-const CEL_CHECKS: Check[] = [
-  (r) =>
-    !!r.spec.workers === !!r.spec.workerPoolRef
-      ? {
-          reason: "InvalidSpec",
-          message: "spec: exactly one of spec.workers and spec.workerPoolRef must be set",
-        }
-      : undefined,
-  (r) => {
-    const a = r.spec.workers?.autoscaling;
-    return a && (a.minReplicas ?? 1) > (a.maxReplicas ?? 10)
-      ? { reason: "InvalidSpec", message: "spec.workers.autoscaling: minReplicas must be <= maxReplicas" }
-      : undefined;
-  },
-  (r) => {
-    const s = r.spec.workers?.sandbox;
-    return s?.mode === "runtimeClass" && !s.runtimeClassName
-      ? {
-          reason: "InvalidSpec",
-          message: "spec.workers.sandbox.runtimeClassName is required when mode is runtimeClass",
-        }
-      : undefined;
-  },
-  (r) => {
-    const i = r.spec.inference;
-    return i && (i.gpus ?? 1) > 0 && (i.tensorParallel ?? 1) > (i.gpus ?? 1)
-      ? { reason: "InvalidSpec", message: "spec.inference.tensorParallel must be <= spec.inference.gpus" }
-      : undefined;
-  },
-  // The engine image defaults to vLLM's: an SGLang run must name its image (it used to get vLLM's).
-  (r) => {
-    const i = r.spec.inference;
-    return i?.engine === "sglang" && !i.image
-      ? {
-          reason: "InvalidSpec",
-          message: "spec.inference.image is required when spec.inference.engine is sglang",
-        }
-      : undefined;
-  },
-];
-
 /**
- * Validates a run as read from the API (schema with defaults, then the CEL rules). Returns the
- * defaulted run, or the first verdict naming the field.
+ * Validates a run as read from the API: the CRD's schema with defaults, then its CEL rules (the
+ * same check the API server makes; an object stored before a rule existed can still fail it).
+ * Returns the defaulted run, or a verdict naming every bad field.
  */
 export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid: Verdict } {
   let run: TrainingRun;
@@ -75,12 +32,7 @@ export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid:
       : String(err);
     return { invalid: { reason: "InvalidSpec", message } };
   }
-  run = { ...run, metadata: obj.metadata, status: obj.status };
-  for (const check of CEL_CHECKS) {
-    const v = check(run);
-    if (v) return { invalid: v };
-  }
-  return { run };
+  return { run: { ...run, metadata: obj.metadata, status: obj.status } };
 }
 
 /** What the trainer Job's conditions say. */

@@ -9,7 +9,7 @@ import { parseTrainingRun, readTrainingRun } from "../../lib/run-config.js";
 
 const minimal = {
   metadata: { name: "qa" },
-  spec: { model: { name: "tiny" }, dataset: { path: "train.jsonl" } },
+  spec: { model: { name: "tiny" }, dataset: { path: "train.jsonl" }, workers: {} },
 };
 
 describe("TrainingRun config", () => {
@@ -50,7 +50,7 @@ describe("TrainingRun config", () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-run-"));
     writeFileSync(
       join(dir, "ok.yaml"),
-      "kind: TrainingRun\nmetadata: {name: a}\nspec:\n  model: {name: tiny}\n  dataset: {path: d.jsonl}\n",
+      "kind: TrainingRun\nmetadata: {name: a}\nspec:\n  model: {name: tiny}\n  dataset: {path: d.jsonl}\n  workers: {}\n",
     );
     writeFileSync(join(dir, "bad.yaml"), "spec: [unclosed\n");
     expect(readTrainingRun(join(dir, "ok.yaml")).spec.algorithm?.maxSteps).to.equal(100);

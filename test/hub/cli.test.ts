@@ -27,6 +27,7 @@ function setup(): { dir: string; args: string[] } {
       "  model: {name: tiny}",
       "  dataset: {path: train.jsonl, questionField: prompt, answerField: gold}",
       "  algorithm: {groupSize: 2, batchSize: 2, maxSteps: 2, dynamicSampling: false}",
+      "  workers: {}",
     ].join("\n") + "\n",
   );
   writeFileSync(join(dir, "token"), "cli-token\n");

@@ -21,6 +21,7 @@ export function settings(
     spec: {
       model: { name: "tiny" },
       dataset: { path: "train.jsonl", ...spec.dataset },
+      workerPoolRef: { name: "pool" },
       algorithm: spec.algorithm ?? {},
       reward: spec.reward ?? {},
       agent: spec.agent ?? {},

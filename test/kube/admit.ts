@@ -94,7 +94,7 @@ export function admit(t: ResourceType, o: Obj, crs: CrValidator, old?: Obj, opts
   let out = o;
   const causes: Cause[] = [];
   if (t.custom) {
-    const r = crs.admit(t.kind, o);
+    const r = crs.admit(t.kind, o, old);
     out = r.value;
     opts.warnings?.push(...unknownFieldOutcome(r.dropped, opts.fieldValidation));
     causes.push(...r.causes);

@@ -1,6 +1,7 @@
 // Defaulting and validation of the built-in kinds, reduced to what an operator's objects meet:
 // the defaults a real server adds (so desired-vs-observed diffs behave as on a cluster), object
 // names and labels, required pod fields, selector/template agreement, and immutable fields.
+import { crdCauses } from "./crd-admit.js";
 import { type Cause, forbiddenField, invalidValue, required } from "./errors.js";
 import { fromLabelSelector, matchesLabels } from "./selectors.js";
 import { deepEqual, isObj, type Obj } from "./types.js";
@@ -253,6 +254,9 @@ export function validateBuiltin(kind: string, o: Obj, old?: Obj, group = ""): Ca
   const spec = (o.spec ?? {}) as Obj;
   const causes: Cause[] = [];
   switch (kind) {
+    case "CustomResourceDefinition":
+      causes.push(...crdCauses(o));
+      break;
     case "Event":
       causes.push(...validateEvent(o, group));
       break;

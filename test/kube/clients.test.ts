@@ -56,7 +56,7 @@ describe("kube server: other clients", () => {
       "configmap/x created",
     );
     const tr =
-      "apiVersion: l0.dev/v1alpha1\nkind: TrainingRun\nmetadata:\n  name: r\nspec:\n  model: {name: tiny}\n  dataset: {path: /d}\n";
+      "apiVersion: l0.dev/v1alpha1\nkind: TrainingRun\nmetadata:\n  name: r\nspec:\n  model: {name: tiny}\n  dataset: {path: /d}\n  workers: {}\n";
     const applied = await run(["apply", "--server-side", "--validate=false", "-f", "-"], tr);
     expect(applied.out).to.contain("trainingrun.l0.dev/r serverside-applied");
     expect(

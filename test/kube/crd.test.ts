@@ -1,6 +1,13 @@
 // Custom resources served from crds/: schema validation with 422 causes, pruning, defaults,
-// the status and scale subresources, and generation bumps only on spec changes.
+// the status and scale subresources, generation bumps only on spec changes; CRD admission
+// (defaults checked against their rules) and CEL rules on resources.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
+import { stringify } from "yaml";
+import { readCrds } from "../../lib/crd-schema.js";
+import { crdCauses } from "./crd-admit.js";
 import { startKubeServer, type KubeServer } from "./server.js";
 import {
   apiError,
@@ -219,5 +226,84 @@ describe("kube server: custom resources from crds/", () => {
     expect(
       (await c.apps.readNamespacedDeployment({ name: "d", namespace: "default" })).spec?.replicas,
     ).to.equal(4);
+  });
+});
+
+describe("kube server: CRD admission and CEL rules, as a real API server", () => {
+  // The rule as shipped before it was guarded: a real v1.36 server refused both CRDs for it.
+  const OLD_RULE = "self.minReplicas <= self.maxReplicas";
+  const withOldRule = (): Record<string, any> => {
+    const crd = structuredClone(readCrds("crds").find((x) => x.kind === "AgentWorkerPool")!.crd) as any;
+    crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.autoscaling[
+      "x-kubernetes-validations"
+    ][0].rule = OLD_RULE;
+    return crd;
+  };
+
+  it("refuses a CRD whose rule fails on a default as written (no nested defaulting)", () => {
+    const causes = crdCauses(withOldRule());
+    expect(causes).to.have.length(1);
+    expect(causes[0]!.field).to.equal(
+      "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[autoscaling].default",
+    );
+    expect(causes[0]!.message).to.contain(`no such key: minReplicas evaluating rule: ${OLD_RULE}`);
+  });
+
+  it("refuses to serve such CRDs from a directory, and through the API", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "l0-crds-"));
+    try {
+      writeFileSync(join(dir, "pools.yaml"), stringify(withOldRule()));
+      let err: Error | undefined;
+      await startKubeServer({ crdDir: dir, sim: false }).then(
+        (k) => k.stop(),
+        (e: Error) => (err = e),
+      );
+      expect(err?.message).to.match(/agentworkerpools\.l0\.dev is invalid: .*no such key: minReplicas/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const kube = await startKubeServer({ crdDir: "crds", sim: false });
+    try {
+      // Raw JSON: client-node's typed serializer would drop the `x-kubernetes-*` keys.
+      const res = await fetch(`${kube.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${kube.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(withOldRule()),
+      });
+      expect(res.status).to.equal(422);
+      expect(((await res.json()) as { message: string }).message).to.contain("no such key: minReplicas");
+    } finally {
+      await kube.stop();
+    }
+  });
+
+  it("rejects a custom resource that breaks a rule with 422, at the rule's path", async () => {
+    const kube = await startKubeServer({ crdDir: "crds", sim: false });
+    try {
+      const c = clients(kube);
+      const e = await apiError(() =>
+        c.custom.createNamespacedCustomObject({
+          ...TR,
+          namespace: "default",
+          body: trainingRun("r", { workers: { autoscaling: { minReplicas: 4, maxReplicas: 2 } } }),
+        }),
+      );
+      expect(e.code).to.equal(422);
+      expect(e.body.details.causes).to.deep.equal([
+        {
+          reason: "FieldValueInvalid",
+          field: "spec.workers.autoscaling",
+          message: 'Invalid value: "object": autoscaling.minReplicas must be <= autoscaling.maxReplicas',
+        },
+      ]);
+      // The defaults fill what the user left out before the rules run: min 1 <= max 10.
+      await c.custom.createNamespacedCustomObject({
+        ...TR,
+        namespace: "default",
+        body: trainingRun("ok", { workers: { autoscaling: { maxReplicas: 3 } } }),
+      });
+    } finally {
+      await kube.stop();
+    }
   });
 });

@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readCrds, type CrdInfo } from "../../lib/crd-schema.js";
+import { crdCauses } from "./crd-admit.js";
 import { type Obj, type ResourceType, type ScaleSpec, typeKey } from "./types.js";
 
 const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -178,6 +179,14 @@ function cachedCrds(dir: string): CrdInfo[] {
   const hit = crdCache.get(abs);
   if (hit?.sig === sig) return hit.crds;
   const crds = readCrds(abs);
+  for (const c of crds) {
+    // The real server refuses such a CRD; so does this one, before serving anything.
+    const causes = crdCauses(c.crd);
+    if (causes.length > 0)
+      throw new Error(
+        `CustomResourceDefinition ${c.plural}.${c.group} is invalid: ${causes.map((x) => `${x.field}: ${x.message}`).join("; ")}`,
+      );
+  }
   crdCache.set(abs, { sig, crds });
   return crds;
 }

@@ -1,8 +1,10 @@
 // Custom resources against their CRD's OpenAPI v3 schema, in the API server's order: prune
 // unknown fields (structural schemas), apply defaults, validate; failures become 422 causes in
-// the server's wording. The dialect conversion is lib/crd-schema.ts's; CEL rules are skipped.
+// the server's wording, then the CEL rules (lib/cel.ts; transition rules against the stored
+// object on updates). The dialect conversion is lib/crd-schema.ts's.
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
+import { celViolations } from "../../lib/cel.js";
 import { type CrdInfo, toDraft7 } from "../../lib/crd-schema.js";
 import { type Cause } from "./errors.js";
 import { isObj, type Obj } from "./types.js";
@@ -157,8 +159,11 @@ function causeOf(e: ErrorObject, root: unknown): Cause {
 }
 
 export interface CrValidator {
-  /** Prunes, defaults and validates a custom resource; returns the stored form and the causes. */
-  admit(kind: string, obj: Obj): { value: Obj; causes: Cause[]; dropped: string[] };
+  /**
+   * Prunes, defaults and validates a custom resource (`old` is the stored object on an update,
+   * for transition rules); returns the stored form and the causes.
+   */
+  admit(kind: string, obj: Obj, old?: Obj): { value: Obj; causes: Cause[]; dropped: string[] };
 }
 
 // Compiling the schemas is most of a start-up; compiled validators are pure, so servers that
@@ -185,7 +190,7 @@ function compile(crds: CrdInfo[]): CrValidator {
     byKind.set(c.kind, { raw: c.schema, fn: ajv.compile(draft) });
   }
   return {
-    admit(kind, obj) {
+    admit(kind, obj, old) {
       const entry = byKind.get(kind);
       if (!entry) return { value: obj, causes: [], dropped: [] };
       const dropped: string[] = [];
@@ -198,6 +203,10 @@ function compile(crds: CrdInfo[]): CrValidator {
         ? []
         : (entry.fn.errors ?? []).filter((e) => e.keyword !== "anyOf" && e.keyword !== "if");
       const causes = errs.map((e) => causeOf(e, pruned));
+      // The server runs the CEL rules on a schema-valid object (a type error makes them moot).
+      if (causes.length === 0)
+        for (const v of celViolations(entry.raw, pruned, old))
+          causes.push({ reason: v.reason, message: v.message, field: v.field });
       const seen = new Set<string>();
       return {
         dropped: dropped.filter((d) => d !== "metadata" && !d.startsWith("metadata.")),

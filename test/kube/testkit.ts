@@ -95,7 +95,12 @@ export function trainingRun(name: string, extra: Record<string, unknown> = {}): 
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
     metadata: { name },
-    spec: { model: { name: "tiny" }, dataset: { path: "/data/train.jsonl" }, ...extra },
+    spec: {
+      model: { name: "tiny" },
+      dataset: { path: "/data/train.jsonl" },
+      ...(extra.workerPoolRef ? {} : { workers: {} }),
+      ...extra,
+    },
   };
 }
 

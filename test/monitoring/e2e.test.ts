@@ -124,6 +124,7 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
           model: { name: "tiny" },
           dataset: { path: join(ROOT, "examples/tiny-qa/train.jsonl") },
           algorithm: { groupSize: 4, batchSize: 4, maxSteps: 20 },
+          workers: {},
         },
       }),
     );

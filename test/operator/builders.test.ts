@@ -345,7 +345,7 @@ describe("operator policies", () => {
     [
       "min > max replicas",
       { workers: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
-      /minReplicas must be <= maxReplicas/,
+      /spec\.workers\.autoscaling: autoscaling\.minReplicas must be <= autoscaling\.maxReplicas/,
     ],
     [
       "runtimeClass without a name",
@@ -357,7 +357,11 @@ describe("operator policies", () => {
       { inference: { gpus: 2, tensorParallel: 4 } },
       /tensorParallel must be <= /,
     ],
-    ["SGLang without its image", { inference: { engine: "sglang" } }, /spec\.inference\.image is required/],
+    [
+      "SGLang without its image",
+      { inference: { engine: "sglang" } },
+      /spec\.inference: inference\.image is required/,
+    ],
     ["a bad enum", { algorithm: { name: "ppo" } }, /spec\.algorithm\.name: must be one of/],
   ];
   for (const [what, spec, msg] of invalid)

@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import { createSchemaValidator, readCrds } from "../../lib/crd-schema.js";
+import { crdCauses } from "../kube/crd-admit.js";
 
 const crds = readCrds("crds");
 const validator = createSchemaValidator(crds, { rejectUnknown: true });
@@ -83,7 +84,32 @@ describe("operator: CRDs and examples", () => {
     const run = version("TrainingRun").schema.openAPIV3Schema.properties.spec;
     expect(run["x-kubernetes-validations"][0].rule).to.equal("has(self.workers) != has(self.workerPoolRef)");
     const auto = specProps("AgentWorkerPool").autoscaling;
-    expect(auto["x-kubernetes-validations"][0].rule).to.equal("self.minReplicas <= self.maxReplicas");
+    expect(auto["x-kubernetes-validations"][0].rule).to.equal(
+      "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+    );
+  });
+
+  it("installs on a real API server: every default passes its node's schema and rules as written", () => {
+    for (const c of crds) expect(crdCauses(c.crd), c.kind).to.deep.equal([]);
+  });
+
+  it("enforces the cross-field rules on resources, as the API server and l0 local both do", () => {
+    const run = parseAllDocuments(readFileSync("examples/trainingrun.yaml", "utf8"))
+      .map((d) => d.toJS())
+      .find((o) => o.kind === "TrainingRun");
+    run.spec.workers.autoscaling = { minReplicas: 5, maxReplicas: 2 };
+    run.spec.workers.sandbox = { mode: "runtimeClass" };
+    const { violations } = validator.validate("TrainingRun", run);
+    expect(violations).to.deep.equal([
+      {
+        field: "spec.workers.sandbox",
+        description: "sandbox.runtimeClassName is required when sandbox.mode is runtimeClass",
+      },
+      {
+        field: "spec.workers.autoscaling",
+        description: "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+      },
+    ]);
   });
 
   it("describes every field (kubectl explain teaches the API)", () => {

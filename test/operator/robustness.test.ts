@@ -2,7 +2,7 @@
 // leader election, API faults (409, 500, 410 Gone, cut watches) and idle resyncs.
 import { expect } from "chai";
 import { createRegistry } from "../../lib/metrics.js";
-import { mergePatch } from "../kube/testkit.js";
+import { apiError, mergePatch } from "../kube/testkit.js";
 import {
   AWP,
   type Env,
@@ -111,12 +111,17 @@ describe("operator: ownership, faults and restarts", function () {
 
   it("an invalid spec that passed the schema fails the run with the field named, without a hot loop", async () => {
     const registry = createRegistry({ defaultMetrics: false });
+    // Both inline workers and a reference: the CRD's CEL rule forbids it, so the API server
+    // refuses it on create; an object stored before the rule existed (a CRD upgrade) still has it.
+    const refused = await apiError(() =>
+      env.custom.createNamespacedCustomObject({ ...TR, body: run("bad", { workerPoolRef: { name: "x" } }) }),
+    );
+    expect(refused.code).to.equal(422);
+    const t = env.kube.types.byKind("l0.dev/v1alpha1", "TrainingRun")!;
+    const stored = env.kube.store.create(t, "default", run("bad"));
+    const spec = { ...stored.spec, workerPoolRef: { name: "x" } };
+    env.kube.store.put(t, { ...stored, metadata: { ...stored.metadata, generation: 2 }, spec });
     await env.startOperator({ registry });
-    // Both inline workers and a reference: the CRD's CEL rule (not evaluated by every server) forbids it.
-    await env.custom.createNamespacedCustomObject({
-      ...TR,
-      body: run("bad", { workerPoolRef: { name: "x" } }),
-    });
     const r = await eventually(
       () => getRun(env, "bad")?.status?.phase === "Failed" && getRun(env, "bad"),
       "Failed",

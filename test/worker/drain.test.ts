@@ -44,6 +44,7 @@ describe("worker drain: SIGTERM against the real hub", function () {
         dataset: { path: "mem" },
         algorithm: { groupSize: 2, batchSize: 2, maxSteps: 1, dynamicSampling: false },
         agent: { maxTurns: 20, tools: ["notepad"], cellTimeoutSeconds: 5 },
+        workers: {},
       },
     };
     writeFileSync(join(dir, "run.json"), JSON.stringify(manifest));
