@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { type TrainingRun } from "../gen/crds/index.js";
+import { type ResolvedTrainingRun } from "../gen/crds/index.js";
 import { createSchemaValidator, readCrds, type SchemaValidator } from "./crd-schema.js";
 import { invalidFields } from "./errors.js";
 
@@ -28,7 +28,7 @@ export function parseTrainingRun(
   obj: unknown,
   source = "TrainingRun",
   validator = defaultValidator(),
-): TrainingRun {
+): ResolvedTrainingRun {
   if (obj === null || typeof obj !== "object") {
     throw invalidFields([{ field: source, description: "must be a YAML/JSON object" }]);
   }
@@ -48,11 +48,11 @@ export function parseTrainingRun(
       violations.map((v) => ({ field: `${source}: ${v.field}`, description: v.description })),
     );
   }
-  return value as TrainingRun;
+  return value as ResolvedTrainingRun;
 }
 
 /** Reads the first TrainingRun from a YAML or JSON file. */
-export function readTrainingRun(path: string, validator = defaultValidator()): TrainingRun {
+export function readTrainingRun(path: string, validator = defaultValidator()): ResolvedTrainingRun {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

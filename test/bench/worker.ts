@@ -15,6 +15,7 @@ import { NoTools } from "../../images/worker/tools.js";
 import { startScriptedEngine, turn } from "../worker/fixtures/engine.js";
 import { testHost, testMetrics } from "../worker/fixtures/sandbox.js";
 import { emit, median, round, summarize } from "./stats.js";
+import { agentSettings } from "../fixtures/runs.js";
 
 const K = 64;
 const ms = (s: number): number => round(s, 3);
@@ -147,7 +148,13 @@ const task = (): l0.v1.ITask => ({
   taskId: `b${++taskSeq}`,
   leaseId: `lease-b${taskSeq}`,
   prompt: `question ${taskSeq}`,
-  agent: { maxTurns: 4, maxTokensPerTurn: 256, contextBudget: 100_000, tools: [], cellTimeoutSeconds: 10 },
+  agent: agentSettings({
+    maxTurns: 4,
+    maxTokensPerTurn: 256,
+    contextBudget: 100_000,
+    tools: [],
+    cellTimeoutSeconds: 10,
+  }),
 });
 async function episodesPerSecond(pool: KernelPool, n: number): Promise<{ eps: number; answered: number }> {
   let answered = 0;

@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { call, channelOptions, startServer, type StartedServer } from "../../lib/grpc.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { l0, RolloutClient } from "../../lib/proto.js";
-import { parseTrainingRun } from "../../lib/run-config.js";
+import { resolvedRun } from "../fixtures/runs.js";
 import { type Dataset, parseJsonl } from "../../images/trainer/hub/dataset.js";
 import { Hub, type HubOptions } from "../../images/trainer/hub/hub.js";
 import { RolloutServer } from "../../images/trainer/hub/service.js";
@@ -16,18 +16,13 @@ export const TOKEN = "test-run-token";
 export function settings(
   spec: { algorithm?: object; reward?: object; agent?: object; dataset?: object } = {},
 ): HubSettings {
-  const run = parseTrainingRun({
-    metadata: { name: "qa", namespace: "ns" },
-    spec: {
-      model: { name: "tiny" },
-      dataset: { path: "train.jsonl", ...spec.dataset },
-      workerPoolRef: { name: "pool" },
-      algorithm: spec.algorithm ?? {},
-      reward: spec.reward ?? {},
-      agent: spec.agent ?? {},
-    },
-  });
-  return hubSettings(run);
+  return hubSettings(
+    resolvedRun(
+      { ...spec, dataset: { path: "train.jsonl", ...spec.dataset }, workerPoolRef: { name: "pool" } },
+      "qa",
+      "ns",
+    ),
+  );
 }
 
 export function dataset(n: number): Dataset {

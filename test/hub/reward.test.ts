@@ -3,15 +3,16 @@
 import { expect } from "chai";
 import { l0 } from "../../lib/proto.js";
 import {
-  DEFAULT_REWARD_WEIGHTS,
   exactMatch,
   f1Score,
   normalizeAnswer,
   scoreAnswer,
   scoreTrajectory,
 } from "../../images/trainer/hub/reward.js";
+import { settings } from "./helpers.js";
 
-const W = DEFAULT_REWARD_WEIGHTS;
+/** The CRD's default weights, as a run that leaves spec.reward out gets them. */
+const W = settings().weights;
 const OK = l0.v1.ExecOutcome.EXEC_OUTCOME_OK;
 const ERR = l0.v1.ExecOutcome.EXEC_OUTCOME_ERROR;
 

@@ -1,6 +1,7 @@
 // Helpers for tests that use the in-process API server: typed clients for a server, a bounded
 // poll for eventually-consistent effects (GC, controllers), and small object builders.
 import * as k8s from "@kubernetes/client-node";
+import { runManifest } from "../fixtures/runs.js";
 import { type KubeServer } from "./server.js";
 
 export interface Clients {
@@ -90,18 +91,10 @@ export function job(name: string, spec: Partial<k8s.V1JobSpec> = {}): k8s.V1Job 
   };
 }
 
+/** A TrainingRun the API accepts (test/fixtures/runs.ts), without a namespace (the URL gives it). */
 export function trainingRun(name: string, extra: Record<string, unknown> = {}): Record<string, any> {
-  return {
-    apiVersion: "l0.dev/v1alpha1",
-    kind: "TrainingRun",
-    metadata: { name },
-    spec: {
-      model: { name: "tiny" },
-      dataset: { path: "/data/train.jsonl" },
-      ...(extra.workerPoolRef ? {} : { workers: {} }),
-      ...extra,
-    },
-  };
+  const { namespace: _ns, ...metadata } = runManifest(name, extra).metadata;
+  return { ...runManifest(name, extra), metadata };
 }
 
 export const TR = { group: "l0.dev", version: "v1alpha1", plural: "trainingruns" } as const;

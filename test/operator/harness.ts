@@ -10,6 +10,7 @@ import { RestKubeApi } from "../../operator/runtime/kube.js";
 import { type HubStatsSource } from "../../operator/trainingrun/hub.js";
 import { type KubeServer, startKubeServer } from "../kube/server.js";
 import { type SimOptions } from "../kube/sim.js";
+import { runManifest } from "../fixtures/runs.js";
 
 import { eventually as kubeEventually } from "../kube/testkit.js";
 
@@ -74,18 +75,11 @@ export async function startEnv(sim: SimOptions = {}): Promise<Env> {
 
 /** A TrainingRun manifest: `run("a", { workers: {...} })`; inline workers by default. */
 export function run(name: string, spec: Record<string, unknown> = {}): Record<string, any> {
-  return {
-    apiVersion: "l0.dev/v1alpha1",
-    kind: "TrainingRun",
-    metadata: { name, namespace: "default" },
-    spec: {
-      model: { name: "tiny" },
-      dataset: { path: "/data/train.jsonl" },
-      trainer: { gpusPerNode: 0, maxRestarts: 2 },
-      workers: { replicas: 2 },
-      ...spec,
-    },
-  };
+  return runManifest(name, {
+    trainer: { gpusPerNode: 0, maxRestarts: 2 },
+    workers: { replicas: 2 },
+    ...spec,
+  });
 }
 
 export const TR = { group: "l0.dev", version: "v1alpha1", namespace: "default", plural: "trainingruns" };

@@ -9,6 +9,7 @@ import { type KernelPool } from "../../images/worker/sandbox/pool.js";
 import { LocalCorpus, parseCorpus } from "../../images/worker/tools.js";
 import { type ScriptedEngine, type Script, logprobOf, startScriptedEngine, turn } from "./fixtures/engine.js";
 import { testMetrics, testPool } from "./fixtures/sandbox.js";
+import { agentSettings } from "../fixtures/runs.js";
 
 const End = l0.v1.EpisodeEnd;
 const Exec = l0.v1.ExecOutcome;
@@ -99,14 +100,14 @@ describe("worker agent: episodes against a scripted engine", function () {
     groupId: "g",
     prompt: `[task:${name}] How many years after 1600 was Velmir founded?`,
     policyVersion: 3,
-    agent: {
+    agent: agentSettings({
       maxTurns: 8,
       maxTokensPerTurn: 512,
       contextBudget: 100_000,
       tools: ["search", "notepad"],
       cellTimeoutSeconds: 5,
       ...agent,
-    },
+    }),
   });
   const run = (t: l0.v1.ITask, d = deps()) => runEpisode(t, d, { signal: new AbortController().signal });
 

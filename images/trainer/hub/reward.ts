@@ -3,7 +3,7 @@
 // per-turn format and code-execution rewards. Pure functions, table-tested in test/hub.
 import { l0 } from "../../../lib/proto.js";
 
-/** Weights from the TrainingRun's `spec.reward` (defaults follow the paper's recipe: F1 + small per-turn terms). */
+/** Weights from the TrainingRun's `spec.reward` (the CRD's defaults follow the paper's recipe: F1 + small per-turn terms). */
 export interface RewardWeights {
   exactMatch: number;
   f1: number;
@@ -11,14 +11,6 @@ export interface RewardWeights {
   format: number;
   codeExecution: number;
 }
-
-export const DEFAULT_REWARD_WEIGHTS: RewardWeights = {
-  exactMatch: 0,
-  f1: 1,
-  hasAnswer: 0,
-  format: 0.1,
-  codeExecution: 0.1,
-};
 
 const ARTICLES = /\b(a|an|the)\b/g;
 // Unicode punctuation and symbols, so "U.S.A." and "U.S.A" and "“Paris”" compare equal to their bare forms.

@@ -1,9 +1,9 @@
-// The parts of a TrainingRun the hub acts on, resolved once from the validated run (schema
-// defaults already applied by lib/run-config.ts). Pure, so tests build settings from objects.
-import { type TrainingRun } from "../../../gen/crds/index.js";
+// The parts of a TrainingRun the hub acts on, taken from the resolved run (lib/run-config.ts
+// applied the CRD's defaults: nothing here restates one). Pure, so tests build settings from objects.
+import { type ResolvedTrainingRun } from "../../../gen/crds/index.js";
 import { type l0 } from "../../../lib/proto.js";
 import { type Algorithm } from "./advantage.js";
-import { DEFAULT_REWARD_WEIGHTS, type RewardWeights } from "./reward.js";
+import { type RewardWeights } from "./reward.js";
 
 export interface HubSettings {
   algorithm: Algorithm;
@@ -29,38 +29,35 @@ export interface HubSettings {
   };
 }
 
-export function hubSettings(run: TrainingRun): HubSettings {
-  const s = run.spec;
-  const a = s.algorithm ?? {};
-  const r = s.reward ?? {};
-  const ag = s.agent ?? {};
+export function hubSettings(run: ResolvedTrainingRun): HubSettings {
+  const { algorithm: a, reward: r, agent: ag, dataset: d } = run.spec;
   return {
-    algorithm: a.name ?? "reinforce_pp",
-    groupSize: a.groupSize ?? 8,
-    batchSize: a.batchSize ?? 8,
-    maxSteps: a.maxSteps ?? 100,
-    gamma: a.gamma ?? 1,
-    normalizeStd: a.normalizeStd ?? true,
-    maxStaleness: a.maxStaleness ?? 0,
-    dynamicSampling: a.dynamicSampling ?? true,
-    maxOversample: a.maxOversample ?? 3,
+    algorithm: a.name,
+    groupSize: a.groupSize,
+    batchSize: a.batchSize,
+    maxSteps: a.maxSteps,
+    gamma: a.gamma,
+    normalizeStd: a.normalizeStd,
+    maxStaleness: a.maxStaleness,
+    dynamicSampling: a.dynamicSampling,
+    maxOversample: a.maxOversample,
     weights: {
-      exactMatch: r.exactMatch ?? DEFAULT_REWARD_WEIGHTS.exactMatch,
-      f1: r.f1 ?? DEFAULT_REWARD_WEIGHTS.f1,
-      hasAnswer: r.hasAnswer ?? DEFAULT_REWARD_WEIGHTS.hasAnswer,
-      format: r.format ?? DEFAULT_REWARD_WEIGHTS.format,
-      codeExecution: r.codeExecution ?? DEFAULT_REWARD_WEIGHTS.codeExecution,
+      exactMatch: r.exactMatch,
+      f1: r.f1,
+      hasAnswer: r.hasAnswer,
+      format: r.format,
+      codeExecution: r.codeExecution,
     },
     agent: {
-      maxTurns: ag.maxTurns ?? 8,
-      maxTokensPerTurn: ag.maxTokensPerTurn ?? 512,
-      contextBudget: ag.contextBudget ?? 8192,
-      tools: ag.tools ?? ["search", "notepad"],
-      temperature: ag.temperature ?? 1,
-      topP: ag.topP ?? 1,
-      model: s.model.name,
-      cellTimeoutSeconds: ag.cellTimeoutSeconds ?? 10,
-      episodeTimeoutSeconds: ag.episodeTimeoutSeconds ?? 300,
+      maxTurns: ag.maxTurns,
+      maxTokensPerTurn: ag.maxTokensPerTurn,
+      contextBudget: ag.contextBudget,
+      tools: ag.tools,
+      temperature: ag.temperature,
+      topP: ag.topP,
+      model: run.spec.model.name,
+      cellTimeoutSeconds: ag.cellTimeoutSeconds,
+      episodeTimeoutSeconds: ag.episodeTimeoutSeconds,
     },
     run: {
       namespace: run.metadata?.namespace ?? "",
@@ -68,13 +65,13 @@ export function hubSettings(run: TrainingRun): HubSettings {
       uid: run.metadata?.uid ?? "",
     },
     dataset: {
-      path: s.dataset.path,
-      evalPath: s.dataset.evalPath,
-      questionField: s.dataset.questionField ?? "question",
-      answerField: s.dataset.answerField ?? "answer",
-      evalEvery: s.dataset.evalEvery ?? 0,
-      evalSize: s.dataset.evalSize ?? 0,
-      shuffleSeed: s.dataset.shuffleSeed ?? 0,
+      path: d.path,
+      evalPath: d.evalPath,
+      questionField: d.questionField,
+      answerField: d.answerField,
+      evalEvery: d.evalEvery,
+      evalSize: d.evalSize,
+      shuffleSeed: d.shuffleSeed,
     },
   };
 }

@@ -9,6 +9,7 @@ import { type Notepad } from "../sandbox/framing.js";
 import { type CellResult, type Kernel } from "../sandbox/kernel.js";
 import { type ToolBackend } from "../tools.js";
 import { CODE_CLOSE, parseTurn } from "./format.js";
+import { agentLimits } from "./settings.js";
 import {
   type Cell,
   buildMessages,
@@ -60,13 +61,13 @@ export async function runEpisode(
   deps: EpisodeDeps,
   ctl: EpisodeControl,
 ): Promise<l0.v1.ITrajectory> {
-  const agent = task.agent ?? {};
-  const tools = (agent.tools ?? []).filter((t) => ["search", "read", "notepad"].includes(t));
-  const maxTurns = agent.maxTurns || 8;
-  const maxTokens = agent.maxTokensPerTurn || 512;
-  const budget = agent.contextBudget || 8192;
-  const cellMs = (agent.cellTimeoutSeconds || 10) * 1000;
-  const episodeMs = Math.min(agent.episodeTimeoutSeconds || 300, deps.maxEpisodeSeconds) * 1000;
+  const agent = agentLimits(task.agent);
+  const tools = agent.tools.filter((t) => ["search", "read", "notepad"].includes(t));
+  const maxTurns = agent.maxTurns;
+  const maxTokens = agent.maxTokensPerTurn;
+  const budget = agent.contextBudget;
+  const cellMs = agent.cellTimeoutMs;
+  const episodeMs = Math.min(agent.episodeTimeoutMs, deps.maxEpisodeSeconds * 1000);
   const log = deps.logger.child({ episode: task.taskId, lease: task.leaseId });
   const started = Date.now();
   const deadline = started + episodeMs;
@@ -143,7 +144,7 @@ export async function runEpisode(
       let maxModelLen = Number.MAX_SAFE_INTEGER;
       for (;;) {
         const messages = buildMessages({ tools, task: task.prompt ?? "", cells, firstKept: first, notepad });
-        const t = await deps.engine.tokenize(agent.model ?? "", messages, ctl.signal);
+        const t = await deps.engine.tokenize(agent.model, messages, ctl.signal);
         prompt = t.tokens;
         maxModelLen = t.maxModelLen;
         if (prompt.length <= budget) break;
@@ -165,11 +166,11 @@ export async function runEpisode(
       const t0 = performance.now();
       const c = await deps.engine.complete(
         {
-          model: agent.model ?? "",
+          model: agent.model,
           prompt,
           maxTokens: room,
-          temperature: agent.temperature ?? 1,
-          topP: agent.topP || 1,
+          temperature: agent.temperature,
+          topP: agent.topP,
           stop: [CODE_CLOSE],
         },
         ctl.signal,
