@@ -1,11 +1,13 @@
-// Reads a TrainingRun manifest (YAML or JSON; the file the operator mounts from the run's
-// ConfigMap as run.json, or the one a user gives `l0 local`), validates it against crds/ with
-// defaults applied, and returns it typed. Errors name the file and the field.
+// The one resolver of run settings: a TrainingRun or AgentWorkerPool (the run.json the operator
+// mounts from the run's ConfigMap, the YAML a user gives `l0 local`, an object read from the
+// API) validated against crds/ (schema and CEL rules) with the CRD's defaults applied, typed as
+// Resolved* (every defaulted field present). Programs take their section of the result and
+// never restate a default. Errors name the file and the field.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { type ResolvedTrainingRun } from "../gen/crds/index.js";
+import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../gen/crds/index.js";
 import { createSchemaValidator, readCrds, type SchemaValidator } from "./crd-schema.js";
 import { invalidFields } from "./errors.js";
 
@@ -23,32 +25,49 @@ export function defaultValidator(): SchemaValidator {
   return cached;
 }
 
-/** Validates an already-parsed TrainingRun and applies the schema's defaults. */
+/**
+ * Validates an already-parsed custom resource of `kind` against its CRD (schema, then CEL
+ * rules) and applies the schema's defaults: the one resolver every program uses. Errors name
+ * `source` (a file; "" for an object that names itself) and the field.
+ */
+function resolve(kind: string, obj: unknown, source: string, validator: SchemaValidator): unknown {
+  if (obj === null || typeof obj !== "object") {
+    throw invalidFields([{ field: source, description: "must be a YAML/JSON object" }]);
+  }
+  const o = obj as Record<string, unknown>;
+  if (o.kind !== undefined && o.kind !== kind) {
+    throw invalidFields([
+      { field: `${source}: kind`, description: `must be ${kind}, got ${JSON.stringify(o.kind)}` },
+    ]);
+  }
+  const { value, violations } = validator.validate(kind, { apiVersion: "l0.dev/v1alpha1", kind, ...o });
+  if (violations.length > 0) {
+    throw invalidFields(
+      violations.map((v) => ({
+        field: source ? `${source}: ${v.field}` : v.field,
+        description: v.description,
+      })),
+    );
+  }
+  return value;
+}
+
+/** A TrainingRun, validated and with every CRD default applied. */
 export function parseTrainingRun(
   obj: unknown,
   source = "TrainingRun",
   validator = defaultValidator(),
 ): ResolvedTrainingRun {
-  if (obj === null || typeof obj !== "object") {
-    throw invalidFields([{ field: source, description: "must be a YAML/JSON object" }]);
-  }
-  const o = obj as Record<string, unknown>;
-  if (o.kind !== undefined && o.kind !== "TrainingRun") {
-    throw invalidFields([
-      { field: `${source}: kind`, description: `must be TrainingRun, got ${JSON.stringify(o.kind)}` },
-    ]);
-  }
-  const { value, violations } = validator.validate("TrainingRun", {
-    apiVersion: "l0.dev/v1alpha1",
-    kind: "TrainingRun",
-    ...o,
-  });
-  if (violations.length > 0) {
-    throw invalidFields(
-      violations.map((v) => ({ field: `${source}: ${v.field}`, description: v.description })),
-    );
-  }
-  return value as ResolvedTrainingRun;
+  return resolve("TrainingRun", obj, source, validator) as ResolvedTrainingRun;
+}
+
+/** An AgentWorkerPool, validated and with every CRD default applied. */
+export function parseWorkerPool(
+  obj: unknown,
+  source = "AgentWorkerPool",
+  validator = defaultValidator(),
+): ResolvedAgentWorkerPool {
+  return resolve("AgentWorkerPool", obj, source, validator) as ResolvedAgentWorkerPool;
 }
 
 /** Reads the first TrainingRun from a YAML or JSON file. */

@@ -6,7 +6,8 @@ import { type AgentWorkerPool } from "../../gen/crds/index.js";
 import { isL0Error } from "../../lib/errors.js";
 import { type Logger } from "../../lib/log.js";
 import { type Recommendation, type ReplicaRecommender } from "./api.js";
-import { autoscalingConfig, type PoolLike } from "./config.js";
+import { parseWorkerPool } from "../../lib/run-config.js";
+import { autoscalingConfig } from "./config.js";
 import { decide, initialPoolState, type Observation, type PoolState } from "./decide.js";
 import { autoscalerMetrics, type AutoscalerMetrics } from "./metrics.js";
 import { type HubTarget, type StatsSource } from "./stats-source.js";
@@ -36,7 +37,10 @@ export class BacklogRecommender implements ReplicaRecommender {
     const current = pool.spec.replicas ?? 1;
     let cfg;
     try {
-      cfg = autoscalingConfig(pool as PoolLike);
+      // As stored by the API server; resolving again checks it against this operator's CRD
+      // (an object stored before a CRD upgrade may lack a default or break a rule).
+      const { metadata: _m, status: _s, ...obj } = pool;
+      cfg = autoscalingConfig(parseWorkerPool(obj, "").spec);
     } catch (err) {
       const message = isL0Error(err) ? err.message : String(err);
       this.#opts.logger.warn("invalid autoscaling spec", { pool: key, error: message });

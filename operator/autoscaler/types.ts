@@ -1,6 +1,6 @@
-// Plain types of the autoscaler's pure core, and their defaults. Kept apart from the generated
-// CRD types so the math does not depend on how (or when) the CRD field is spelled; config.ts maps
-// an AgentWorkerPool onto them.
+// Plain types of the autoscaler's pure core. Kept apart from the generated CRD types so the math
+// does not depend on how the CRD spells a field; config.ts maps a resolved pool onto them (the
+// defaults are the CRD's).
 
 export type PolicyType = "Pods" | "Percent";
 export type SelectPolicy = "Max" | "Min" | "Disabled";
@@ -74,42 +74,6 @@ export interface AutoscalingConfig {
   sawtooth: SawtoothOptions;
   saturation: SaturationOptions;
 }
-
-/** The HPA's defaults: up fast (+100 % or +4 pods per 15 s, no window), down slowly (300 s window). */
-export const DEFAULT_SCALE_UP: ScalingRules = {
-  stabilizationWindowSeconds: 0,
-  policies: [
-    { type: "Percent", value: 100, periodSeconds: 15 },
-    { type: "Pods", value: 4, periodSeconds: 15 },
-  ],
-  selectPolicy: "Max",
-};
-
-export const DEFAULT_SCALE_DOWN: ScalingRules = {
-  stabilizationWindowSeconds: 300,
-  policies: [{ type: "Percent", value: 100, periodSeconds: 15 }],
-  selectPolicy: "Max",
-};
-
-export const DEFAULT_CONFIG: AutoscalingConfig = {
-  enabled: true,
-  minReplicas: 1,
-  maxReplicas: 10,
-  targetBacklogPerWorker: 8,
-  tolerance: 0.1,
-  pollingIntervalSeconds: 10,
-  smoothingWindowSeconds: 20,
-  episodesPerWorker: 8,
-  behavior: { scaleUp: DEFAULT_SCALE_UP, scaleDown: DEFAULT_SCALE_DOWN },
-  sawtooth: { sizeFrom: "Backlog", peakSteps: 2, releaseDuringTraining: false, podStartSeconds: 20 },
-  saturation: {
-    enabled: true,
-    efficiencyDrop: 0.2,
-    latencyRise: 0.25,
-    memorySeconds: 900,
-    settleSeconds: 20,
-  },
-};
 
 export type HubPhase = "Waiting" | "Rollout" | "Training" | "Done" | "Unknown";
 

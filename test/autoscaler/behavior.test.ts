@@ -11,12 +11,8 @@ import {
   scaleUpLimit,
   stabilize,
 } from "../../operator/autoscaler/behavior.js";
-import {
-  type Behavior,
-  DEFAULT_SCALE_DOWN,
-  DEFAULT_SCALE_UP,
-  type ScalingRules,
-} from "../../operator/autoscaler/types.js";
+import { type Behavior, type ScalingRules } from "../../operator/autoscaler/types.js";
+import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "./builders.js";
 
 const T0 = 1_700_000_000_000;
 const ago = (s: number) => T0 - s * 1000;

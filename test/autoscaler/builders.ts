@@ -1,5 +1,14 @@
 // Test object builders for the autoscaler: configs and Stats samples with readable overrides.
-import { type AutoscalingConfig, DEFAULT_CONFIG, type StatsSample } from "../../operator/autoscaler/types.js";
+import { autoscalingConfig } from "../../operator/autoscaler/config.js";
+import { type AutoscalingConfig, type StatsSample } from "../../operator/autoscaler/types.js";
+import { resolvedPool } from "../fixtures/runs.js";
+
+/** The CRD's defaults (through the resolver), with autoscaling enabled. */
+export const DEFAULT_CONFIG: AutoscalingConfig = autoscalingConfig(
+  resolvedPool({ autoscaling: { enabled: true } }).spec,
+);
+export const DEFAULT_SCALE_UP = DEFAULT_CONFIG.behavior.scaleUp;
+export const DEFAULT_SCALE_DOWN = DEFAULT_CONFIG.behavior.scaleDown;
 
 export const T0 = 1_700_000_000_000;
 

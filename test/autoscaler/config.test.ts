@@ -1,21 +1,34 @@
-// The pool's spec.autoscaling mapped onto the core's config: defaults, overrides, and errors
-// that name the field.
+// The resolved pool's spec.autoscaling mapped onto the core's config: the CRD's defaults,
+// overrides, and the resolver's errors that name the field.
 import { expect } from "chai";
 import { autoscalingConfig } from "../../operator/autoscaler/config.js";
 import { deletionCostPatches, DELETION_COST_ANNOTATION } from "../../operator/autoscaler/deletion-cost.js";
-import { DEFAULT_CONFIG, DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "../../operator/autoscaler/types.js";
 import { L0Error } from "../../lib/errors.js";
-import { defaultValidator } from "../../lib/run-config.js";
+import { resolvedPool } from "../fixtures/runs.js";
+import { DEFAULT_CONFIG, DEFAULT_SCALE_DOWN } from "./builders.js";
 
-const pool = (autoscaling: unknown, extra: Record<string, unknown> = {}) => ({
-  spec: { ...extra, autoscaling },
-});
+const config = (autoscaling: unknown, extra: Record<string, unknown> = {}) =>
+  autoscalingConfig(resolvedPool({ ...extra, autoscaling }).spec);
 
-describe("autoscaling config from the pool", () => {
-  it("fills the issue's defaults (HPA behavior, disabled unless asked)", () => {
-    const c = autoscalingConfig(pool(undefined));
+describe("autoscaling config from the resolved pool", () => {
+  it("takes the CRD's defaults: the HPA's behavior, disabled unless asked", () => {
+    const c = config(undefined);
     expect(c.enabled).to.equal(false);
-    expect(c.behavior).to.deep.equal({ scaleUp: DEFAULT_SCALE_UP, scaleDown: DEFAULT_SCALE_DOWN });
+    expect(c.behavior).to.deep.equal({
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: "Max",
+        policies: [
+          { type: "Percent", value: 100, periodSeconds: 15 },
+          { type: "Pods", value: 4, periodSeconds: 15 },
+        ],
+      },
+      scaleDown: {
+        stabilizationWindowSeconds: 300,
+        selectPolicy: "Max",
+        policies: [{ type: "Percent", value: 100, periodSeconds: 15 }],
+      },
+    });
     expect([c.minReplicas, c.maxReplicas, c.targetBacklogPerWorker, c.pollingIntervalSeconds]).to.deep.equal([
       1, 10, 8, 10,
     ]);
@@ -23,28 +36,26 @@ describe("autoscaling config from the pool", () => {
     expect(c.saturation.enabled).to.equal(true);
   });
 
-  it("reads the CRD's HPA-shaped fields and the RL options", () => {
-    const c = autoscalingConfig(
-      pool(
-        {
-          enabled: true,
-          minReplicas: 2,
-          maxReplicas: 40,
-          targetBacklogPerWorker: 4,
-          pollingInterval: 15,
-          behavior: {
-            scaleUp: {
-              stabilizationWindowSeconds: 30,
-              policies: [{ type: "Pods", value: 2, periodSeconds: 60 }],
-            },
-            scaleDown: { selectPolicy: "Disabled" },
+  it("reads the CRD's HPA-shaped fields and the RL options, defaulting what is left out", () => {
+    const c = config(
+      {
+        enabled: true,
+        minReplicas: 2,
+        maxReplicas: 40,
+        targetBacklogPerWorker: 4,
+        pollingInterval: 15,
+        behavior: {
+          scaleUp: {
+            stabilizationWindowSeconds: 30,
+            policies: [{ type: "Pods", value: 2, periodSeconds: 60 }],
           },
-          fallback: { failureThreshold: 5, replicas: 3 },
-          sawtooth: { sizeFrom: "StepPeak", releaseDuringTraining: true, podStartSeconds: 45 },
-          saturation: { enabled: false },
+          scaleDown: { selectPolicy: "Disabled" },
         },
-        { episodesPerWorker: 16 },
-      ),
+        fallback: { failureThreshold: 5 },
+        sawtooth: { sizeFrom: "StepPeak", releaseDuringTraining: true, podStartSeconds: 45 },
+        saturation: { enabled: false },
+      },
+      { episodesPerWorker: 16 },
     );
     expect(c.behavior.scaleUp).to.deep.equal({
       stabilizationWindowSeconds: 30,
@@ -52,44 +63,21 @@ describe("autoscaling config from the pool", () => {
       selectPolicy: "Max",
     });
     expect(c.behavior.scaleDown).to.deep.equal({ ...DEFAULT_SCALE_DOWN, selectPolicy: "Disabled" });
-    expect(c.fallback).to.deep.equal({ failureThreshold: 5, replicas: 3 });
+    expect(c.fallback, "a fallback without replicas holds minReplicas").to.deep.equal({
+      failureThreshold: 5,
+      replicas: 2,
+    });
     expect([
       c.episodesPerWorker,
       c.pollingIntervalSeconds,
       c.sawtooth.sizeFrom,
       c.sawtooth.podStartSeconds,
     ]).to.deep.equal([16, 15, "StepPeak", 45]);
-    expect(c.saturation.enabled).to.equal(false);
+    expect(c.sawtooth.peakSteps).to.equal(DEFAULT_CONFIG.sawtooth.peakSteps);
+    expect(c.saturation).to.deep.equal({ ...DEFAULT_CONFIG.saturation, enabled: false });
   });
 
-  it("maps a pool defaulted by the CRD schema (as the API server stores it)", () => {
-    const { value, violations } = defaultValidator().validate("AgentWorkerPool", {
-      apiVersion: "l0.dev/v1alpha1",
-      kind: "AgentWorkerPool",
-      metadata: { name: "p" },
-      spec: { hubRef: { name: "qa" }, autoscaling: { enabled: true, behavior: { scaleDown: {} } } },
-    });
-    expect(violations).to.deep.equal([]);
-    const c = autoscalingConfig(value as { spec: Record<string, unknown> });
-    expect(c.enabled).to.equal(true);
-    expect(c.behavior.scaleDown).to.deep.equal(DEFAULT_SCALE_DOWN);
-    expect(c.pollingIntervalSeconds).to.equal(10);
-  });
-
-  it("the CRD's defaults are the autoscaler's defaults, and every RL option survives the schema", () => {
-    const validate = (autoscaling: Record<string, unknown>) =>
-      defaultValidator().validate("AgentWorkerPool", {
-        apiVersion: "l0.dev/v1alpha1",
-        kind: "AgentWorkerPool",
-        metadata: { name: "p" },
-        spec: { hubRef: { name: "qa" }, autoscaling },
-      });
-    const d = validate({ enabled: true });
-    expect(d.violations).to.deep.equal([]);
-    const c = autoscalingConfig(d.value as { spec: Record<string, unknown> });
-    const { enabled: _e, fallback: _f, ...fromCrd } = c;
-    const { enabled: _de, fallback: _df, ...defaults } = DEFAULT_CONFIG;
-    expect(fromCrd).to.deep.equal(defaults);
+  it("every RL option survives the schema", () => {
     const set = {
       enabled: true,
       tolerance: 0.3,
@@ -103,48 +91,40 @@ describe("autoscaling config from the pool", () => {
         settleSeconds: 30,
       },
     };
-    const v = validate(set);
-    expect(v.violations).to.deep.equal([]);
-    const c2 = autoscalingConfig(v.value as { spec: Record<string, unknown> });
-    expect([c2.tolerance, c2.smoothingWindowSeconds]).to.deep.equal([0.3, 60]);
-    expect(c2.sawtooth).to.deep.equal(set.sawtooth);
-    expect(c2.saturation).to.deep.equal(set.saturation);
-    const bad = validate({
-      tolerance: 2,
-      sawtooth: { peakSteps: 0, sizeFrom: "Mean" },
-      saturation: { memorySeconds: 5 },
-    });
-    expect(bad.violations.map((x) => x.field).sort()).to.deep.equal([
-      "spec.autoscaling.saturation.memorySeconds",
-      "spec.autoscaling.sawtooth.peakSteps",
-      "spec.autoscaling.sawtooth.sizeFrom",
-      "spec.autoscaling.tolerance",
-    ]);
+    const c = config(set);
+    expect([c.tolerance, c.smoothingWindowSeconds]).to.deep.equal([0.3, 60]);
+    expect(c.sawtooth).to.deep.equal(set.sawtooth);
+    expect(c.saturation).to.deep.equal(set.saturation);
   });
 
-  it("names every bad field at once", () => {
+  it("the resolver names every bad field at once (schema and CEL rules)", () => {
     let err: unknown;
     try {
-      autoscalingConfig(
-        pool({
-          minReplicas: 5,
-          maxReplicas: 2,
-          targetBacklogPerWorker: 0,
-          behavior: { scaleUp: { policies: [{ type: "Nodes", value: 1, periodSeconds: 15 }] } },
-          sawtooth: { sizeFrom: "Mean" },
-        }),
-      );
+      config({
+        tolerance: 2,
+        targetBacklogPerWorker: 0,
+        behavior: { scaleUp: { policies: [{ type: "Nodes", value: 1, periodSeconds: 15 }] } },
+        sawtooth: { peakSteps: 0, sizeFrom: "Mean" },
+        saturation: { memorySeconds: 5 },
+      });
     } catch (e) {
       err = e;
     }
     expect(err).to.be.instanceOf(L0Error);
-    const fields = (err as L0Error).violations.map((v) => v.field);
-    expect(fields).to.have.members([
-      "spec.autoscaling.minReplicas",
-      "spec.autoscaling.targetBacklogPerWorker",
-      "spec.autoscaling.behavior.scaleUp.policies[0].type",
-      "spec.autoscaling.sawtooth.sizeFrom",
-    ]);
+    expect((err as L0Error).violations.map((v) => v.field.replace(/^AgentWorkerPool: /, ""))).to.have.members(
+      [
+        "spec.autoscaling.tolerance",
+        "spec.autoscaling.targetBacklogPerWorker",
+        "spec.autoscaling.behavior.scaleUp.policies[0].type",
+        "spec.autoscaling.sawtooth.peakSteps",
+        "spec.autoscaling.sawtooth.sizeFrom",
+        "spec.autoscaling.saturation.memorySeconds",
+      ],
+    );
+    expect(() => config({ minReplicas: 5, maxReplicas: 2 })).to.throw(
+      L0Error,
+      /spec\.autoscaling\.minReplicas: must be <= maxReplicas/,
+    );
   });
 });
 

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
-import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "../../operator/autoscaler/types.js";
+import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP } from "./builders.js";
 import { defaultValidator } from "../../lib/run-config.js";
 
 type Doc = Record<string, any>;

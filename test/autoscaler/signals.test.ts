@@ -15,8 +15,8 @@ import {
   stepPeak,
   trainingAdvice,
 } from "../../operator/autoscaler/sawtooth.js";
-import { DEFAULT_CONFIG, type HubPhase } from "../../operator/autoscaler/types.js";
-import { sample, T0 } from "./builders.js";
+import { type HubPhase } from "../../operator/autoscaler/types.js";
+import { DEFAULT_CONFIG, sample, T0 } from "./builders.js";
 
 const sat = DEFAULT_CONFIG.saturation;
 

@@ -5,7 +5,8 @@
 // Primary model: the ("rate"); the "episodes" model (synchronous tail) is a sensitivity check.
 import { autoscaler, fixed, simulate, type SystemParams, type Workload } from "../autoscaler/model.js";
 import { config } from "../autoscaler/builders.js";
-import { type AutoscalingConfig, DEFAULT_SCALE_DOWN } from "../../operator/autoscaler/types.js";
+import { type AutoscalingConfig } from "../../operator/autoscaler/types.js";
+import { DEFAULT_SCALE_DOWN } from "../autoscaler/builders.js";
 import { emit, round } from "./stats.js";
 
 const KNEE = 10;

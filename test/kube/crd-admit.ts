@@ -52,6 +52,14 @@ function defaultCauses(node: Schema, path: string): Cause[] {
   return causes;
 }
 
+/** Whether a rule's `fieldPath` (`.a.b`, dotted fields only) names a field of the schema. */
+function fieldPathExists(node: Schema, fieldPath: string): boolean {
+  if (!fieldPath.startsWith(".")) return false;
+  let at: Schema | undefined = node;
+  for (const part of fieldPath.slice(1).split(".")) at = at?.properties?.[part];
+  return at !== undefined;
+}
+
 /** Every cause the server would give for the schema of one version (path names that schema). */
 export function schemaCauses(node: Schema | undefined, path: string): Cause[] {
   if (!isObj(node)) return [];
@@ -61,6 +69,14 @@ export function schemaCauses(node: Schema | undefined, path: string): Cause[] {
     if (err)
       causes.push(
         invalid(`${path}.x-kubernetes-validations[${i}].rule`, r.rule, `compilation failed: ${err}`),
+      );
+    if (r.fieldPath !== undefined && !fieldPathExists(node, r.fieldPath))
+      causes.push(
+        invalid(
+          `${path}.x-kubernetes-validations[${i}].fieldPath`,
+          r.fieldPath,
+          "fieldPath must be a valid path",
+        ),
       );
   });
   if ("default" in node && node.default !== null) causes.push(...defaultCauses(node, path));

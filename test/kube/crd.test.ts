@@ -244,7 +244,7 @@ describe("kube server: CRD admission and CEL rules, as a real API server", () =>
     const causes = crdCauses(withOldRule());
     expect(causes).to.have.length(1);
     expect(causes[0]!.field).to.equal(
-      "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[autoscaling].default",
+      "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[autoscaling].default.minReplicas",
     );
     expect(causes[0]!.message).to.contain(`no such key: minReplicas evaluating rule: ${OLD_RULE}`);
   });
@@ -292,8 +292,8 @@ describe("kube server: CRD admission and CEL rules, as a real API server", () =>
       expect(e.body.details.causes).to.deep.equal([
         {
           reason: "FieldValueInvalid",
-          field: "spec.workers.autoscaling",
-          message: 'Invalid value: "object": autoscaling.minReplicas must be <= autoscaling.maxReplicas',
+          field: "spec.workers.autoscaling.minReplicas",
+          message: 'Invalid value: "object": must be <= maxReplicas',
         },
       ]);
       // The defaults fill what the user left out before the rules run: min 1 <= max 10.

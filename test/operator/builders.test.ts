@@ -345,22 +345,22 @@ describe("operator policies", () => {
     [
       "min > max replicas",
       { workers: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
-      /spec\.workers\.autoscaling: autoscaling\.minReplicas must be <= autoscaling\.maxReplicas/,
+      /spec\.workers\.autoscaling\.minReplicas: must be <= maxReplicas/,
     ],
     [
       "runtimeClass without a name",
       { workers: { sandbox: { mode: "runtimeClass" } } },
-      /runtimeClassName is required/,
+      /spec\.workers\.sandbox\.runtimeClassName: is required when mode is runtimeClass/,
     ],
     [
       "tensor parallel over GPUs",
       { inference: { gpus: 2, tensorParallel: 4 } },
-      /tensorParallel must be <= /,
+      /spec\.inference\.tensorParallel: must be <= gpus/,
     ],
     [
       "SGLang without its image",
       { inference: { engine: "sglang" } },
-      /spec\.inference: inference\.image is required/,
+      /spec\.inference\.image: is required when engine is sglang/,
     ],
     ["a bad enum", { algorithm: { name: "ppo" } }, /spec\.algorithm\.name: must be one of/],
   ];

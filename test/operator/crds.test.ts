@@ -102,12 +102,12 @@ describe("operator: CRDs and examples", () => {
     const { violations } = validator.validate("TrainingRun", run);
     expect(violations).to.deep.equal([
       {
-        field: "spec.workers.sandbox",
-        description: "sandbox.runtimeClassName is required when sandbox.mode is runtimeClass",
+        field: "spec.workers.sandbox.runtimeClassName",
+        description: "is required when mode is runtimeClass",
       },
       {
-        field: "spec.workers.autoscaling",
-        description: "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+        field: "spec.workers.autoscaling.minReplicas",
+        description: "must be <= maxReplicas",
       },
     ]);
   });
