@@ -229,7 +229,9 @@ function toJsonSchema(s) {
 function toResolvedSchema(s) {
   if (Array.isArray(s)) return s.map(toResolvedSchema);
   if (s === null || typeof s !== "object") return s;
-  const out = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === "default" ? v : toResolvedSchema(v)]));
+  const out = Object.fromEntries(
+    Object.entries(s).map(([k, v]) => [k, k === "default" ? v : toResolvedSchema(v)]),
+  );
   if (s.properties) {
     const defaulted = Object.entries(s.properties)
       .filter(([, v]) => v && typeof v === "object" && "default" in v)
