@@ -12,6 +12,7 @@ import { BacklogRecommender } from "./autoscaler/recommender.js";
 import { GrpcStatsSource } from "./autoscaler/stats-source.js";
 import { Manager } from "./manager.js";
 import { RestKubeApi } from "./runtime/kube.js";
+import { HubStats } from "./hub-stats.js";
 import { grpcHubStats } from "./trainingrun/hub.js";
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -42,8 +43,10 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
     kubeConfig: loadKubeConfig(config.kubeconfig),
     onRequest: (method) => kubeRequests.inc({ method }),
   });
-  const hub = grpcHubStats();
-  const statsSource = new GrpcStatsSource();
+  // One Stats client for the runs' status and the autoscaler.
+  const hubClient = new HubStats();
+  const hub = grpcHubStats(hubClient);
+  const statsSource = new GrpcStatsSource(hubClient);
   const identity = `${hostname()}-${process.pid}`;
   const manager = new Manager({
     api,
@@ -83,8 +86,7 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
   });
   shutdown.add("probes", () => probes.close());
   shutdown.add("hub clients", () => {
-    hub.close();
-    statsSource.close();
+    hubClient.close();
   });
   await manager.start();
   shutdown.add("manager", () => manager.stop());

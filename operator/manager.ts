@@ -1,12 +1,12 @@
 // Wires the operator together: one informer per kind (shared by both controllers), the TrainingRun
 // and AgentWorkerPool controllers, and optional leader election. Caches start at once (so a
 // standby is warm); controllers run only while this replica leads.
-import { type KubernetesObject } from "@kubernetes/client-node";
+import { type KubernetesObject, type V1Secret } from "@kubernetes/client-node";
 import { type Registry } from "prom-client";
 import { type AgentWorkerPool, type TrainingRun } from "../gen/crds/index.js";
 import { type Logger } from "../lib/log.js";
 import { type ReplicaRecommender, fixedReplicas } from "./autoscaler/api.js";
-import { type HubTarget } from "./autoscaler/stats-source.js";
+import { type HubTarget, hubTarget } from "./hub-stats.js";
 import { names } from "./labels.js";
 import { type DefaultImages } from "./images.js";
 import { Controller } from "./runtime/controller.js";
@@ -17,6 +17,7 @@ import { LeaderElector } from "./runtime/leader.js";
 import { ControllerMetrics } from "./runtime/metrics.js";
 import { controllerOf } from "./runtime/predicates.js";
 import { type HubStatsSource, noHub } from "./trainingrun/hub.js";
+import { validateRun } from "./trainingrun/policy.js";
 import { TrainingRunReconciler } from "./trainingrun/reconciler.js";
 import { PoolMetrics } from "./workerpool/metrics.js";
 import { type EpisodeReader } from "./workerpool/scale-down.js";
@@ -165,16 +166,13 @@ export class Manager {
   resolveHub(pool: AgentWorkerPool): Promise<HubTarget> {
     const ns = pool.metadata?.namespace ?? "default";
     const runName = pool.spec.hubRef.name;
-    const run = this.informer("TrainingRun").get(ns, runName) as (TrainingRun & K) | undefined;
-    if (!run) return Promise.reject(new Error(`TrainingRun ${runName} not found`));
-    const secret = this.informer("Secret").get(ns, names.token(runName)) as
-      { data?: Record<string, string> } | undefined;
-    const token = secret?.data?.token;
-    if (!token) return Promise.reject(new Error(`run token Secret ${names.token(runName)} not found`));
-    return Promise.resolve({
-      address: `${names.hubService(runName)}.${ns}.svc:${run.spec.trainer?.hubPort ?? 7070}`,
-      token: Buffer.from(token, "base64").toString("utf8"),
-    });
+    const stored = this.informer("TrainingRun").get(ns, runName) as (TrainingRun & K) | undefined;
+    if (!stored) return Promise.reject(new Error(`TrainingRun ${runName} not found`));
+    const valid = validateRun(stored);
+    if ("invalid" in valid)
+      return Promise.reject(new Error(`TrainingRun ${runName}: ${valid.invalid.message}`));
+    const target = hubTarget(valid.run, this.informer("Secret").get(ns, names.token(runName)) as V1Secret);
+    return "missing" in target ? Promise.reject(new Error(target.missing)) : Promise.resolve(target);
   }
 
   get leading(): boolean {

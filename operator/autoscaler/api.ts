@@ -2,7 +2,7 @@
 // recommendation once per reconcile and writes it through the pool's scale subresource; the
 // autoscaler owns everything behind this interface (Stats polling, smoothing, HPA-style behavior).
 // The implementation is BacklogRecommender (recommender.ts); docs/autoscaling.md describes it.
-import { type AgentWorkerPool } from "../../gen/crds/index.js";
+import { type ResolvedAgentWorkerPool } from "../../gen/crds/index.js";
 
 export interface Recommendation {
   /** Replicas the pool should have now. */
@@ -20,7 +20,7 @@ export interface Recommendation {
 
 export interface ReplicaRecommender {
   /** Current replicas are those in the pool's spec (or its scale subresource). */
-  recommend(pool: AgentWorkerPool, now: Date): Promise<Recommendation>;
+  recommend(pool: ResolvedAgentWorkerPool, now: Date): Promise<Recommendation>;
   /** Forget state kept for a pool that was deleted. */
   forget(namespace: string, name: string): void;
 }

@@ -2,11 +2,9 @@
 // its hub's Stats once (deadline, no retries), runs the pure decision, keeps per-pool state,
 // and records metrics and a log line. Everything it decides comes from decide.ts.
 import { type Registry } from "prom-client";
-import { type AgentWorkerPool } from "../../gen/crds/index.js";
-import { isL0Error } from "../../lib/errors.js";
+import { type AgentWorkerPool, type ResolvedAgentWorkerPool } from "../../gen/crds/index.js";
 import { type Logger } from "../../lib/log.js";
 import { type Recommendation, type ReplicaRecommender } from "./api.js";
-import { parseWorkerPool } from "../../lib/run-config.js";
 import { autoscalingConfig } from "./config.js";
 import { decide, initialPoolState, type Observation, type PoolState } from "./decide.js";
 import { autoscalerMetrics, type AutoscalerMetrics } from "./metrics.js";
@@ -30,27 +28,12 @@ export class BacklogRecommender implements ReplicaRecommender {
     this.#metrics = autoscalerMetrics(opts.registry);
   }
 
-  async recommend(pool: AgentWorkerPool, now: Date): Promise<Recommendation> {
+  async recommend(pool: ResolvedAgentWorkerPool, now: Date): Promise<Recommendation> {
     const namespace = pool.metadata?.namespace ?? "default";
     const name = pool.metadata?.name ?? "";
     const key = `${namespace}/${name}`;
     const current = pool.spec.replicas ?? 1;
-    let cfg;
-    try {
-      // As stored by the API server; resolving again checks it against this operator's CRD
-      // (an object stored before a CRD upgrade may lack a default or break a rule).
-      const { metadata: _m, status: _s, ...obj } = pool;
-      cfg = autoscalingConfig(parseWorkerPool(obj, "").spec);
-    } catch (err) {
-      const message = isL0Error(err) ? err.message : String(err);
-      this.#opts.logger.warn("invalid autoscaling spec", { pool: key, error: message });
-      return {
-        replicas: current,
-        reason: "InvalidAutoscaling",
-        message,
-        degraded: { reason: "InvalidAutoscaling", message },
-      };
-    }
+    const cfg = autoscalingConfig(pool.spec);
     if (!cfg.enabled) return { replicas: current, reason: "Disabled", message: "autoscaling disabled" };
 
     let obs: Observation;

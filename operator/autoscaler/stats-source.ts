@@ -1,16 +1,10 @@
-// The one piece of autoscaler I/O toward the data plane: read a hub's Stats over gRPC with the
-// run token and a deadline, and turn the answer into a plain StatsSample. No retries here: a
-// failed read is one failed observation, and the next reconcile tries again.
-import * as grpc from "@grpc/grpc-js";
-import { call, channelOptions } from "../../lib/grpc.js";
-import { l0, RolloutClient } from "../../lib/proto.js";
+// The autoscaler's view of a hub: its Stats (through the operator's shared client,
+// operator/hub-stats.ts) as a plain StatsSample. A failed read is one failed observation.
+import { l0 } from "../../lib/proto.js";
+import { HubStats, type HubTarget } from "../hub-stats.js";
 import { type HubPhase, type StatsSample } from "./types.js";
 
-/** Where a pool's hub is and the token to call it with; the operator resolves both (Service, Secret). */
-export interface HubTarget {
-  address: string;
-  token: string;
-}
+export { type HubTarget } from "../hub-stats.js";
 
 /** Reads one Stats sample; rejects (with the reason) when the hub cannot be read. */
 export interface StatsSource {
@@ -39,37 +33,15 @@ export function toSample(res: l0.v1.IStatsResponse, at: number): StatsSample {
   };
 }
 
-/** gRPC StatsSource: one cached client per hub address; every call has a deadline. */
+/** StatsSource over the operator's shared hub client. */
 export class GrpcStatsSource implements StatsSource {
-  readonly #clients = new Map<string, InstanceType<typeof RolloutClient>>();
-  readonly #timeoutMs: number;
-
-  constructor(opts: { timeoutMs?: number } = {}) {
-    this.#timeoutMs = opts.timeoutMs ?? 2000;
-  }
+  constructor(readonly client: HubStats = new HubStats()) {}
 
   async read(target: HubTarget, now: number): Promise<StatsSample> {
-    let client = this.#clients.get(target.address);
-    if (!client) {
-      client = new RolloutClient(
-        target.address,
-        grpc.credentials.createInsecure(),
-        channelOptions(1024 * 1024),
-      );
-      this.#clients.set(target.address, client);
-    }
-    const res = await call(client.stats, client, {}, { token: target.token, timeoutMs: this.#timeoutMs });
-    return toSample(res, now);
-  }
-
-  /** Drops the client of one hub (its pool was deleted). */
-  drop(address: string): void {
-    this.#clients.get(address)?.close();
-    this.#clients.delete(address);
+    return toSample(await this.client.read(target), now);
   }
 
   close(): void {
-    for (const c of this.#clients.values()) c.close();
-    this.#clients.clear();
+    this.client.close();
   }
 }

@@ -1,14 +1,13 @@
-// The run's hub as the operator sees it: one Stats call with the run token and a deadline, behind
-// a one-method interface so reconciler tests run without a hub. Clients are cached per address.
-import * as grpc from "@grpc/grpc-js";
-import { call, channelOptions } from "../../lib/grpc.js";
-import { RolloutClient, type l0 } from "../../lib/proto.js";
+// The run's hub as the TrainingRun reconciler sees it: its Stats as a HubView, behind a
+// one-method interface so reconciler tests run without a hub. The gRPC client is the
+// operator's shared one (operator/hub-stats.ts).
+import { type l0 } from "../../lib/proto.js";
+import { type HubStats, type HubTarget } from "../hub-stats.js";
 import { type HubView } from "./status.js";
 
 export interface HubStatsSource {
   /** Reads the hub's Stats; rejects (L0Error) when it cannot be reached in time. */
-  stats(address: string, token: string): Promise<HubView>;
-  close(): void;
+  stats(target: HubTarget): Promise<HubView>;
 }
 
 export function toHubView(s: l0.v1.IStatsResponse): HubView {
@@ -21,31 +20,11 @@ export function toHubView(s: l0.v1.IStatsResponse): HubView {
   };
 }
 
-export function grpcHubStats(opts: { timeoutMs?: number } = {}): HubStatsSource {
-  const clients = new Map<string, RolloutClient>();
-  const client = (address: string) => {
-    let c = clients.get(address);
-    if (!c) {
-      c = new RolloutClient(address, grpc.credentials.createInsecure(), channelOptions(4 * 1024 * 1024));
-      clients.set(address, c);
-    }
-    return c;
-  };
-  return {
-    async stats(address, token) {
-      const c = client(address);
-      const res = await call(c.stats, c, {}, { token, timeoutMs: opts.timeoutMs ?? 2000 });
-      return toHubView(res);
-    },
-    close() {
-      for (const c of clients.values()) c.close();
-      clients.clear();
-    },
-  };
+export function grpcHubStats(client: HubStats): HubStatsSource {
+  return { stats: async (target) => toHubView(await client.read(target)) };
 }
 
 /** For runs outside a cluster network (tests, the bench): the hub is never reachable. */
 export const noHub: HubStatsSource = {
   stats: () => Promise.reject(new Error("hub stats disabled")),
-  close: () => undefined,
 };

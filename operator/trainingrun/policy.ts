@@ -1,7 +1,7 @@
 // Decisions about a run as small pure checks returning {reason, message} (cert-manager's
 // policies shape): whether a run is valid, and what to do about the trainer Job (gang restart,
 // fail, complete). The reason becomes the condition's reason.
-import { type TrainingRun } from "../../gen/crds/index.js";
+import { type ResolvedTrainingRun, type TrainingRun } from "../../gen/crds/index.js";
 import { type FieldViolation } from "../../lib/errors.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
 
@@ -15,8 +15,8 @@ export interface Verdict {
  * same check the API server makes; an object stored before a rule existed can still fail it).
  * Returns the defaulted run, or a verdict naming every bad field.
  */
-export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid: Verdict } {
-  let run: TrainingRun;
+export function validateRun(obj: TrainingRun): { run: ResolvedTrainingRun } | { invalid: Verdict } {
+  let run: ResolvedTrainingRun;
   try {
     // Status is the operator's; only metadata and spec are the user's to validate.
     run = parseTrainingRun({

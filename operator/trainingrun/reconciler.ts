@@ -33,6 +33,7 @@ import {
   buildOwnedPool,
   inlineReplicas,
 } from "./build-inference.js";
+import { hubTarget } from "../hub-stats.js";
 import { type HubStatsSource } from "./hub.js";
 import {
   type JobView,
@@ -262,13 +263,14 @@ export class TrainingRunReconciler {
 
     // 8. The hub's Stats, once its pods are up.
     if (!finished && !spec.spec.suspend && view && view.ready > 0) {
-      const secret = caches.secrets.get(req.namespace, names.token(req.name)) as V1Secret | undefined;
-      const token = Buffer.from(secret?.data?.token ?? "", "base64").toString("utf8");
-      const address = `${names.hubService(req.name)}.${req.namespace}.svc:${spec.spec.trainer?.hubPort ?? 7070}`;
-      obs.hub = await this.#d.hub.stats(address, token).then(
-        (stats) => ({ stats }),
-        (err: unknown) => ({ error: `hub ${address} unreachable: ${(err as Error).message}` }),
-      );
+      const target = hubTarget(spec, caches.secrets.get(req.namespace, names.token(req.name)) as V1Secret);
+      obs.hub =
+        "missing" in target
+          ? { error: target.missing }
+          : await this.#d.hub.stats(target).then(
+              (stats) => ({ stats }),
+              (err: unknown) => ({ error: `hub ${target.address} unreachable: ${(err as Error).message}` }),
+            );
     }
 
     // 9. Status once, then events.

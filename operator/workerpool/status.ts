@@ -1,39 +1,27 @@
-// Policies and status of an AgentWorkerPool, pure: validation beyond the schema, how many
-// replicas it should run now, and its status rebuilt from what was observed.
-import { type AgentWorkerPool, type AgentWorkerPoolStatus, type TrainingRun } from "../../gen/crds/index.js";
-import { defaultValidator } from "../../lib/run-config.js";
+// Policies and status of an AgentWorkerPool, pure: whether it is valid, how many replicas it
+// should run now, and its status rebuilt from what was observed.
+import {
+  type AgentWorkerPool,
+  type AgentWorkerPoolStatus,
+  type ResolvedAgentWorkerPool,
+  type TrainingRun,
+} from "../../gen/crds/index.js";
+import { isL0Error } from "../../lib/errors.js";
+import { parseWorkerPool } from "../../lib/run-config.js";
 import { type Condition, type ConditionInput, setConditions } from "../runtime/conditions.js";
 import { type Verdict } from "../trainingrun/policy.js";
 
-/** Schema (with defaults) and the CEL rules; returns the defaulted pool or why it is invalid. */
-export function validatePool(obj: AgentWorkerPool): { pool: AgentWorkerPool } | { invalid: Verdict } {
-  const { value, violations } = defaultValidator().validate("AgentWorkerPool", {
-    apiVersion: obj.apiVersion ?? "l0.dev/v1alpha1",
-    kind: "AgentWorkerPool",
-    metadata: obj.metadata,
-    spec: obj.spec,
-  });
-  if (violations.length)
-    return {
-      invalid: {
-        reason: "InvalidSpec",
-        message: violations.map((v) => `${v.field}: ${v.description}`).join("; "),
-      },
-    };
-  const pool = { ...(value as AgentWorkerPool), metadata: obj.metadata, status: obj.status };
-  const a = pool.spec.autoscaling;
-  if (a && (a.minReplicas ?? 1) > (a.maxReplicas ?? 10))
-    return {
-      invalid: { reason: "InvalidSpec", message: "spec.autoscaling: minReplicas must be <= maxReplicas" },
-    };
-  if (pool.spec.sandbox?.mode === "runtimeClass" && !pool.spec.sandbox.runtimeClassName)
-    return {
-      invalid: {
-        reason: "InvalidSpec",
-        message: "spec.sandbox.runtimeClassName is required when mode is runtimeClass",
-      },
-    };
-  return { pool };
+/** The pool resolved (schema, defaults, CEL rules), or why it is invalid, naming each field. */
+export function validatePool(obj: AgentWorkerPool): { pool: ResolvedAgentWorkerPool } | { invalid: Verdict } {
+  try {
+    // The CRD's schema, defaults and CEL rules, as the API server applies them (an object stored
+    // before a CRD upgrade can still fail them). Status is the operator's, not validated here.
+    const { status: _status, ...spec } = obj;
+    const pool = parseWorkerPool(spec, "");
+    return { pool: { ...pool, metadata: obj.metadata, status: obj.status } };
+  } catch (err) {
+    return { invalid: { reason: "InvalidSpec", message: isL0Error(err) ? err.message : String(err) } };
+  }
 }
 
 /** Why the pool must be at zero regardless of scaling, if it must. */

@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { BacklogRecommender } from "../../operator/autoscaler/recommender.js";
+import { HubStats } from "../../operator/hub-stats.js";
 import { GrpcStatsSource } from "../../operator/autoscaler/stats-source.js";
 import { cond, eventually, getPool, run, startEnv, TR, type Env } from "../operator/harness.js";
 import { serve, settings, TOKEN, type Served } from "../hub/helpers.js";
@@ -17,7 +18,7 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
   let env: Env;
   let hub: Served | undefined;
   let hubAddress = "127.0.0.1:1";
-  const source = new GrpcStatsSource({ timeoutMs: 500 });
+  const source = new GrpcStatsSource(new HubStats({ timeoutMs: 500 }));
 
   before(async () => {
     env = await startEnv();

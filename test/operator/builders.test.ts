@@ -376,6 +376,38 @@ describe("operator policies", () => {
       expect("invalid" in v && v.invalid.message).to.match(msg);
     });
 
+  const invalidPools: [string, object, RegExp][] = [
+    [
+      "min > max replicas",
+      { autoscaling: { minReplicas: 9, maxReplicas: 3 } },
+      /spec\.autoscaling\.minReplicas: must be <= maxReplicas/,
+    ],
+    [
+      "runtimeClass without a name",
+      { sandbox: { mode: "runtimeClass" } },
+      /spec\.sandbox\.runtimeClassName: is required/,
+    ],
+    [
+      "a bad policy type",
+      {
+        autoscaling: {
+          behavior: { scaleUp: { policies: [{ type: "Nodes", value: 1, periodSeconds: 15 }] } },
+        },
+      },
+      /spec\.autoscaling\.behavior\.scaleUp\.policies\[0\]\.type: must be one of "Pods", "Percent"/,
+    ],
+  ];
+  for (const [what, spec, msg] of invalidPools)
+    it(`rejects a pool with ${what}, naming the field`, () => {
+      const v = validatePool({
+        kind: "AgentWorkerPool",
+        metadata: { name: "p" },
+        spec: { hubRef: { name: "qa" }, ...spec },
+      } as never);
+      expect("invalid" in v && v.invalid).to.include({ reason: "InvalidSpec" });
+      expect("invalid" in v && v.invalid.message).to.match(msg);
+    });
+
   const job = (conds: { type: string; status: string; message?: string }[]) =>
     viewJob({ metadata: { name: "j" }, status: { conditions: conds } }, 1);
   const actions: [string, ReturnType<typeof viewJob> | undefined, number, number, string][] = [

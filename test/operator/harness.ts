@@ -113,7 +113,6 @@ export function fakeHub(): HubStatsSource & {
       error = msg;
     },
     stats: () => (error ? Promise.reject(new Error(error)) : Promise.resolve({ ...value } as never)),
-    close: () => undefined,
   };
 }
 
