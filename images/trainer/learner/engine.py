@@ -1,6 +1,7 @@
 """The CPU path's inference engine: the current policy behind the OpenAI-compatible subset of
-docs/engine-api.md (`/tokenize`, `/v1/completions`, `/v1/chat/completions`, `/v1/models`), on
-the standard library's threaded HTTP server. One generator thread runs a continuous batch:
+docs/engine-api.md (`/tokenize`, `/v1/completions`, `/v1/chat/completions`, streamed or not,
+`/v1/models`), on the standard library's threaded HTTP server; openai_api.py validates the
+requests, openai_answers.py shapes the answers. One generator thread runs a continuous batch:
 requests that arrive together start as one batch, later ones join it between tokens, each row
 is answered as soon as it ends. A session holds the weights lock, so every answer carries the
 `policy_version` that produced it; a waiting Train/Load stops admissions and the batch drains."""
@@ -15,22 +16,50 @@ import time
 import uuid
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import List, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 
 from .log import Logger
 from .metrics import Metrics
+from .openai_answers import StreamChunks, response
+from .openai_api import Request, RequestError, bool_param, check_params, parse_messages, parse_prompt, parse_request
 from .sampling import Decoder, GenRequest, GenResult, PrefixCache
 from .tokenizer import ByteTokenizer
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
+__all__ = ["Api", "Engine", "RequestError", "StreamFuture", "make_server"]
 
-class RequestError(ValueError):
-    def __init__(self, status: int, message: str, kind: str = "BadRequestError") -> None:
-        super().__init__(message)
-        self.status, self.kind = status, kind
+
+class StreamFuture(Future):
+    """A streamed request's handle. The generator thread pushes the tokens that can no longer
+    change (`push`), then sets the result; the HTTP thread reads them in that order (`pieces`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._q: "queue.Queue" = queue.Queue()
+        self._pushed = 0  # generator thread only
+        self.add_done_callback(self._q.put)  # runs after the last push: the queue keeps the order
+
+    def push(self, row, version: int) -> None:
+        n = row.settled()
+        if n > self._pushed:
+            a, self._pushed = self._pushed, n
+            self._q.put((row.ids[a:n], row.logprobs[a:n], row.tops[a:n], version))
+
+    def pieces(self) -> Iterator[tuple]:
+        """(token ids, logprobs, top logprobs, version, finish reason or None) pieces; the last is
+        the rest of the result, with its finish reason. Raises what generation raised."""
+        got = 0
+        while True:
+            item = self._q.get()
+            if isinstance(item, Future):
+                res, version = item.result()
+                yield res.token_ids[got:], res.logprobs[got:], res.top_logprobs[got:], version, res.finish_reason
+                return
+            got += len(item[0])
+            yield (*item, None)
 
 
 class Engine:
@@ -53,8 +82,9 @@ class Engine:
         self._count_lock = threading.Lock()
         self.thread.start()
 
-    def submit(self, req: GenRequest) -> "Future[Tuple[GenResult, int]]":
-        f: Future = Future()
+    def submit(self, req: GenRequest, stream: bool = False) -> "Future[Tuple[GenResult, int]]":
+        """The answer's future; with `stream`, a StreamFuture that also hands out tokens early."""
+        f: Future = StreamFuture() if stream else Future()
         with self._count_lock:
             self.submitted += 1
         self.q.put((req, f))
@@ -110,6 +140,9 @@ class Engine:
                         f.set_result((res, version))
                         self.metrics.inc("l0_learner_engine_requests_total", 1, "ok")
                         self.metrics.inc("l0_learner_engine_generated_tokens_total", len(res.token_ids))
+                    for row, f in zip(d.rows, d.tags):
+                        if isinstance(f, StreamFuture):
+                            f.push(row, version)
                     self.metrics.set("l0_learner_engine_running_rows", d.active)
                     room = self.max_batch - d.active
                     if room > 0 and not self.trainer.writers_waiting:
@@ -122,45 +155,6 @@ class Engine:
                 if not f.done():
                     f.set_exception(e)
                     self.metrics.inc("l0_learner_engine_requests_total", 1, "error")
-
-
-def _num(body: dict, key: str, default, lo: float, hi: float, integer: bool = False):
-    v = body.get(key, default)
-    if v is None:
-        v = default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-        raise RequestError(400, f"{key}: must be {'an integer' if integer else 'a number'}")
-    if not lo <= v <= hi:
-        raise RequestError(400, f"{key}: must be in [{lo}, {hi}], got {v}")
-    return v
-
-
-def parse_sampling(body: dict, prompt: List[int], block_size: int) -> GenRequest:
-    """Validates a completion request's sampling fields against the model (pure)."""
-    if len(prompt) == 0:
-        raise RequestError(400, "prompt: must not be empty")
-    if len(prompt) >= block_size:
-        raise RequestError(400, f"prompt: {len(prompt)} tokens leave no room in the model's context ({block_size})")
-    if body.get("n", 1) != 1:
-        raise RequestError(400, "n: only 1 is supported")
-    max_tokens = _num(body, "max_tokens", 16, 1, 1 << 31, integer=True)
-    stop = body.get("stop") or []
-    if isinstance(stop, str):
-        stop = [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        raise RequestError(400, "stop: must be a string or a list of strings")
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise RequestError(400, "seed: must be an integer")
-    return GenRequest(
-        prompt=prompt,
-        # Capped to the context rather than refused: the answer then ends with "length".
-        max_tokens=min(max_tokens, block_size - len(prompt)),
-        temperature=float(_num(body, "temperature", 1.0, 0.0, 100.0)),
-        top_p=float(_num(body, "top_p", 1.0, 1e-9, 1.0)),
-        stop=stop,
-        seed=seed,
-    )
 
 
 class Api:
@@ -188,19 +182,19 @@ class Api:
 
         path = body.get("model_path")
         if not isinstance(path, str) or not path or "\0" in path:
-            raise RequestError(400, "model_path: must be the exported version's directory")
+            raise RequestError(400, "model_path: must be the exported version's directory", "model_path")
         if self.weights_root and not os.path.realpath(path).startswith(os.path.realpath(self.weights_root) + os.sep):
-            raise RequestError(400, f"model_path: {path} is not under this engine's weights root")
+            raise RequestError(400, f"model_path: {path} is not under this engine's weights root", "model_path")
         want = body.get("policy_version", -1)
         if isinstance(want, bool) or not isinstance(want, int):
-            raise RequestError(400, "policy_version: must be an integer")
+            raise RequestError(400, "policy_version: must be an integer", "policy_version", "invalid_type")
         t0 = time.perf_counter()
         with self._load_lock:  # one load at a time; generation pauses only for the copy
             try:
                 version = load_exported(self.engine.trainer, path, want, on_swap=self._forget_prefix)
             except WeightsLoadError as e:
                 self.engine.logger.warn("weights not loaded; serving the previous ones", path=path, error=str(e))
-                raise RequestError(400, str(e)) from e
+                raise RequestError(400, str(e), "model_path") from e
         self.engine.metrics.set("l0_learner_policy_version", version)
         self.engine.logger.info("weights loaded", version=version, path=path,
                                 seconds=round(time.perf_counter() - t0, 3))
@@ -210,29 +204,7 @@ class Api:
         m = body.get("model")
         if m is not None and m != self.model:
             raise RequestError(404, f"model: the model `{m}` does not exist (this engine serves `{self.model}`)",
-                               "NotFoundError")
-
-    def _prompt(self, body: dict) -> List[int]:
-        p = body.get("prompt")
-        if isinstance(p, str):
-            return self.tok.encode(p, parse_special=True)
-        if isinstance(p, list) and len(p) == 1 and isinstance(p[0], list):
-            p = p[0]  # a batch of one token list
-        if isinstance(p, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in p):
-            bad = next((t for t in p if not 0 <= t < self.tok.vocab_size), None)
-            if bad is not None:
-                raise RequestError(400, f"prompt: token id {bad} is outside the vocabulary ({self.tok.vocab_size})")
-            return p
-        raise RequestError(400, "prompt: must be a string or a list of token ids")
-
-    def _messages(self, body: dict) -> List[int]:
-        msgs = body.get("messages")
-        if not isinstance(msgs, list) or not msgs:
-            raise RequestError(400, "messages: must be a non-empty list")
-        try:
-            return self.tok.render_chat(msgs, bool(body.get("add_generation_prompt", True)))
-        except ValueError as e:
-            raise RequestError(400, str(e)) from e
+                               "model", "model_not_found")
 
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "l0",
@@ -240,53 +212,42 @@ class Api:
                                              "policy_version": self.engine.trainer.version}]}
 
     def tokenize(self, body: dict) -> dict:
+        check_params(body, "tokenize")
         self._check_model(body)
-        ids = self._messages(body) if "messages" in body else self._prompt(body)
+        if "messages" in body:
+            ids = parse_messages(body, self.tok, bool_param(body, "add_generation_prompt", True))
+        else:
+            ids = parse_prompt(body, self.tok)
         return {"tokens": ids, "count": len(ids), "max_model_len": self.engine.trainer.block_size}
 
-    def _run(self, body: dict, prompt: List[int]) -> Tuple[GenResult, int]:
-        req = parse_sampling(body, prompt, self.engine.trainer.block_size)
-        return self.engine.submit(req).result()
+    def completions(self, body: dict):
+        return self._answer(body, chat=False)
 
-    def completions(self, body: dict) -> dict:
+    def chat_completions(self, body: dict):
+        return self._answer(body, chat=True)
+
+    def _answer(self, body: dict, chat: bool):
+        """A JSON answer, or with `stream` an iterator of Server-Sent Events. Everything is
+        validated before anything is generated, so a refusal is always a plain 400."""
+        req = parse_request(body, self.tok, self.engine.trainer.block_size, chat)
         self._check_model(body)
-        prompt = self._prompt(body)
-        res, version = self._run(body, prompt)
-        choice = {
-            "index": 0,
-            "text": res.text,
-            "finish_reason": res.finish_reason,
-            "token_ids": res.token_ids,
-            "logprobs": {"tokens": [f"token_id:{t}" for t in res.token_ids], "token_logprobs": res.logprobs},
-        }
-        return self._envelope("text_completion", choice, prompt, res, version)
+        rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if req.stream:
+            return self._stream(req, self.engine.submit(req.gen, stream=True), rid, created)
+        res, version = self.engine.submit(req.gen).result()
+        return response(req, res, version, self.model, self.tok, rid, created)
 
-    def chat_completions(self, body: dict) -> dict:
-        self._check_model(body)
-        prompt = self._messages({**body, "add_generation_prompt": True})
-        res, version = self._run(body, prompt)
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": res.text},
-            "finish_reason": res.finish_reason,
-            "token_ids": res.token_ids,
-            "logprobs": {"content": [{"token": f"token_id:{t}", "logprob": lp}
-                                     for t, lp in zip(res.token_ids, res.logprobs)]},
-        }
-        return self._envelope("chat.completion", choice, prompt, res, version)
-
-    def _envelope(self, obj: str, choice: dict, prompt: List[int], res: GenResult, version: int) -> dict:
-        return {
-            "id": f"cmpl-{uuid.uuid4().hex}",
-            "object": obj,
-            "created": int(time.time()),
-            "model": self.model,
-            "choices": [choice],
-            "prompt_token_ids": prompt,
-            "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(res.token_ids),
-                      "total_tokens": len(prompt) + len(res.token_ids)},
-            "policy_version": version,
-        }
+    def _stream(self, req: Request, f: StreamFuture, rid: str, created: int) -> Iterator[str]:
+        chunks = StreamChunks(req, self.model, self.tok, rid, created)
+        try:
+            for ids, lps, tops, version, finish in f.pieces():
+                yield from chunks.piece(ids, lps, tops, version, finish)
+        except Exception as e:  # generation failed after the 200 went out: say so in the stream
+            self.engine.logger.error("engine stream failed", error=str(e))
+            yield from chunks.error(RequestError(500, "internal engine error", None, "internal_error"))
+            return
+        yield from chunks.end()
 
 
 def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "") -> ThreadingHTTPServer:
@@ -313,7 +274,23 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
             self.wfile.write(data)
 
         def _error(self, e: RequestError) -> None:
-            self._send(e.status, {"error": {"message": str(e), "type": e.kind, "code": e.status}})
+            self._send(e.status, e.body())
+
+        def _send_stream(self, events: Iterator[str]) -> None:
+            """Server-Sent Events over chunked transfer encoding, so the connection stays usable
+            for the next request (HTTP/1.1 keep-alive) once the stream ends."""
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            try:
+                for ev in events:
+                    data = ev.encode("utf-8")
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client left: its row still runs to the end (no cancelling yet)
+                self.close_connection = True
 
         def _authorized(self) -> bool:
             got = (self.headers.get("authorization") or "").encode("utf-8")
@@ -321,7 +298,7 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
                 return True
             self.close_connection = True
             self._error(RequestError(401, "authorization: missing or wrong token (Bearer <token>)",
-                                     "AuthenticationError"))
+                                     None, "invalid_api_key"))
             return False
 
         def do_GET(self):
@@ -333,7 +310,7 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
             elif path in ("/health", "/healthz"):
                 self._send(200, {"status": "ok"})
             else:
-                self._error(RequestError(404, f"no route GET {path}", "NotFoundError"))
+                self._error(RequestError(404, f"no route GET {path}", None, "not_found"))
 
         def do_POST(self):
             path = self.path.split("?")[0]
@@ -343,23 +320,27 @@ def make_server(api: Api, host: str, port: int, logger: Logger, token: str = "")
                 n = int(self.headers.get("content-length") or 0)
                 if n > MAX_BODY_BYTES:
                     self.close_connection = True
-                    raise RequestError(413, f"body: {n} bytes is over {MAX_BODY_BYTES}")
+                    raise RequestError(413, f"body: {n} bytes is over {MAX_BODY_BYTES}", None, "request_too_large")
                 raw = self.rfile.read(n)
                 route = posts.get(path)
                 if route is None:
-                    raise RequestError(404, f"no route POST {path}", "NotFoundError")
+                    raise RequestError(404, f"no route POST {path}", None, "not_found")
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError as e:
-                    raise RequestError(400, f"body: not valid JSON: {e}") from e
+                    raise RequestError(400, f"body: not valid JSON: {e}", None, "invalid_json") from e
                 if not isinstance(body, dict):
-                    raise RequestError(400, "body: must be a JSON object")
-                self._send(200, route(body))
+                    raise RequestError(400, "body: must be a JSON object", None, "invalid_type")
+                answer = route(body)
+                if isinstance(answer, dict):
+                    self._send(200, answer)
+                else:
+                    self._send_stream(answer)
             except RequestError as e:
                 self._error(e)
             except Exception as e:  # engine failure: a 5xx the worker retries
                 logger.error("engine request failed", path=path, error=str(e))
-                self._error(RequestError(500, "internal engine error", "InternalServerError"))
+                self._error(RequestError(500, "internal engine error", None, "internal_error"))
 
     server = _Server((host, port), Handler)
     server.daemon_threads = True

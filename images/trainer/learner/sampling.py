@@ -4,8 +4,9 @@ as they end and new requests can join it between steps (continuous batching). Lo
 learner computes for the importance ratio (vLLM's "raw_logprobs")."""
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -23,6 +24,7 @@ class GenRequest:
     top_p: float = 1.0
     stop: List[str] = field(default_factory=list)
     seed: Optional[int] = None
+    top_logprobs: int = 0  # also report the k most likely tokens at each step
 
 
 @dataclass
@@ -31,6 +33,8 @@ class GenResult:
     logprobs: List[float]
     finish_reason: str  # "stop" | "length"
     text: str
+    # Per token, the top_logprobs most likely (token id, logprob), most likely first.
+    top_logprobs: List[List[Tuple[int, float]]] = field(default_factory=list)
 
 
 def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
@@ -54,13 +58,15 @@ class _Row:
         self.stops = [s.encode("utf-8") for s in req.stop if s]
         self.ids: List[int] = []
         self.logprobs: List[float] = []
+        self.tops: List[List[Tuple[int, float]]] = []
         self.buf = b""
         self.ends: List[int] = []  # byte offset in buf where each token ends
         self.finish: Optional[str] = None
 
-    def add(self, tid: int, logprob: float) -> None:
+    def add(self, tid: int, logprob: float, top: Optional[List[Tuple[int, float]]] = None) -> None:
         self.ids.append(tid)
         self.logprobs.append(logprob)
+        self.tops.append(top or [])
         before = len(self.buf)
         self.buf += self.tok.token_bytes(tid)
         self.ends.append(len(self.buf))
@@ -72,14 +78,28 @@ class _Row:
             if p >= 0:
                 # Like vLLM: the stop string is in neither the text nor the token ids.
                 keep = sum(1 for e in self.ends if e <= p)
-                del self.ids[keep:], self.logprobs[keep:]
+                del self.ids[keep:], self.logprobs[keep:], self.tops[keep:]
                 self.finish = "stop"
                 return
         if len(self.ids) >= self.req.max_tokens:
             self.finish = "length"
 
+    def settled(self) -> int:
+        """How many leading tokens no later stop-string match can take back (what a stream may
+        send now). A match still to come starts where the text's tail is a proper prefix of a
+        stop string, and `add` drops every token ending after that start."""
+        if self.finish is not None:
+            return len(self.ids)
+        start = len(self.buf)
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.buf)), 0, -1):
+                if self.buf.endswith(s[:k]):
+                    start = min(start, len(self.buf) - k)
+                    break
+        return bisect_right(self.ends, start)
+
     def result(self) -> GenResult:
-        return GenResult(self.ids, self.logprobs, self.finish or "length", self.tok.decode(self.ids))
+        return GenResult(self.ids, self.logprobs, self.finish or "length", self.tok.decode(self.ids), self.tops)
 
 
 class Decoder:
@@ -161,10 +181,14 @@ class Decoder:
         """Samples one token per row; returns [(tag, GenResult)] of the rows that finished."""
         last = self.last.float().cpu()
         logp = F.log_softmax(last, dim=-1)
+        k = min(max(r.req.top_logprobs for r in self.rows), logp.shape[-1])
+        top_v, top_i = torch.topk(logp, k, dim=-1) if k > 0 else (None, None)
         chosen = []
         for b, r in enumerate(self.rows):
             tid = sample_token(last[b], r.req.temperature, r.req.top_p, r.gen)
-            r.add(tid, float(logp[b, tid]))
+            n = r.req.top_logprobs
+            top = list(zip(top_i[b, :n].tolist(), top_v[b, :n].tolist())) if n > 0 else None
+            r.add(tid, float(logp[b, tid]), top)
             chosen.append(tid)
         keep = [b for b, r in enumerate(self.rows) if r.finish is None]
         done = [(self.tags[b], r.result()) for b, r in enumerate(self.rows) if r.finish is not None]

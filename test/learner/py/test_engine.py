@@ -64,12 +64,18 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(again["choices"][0]["token_ids"], c["token_ids"])
 
     def test_chat_completions(self):
-        status, body = self.req("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
-                                                         "max_tokens": 3, "seed": 1})
+        msgs = [{"role": "user", "content": "hi"}]
+        status, body = self.req("/v1/chat/completions", {"messages": msgs, "max_tokens": 3, "seed": 1,
+                                                         "logprobs": True, "top_logprobs": 2})
         self.assertEqual(status, 200)
         c = body["choices"][0]
         self.assertEqual(c["message"]["role"], "assistant")
-        self.assertEqual(len(c["logprobs"]["content"]), len(c["token_ids"]))
+        self.assertEqual([e["token"] for e in c["logprobs"]["content"]], [f"token_id:{t}" for t in c["token_ids"]])
+        self.assertTrue(all(len(e["top_logprobs"]) == 2 for e in c["logprobs"]["content"]))
+        # Logprobs only when asked for, as OpenAI and vLLM answer.
+        _, plain = self.req("/v1/chat/completions", {"messages": msgs, "max_tokens": 3, "seed": 1})
+        self.assertIsNone(plain["choices"][0]["logprobs"])
+        self.assertEqual(plain["choices"][0]["token_ids"], c["token_ids"])
 
     def test_bad_requests_name_the_field(self):
         table = [
