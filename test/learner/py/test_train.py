@@ -132,8 +132,11 @@ class TrainTest(unittest.TestCase):
         for a, b in zip(lp_a, lp_b):
             self.assertTrue(torch.allclose(torch.tensor(a), torch.tensor(b), atol=1e-5))
         self.assertAlmostEqual(loss_a, loss_b, places=5)
+        # After one AdamW step at lr 1e-2 every parameter with a gradient moved by ~1e-2; an entry
+        # whose gradient is near Adam's eps (1e-8) moves by a round-off-sensitive amount (seen:
+        # 1.2e-5 apart, one entry in 2048, on one CPU). A wrong shared pass differs by ~lr.
         for k in p_a:
-            self.assertTrue(torch.allclose(p_a[k], p_b[k], atol=1e-5), k)
+            self.assertTrue(torch.allclose(p_a[k], p_b[k], atol=1e-4), k)
 
 
 class SupervisedDataTest(unittest.TestCase):
