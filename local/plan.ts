@@ -4,7 +4,8 @@
 // so a variable the operator adds without a local meaning fails the tests instead of being lost.
 import { isAbsolute, join, resolve } from "node:path";
 import { type V1EnvVar } from "@kubernetes/client-node";
-import { type TrainingRun } from "../gen/crds/index.js";
+import { type ResolvedTrainingRun } from "../gen/crds/index.js";
+import { parseWorkerPool } from "../lib/run-config.js";
 import { buildInference, buildOwnedPool } from "../operator/trainingrun/build-inference.js";
 import { buildTrainerJob } from "../operator/trainingrun/build.js";
 import { buildWorkerDeployment } from "../operator/workerpool/build.js";
@@ -43,7 +44,7 @@ export interface ProcessPlan {
 }
 
 /** Pure: the run with its relative file paths made absolute (relative to the manifest's directory). */
-export function absolutize(run: TrainingRun, manifestDir: string): TrainingRun {
+export function absolutize(run: ResolvedTrainingRun, manifestDir: string): ResolvedTrainingRun {
   const at = (p: string | undefined): string | undefined =>
     p === undefined || isAbsolute(p) ? p : resolve(manifestDir, p);
   const copy = structuredClone(run);
@@ -91,7 +92,7 @@ const containerEnv = (env: V1EnvVar[] | undefined): V1EnvVar[] => env ?? [];
  * crash, as the operator's Job attempts do (the trainer resumes from the run's checkpoint).
  */
 export function trainerPlan(
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
   warm: WarmStart = { epochs: 1, batchSize: 8, learningRate: 2e-3 },
@@ -141,13 +142,14 @@ export function engineOf(ports: LocalPorts, index: number): number {
 
 /** Pure: worker process `index`, from the operator's worker Deployment of the run's inline pool. */
 export function workerPlan(
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
   index: number,
   sandboxMode: "strict" | "weak",
 ): ProcessPlan {
-  const pool = buildOwnedPool(run, 1);
+  // The operator reads its owned pool back from the API server, defaulted; here the same resolver does it.
+  const pool = parseWorkerPool(buildOwnedPool(run, 1), "workers");
   const dep = buildWorkerDeployment(pool, run, 1);
   const c = dep.spec!.template.spec!.containers[0]!;
   const env = localEnv(
@@ -186,7 +188,7 @@ export function workerPlan(
  * sidecar` with the `local` engine adapter, its volume a directory of the run.
  */
 export function inferencePlans(
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
   index: number,

@@ -17,7 +17,7 @@ import { LeaderElector } from "./runtime/leader.js";
 import { ControllerMetrics } from "./runtime/metrics.js";
 import { controllerOf } from "./runtime/predicates.js";
 import { type HubStatsSource, noHub } from "./trainingrun/hub.js";
-import { validateRun } from "./trainingrun/policy.js";
+import { validateRun } from "./validate.js";
 import { TrainingRunReconciler } from "./trainingrun/reconciler.js";
 import { PoolMetrics } from "./workerpool/metrics.js";
 import { type EpisodeReader } from "./workerpool/scale-down.js";

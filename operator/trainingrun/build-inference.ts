@@ -6,7 +6,7 @@ import {
   type V1Service,
   type V1Toleration,
 } from "@kubernetes/client-node";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { type AgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import {
   COMPONENT_LABEL as COMPONENT,
@@ -16,16 +16,17 @@ import {
   names,
   ownerRef,
 } from "../labels.js";
-import { TOKEN_DIR, WEIGHTS_PORT, restrictedContainer, runMounts, runVolumes, withGpus } from "./build.js";
+import { TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { WEIGHTS_PORT, restrictedContainer, withGpus } from "./build.js";
 
-type Inference = NonNullable<TrainingRun["spec"]["inference"]>;
+type Inference = NonNullable<ResolvedTrainingRun["spec"]["inference"]>;
 /** The sidecar's ports (images/inference/config.ts defaults, set explicitly so the policy matches). */
 export const SIDECAR_PEER_PORT = 7072;
 export const SIDECAR_METRICS_PORT = 9092;
 /** Volume shared by the engine and the sidecar: the sidecar's --root (staging/, versions/, current). */
 export const WEIGHTS_ROOT = "/weights";
 const inf = (
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
 ): Required<Pick<Inference, "engine" | "port" | "replicas" | "gpus" | "tensorParallel">> & Inference => ({
   engine: "vllm",
   port: 8000,
@@ -36,7 +37,7 @@ const inf = (
 });
 
 /** Engine arguments for an OpenAI-compatible server that returns token ids and logprobs. */
-export function engineArgs(run: TrainingRun): string[] {
+export function engineArgs(run: ResolvedTrainingRun): string[] {
   const i = inf(run);
   const model = run.spec.model.name;
   if (i.engine === "sglang")
@@ -66,7 +67,7 @@ export function engineArgs(run: TrainingRun): string[] {
 }
 
 export function buildInference(
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   images: DefaultImages = BUILTIN_IMAGES,
 ): { deployment: V1Deployment; service: V1Service } {
   const name = run.metadata!.name!;
@@ -163,7 +164,7 @@ export function buildInference(
  * inference pods, metrics from anywhere. Egress stays open: the engine may download its model and
  * a NetworkPolicy cannot tell the sidecar's traffic from the engine's.
  */
-export function buildInferenceNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
+export function buildInferenceNetworkPolicy(run: ResolvedTrainingRun): V1NetworkPolicy {
   const name = run.metadata!.name!;
   const i = inf(run);
   const component = (c: string) => ({ podSelector: { matchLabels: { [RUN_LABEL]: name, [COMPONENT]: c } } });
@@ -194,7 +195,7 @@ export function buildInferenceNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
  * The AgentWorkerPool a run with inline `workers` owns. `replicas`: the run's choice when it is not
  * autoscaled (0 while suspended or finished); undefined leaves the pool's replicas to the autoscaler.
  */
-export function buildOwnedPool(run: TrainingRun, replicas: number | undefined): AgentWorkerPool {
+export function buildOwnedPool(run: ResolvedTrainingRun, replicas: number | undefined): AgentWorkerPool {
   const name = run.metadata!.name!;
   const { replicas: _inline, ...workers } = run.spec.workers ?? {};
   return {
@@ -211,7 +212,7 @@ export function buildOwnedPool(run: TrainingRun, replicas: number | undefined): 
 }
 
 /** Replicas a run asks of its inline pool: 0 when stopped, else fixed replicas unless autoscaled. */
-export function inlineReplicas(run: TrainingRun, stopped: boolean): number | undefined {
+export function inlineReplicas(run: ResolvedTrainingRun, stopped: boolean): number | undefined {
   if (stopped) return 0;
   if (run.spec.workers?.autoscaling?.enabled) return undefined;
   return run.spec.workers?.replicas ?? 1;

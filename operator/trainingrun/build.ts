@@ -12,9 +12,8 @@ import {
   type V1Secret,
   type V1Service,
   type V1Toleration,
-  type V1Volume,
 } from "@kubernetes/client-node";
-import { type TrainingRun } from "../../gen/crds/index.js";
+import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import {
   ATTEMPT_LABEL,
@@ -26,16 +25,15 @@ import {
   ownerRef,
   stableJson,
 } from "../labels.js";
+import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
 
-export const CONFIG_DIR = "/etc/l0";
-export const TOKEN_DIR = "/var/run/l0";
 export const RENDEZVOUS_PORT = 29500;
 /** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
 export const WEIGHTS_PORT = 7071;
-export type Trainer = NonNullable<TrainingRun["spec"]["trainer"]>;
+export type Trainer = NonNullable<ResolvedTrainingRun["spec"]["trainer"]>;
 
 const meta = (
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   name: string,
   component: "trainer" | "config",
   extra: Record<string, string> = {},
@@ -47,7 +45,7 @@ const meta = (
 });
 
 /** The run token Secret; `token` is generated once by the caller and never rotated by a rebuild. */
-export function buildTokenSecret(run: TrainingRun, token: string): V1Secret {
+export function buildTokenSecret(run: ResolvedTrainingRun, token: string): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -57,8 +55,8 @@ export function buildTokenSecret(run: TrainingRun, token: string): V1Secret {
   };
 }
 
-/** run.json: the validated TrainingRun with defaults, as every program reads it (`--run-config`). */
-export function runConfigJson(run: TrainingRun): string {
+/** run.json: the validated ResolvedTrainingRun with defaults, as every program reads it (`--run-config`). */
+export function runConfigJson(run: ResolvedTrainingRun): string {
   return stableJson({
     apiVersion: run.apiVersion ?? "l0.dev/v1alpha1",
     kind: "TrainingRun",
@@ -67,7 +65,7 @@ export function runConfigJson(run: TrainingRun): string {
   });
 }
 
-export function buildConfigMap(run: TrainingRun): V1ConfigMap {
+export function buildConfigMap(run: ResolvedTrainingRun): V1ConfigMap {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -76,16 +74,9 @@ export function buildConfigMap(run: TrainingRun): V1ConfigMap {
   };
 }
 
-const trainerOf = (
-  run: TrainingRun,
-): Required<Pick<Trainer, "hubPort" | "enginePort" | "metricsPort">> & Trainer => ({
-  hubPort: 7070,
-  enginePort: 8000,
-  metricsPort: 9090,
-  ...run.spec.trainer,
-});
+const trainerOf = (run: ResolvedTrainingRun): Trainer => run.spec.trainer;
 
-function trainerPorts(run: TrainingRun) {
+function trainerPorts(run: ResolvedTrainingRun) {
   const t = trainerOf(run);
   const ports = [
     { name: "hub", port: t.hubPort, targetPort: t.hubPort, protocol: "TCP" },
@@ -99,13 +90,13 @@ function trainerPorts(run: TrainingRun) {
   return ports;
 }
 
-const trainerSelector = (run: TrainingRun) => ({
+const trainerSelector = (run: ResolvedTrainingRun) => ({
   [RUN_LABEL]: run.metadata!.name!,
   "app.kubernetes.io/component": "trainer",
 });
 
 /** Headless Service: `<job>-<index>.<run>-trainer` names each trainer pod for torchrun rendezvous. */
-export function buildTrainerService(run: TrainingRun): V1Service {
+export function buildTrainerService(run: ResolvedTrainingRun): V1Service {
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -130,7 +121,7 @@ export function buildTrainerService(run: TrainingRun): V1Service {
  * run-token authenticated) from anywhere, since the operator reads its Stats from its own
  * namespace, and metrics from anywhere (Prometheus). Same-run peers only: no namespaceSelector.
  */
-export function buildTrainerNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
+export function buildTrainerNetworkPolicy(run: ResolvedTrainingRun): V1NetworkPolicy {
   const name = run.metadata!.name!;
   const t = trainerOf(run);
   const from = (component: string) => [
@@ -159,7 +150,7 @@ export function buildTrainerNetworkPolicy(run: TrainingRun): V1NetworkPolicy {
 }
 
 /** ClusterIP Service on trainer rank 0 only: the hub (and colocated engine) workers talk to. */
-export function buildHubService(run: TrainingRun): V1Service {
+export function buildHubService(run: ResolvedTrainingRun): V1Service {
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -195,31 +186,17 @@ export const restrictedContainer = {
   capabilities: { drop: ["ALL"] },
 };
 
-/** Volumes every run pod mounts: run.json (read-only) and the run token (read-only, 0440). */
-export function runVolumes(runName: string): V1Volume[] {
-  return [
-    { name: "run-config", configMap: { name: names.config(runName) } },
-    { name: "run-token", secret: { secretName: names.token(runName), defaultMode: 0o440 } },
-    { name: "tmp", emptyDir: {} },
-  ];
-}
-export const runMounts = [
-  { name: "run-config", mountPath: CONFIG_DIR, readOnly: true },
-  { name: "run-token", mountPath: TOKEN_DIR, readOnly: true },
-  { name: "tmp", mountPath: "/tmp" },
-];
-
 /** The trainer group: an indexed Job, one pod per node, any pod failure fails the Job (gang restart). */
 export function buildTrainerJob(
-  run: TrainingRun,
+  run: ResolvedTrainingRun,
   attempt: number,
   images: DefaultImages = BUILTIN_IMAGES,
 ): V1Job {
   const name = run.metadata!.name!;
   const t = trainerOf(run);
-  const nodes = t.nodes ?? 1;
+  const nodes = t.nodes;
   const jobName = names.trainerJob(name, attempt);
-  const ck = { mountPath: "/checkpoints", ...run.spec.checkpoint };
+  const ck = run.spec.checkpoint;
   const env: V1EnvVar[] = [
     { name: "L0_TRAINER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_TRAINER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
@@ -242,11 +219,11 @@ export function buildTrainerJob(
   const container: V1Container = {
     name: "trainer",
     image: t.image ?? images.trainer,
-    imagePullPolicy: t.imagePullPolicy ?? "IfNotPresent",
+    imagePullPolicy: t.imagePullPolicy,
     args: ["trainer"],
     env,
     ports: trainerPorts(run).map((p) => ({ name: p.name, containerPort: p.port, protocol: "TCP" })),
-    resources: withGpus(t.resources, t.gpusPerNode ?? 1),
+    resources: withGpus(t.resources, t.gpusPerNode),
     readinessProbe: { httpGet: { path: "/readyz", port: t.metricsPort }, periodSeconds: 10 },
     // The trainer writes `Reason: message` there when it fails (the run's condition shows it);
     // without one, the kubelet keeps the last log lines.
@@ -269,7 +246,7 @@ export function buildTrainerJob(
       parallelism: nodes,
       // Gang semantics: one failed pod fails the Job; the operator restarts the whole group.
       backoffLimit: 0,
-      suspend: run.spec.suspend ?? false,
+      suspend: run.spec.suspend,
       ...(t.ttlSecondsAfterFinished !== undefined
         ? { ttlSecondsAfterFinished: t.ttlSecondsAfterFinished }
         : {}),

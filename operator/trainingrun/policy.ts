@@ -1,39 +1,9 @@
-// Decisions about a run as small pure checks returning {reason, message} (cert-manager's
-// policies shape): whether a run is valid, and what to do about the trainer Job (gang restart,
-// fail, complete). The reason becomes the condition's reason.
-import { type ResolvedTrainingRun, type TrainingRun } from "../../gen/crds/index.js";
-import { type FieldViolation } from "../../lib/errors.js";
-import { parseTrainingRun } from "../../lib/run-config.js";
+// Decisions about a run's trainer Job as small pure checks returning {reason, message}
+// (cert-manager's policies shape): gang restart, fail, complete. The reason becomes the
+// condition's reason. Whether a run is valid at all is operator/validate.ts.
+import { type Verdict } from "../validate.js";
 
-export interface Verdict {
-  reason: string;
-  message: string;
-}
-
-/**
- * Validates a run as read from the API: the CRD's schema with defaults, then its CEL rules (the
- * same check the API server makes; an object stored before a rule existed can still fail it).
- * Returns the defaulted run, or a verdict naming every bad field.
- */
-export function validateRun(obj: TrainingRun): { run: ResolvedTrainingRun } | { invalid: Verdict } {
-  let run: ResolvedTrainingRun;
-  try {
-    // Status is the operator's; only metadata and spec are the user's to validate.
-    run = parseTrainingRun({
-      apiVersion: obj.apiVersion,
-      kind: "TrainingRun",
-      metadata: obj.metadata,
-      spec: obj.spec,
-    });
-  } catch (err) {
-    const v = (err as { violations?: FieldViolation[] }).violations ?? [];
-    const message = v.length
-      ? v.map((x) => `${x.field.replace(/^TrainingRun: /, "")}: ${x.description}`).join("; ")
-      : String(err);
-    return { invalid: { reason: "InvalidSpec", message } };
-  }
-  return { run: { ...run, metadata: obj.metadata, status: obj.status } };
-}
+export { type Verdict } from "../validate.js";
 
 /** What the trainer Job's conditions say. */
 export interface JobView {

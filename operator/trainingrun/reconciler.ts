@@ -34,15 +34,9 @@ import {
   inlineReplicas,
 } from "./build-inference.js";
 import { hubTarget } from "../hub-stats.js";
+import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
-import {
-  type JobView,
-  type Verdict,
-  trainerAction,
-  trainerFailureFromPods,
-  validateRun,
-  viewJob,
-} from "./policy.js";
+import { type JobView, type Verdict, trainerAction, trainerFailureFromPods, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
 
 type K = KubernetesObject;

@@ -13,16 +13,17 @@ import {
   type V1ServiceAccount,
   type V1Toleration,
 } from "@kubernetes/client-node";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
-import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../trainingrun/build.js";
+import { hubAddress } from "../hub-stats.js";
+import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
 
 export const WORKER_METRICS_PORT = 9090;
 export const WORKER_UID = 65532;
 export const SEARCH_KEY_DIR = "/var/run/l0-search";
 
-const meta = (pool: AgentWorkerPool) => {
+const meta = (pool: ResolvedAgentWorkerPool) => {
   const name = pool.metadata!.name!;
   return {
     name: names.workers(name),
@@ -31,16 +32,16 @@ const meta = (pool: AgentWorkerPool) => {
     ownerReferences: [ownerRef(pool)],
   };
 };
-export const workerSelector = (pool: AgentWorkerPool) => ({
+export const workerSelector = (pool: ResolvedAgentWorkerPool) => ({
   [POOL_LABEL]: pool.metadata!.name!,
   "app.kubernetes.io/component": "workers",
 });
-export const selectorString = (pool: AgentWorkerPool): string =>
+export const selectorString = (pool: ResolvedAgentWorkerPool): string =>
   Object.entries(workerSelector(pool))
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
-export function buildServiceAccount(pool: AgentWorkerPool): V1ServiceAccount {
+export function buildServiceAccount(pool: ResolvedAgentWorkerPool): V1ServiceAccount {
   // Workers never talk to the Kubernetes API: no token in the pod at all.
   return {
     apiVersion: "v1",
@@ -57,11 +58,11 @@ export function buildServiceAccount(pool: AgentWorkerPool): V1ServiceAccount {
  * capabilities and no privilege escalation. runtimeClass mode keeps RuntimeDefault everywhere and
  * relies on the RuntimeClass (e.g. gVisor) for isolation. See docs/operator.md.
  */
-export function sandboxSecurity(pool: AgentWorkerPool): {
+export function sandboxSecurity(pool: ResolvedAgentWorkerPool): {
   pod: V1PodSecurityContext;
   container: V1SecurityContext;
 } {
-  const mode = pool.spec.sandbox?.mode ?? "bwrap";
+  const mode = pool.spec.sandbox.mode;
   const profile = mode === "bwrap" ? "Unconfined" : "RuntimeDefault";
   return {
     pod: {
@@ -89,7 +90,7 @@ export function sandboxSecurity(pool: AgentWorkerPool): {
  * rlimits; what it loses (a per-kernel process and memory bound) the pod bounds instead: the
  * container memory limit (workerResources) and the node's pod pid limit. See docs/operator.md.
  */
-export function workerSandboxMode(_pool: AgentWorkerPool): "strict" | "weak" {
+export function workerSandboxMode(_pool: ResolvedAgentWorkerPool): "strict" | "weak" {
   return "weak";
 }
 
@@ -99,12 +100,12 @@ export function workerSandboxMode(_pool: AgentWorkerPool): "strict" | "weak" {
  * limit, else the user's memory request (a limit below the request would be invalid), else
  * episodes x (per-kernel memory + 64 MiB) + 512 MiB for the worker itself.
  */
-export function workerResources(pool: AgentWorkerPool): V1ResourceRequirements {
+export function workerResources(pool: ResolvedAgentWorkerPool): V1ResourceRequirements {
   const s = pool.spec;
   const str = (o: Record<string, unknown> | undefined) =>
     Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, String(v)]));
-  const perKernel = (s.sandbox?.memoryMiB ?? 1024) + 64;
-  const limitMiB = (s.episodesPerWorker ?? 8) * perKernel + 512;
+  const perKernel = s.sandbox.memoryMiB + 64;
+  const limitMiB = s.episodesPerWorker * perKernel + 512;
   const memory = `${limitMiB}Mi`;
   // The request is what a worker typically uses (kernels rarely sit at their cap), never above the limit.
   if (!s.resources)
@@ -114,45 +115,38 @@ export function workerResources(pool: AgentWorkerPool): V1ResourceRequirements {
   return { requests, limits: { ...limits, memory: limits.memory ?? requests.memory ?? memory } };
 }
 
-/** Where the pool's workers find the run's hub and engine (Services the run reconciler creates). */
-export function endpoints(
-  pool: AgentWorkerPool,
-  run: TrainingRun | undefined,
-): { hub: string; engine: string } {
+/**
+ * Where the pool's workers find the run's hub and engine (Services the run reconciler creates);
+ * none while the run does not exist (the pool is then at zero replicas).
+ */
+export function endpoints(pool: ResolvedAgentWorkerPool, run: ResolvedTrainingRun | undefined): V1EnvVar[] {
+  if (!run) return [];
   const r = pool.spec.hubRef.name;
   const ns = pool.metadata!.namespace;
-  const hubPort = run?.spec.trainer?.hubPort ?? 7070;
-  const engine = run?.spec.inference
-    ? `http://${names.inference(r)}.${ns}.svc:${run.spec.inference.port ?? 8000}`
-    : `http://${names.hubService(r)}.${ns}.svc:${run?.spec.trainer?.enginePort ?? 8000}`;
-  return { hub: `${names.hubService(r)}.${ns}.svc:${hubPort}`, engine };
+  const engine = run.spec.inference
+    ? `http://${names.inference(r)}.${ns}.svc:${run.spec.inference.port}`
+    : `http://${names.hubService(r)}.${ns}.svc:${run.spec.trainer.enginePort}`;
+  return [
+    { name: "L0_WORKER_HUB", value: hubAddress(run) },
+    { name: "L0_WORKER_ENGINE_URL", value: engine },
+  ];
 }
 
 export function buildWorkerDeployment(
-  pool: AgentWorkerPool,
-  run: TrainingRun | undefined,
+  pool: ResolvedAgentWorkerPool,
+  run: ResolvedTrainingRun | undefined,
   replicas: number,
   images: DefaultImages = BUILTIN_IMAGES,
 ): V1Deployment {
   const s = pool.spec;
-  const sb = {
-    mode: "bwrap",
-    cpuSecondsPerEpisode: 60,
-    memoryMiB: 1024,
-    maxProcesses: 64,
-    diskMiB: 256,
-    wallSecondsPerEpisode: 300,
-    ...s.sandbox,
-  };
+  const sb = s.sandbox;
   const sec = sandboxSecurity(pool);
-  const { hub, engine } = endpoints(pool, run);
   const search = s.tools?.search;
   const env: V1EnvVar[] = [
-    { name: "L0_WORKER_HUB", value: hub },
-    { name: "L0_WORKER_ENGINE_URL", value: engine },
+    ...endpoints(pool, run),
     { name: "L0_WORKER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
     { name: "L0_WORKER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
-    { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker ?? 8) },
+    { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker) },
     { name: "L0_WORKER_SANDBOX_MODE", value: workerSandboxMode(pool) },
     { name: "L0_WORKER_CPU_SECONDS", value: String(sb.cpuSecondsPerEpisode) },
     { name: "L0_WORKER_MEMORY_MIB", value: String(sb.memoryMiB) },
@@ -163,20 +157,20 @@ export function buildWorkerDeployment(
     // No L0_WORKER_WORKER_ID: the worker's id defaults to the host name, which is the pod name.
   ];
   if (search) {
-    env.push({ name: "L0_WORKER_SEARCH_BACKEND", value: search.backend ?? "local" });
+    env.push({ name: "L0_WORKER_SEARCH_BACKEND", value: search.backend });
     if (search.url) env.push({ name: "L0_WORKER_SEARCH_URL", value: search.url });
     if (search.corpusPath) env.push({ name: "L0_WORKER_SEARCH_CORPUS", value: search.corpusPath });
     // The key is a file only the worker process reads; kernels never see it (bwrap binds no such path).
     if (search.secretRef)
       env.push({
         name: "L0_WORKER_SEARCH_KEY_FILE",
-        value: `${SEARCH_KEY_DIR}/${search.secretRef.key ?? "apiKey"}`,
+        value: `${SEARCH_KEY_DIR}/${search.secretRef.key}`,
       });
   }
   const container: V1Container = {
     name: "worker",
     image: s.image ?? images.worker,
-    imagePullPolicy: s.imagePullPolicy ?? "IfNotPresent",
+    imagePullPolicy: s.imagePullPolicy,
     args: ["worker"],
     env,
     ports: [{ name: "metrics", containerPort: WORKER_METRICS_PORT, protocol: "TCP" }],
@@ -192,7 +186,7 @@ export function buildWorkerDeployment(
       ? [...runMounts, { name: "search-key", mountPath: SEARCH_KEY_DIR, readOnly: true }]
       : runMounts,
   };
-  const runtimeClassName = s.sandbox?.runtimeClassName;
+  const runtimeClassName = s.sandbox.runtimeClassName;
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -226,30 +220,33 @@ export function buildWorkerDeployment(
   };
 }
 
-export function buildNetworkPolicy(pool: AgentWorkerPool, run: TrainingRun | undefined): V1NetworkPolicy {
+export function buildNetworkPolicy(
+  pool: ResolvedAgentWorkerPool,
+  run: ResolvedTrainingRun | undefined,
+): V1NetworkPolicy {
   const r = pool.spec.hubRef.name;
-  const t = { hubPort: 7070, enginePort: 8000, ...run?.spec.trainer };
-  const trainerPorts = [{ protocol: "TCP", port: t.hubPort }];
-  if (!run?.spec.inference) trainerPorts.push({ protocol: "TCP", port: t.enginePort });
-  const egress: NonNullable<V1NetworkPolicy["spec"]>["egress"] = [
-    {
+  const egress: NonNullable<V1NetworkPolicy["spec"]>["egress"] = [];
+  if (run) {
+    const trainerPorts = [{ protocol: "TCP", port: run.spec.trainer.hubPort }];
+    if (!run.spec.inference) trainerPorts.push({ protocol: "TCP", port: run.spec.trainer.enginePort });
+    egress.push({
       to: [{ podSelector: { matchLabels: { [RUN_LABEL]: r, "app.kubernetes.io/component": "trainer" } } }],
       ports: trainerPorts,
-    },
-    {
-      to: [{ namespaceSelector: {}, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
-      ports: [
-        { protocol: "UDP", port: 53 },
-        { protocol: "TCP", port: 53 },
-      ],
-    },
-  ];
+    });
+  }
+  egress.push({
+    to: [{ namespaceSelector: {}, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+    ports: [
+      { protocol: "UDP", port: 53 },
+      { protocol: "TCP", port: 53 },
+    ],
+  });
   if (run?.spec.inference)
     egress.push({
       to: [{ podSelector: { matchLabels: { [RUN_LABEL]: r, "app.kubernetes.io/component": "inference" } } }],
-      ports: [{ protocol: "TCP", port: run.spec.inference.port ?? 8000 }],
+      ports: [{ protocol: "TCP", port: run.spec.inference.port }],
     });
-  for (const e of pool.spec.tools?.egress ?? [])
+  for (const e of pool.spec.tools.egress ?? [])
     egress.push({
       to: [{ ipBlock: { cidr: e.cidr } }],
       ...(e.ports?.length ? { ports: e.ports.map((port) => ({ protocol: "TCP", port: port ?? 0 })) } : {}),
@@ -267,7 +264,7 @@ export function buildNetworkPolicy(pool: AgentWorkerPool, run: TrainingRun | und
   };
 }
 
-export function buildPdb(pool: AgentWorkerPool): V1PodDisruptionBudget {
+export function buildPdb(pool: ResolvedAgentWorkerPool): V1PodDisruptionBudget {
   return {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",

@@ -19,7 +19,8 @@ import {
 } from "./build.js";
 import { type PoolMetrics } from "./metrics.js";
 import { type EpisodeReader, httpEpisodeReader, markDeletionCost } from "./scale-down.js";
-import { type PoolObservation, computePoolStatus, stopReason, validatePool } from "./status.js";
+import { validatePool, validateRun } from "../validate.js";
+import { type PoolObservation, computePoolStatus, stopReason } from "./status.js";
 
 type K = KubernetesObject;
 type Pool = AgentWorkerPool & K;
@@ -95,6 +96,9 @@ export class WorkerPoolReconciler {
     const pool = valid.pool;
     obs.selector = selectorString(pool);
     const run = caches.runs.get(req.namespace, pool.spec.hubRef.name);
+    // The run as its programs see it (its reconciler reports an invalid one; workers then get no hub).
+    const checked = run && validateRun(run);
+    const resolvedRun = checked && "run" in checked ? checked.run : undefined;
 
     // 2. Replicas: zero while the run is missing/suspended/finished, else the autoscaler's or spec's.
     let result: Result = {};
@@ -158,7 +162,7 @@ export class WorkerPoolReconciler {
     const d = await ensure(
       "Deployment",
       caches.deployments,
-      buildWorkerDeployment(pool, run, obs.desired, this.#d.images),
+      buildWorkerDeployment(pool, resolvedRun, obs.desired, this.#d.images),
     );
     if (d.outcome === "created")
       events.push({
@@ -166,7 +170,7 @@ export class WorkerPoolReconciler {
         reason: "WorkersCreated",
         message: `created Deployment ${d.obj.metadata!.name}`,
       });
-    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, run));
+    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, resolvedRun));
     await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
 
     // 4. Status once, then events.

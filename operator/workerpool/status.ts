@@ -1,28 +1,8 @@
-// Policies and status of an AgentWorkerPool, pure: whether it is valid, how many replicas it
-// should run now, and its status rebuilt from what was observed.
-import {
-  type AgentWorkerPool,
-  type AgentWorkerPoolStatus,
-  type ResolvedAgentWorkerPool,
-  type TrainingRun,
-} from "../../gen/crds/index.js";
-import { isL0Error } from "../../lib/errors.js";
-import { parseWorkerPool } from "../../lib/run-config.js";
+// Policies and status of an AgentWorkerPool, pure: how many replicas it should run now, and its
+// status rebuilt from what was observed.
+import { type AgentWorkerPool, type AgentWorkerPoolStatus, type TrainingRun } from "../../gen/crds/index.js";
 import { type Condition, type ConditionInput, setConditions } from "../runtime/conditions.js";
-import { type Verdict } from "../trainingrun/policy.js";
-
-/** The pool resolved (schema, defaults, CEL rules), or why it is invalid, naming each field. */
-export function validatePool(obj: AgentWorkerPool): { pool: ResolvedAgentWorkerPool } | { invalid: Verdict } {
-  try {
-    // The CRD's schema, defaults and CEL rules, as the API server applies them (an object stored
-    // before a CRD upgrade can still fail them). Status is the operator's, not validated here.
-    const { status: _status, ...spec } = obj;
-    const pool = parseWorkerPool(spec, "");
-    return { pool: { ...pool, metadata: obj.metadata, status: obj.status } };
-  } catch (err) {
-    return { invalid: { reason: "InvalidSpec", message: isL0Error(err) ? err.message : String(err) } };
-  }
-}
+import { type Verdict } from "../validate.js";
 
 /** Why the pool must be at zero regardless of scaling, if it must. */
 export function stopReason(pool: AgentWorkerPool, run: TrainingRun | undefined): Verdict | undefined {

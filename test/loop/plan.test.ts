@@ -1,14 +1,14 @@
 // l0 local starts its processes with the env the operator gives the pods: the plans are derived
 // from the operator's builders, and every variable there is rewritten, kept or dropped by name.
 import { expect } from "chai";
-import { type TrainingRun } from "../../gen/crds/index.js";
-import { parseTrainingRun } from "../../lib/run-config.js";
+import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
+import { parseTrainingRun, parseWorkerPool } from "../../lib/run-config.js";
 import { buildTrainerJob } from "../../operator/trainingrun/build.js";
 import { buildInference, buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
 import { DROPPED, absolutize, inferencePlans, localEnv, trainerPlan, workerPlan } from "../../local/plan.js";
 
-const run = (): TrainingRun =>
+const run = (): ResolvedTrainingRun =>
   parseTrainingRun({
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
@@ -66,7 +66,8 @@ describe("l0 local plans", () => {
   it("gives each worker the operator Deployment's env with loopback endpoints and its own id", () => {
     const r = absolutize(run(), "/m");
     const p = workerPlan(r, paths, ports, 1, "weak");
-    const c = buildWorkerDeployment(buildOwnedPool(r, 1), r, 1).spec!.template.spec!.containers[0]!;
+    const c = buildWorkerDeployment(parseWorkerPool(buildOwnedPool(r, 1)), r, 1).spec!.template.spec!
+      .containers[0]!;
     expect(p.args).to.deep.equal(c.args);
     for (const e of c.env!) if (!(e.name in DROPPED)) expect(p.env).to.have.property(e.name);
     expect(p.env).to.include({
@@ -85,7 +86,7 @@ describe("l0 local plans", () => {
 
   it("with spec.inference: a weight service in the trainer, and per replica a CPU engine and a sidecar", () => {
     const r = run();
-    r.spec.inference = { replicas: 2, engine: "sglang" };
+    r.spec.inference = { replicas: 2, engine: "sglang", gpus: 1, tensorParallel: 1, port: 8000 };
     const p3 = { ...ports, weights: 4444, engines: [5550, 5551] };
     const t = trainerPlan(r, paths, p3);
     expect(t.env).to.include({ L0_TRAINER_WEIGHTS_PORT: "4444", L0_TRAINER_EXPORT_DIR: "/r/weights-export" });

@@ -1,6 +1,6 @@
 // Table tests of the pure builders, policies and status functions (no server).
 import { expect } from "chai";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
 import { LEADER_ELECTION_RULES, OPERATOR_RULES, allows } from "../../operator/rbac.js";
 import { RESOURCES } from "../../operator/runtime/kube.js";
@@ -18,12 +18,7 @@ import {
   buildOwnedPool,
   inlineReplicas,
 } from "../../operator/trainingrun/build-inference.js";
-import {
-  trainerAction,
-  trainerFailureFromPods,
-  validateRun,
-  viewJob,
-} from "../../operator/trainingrun/policy.js";
+import { trainerAction, trainerFailureFromPods, viewJob } from "../../operator/trainingrun/policy.js";
 import {
   computeRunStatus,
   phaseAndConditions,
@@ -36,10 +31,11 @@ import {
   buildWorkerDeployment,
   sandboxSecurity,
 } from "../../operator/workerpool/build.js";
-import { computePoolStatus, stopReason, validatePool } from "../../operator/workerpool/status.js";
+import { computePoolStatus, stopReason } from "../../operator/workerpool/status.js";
+import { validatePool, validateRun } from "../../operator/validate.js";
 
 /** A validated run with defaults, like the reconciler sees it. */
-function makeRun(spec: Record<string, unknown> = {}, name = "qa"): TrainingRun {
+function makeRun(spec: Record<string, unknown> = {}, name = "qa"): ResolvedTrainingRun {
   const r = parseTrainingRun({
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
@@ -48,13 +44,13 @@ function makeRun(spec: Record<string, unknown> = {}, name = "qa"): TrainingRun {
   });
   return { ...r, metadata: { name, namespace: "ns", uid: "run-uid", generation: 1 } };
 }
-function makePool(spec: Record<string, unknown> = {}): AgentWorkerPool {
+function makePool(spec: Record<string, unknown> = {}): ResolvedAgentWorkerPool {
   const v = validatePool({
     apiVersion: "l0.dev/v1alpha1",
     kind: "AgentWorkerPool",
     metadata: { name: "p", namespace: "ns", uid: "pool-uid" },
     spec: { hubRef: { name: "qa" }, ...spec },
-  } as AgentWorkerPool);
+  } as never);
   if ("invalid" in v) throw new Error(v.invalid.message);
   return v.pool;
 }
@@ -164,7 +160,7 @@ describe("operator builders: TrainingRun children", () => {
 
   it("trainer NetworkPolicy: engine from workers, weights from inference, any port between trainers", () => {
     type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
-    const rules = (r: TrainingRun) => {
+    const rules = (r: ResolvedTrainingRun) => {
       const np = buildTrainerNetworkPolicy(r);
       expect(np.metadata!.ownerReferences![0]!.uid).to.equal("run-uid");
       expect(np.spec!.podSelector!.matchLabels).to.deep.equal({

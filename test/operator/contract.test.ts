@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { Command } from "commander";
 import { type V1Container, type V1EnvVar } from "@kubernetes/client-node";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { readFileSync } from "node:fs";
 import { COMMANDS } from "../../cli/commands.js";
 import { OPERATOR_CONFIG } from "../../operator/config.js";
@@ -17,9 +17,9 @@ import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "../../images/trainer/trainer
 import { buildTrainerJob } from "../../operator/trainingrun/build.js";
 import { buildInference, buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
-import { validatePool } from "../../operator/workerpool/status.js";
+import { validatePool } from "../../operator/validate.js";
 
-function makeRun(spec: Record<string, unknown>): TrainingRun {
+function makeRun(spec: Record<string, unknown>): ResolvedTrainingRun {
   const r = parseTrainingRun({
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
@@ -28,7 +28,7 @@ function makeRun(spec: Record<string, unknown>): TrainingRun {
   });
   return { ...r, metadata: { name: "qa", namespace: "ns", uid: "run-uid", generation: 1 } };
 }
-function poolOf(run: TrainingRun): AgentWorkerPool {
+function poolOf(run: ResolvedTrainingRun): ResolvedAgentWorkerPool {
   const p = buildOwnedPool(run, 1);
   const v = validatePool({ ...p, metadata: { ...p.metadata, uid: "pool-uid" } });
   if ("invalid" in v) throw new Error(v.invalid.message);
