@@ -6,7 +6,7 @@ import { createLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
 import { readSecretFile } from "../../lib/secrets.js";
-import { weightsMetrics } from "../trainer/weights/metrics.js";
+import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
 import { createEngine } from "./engines.js";
 import { PeerService, PeerStore } from "./peer.js";

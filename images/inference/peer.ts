@@ -6,10 +6,9 @@ import { L0Error } from "../../lib/errors.js";
 import { checkToken } from "../../lib/grpc.js";
 import { type Logger } from "../../lib/log.js";
 import { type l0 } from "../../lib/proto.js";
-import { type Manifest } from "../trainer/weights/manifest.js";
-import { type WeightsMetrics } from "../trainer/weights/metrics.js";
-import { failStream } from "../trainer/weights/service.js";
-import { pumpRange, resolveRange, WEIGHTS_SERVICE } from "../trainer/weights/stream.js";
+import { type Manifest } from "../../lib/weights/manifest.js";
+import { type WeightsMetrics } from "../../lib/weights/metrics.js";
+import { failStream, pumpRange, resolveRange, WEIGHTS_SERVICE } from "../../lib/weights/stream.js";
 
 interface Held {
   manifest: Manifest;

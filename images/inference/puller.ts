@@ -11,8 +11,8 @@ import { L0Error } from "../../lib/errors.js";
 import { channelOptions, fromServiceError, tokenMetadata } from "../../lib/grpc.js";
 import { type Logger, errorFields } from "../../lib/log.js";
 import { type l0, WeightsClient } from "../../lib/proto.js";
-import { type Chunk, type Manifest, type Shard } from "../trainer/weights/manifest.js";
-import { type WeightsMetrics } from "../trainer/weights/metrics.js";
+import { type Chunk, type Manifest, type Shard } from "../../lib/weights/manifest.js";
+import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 
 /** Client for the weight service or a peer, with a receive window large enough for bulk data. */
 export function weightsClient(address: string): WeightsClient {

@@ -18,8 +18,8 @@ import { startServer } from "../../lib/grpc.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { EngineRegistry } from "../../images/trainer/weights/engines.js";
-import { type Manifest, type Shard } from "../../images/trainer/weights/manifest.js";
-import { weightsMetrics } from "../../images/trainer/weights/metrics.js";
+import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
+import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
 import { emit, median, round } from "./stats.js";
@@ -144,7 +144,7 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     // gRPC transport alone: the same Pull streams, each piece dropped (no hash, no write).
     const [address, tokenFile, manifestFile] = args as [string, string, string];
     const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../images/trainer/weights/manifest.js");
+    const { parseManifestText } = await import("../../lib/weights/manifest.js");
     const { weightsClient } = await import("../../images/inference/puller.js");
     const { tokenMetadata } = await import("../../lib/grpc.js");
     const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
@@ -169,7 +169,7 @@ async function childMain(mode: string, args: string[]): Promise<void> {
   if (mode === "pull") {
     const [address, tokenFile, manifestFile, dir] = args as [string, string, string, string];
     const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../images/trainer/weights/manifest.js");
+    const { parseManifestText } = await import("../../lib/weights/manifest.js");
     const { pullVersion, weightsClient } = await import("../../images/inference/puller.js");
     const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
     const token = (await readFile(tokenFile, "utf8")).trim();

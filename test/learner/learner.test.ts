@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { L0Error } from "../../lib/errors.js";
-import { parseManifestText } from "../../images/trainer/weights/manifest.js";
+import { parseManifestText } from "../../lib/weights/manifest.js";
 import {
   type LaunchedLearner,
   LearnerClient,

@@ -6,7 +6,7 @@ import { type L0Error } from "../../lib/errors.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { startWeightService, type EmbeddedWeights } from "../../images/trainer/weights/embed.js";
-import { weightsMetrics } from "../../images/trainer/weights/metrics.js";
+import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { createEngine } from "../../images/inference/engines.js";
 import { PeerStore } from "../../images/inference/peer.js";
 import { weightsClient } from "../../images/inference/puller.js";

@@ -9,7 +9,7 @@ import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Manifest, type Tensor } from "../../images/trainer/weights/manifest.js";
+import { type Manifest, type Tensor } from "../../lib/weights/manifest.js";
 
 export const tempDir = (prefix = "l0-weights-"): Promise<string> => mkdtemp(join(tmpdir(), prefix));
 

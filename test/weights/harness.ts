@@ -6,10 +6,10 @@ import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { type WeightsClient } from "../../lib/proto.js";
 import { EngineRegistry } from "../../images/trainer/weights/engines.js";
-import { weightsMetrics, type WeightsMetrics } from "../../images/trainer/weights/metrics.js";
+import { weightsMetrics, type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
-import { WEIGHTS_SERVICE } from "../../images/trainer/weights/stream.js";
+import { WEIGHTS_SERVICE } from "../../lib/weights/stream.js";
 import { weightsClient } from "../../images/inference/puller.js";
 import { tempDir } from "./fixtures.js";
 

@@ -10,7 +10,7 @@ import { type L0Error } from "../../lib/errors.js";
 import { call, tokenMetadata } from "../../lib/grpc.js";
 import { silentLogger } from "../../lib/log.js";
 import { type l0, WeightsClient } from "../../lib/proto.js";
-import { type Manifest } from "../../images/trainer/weights/manifest.js";
+import { type Manifest } from "../../lib/weights/manifest.js";
 import { pullVersion, weightsClient } from "../../images/inference/puller.js";
 import { cuttingProxy, sha256File, tempDir, until, writeVersion } from "./fixtures.js";
 import { type Harness, startHarness, TOKEN } from "./harness.js";

@@ -7,8 +7,8 @@ import { silentLogger } from "../../lib/log.js";
 import { l0 } from "../../lib/proto.js";
 import { EngineRegistry, judge, type EngineStatus } from "../../images/trainer/weights/engines.js";
 import { assign, FanoutPlanner, parentIndex } from "../../images/trainer/weights/fanout.js";
-import { parseManifest, parseManifestText, safetensorsIndex } from "../../images/trainer/weights/manifest.js";
-import { pumpRange, serializePiece } from "../../images/trainer/weights/stream.js";
+import { parseManifest, parseManifestText, safetensorsIndex } from "../../lib/weights/manifest.js";
+import { pumpRange, serializePiece } from "../../lib/weights/stream.js";
 
 const H = "a".repeat(64);
 const good = () => ({

@@ -7,7 +7,7 @@ import { L0Error } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
 import { type Logger } from "../../../lib/log.js";
 import { EngineRegistry, type WeightsHubHook } from "./engines.js";
-import { weightsMetrics } from "./metrics.js";
+import { weightsMetrics } from "../../../lib/weights/metrics.js";
 import { WeightService } from "./service.js";
 import { VersionStore } from "./store.js";
 

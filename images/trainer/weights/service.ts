@@ -2,14 +2,14 @@
 // the versions in a VersionStore. Server lifecycle lives with the caller (`addToServer`).
 import type * as grpc from "@grpc/grpc-js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
-import { checkToken, toServiceError, unary } from "../../../lib/grpc.js";
+import { checkToken, unary } from "../../../lib/grpc.js";
 import { type Logger, errorFields } from "../../../lib/log.js";
 import { l0, type WeightsHandlers } from "../../../lib/proto.js";
 import { EngineRegistry, type EngineWeightState } from "./engines.js";
 import { FanoutPlanner } from "./fanout.js";
-import { toProto } from "./manifest.js";
-import { type WeightsMetrics } from "./metrics.js";
-import { pumpRange, resolveRange, WEIGHTS_SERVICE } from "./stream.js";
+import { toProto } from "../../../lib/weights/manifest.js";
+import { type WeightsMetrics } from "../../../lib/weights/metrics.js";
+import { failStream, pumpRange, resolveRange, WEIGHTS_SERVICE } from "../../../lib/weights/stream.js";
 import { type VersionStore } from "./store.js";
 
 export interface WeightServiceOptions {
@@ -27,16 +27,6 @@ const STATE: Record<number, EngineWeightState | undefined> = {
   [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_SYNCING]: "Syncing",
   [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_DEGRADED]: "Degraded",
 };
-
-/** Rejects a streaming call with the one error mapping. */
-export function failStream(
-  call: grpc.ServerWritableStream<unknown, unknown>,
-  err: unknown,
-  logger: Logger,
-): void {
-  if (!(err instanceof L0Error)) logger.error("unhandled error in weights stream", errorFields(err));
-  call.emit("error", toServiceError(err));
-}
 
 export class WeightService {
   /** The hub hook: engines' served versions and the wait for all of them. */

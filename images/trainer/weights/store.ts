@@ -5,7 +5,7 @@ import { readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { L0Error } from "../../../lib/errors.js";
 import { type Logger, errorFields } from "../../../lib/log.js";
-import { type Manifest, parseManifestText } from "./manifest.js";
+import { type Manifest, parseManifestText } from "../../../lib/weights/manifest.js";
 
 export interface VersionEntry {
   version: number;

@@ -1,8 +1,8 @@
 // The weight manifest (`<dir>/<version>/manifest.json`, the proto3 JSON form of WeightManifest
 // written by the learner): strict validation with errors naming the field, and pure lookups
 // the service and the sidecar share. No I/O here.
-import { type FieldViolation, invalidFields } from "../../../lib/errors.js";
-import { l0 } from "../../../lib/proto.js";
+import { type FieldViolation, invalidFields } from "../errors.js";
+import { l0 } from "../proto.js";
 
 export interface Chunk {
   offset: number;

@@ -4,8 +4,10 @@
 // a few pieces whatever the model size.
 import { open } from "node:fs/promises";
 import type * as grpc from "@grpc/grpc-js";
-import { L0Error, invalidField } from "../../../lib/errors.js";
-import { type l0, WeightsService } from "../../../lib/proto.js";
+import { L0Error, invalidField } from "../errors.js";
+import { toServiceError } from "../grpc.js";
+import { type Logger, errorFields } from "../log.js";
+import { type l0, WeightsService } from "../proto.js";
 import { type Manifest, type Shard, shardOf } from "./manifest.js";
 
 /** Bytes reserved before a piece's data for its protobuf header (tag + varint, twice). */
@@ -180,4 +182,14 @@ function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void
     stream.once("drain", done);
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/** Rejects a streaming call with the one error mapping. */
+export function failStream(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  err: unknown,
+  logger: Logger,
+): void {
+  if (!(err instanceof L0Error)) logger.error("unhandled error in weights stream", errorFields(err));
+  call.emit("error", toServiceError(err));
 }
