@@ -344,27 +344,6 @@ describe("hub over gRPC", function () {
     expect(Date.now() - t0).to.be.lessThan(5000); // answered by the wake-up, not the 10 s timeout
   });
 
-  it("leases nothing for a step until the engines serve its policy version (strict on-policy hook)", async () => {
-    let engineReady: () => void = () => {};
-    const asked: number[] = [];
-    s = await serve({
-      settings: settings({ algorithm: { groupSize: 1, batchSize: 1 } }),
-      waitForEngines: (v) => {
-        asked.push(v);
-        return new Promise<void>((r) => (engineReady = r));
-      },
-    });
-    const started = s.hub.beginStep(7);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(asked).to.deep.equal([7]);
-    expect((await s.rpc.stats()).phase).to.equal(l0.v1.HubPhase.HUB_PHASE_WAITING);
-    expect((await s.rpc.lease("w", 1)).tasks).to.have.length(0);
-    engineReady();
-    await started;
-    const [t] = (await s.rpc.lease("w", 1)).tasks;
-    expect(t!.policyVersion).to.equal(7);
-  });
-
   it("releases leases on drain without counting a failure", async () => {
     s = await serve({ settings: settings({ algorithm: { groupSize: 2, batchSize: 1 } }) });
     await s.hub.beginStep(0);

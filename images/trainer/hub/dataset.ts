@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { invalidField } from "../../../lib/errors.js";
+import { type Logger } from "../../../lib/log.js";
 import { mulberry32 } from "../../../lib/rng.js";
 
 export interface Question {
@@ -152,4 +153,21 @@ export function loadRunDatasets(
     train: loadDataset(at(d.path), fields, "spec.dataset.path"),
     eval: d.evalPath ? loadDataset(at(d.evalPath), fields, "spec.dataset.evalPath") : undefined,
   };
+}
+
+/** Logs the first skipped lines of each dataset (each names its line) and counts them all. */
+export function reportSkippedLines(
+  log: Logger,
+  metrics: { datasetLinesSkipped: { inc(labels: { dataset: string }, n: number): void } },
+  datasets: Record<string, Dataset | undefined>,
+): void {
+  const SHOWN = 20;
+  for (const [name, ds] of Object.entries(datasets)) {
+    if (!ds || ds.errors.length === 0) continue;
+    metrics.datasetLinesSkipped.inc({ dataset: name }, ds.errors.length);
+    for (const e of ds.errors.slice(0, SHOWN))
+      log.warn("dataset line skipped", { dataset: ds.source, line: e.line, problem: e.message });
+    if (ds.errors.length > SHOWN)
+      log.warn("more dataset lines skipped", { dataset: ds.source, count: ds.errors.length - SHOWN });
+  }
 }

@@ -8,15 +8,16 @@ import { L0Error } from "../../../lib/errors.js";
 import { type Logger, silentLogger } from "../../../lib/log.js";
 import { l0 } from "../../../lib/proto.js";
 import { hasSignal } from "./advantage.js";
-import { assembleBatch, type EvalResult, summarizeEval } from "./assemble.js";
+import { assembleBatch, type EvalResult } from "./assemble.js";
 import { type GroupRec, TaskBook, type TaskRec } from "./book.js";
 import { CHECKPOINT_FORMAT, type HubCheckpoint } from "./checkpoint.js";
-import { type Dataset, type Question, QuestionSource } from "./dataset.js";
+import { type Dataset, type Question, QuestionSource, reportSkippedLines } from "./dataset.js";
+import { Evaluations } from "./evaluation.js";
 import { HubMetrics } from "./metrics.js";
 import { type Batch } from "./samples.js";
 import { WorkWaiters } from "./waiters.js";
 import { type HubSettings } from "./settings.js";
-import { RecentStats } from "./recent.js";
+import { RecentStats, statsResponse, WorkerLiveness } from "./recent.js";
 
 export { type EvalResult } from "./assemble.js";
 import { isInfrastructureFailure } from "./validate.js";
@@ -34,20 +35,8 @@ export interface HubOptions {
   maxAttempts?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /**
-   * Strict on-policy hook: resolves once the inference engines serve `version`. beginStep
-   * leases nothing before it resolves. Absent = engines are assumed current.
-   */
-  waitForEngines?: (version: number, signal?: AbortSignal) => Promise<void>;
   /** State to resume from (readCheckpoint). */
   resume?: HubCheckpoint | null;
-}
-
-interface EvalRun {
-  groups: Set<GroupRec>;
-  remaining: number;
-  version: number;
-  resolve: (r: EvalResult) => void;
 }
 
 interface StepState {
@@ -66,7 +55,6 @@ export class Hub {
   readonly #leaseTimeoutMs: number;
   readonly #source: QuestionSource;
   readonly #eval?: Dataset;
-  readonly #waitForEngines?: HubOptions["waitForEngines"];
   #phase = l0.v1.HubPhase.HUB_PHASE_WAITING;
   #step = 0;
   #policyVersion = 0;
@@ -74,10 +62,9 @@ export class Hub {
   #ready: GroupRec[] = [];
   #pending: Question[] = [];
   #batchWaiter: { step: number; resolve: (b: Batch) => void } | null = null;
-  #evalRun: EvalRun | null = null;
+  readonly #evals: Evaluations;
   #rewardMean = 0;
-  #evalAccuracy: number | null = null;
-  readonly #workers = new Map<string, number>();
+  readonly #workers: WorkerLiveness;
   readonly #waiters = new WorkWaiters();
   readonly #recent: RecentStats;
   #timer: NodeJS.Timeout | null = null;
@@ -88,8 +75,8 @@ export class Hub {
     this.#clock = opts.clock ?? Date.now;
     this.#leaseTimeoutMs = opts.leaseTimeoutMs ?? 60_000;
     this.#eval = opts.eval;
-    this.#waitForEngines = opts.waitForEngines;
     this.#recent = new RecentStats(this.#clock);
+    this.#workers = new WorkerLiveness(this.#clock, this.#leaseTimeoutMs);
     this.metrics = new HubMetrics(opts.registry, {
       backlog: () => this.backlog(),
       leasesActive: () => this.book.count.leased,
@@ -108,17 +95,8 @@ export class Hub {
       onGroupFinished: (g) => this.#onGroupFinished(g),
       onQueued: (k) => this.#waiters.wake(k),
     });
-    for (const [name, ds] of [
-      ["train", opts.train],
-      ["eval", opts.eval],
-    ] as const) {
-      if (!ds || ds.errors.length === 0) continue;
-      this.metrics.datasetLinesSkipped.inc({ dataset: name }, ds.errors.length);
-      for (const e of ds.errors.slice(0, 20))
-        this.#log.warn("dataset line skipped", { dataset: ds.source, line: e.line, problem: e.message });
-      if (ds.errors.length > 20)
-        this.#log.warn("more dataset lines skipped", { dataset: ds.source, count: ds.errors.length - 20 });
-    }
+    this.#evals = new Evaluations(this.book, this.#log);
+    reportSkippedLines(this.#log, this.metrics, { train: opts.train, eval: opts.eval });
     const cp = opts.resume;
     this.#source = new QuestionSource(opts.train, opts.settings.dataset.shuffleSeed, cp?.cursor);
     if (cp) this.#restore(cp, opts.train);
@@ -136,7 +114,7 @@ export class Hub {
     this.book.groupSeq = cp.groupSeq;
     Object.assign(this.book.totals, cp.totals);
     this.#rewardMean = cp.rewardMean;
-    this.#evalAccuracy = cp.evalAccuracy;
+    this.#evals.accuracy = cp.evalAccuracy;
     if (this.#step >= this.settings.maxSteps) this.#phase = l0.v1.HubPhase.HUB_PHASE_DONE;
     this.#log.info("hub resumed", {
       step: cp.step,
@@ -171,8 +149,9 @@ export class Hub {
   // ---- the training loop's side -------------------------------------------------------------
 
   /**
-   * Starts collecting step `this.step + 1` with `policyVersion`: waits for the engines to serve
-   * it, takes back leases and unserved samples too old for maxStaleness, and issues groups.
+   * Starts collecting step `this.step + 1` with `policyVersion` (the trainer has made sure the
+   * engines serve it): takes back leases and unserved samples too old for maxStaleness, and
+   * issues groups.
    */
   async beginStep(policyVersion: number, opts: { signal?: AbortSignal } = {}): Promise<{ step: number }> {
     if (this.#current)
@@ -180,8 +159,6 @@ export class Hub {
     if (this.#step >= this.settings.maxSteps)
       throw new L0Error("FailedPrecondition", `all ${this.settings.maxSteps} steps are done`);
     this.#policyVersion = policyVersion;
-    this.#setPhase(l0.v1.HubPhase.HUB_PHASE_WAITING);
-    await this.#waitForEngines?.(policyVersion, opts.signal);
     opts.signal?.throwIfAborted();
     const minVersion = policyVersion - this.settings.maxStaleness;
     const revoked = this.book.revokeOlderThan(minVersion);
@@ -235,8 +212,6 @@ export class Hub {
   evaluate(policyVersion: number, opts: { signal?: AbortSignal } = {}): Promise<EvalResult> {
     const ds = this.#eval;
     if (!ds) return Promise.reject(new L0Error("FailedPrecondition", "no spec.dataset.evalPath configured"));
-    if (this.#evalRun)
-      return Promise.reject(new L0Error("FailedPrecondition", "an evaluation is already running"));
     // Eval episodes are leased with the hub's policy version like any other; it can only move
     // between steps, never under a step that is still collecting.
     if (this.#current && policyVersion !== this.#policyVersion)
@@ -249,26 +224,7 @@ export class Hub {
     this.#policyVersion = policyVersion;
     const size = this.settings.dataset.evalSize;
     const questions = size > 0 ? ds.questions.slice(0, size) : ds.questions;
-    return new Promise<EvalResult>((resolve, reject) => {
-      const run: EvalRun = {
-        groups: new Set(),
-        remaining: questions.length,
-        version: policyVersion,
-        resolve,
-      };
-      this.#evalRun = run;
-      opts.signal?.addEventListener(
-        "abort",
-        () => {
-          for (const g of run.groups) this.book.dropGroup(g, "aborted", "evaluation aborted");
-          this.#evalRun = null;
-          reject(new L0Error("Unavailable", "evaluation aborted"));
-        },
-        { once: true },
-      );
-      for (const q of questions) run.groups.add(this.book.addGroup(q, 1, true));
-      if (questions.length === 0) this.#finishEval(run);
-    });
+    return this.#evals.start(questions, policyVersion, opts.signal);
   }
 
   /** Marks the run finished: nothing more is leased for training. */
@@ -288,7 +244,7 @@ export class Hub {
       groupSeq: this.book.groupSeq,
       totals: { ...this.book.totals },
       rewardMean: this.#rewardMean,
-      evalAccuracy: this.#evalAccuracy,
+      evalAccuracy: this.#evals.accuracy,
       dataset: { path: this.settings.dataset.path, size: this.#source.dataset.questions.length },
     };
   }
@@ -297,8 +253,7 @@ export class Hub {
 
   #onGroupFinished(g: GroupRec): void {
     if (g.eval) {
-      const run = this.#evalRun;
-      if (run && run.groups.has(g) && --run.remaining === 0) this.#finishEval(run);
+      this.#evals.groupFinished(g);
       return;
     }
     if (g.status === "complete") {
@@ -364,15 +319,6 @@ export class Hub {
     w.resolve(batch);
   }
 
-  #finishEval(run: EvalRun): void {
-    const result = summarizeEval(run.groups, run.version);
-    for (const g of run.groups) if (g.status !== "dropped") this.book.markServed(g);
-    this.#evalAccuracy = result.accuracy;
-    this.#evalRun = null;
-    this.#log.info("evaluation done", { ...result });
-    run.resolve(result);
-  }
-
   // ---- the workers' side (called by service.ts after validation) ----------------------------
 
   #trainLeasable(): boolean {
@@ -383,11 +329,11 @@ export class Hub {
   }
 
   lease(workerId: string, max: number): l0.v1.ITask[] {
-    this.#workers.set(workerId, this.#clock());
+    this.#workers.seen(workerId);
     const tasks = this.book.lease(
       workerId,
       max,
-      { train: this.#trainLeasable(), eval: this.#evalRun !== null },
+      { train: this.#trainLeasable(), eval: this.#evals.running },
       this.#policyVersion,
     );
     return tasks.map((t) => this.#taskMessage(t));
@@ -410,7 +356,7 @@ export class Hub {
   }
 
   heartbeat(workerId: string, leases: l0.v1.ILeaseProgress[]): l0.v1.ILeaseState[] {
-    this.#workers.set(workerId, this.#clock());
+    this.#workers.seen(workerId);
     return this.book.heartbeat(leases.map((l) => l.leaseId!));
   }
 
@@ -422,7 +368,7 @@ export class Hub {
   }
 
   submit(t: l0.v1.ITrajectory): l0.v1.ISubmitResponse {
-    if (t.workerId) this.#workers.set(t.workerId, this.#clock());
+    if (t.workerId) this.#workers.seen(t.workerId);
     const before = this.book.totals.completed;
     const res = this.book.submit(t, this.#policyVersion, this.settings.maxStaleness);
     if (this.book.totals.completed > before) this.#recent.episode(t.turns ?? []);
@@ -439,37 +385,24 @@ export class Hub {
   /** Episodes leasable now plus leased: what the autoscaler scales on. */
   backlog(): number {
     const c = this.book.count;
-    return (this.#trainLeasable() ? c.queuedTrain : 0) + (this.#evalRun ? c.queuedEval : 0) + c.leased;
+    return (this.#trainLeasable() ? c.queuedTrain : 0) + (this.#evals.running ? c.queuedEval : 0) + c.leased;
   }
 
   stats(): l0.v1.IStatsResponse {
-    const now = this.#clock();
-    let active = 0;
-    for (const [w, seen] of this.#workers) {
-      if (now - seen <= this.#leaseTimeoutMs) active++;
-      else this.#workers.delete(w);
-    }
-    const c = this.book.count;
-    const tot = this.book.totals;
-    return {
-      queued: c.queuedTrain + c.queuedEval + c.backoff,
-      leased: c.leased,
-      completed: tot.completed,
-      failed: tot.failed,
-      retried: tot.retried,
-      groupsDropped: tot.groupsDropped,
-      oldestQueuedAgeSeconds: this.book.oldestQueuedMs(now) / 1000,
-      episodesPerSecond: this.#recent.episodesPerSecond(),
+    return statsResponse({
+      count: this.book.count,
+      totals: this.book.totals,
+      oldestQueuedMs: this.book.oldestQueuedMs(this.#clock()),
+      recent: this.#recent,
+      activeWorkers: this.#workers.active(),
       backlog: this.backlog(),
       policyVersion: this.#policyVersion,
       step: this.#step,
       maxSteps: this.settings.maxSteps,
       rewardMean: this.#rewardMean,
       phase: this.#phase,
-      activeWorkers: active,
-      llmSecondsPerTurn: this.#recent.llmSecondsPerTurn(),
-      evalAccuracy: this.#evalAccuracy ?? 0,
-    };
+      evalAccuracy: this.#evals.accuracy,
+    });
   }
 
   // ---- long polls ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-// Short-window figures for Stats: completed episodes per second over the last 10 s, and the
-// engine's seconds per model turn over the last 256 completed episodes.
+// What the hub's Stats report beyond its book: short-window figures (completed episodes per
+// second over the last 10 s, the engine's seconds per model turn over the last 256 completed
+// episodes), which workers are alive, and the response itself, built by a pure function.
+import { type l0 } from "../../../lib/proto.js";
 
 const WINDOW_S = 10;
 const RING = 256;
@@ -46,4 +48,61 @@ export class RecentStats {
   llmSecondsPerTurn(): number {
     return this.#turnSum > 0 ? this.#llmSum / this.#turnSum : 0;
   }
+}
+
+/** Workers seen (lease, heartbeat, submit) within the lease timeout count as active. */
+export class WorkerLiveness {
+  readonly #lastSeen = new Map<string, number>();
+  constructor(
+    private readonly clock: () => number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  seen(worker: string): void {
+    this.#lastSeen.set(worker, this.clock());
+  }
+
+  /** Active workers now; forgets the others. */
+  active(): number {
+    const now = this.clock();
+    for (const [w, at] of this.#lastSeen) if (now - at > this.timeoutMs) this.#lastSeen.delete(w);
+    return this.#lastSeen.size;
+  }
+}
+
+export interface StatsInput {
+  count: { queuedTrain: number; queuedEval: number; backoff: number; leased: number };
+  totals: { completed: number; failed: number; retried: number; groupsDropped: number };
+  oldestQueuedMs: number;
+  recent: RecentStats;
+  activeWorkers: number;
+  backlog: number;
+  policyVersion: number;
+  step: number;
+  maxSteps: number;
+  rewardMean: number;
+  phase: l0.v1.HubPhase;
+  evalAccuracy: number | null;
+}
+
+export function statsResponse(i: StatsInput): l0.v1.IStatsResponse {
+  return {
+    queued: i.count.queuedTrain + i.count.queuedEval + i.count.backoff,
+    leased: i.count.leased,
+    completed: i.totals.completed,
+    failed: i.totals.failed,
+    retried: i.totals.retried,
+    groupsDropped: i.totals.groupsDropped,
+    oldestQueuedAgeSeconds: i.oldestQueuedMs / 1000,
+    episodesPerSecond: i.recent.episodesPerSecond(),
+    backlog: i.backlog,
+    policyVersion: i.policyVersion,
+    step: i.step,
+    maxSteps: i.maxSteps,
+    rewardMean: i.rewardMean,
+    phase: i.phase,
+    activeWorkers: i.activeWorkers,
+    llmSecondsPerTurn: i.recent.llmSecondsPerTurn(),
+    evalAccuracy: i.evalAccuracy ?? 0,
+  };
 }
