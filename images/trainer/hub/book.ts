@@ -3,56 +3,15 @@
 // and nothing is held across an await. Each operation is O(1) amortized in the number of tasks:
 // queues are FIFO deques with lazily skipped stale entries, lease expiry is a FIFO of deadlines
 // (every lease gets the same timeout, so deadlines arrive in order) and backoff is a min-heap.
-import { L0Error } from "../../../lib/errors.js";
 import { l0 } from "../../../lib/proto.js";
 import { type Question } from "./dataset.js";
 import { type HubMetrics } from "./metrics.js";
-import { type RewardWeights, type TrajectoryScore, scoreTrajectory } from "./reward.js";
+import { type RewardWeights, scoreTrajectory } from "./reward.js";
 import { Deque, MinHeap } from "./queue.js";
-import { endName, isInfrastructureFailure } from "./validate.js";
+import { type GroupRec, type LeaseRec, type TaskRec, type TaskStatus } from "./records.js";
+import { endName, isInfrastructureFailure, submittedTask } from "./validate.js";
 
-export type TaskStatus = "queued" | "backoff" | "leased" | "done" | "dropped";
-export type GroupStatus = "open" | "complete" | "dropped" | "served";
-
-export interface Scored {
-  trajectory: l0.v1.ITrajectory;
-  score: TrajectoryScore;
-}
-
-export interface GroupRec {
-  id: string;
-  question: Question;
-  eval: boolean;
-  tasks: TaskRec[];
-  done: number;
-  status: GroupStatus;
-  dropReason?: string;
-  dropDetail?: string;
-}
-
-export interface LeaseRec {
-  id: string;
-  task: TaskRec;
-  workerId: string;
-  deadline: number;
-  version: number;
-  active: boolean;
-}
-
-export interface TaskRec {
-  id: string;
-  group: GroupRec;
-  status: TaskStatus;
-  /** Leases handed out so far. */
-  attempts: number;
-  /** Infrastructure failures and expired leases so far (bounded by maxAttempts). */
-  failures: number;
-  lease?: LeaseRec;
-  queuedAt: number;
-  /** Bumped on every enqueue, so an older queue entry for this task is recognised as stale. */
-  qseq: number;
-  result?: Scored;
-}
+export { type GroupRec, type LeaseRec, type Scored, type TaskRec } from "./records.js";
 
 export interface BookOptions {
   clock: () => number;
@@ -341,28 +300,7 @@ export class TaskBook {
     const seen = this.#submits.get(tid);
     if (seen) return { ...seen, duplicate: true };
     this.sweep();
-    const task = this.#leaseHistory.get(t.leaseId!);
-    if (!task)
-      throw new L0Error("NotFound", `trajectory.lease_id: unknown lease ${JSON.stringify(t.leaseId)}`, {
-        reason: "UnknownLease",
-      });
-    if (task.id !== t.taskId)
-      throw new L0Error(
-        "InvalidArgument",
-        `trajectory.task_id: lease ${t.leaseId} belongs to task ${task.id}, got ${t.taskId}`,
-        {
-          reason: "InvalidField",
-          violations: [{ field: "trajectory.task_id", description: `lease belongs to task ${task.id}` }],
-        },
-      );
-    if (task.status === "done" || task.status === "dropped")
-      throw new L0Error(
-        "FailedPrecondition",
-        `task ${task.id} is already finished (${task.status}) by another attempt`,
-        {
-          reason: "TaskFinished",
-        },
-      );
+    const task = submittedTask(this.#leaseHistory.get(t.leaseId!), t);
     const end = t.end!;
     const lease = this.leases.get(t.leaseId!);
     const answer = (r: l0.v1.ISubmitResponse): l0.v1.ISubmitResponse => {

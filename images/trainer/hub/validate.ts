@@ -1,7 +1,8 @@
 // Boundary checks of Rollout requests: each returns nothing or throws INVALID_ARGUMENT naming
 // the offending field (proto field names, as a worker author reads them in rollout.proto).
-import { invalidField } from "../../../lib/errors.js";
+import { L0Error, invalidField } from "../../../lib/errors.js";
 import { l0 } from "../../../lib/proto.js";
+import { type TaskRec } from "./records.js";
 
 export const LIMITS = {
   idChars: 256,
@@ -91,4 +92,34 @@ export function isInfrastructureFailure(end: l0.v1.EpisodeEnd): boolean {
 /** "EPISODE_END_MAX_TURNS" -> "max_turns": the bounded label used in metrics and drop reasons. */
 export function endName(end: l0.v1.EpisodeEnd): string {
   return (l0.v1.EpisodeEnd[end] ?? "unspecified").replace(/^EPISODE_END_/, "").toLowerCase();
+}
+
+/**
+ * The task a submitted trajectory belongs to, by its lease (every lease this hub instance issued
+ * is remembered): unknown lease -> NotFound; a lease of another task -> InvalidArgument; a task
+ * another attempt already finished -> FailedPrecondition.
+ */
+export function submittedTask(task: TaskRec | undefined, t: l0.v1.ITrajectory): TaskRec {
+  if (!task)
+    throw new L0Error("NotFound", `trajectory.lease_id: unknown lease ${JSON.stringify(t.leaseId)}`, {
+      reason: "UnknownLease",
+    });
+  if (task.id !== t.taskId)
+    throw new L0Error(
+      "InvalidArgument",
+      `trajectory.task_id: lease ${t.leaseId} belongs to task ${task.id}, got ${t.taskId}`,
+      {
+        reason: "InvalidField",
+        violations: [{ field: "trajectory.task_id", description: `lease belongs to task ${task.id}` }],
+      },
+    );
+  if (task.status === "done" || task.status === "dropped")
+    throw new L0Error(
+      "FailedPrecondition",
+      `task ${task.id} is already finished (${task.status}) by another attempt`,
+      {
+        reason: "TaskFinished",
+      },
+    );
+  return task;
 }
