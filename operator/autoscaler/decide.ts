@@ -71,6 +71,13 @@ export type Reason = (typeof REASONS)[number];
 
 const directionOf = (from: number, to: number): Direction => (to > from ? "up" : to < from ? "down" : "none");
 
+/** A recommendation on its way through the steps: replicas, why, and the words for it. */
+interface Draft {
+  replicas: number;
+  reason: Reason;
+  message: string;
+}
+
 /** Scales `current` toward what the backlog asks for. See the module comment for the order. */
 export function decide(
   cfg: AutoscalingConfig,
@@ -79,121 +86,189 @@ export function decide(
   obs: Observation,
   now: number,
 ): Decision {
-  const { minReplicas: min, maxReplicas: max } = cfg;
-  const clamp = (n: number) => Math.min(max, Math.max(min, n));
-  const done = (
-    next: PoolState,
-    replicas: number,
-    reason: Reason,
-    message: string,
-    extra: Partial<Decision> = {},
-  ) => {
+  const done = (next: PoolState, d: Draft, extra: Partial<Decision> = {}): Decision => {
     const history =
-      replicas !== current ? recordScale(next.history, current, replicas, now, cfg.behavior) : next.history;
-    return {
-      replicas,
-      direction: directionOf(current, replicas),
-      reason,
-      message,
-      ...extra,
-      state: { ...next, history },
-    };
+      d.replicas !== current
+        ? recordScale(next.history, current, d.replicas, now, cfg.behavior)
+        : next.history;
+    return { ...d, direction: directionOf(current, d.replicas), ...extra, state: { ...next, history } };
   };
-
   if (!obs.ok) {
-    const failures = state.failures + 1;
-    const fb = cfg.fallback;
-    const useFallback = fb !== undefined && failures >= fb.failureThreshold;
-    const replicas = useFallback ? clamp(fb.replicas) : clamp(current);
-    const message = useFallback
-      ? `hub unreachable ${failures} times in a row (${obs.error}); using fallback of ${replicas} replicas`
-      : `hub unreachable (${obs.error}); holding ${replicas} replicas`;
-    return done({ ...state, failures }, replicas, "HubUnreachable", message, {
-      degraded: { reason: "HubUnreachable", message },
+    const { failures, draft } = unreachable(cfg, state, current, obs.error);
+    return done({ ...state, failures }, draft, {
+      degraded: { reason: "HubUnreachable", message: draft.message },
     });
   }
+  const next = observe(cfg, state, current, obs.sample, now);
 
+  // Outside [min, max] (the spec changed, or someone ran kubectl scale): go straight to the bound.
+  const { minReplicas: min, maxReplicas: max } = cfg;
+  if (current < min)
+    return done(next, {
+      replicas: min,
+      reason: "BelowMinReplicas",
+      message: `${current} replicas is below minReplicas ${min}`,
+    });
+  if (current > max)
+    return done(next, {
+      replicas: max,
+      reason: "AboveMaxReplicas",
+      message: `${current} replicas is above maxReplicas ${max}`,
+    });
+
+  // 1. Raw recommendation from the backlog (smoothed, or the step peak).
+  const advice = trainingAdvice(next.phase, now, cfg.sawtooth, cfg.pollingIntervalSeconds);
+  const { backlog, draft: raw } = fromBacklog(cfg, next, current, now, advice !== null);
+  // 2. Engine saturation caps what is worth asking for; after it expires, probes are bounded.
+  const sat = saturationCap(cfg, next, now);
+  // 3. Stabilization windows (the unstabilized, capped value is what gets recorded).
+  const { state: withHistory, draft: windowed } = windows(cfg, next, current, now, raw, sat);
+  // 4. Training phase long enough to let workers go and have them back in time.
+  const phased = forTrainingPhase(windowed, advice, current, min);
+  // 5. Rate policies and bounds.
+  const limited = rateLimit(phased.replicas, current, min, max, withHistory.history, cfg.behavior, now);
+  const final: Draft =
+    limited.replicas === phased.replicas
+      ? phased
+      : {
+          replicas: limited.replicas,
+          reason:
+            limited.reason === "ScaleUpLimit" || limited.reason === "ScaleDownLimit"
+              ? limited.reason
+              : phased.reason,
+          message: `${phased.message}; rate policy allows ${limited.replicas} now`,
+        };
+  return done(withHistory, final, { backlog, saturationCap: sat.verdict ? sat.cap : undefined });
+}
+
+const clampTo = (cfg: AutoscalingConfig, n: number): number =>
+  Math.min(cfg.maxReplicas, Math.max(cfg.minReplicas, n));
+
+/** The hub could not be read: hold, or use the fallback after enough failures in a row. */
+function unreachable(
+  cfg: AutoscalingConfig,
+  state: PoolState,
+  current: number,
+  error: string,
+): { failures: number; draft: Draft } {
+  const failures = state.failures + 1;
+  const fb = cfg.fallback;
+  const useFallback = fb !== undefined && failures >= fb.failureThreshold;
+  const replicas = useFallback ? clampTo(cfg, fb.replicas) : clampTo(cfg, current);
+  const message = useFallback
+    ? `hub unreachable ${failures} times in a row (${error}); using fallback of ${replicas} replicas`
+    : `hub unreachable (${error}); holding ${replicas} replicas`;
+  return { failures, draft: { replicas, reason: "HubUnreachable", message } };
+}
+
+/** The state after taking in one Stats sample (smoothing window, phase, throughput). */
+function observe(
+  cfg: AutoscalingConfig,
+  state: PoolState,
+  current: number,
+  sample: StatsSample,
+  now: number,
+): PoolState {
   // As the HPA does on start: the replicas found count as a recommendation, so an operator
   // restart does not scale a busy pool down before the window has seen the backlog.
   if (!state.seeded && cfg.behavior.scaleDown.stabilizationWindowSeconds > 0) {
     const recommendations = [...state.history.recommendations, { at: now, replicas: current }];
     state = { ...state, history: { ...state.history, recommendations } };
   }
-  state = { ...state, seeded: true };
-  const sample = obs.sample;
   const samples = trimSamples([...state.samples, sample], now, Math.max(cfg.smoothingWindowSeconds, 0));
-  const next: PoolState = {
+  return {
     ...state,
+    seeded: true,
     failures: 0,
     samples: samples.length > 0 ? samples : [sample],
     phase: observePhase(state.phase, sample),
     saturation: observeThroughput(state.saturation, sample, cfg.episodesPerWorker, cfg.saturation),
   };
+}
 
-  // Outside [min, max] (the spec changed, or someone ran kubectl scale): go straight to the bound.
-  if (current < min)
-    return done(next, min, "BelowMinReplicas", `${current} replicas is below minReplicas ${min}`);
-  if (current > max)
-    return done(next, max, "AboveMaxReplicas", `${current} replicas is above maxReplicas ${max}`);
-
-  // 1. Raw recommendation from the backlog (smoothed, or the step peak).
+/** Step 1: replicas for the backlog (smoothed, or the step peak when the saw-tooth asks for it). */
+function fromBacklog(
+  cfg: AutoscalingConfig,
+  next: PoolState,
+  current: number,
+  now: number,
+  training: boolean,
+): { backlog: number; draft: Draft } {
   const smoothed = smoothedBacklog(next.samples, now, cfg.smoothingWindowSeconds);
-  const advice = trainingAdvice(next.phase, now, cfg.sawtooth, cfg.pollingIntervalSeconds);
-  const usePeak = cfg.sawtooth.sizeFrom === "StepPeak" || advice !== null;
+  const usePeak = cfg.sawtooth.sizeFrom === "StepPeak" || training;
   const backlog = usePeak ? Math.max(smoothed, stepPeak(next.phase, cfg.sawtooth.peakSteps)) : smoothed;
-  let desired = replicasForBacklog(backlog, current, cfg);
-  let reason: Reason =
-    desired > current ? "BacklogHigh" : desired < current ? "BacklogLow" : "WithinTolerance";
-  let message = `backlog ${backlog.toFixed(1)}${usePeak ? " (step peak)" : ""} at ${cfg.targetBacklogPerWorker} per worker asks for ${desired}`;
+  const replicas = replicasForBacklog(backlog, current, cfg);
+  const reason: Reason =
+    replicas > current ? "BacklogHigh" : replicas < current ? "BacklogLow" : "WithinTolerance";
+  const message = `backlog ${backlog.toFixed(1)}${usePeak ? " (step peak)" : ""} at ${cfg.targetBacklogPerWorker} per worker asks for ${replicas}`;
+  return { backlog, draft: { replicas, reason, message } };
+}
 
-  // 2. Engine saturation caps what is worth asking for; after it expires, probes are bounded.
+interface SaturationCap {
+  cap: number;
+  verdict: ReturnType<typeof saturationVerdict>;
+  message: string;
+}
+
+/** Step 2: the most workers worth having while the engine is (or was lately) saturated. */
+function saturationCap(cfg: AutoscalingConfig, next: PoolState, now: number): SaturationCap {
   const verdict = saturationVerdict(next.saturation, now, cfg.saturation);
   const probe = verdict ? null : probeLimit(next.saturation, now, cfg.saturation);
+  // Remembered in the state so that, once it expires, probes above it are bounded.
   if (verdict) next.saturation = { ...next.saturation, lastCap: { cap: verdict.cap, at: now } };
-  const cap = verdict ? clamp(verdict.cap) : probe !== null ? clamp(probe) : max;
-  const capped = desired > cap;
-  if (capped) desired = cap;
-  const capMessage = verdict
+  const cap = verdict ? clampTo(cfg, verdict.cap) : probe !== null ? clampTo(cfg, probe) : cfg.maxReplicas;
+  const message = verdict
     ? verdict.message
     : `probing for engine room: it was saturated at ${next.saturation.lastCap?.cap} workers; trying up to ${cap}`;
+  return { cap, verdict, message };
+}
 
-  // 3. Stabilization windows (the unstabilized, capped value is what gets recorded).
+/** Step 3: the stabilization windows over the capped recommendation, and the cap again. */
+function windows(
+  cfg: AutoscalingConfig,
+  next: PoolState,
+  current: number,
+  now: number,
+  raw: Draft,
+  sat: SaturationCap,
+): { state: PoolState; draft: Draft } {
+  const capped = raw.replicas > sat.cap;
+  const desired = capped ? sat.cap : raw.replicas;
   const st = stabilize(next.history.recommendations, desired, current, now, cfg.behavior);
-  const withHistory: PoolState = {
-    ...next,
-    history: { ...next.history, recommendations: st.recommendations },
-  };
-  let target = st.replicas;
-  if (target !== desired) {
+  const state: PoolState = { ...next, history: { ...next.history, recommendations: st.recommendations } };
+  let { reason, message } = raw;
+  let replicas = st.replicas;
+  if (replicas !== desired) {
     reason = st.reason as Reason;
-    message += `; the ${reason === "ScaleDownStabilized" ? "scale-down" : "scale-up"} window holds ${target}`;
+    message += `; the ${reason === "ScaleDownStabilized" ? "scale-down" : "scale-up"} window holds ${replicas}`;
   }
   // Workers past the saturation point only queue at the engine: no window keeps them.
-  if (target > cap) target = cap;
-  if (capped || (target === cap && st.replicas > cap)) {
+  if (replicas > sat.cap) replicas = sat.cap;
+  if (capped || (replicas === sat.cap && st.replicas > sat.cap)) {
     reason = "EngineSaturated";
-    message += `; ${capMessage}`;
+    message += `; ${sat.message}`;
   }
+  return { state, draft: { replicas, reason, message } };
+}
 
-  // 4. Training phase long enough to let workers go and have them back in time.
-  if (advice?.action === "release") {
-    target = min;
-    reason = "TrainingPhase";
-    message = `training for ~${advice.remainingSeconds.toFixed(0)} s more (phases last ~${advice.expectedSeconds.toFixed(0)} s); releasing workers until the next rollout`;
-  } else if (advice?.action === "prewarm" && target > current) {
-    reason = "PrewarmForRollout";
-    message = `next rollout in ~${Math.max(0, advice.remainingSeconds).toFixed(0)} s; ${message}`;
-  }
-
-  // 5. Rate policies and bounds.
-  const limited = rateLimit(target, current, min, max, withHistory.history, cfg.behavior, now);
-  if (limited.replicas !== target) {
-    reason =
-      limited.reason === "ScaleUpLimit" || limited.reason === "ScaleDownLimit" ? limited.reason : reason;
-    message += `; rate policy allows ${limited.replicas} now`;
-  }
-  return done(withHistory, limited.replicas, reason, message, {
-    backlog,
-    saturationCap: verdict ? cap : undefined,
-  });
+/** Step 4: release workers during a long enough training phase; pre-warm before the next rollout. */
+function forTrainingPhase(
+  d: Draft,
+  advice: ReturnType<typeof trainingAdvice>,
+  current: number,
+  min: number,
+): Draft {
+  if (advice?.action === "release")
+    return {
+      replicas: min,
+      reason: "TrainingPhase",
+      message: `training for ~${advice.remainingSeconds.toFixed(0)} s more (phases last ~${advice.expectedSeconds.toFixed(0)} s); releasing workers until the next rollout`,
+    };
+  if (advice?.action === "prewarm" && d.replicas > current)
+    return {
+      ...d,
+      reason: "PrewarmForRollout",
+      message: `next rollout in ~${Math.max(0, advice.remainingSeconds).toFixed(0)} s; ${d.message}`,
+    };
+  return d;
 }
