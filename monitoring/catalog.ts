@@ -22,7 +22,7 @@ const hub = (
   type: MetricType,
   help: string,
   labels: string[] = [],
-  source = "hub (#3)",
+  source = "hub",
 ): MetricSpec => ({ name, type, labels, help, job: "l0-trainer", source });
 const worker = (name: string, type: MetricType, help: string, labels: string[] = []): MetricSpec => ({
   name,
@@ -30,14 +30,14 @@ const worker = (name: string, type: MetricType, help: string, labels: string[] =
   labels,
   help,
   job: "l0-worker",
-  source: "worker (#4)",
+  source: "worker",
 });
 const operator = (
   name: string,
   type: MetricType,
   help: string,
   labels: string[],
-  source = "operator (#6)",
+  source = "operator",
 ): MetricSpec => ({ name, type, labels, help, job: "l0-operator", source });
 
 export const METRICS: readonly MetricSpec[] = [
@@ -61,21 +61,21 @@ export const METRICS: readonly MetricSpec[] = [
     "gauge",
     "Held-out answer accuracy (0..1) at the last evaluation.",
     [],
-    "loop (#9)",
+    "loop",
   ),
   // Learner figures of the last Train call, exposed by the hub (the learner has no HTTP server).
-  hub("l0_learner_loss", "gauge", "Total loss of the last training step.", [], "loop (#9)"),
-  hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop (#9)"),
-  hub("l0_learner_grad_norm", "gauge", "Gradient norm (before clipping) at the last step.", [], "loop (#9)"),
-  hub("l0_learner_entropy", "gauge", "Mean token entropy of the policy at the last step.", [], "loop (#9)"),
-  hub("l0_trainer_step_seconds", "gauge", "Wall time of the last step (rollout + train).", [], "loop (#9)"),
-  hub("l0_trainer_train_seconds", "gauge", "Wall time of the last Learner.Train call.", [], "loop (#9)"),
+  hub("l0_learner_loss", "gauge", "Total loss of the last training step.", [], "loop"),
+  hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop"),
+  hub("l0_learner_grad_norm", "gauge", "Gradient norm (before clipping) at the last step.", [], "loop"),
+  hub("l0_learner_entropy", "gauge", "Mean token entropy of the policy at the last step.", [], "loop"),
+  hub("l0_trainer_step_seconds", "gauge", "Wall time of the last step (rollout + train).", [], "loop"),
+  hub("l0_trainer_train_seconds", "gauge", "Wall time of the last Learner.Train call.", [], "loop"),
   hub(
     "l0_trainer_checkpoints_total",
     "counter",
     "Checkpoints of learner and hub state written, by result.",
     ["result"],
-    "loop (#9)",
+    "loop",
   ),
   // Weights service (trainer pod) and weight sidecar (inference pod).
   {
@@ -84,7 +84,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ["role"],
     help: "Newest exported policy version (role=exported) or the one the engine serves (role=served).",
     job: "l0-inference",
-    source: "weights (#11)",
+    source: "weights",
   },
   {
     name: "l0_weights_bytes_total",
@@ -92,7 +92,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ["direction"],
     help: "Weight bytes streamed, by direction (sent, received).",
     job: "l0-inference",
-    source: "weights (#11)",
+    source: "weights",
   },
   {
     name: "l0_weights_sync_seconds",
@@ -100,7 +100,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: [],
     help: "Time from a version's announcement to the engine serving it.",
     job: "l0-inference",
-    source: "weights (#11)",
+    source: "weights",
   },
   {
     name: "l0_weights_chunk_retries_total",
@@ -108,7 +108,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: [],
     help: "Chunks pulled again after a hash mismatch or a cut.",
     job: "l0-inference",
-    source: "weights (#11)",
+    source: "weights",
   },
   // Agent worker.
   worker("l0_worker_episodes_active", "gauge", "Episodes this worker is running now."),
@@ -150,35 +150,35 @@ export const METRICS: readonly MetricSpec[] = [
     "gauge",
     "Replicas the autoscaler last recommended for a pool.",
     ["namespace", "pool"],
-    "autoscaler (#7)",
+    "autoscaler",
   ),
   operator(
     "l0_autoscaler_decisions_total",
     "counter",
     "Autoscaler decisions, by direction (up, down, none) and reason.",
     ["direction", "reason"],
-    "autoscaler (#7)",
+    "autoscaler",
   ),
   operator(
     "l0_autoscaler_backlog",
     "gauge",
     "Backlog the autoscaler's last decision for a pool used.",
     ["namespace", "pool"],
-    "autoscaler (#7)",
+    "autoscaler",
   ),
   operator(
     "l0_pool_max_replicas",
     "gauge",
     "The pool's autoscaling.maxReplicas (autoscaled pools only).",
     ["namespace", "pool"],
-    "operator (#6)",
+    "operator",
   ),
   operator(
     "l0_pool_ready_replicas",
     "gauge",
     "Ready worker pods of the pool.",
     ["namespace", "pool"],
-    "operator (#6)",
+    "operator",
   ),
 ];
 

@@ -336,7 +336,7 @@ export class TrainingRunReconciler {
   }
 
   async #finalize(run: TrainingRun & K, ctx: ReconcileContext): Promise<Result> {
-    const { api, caches } = this.#d;
+    const { api } = this.#d;
     if (!(run.metadata?.finalizers ?? []).includes(FINALIZER)) return {};
     const ns = run.metadata!.namespace!;
     const uid = run.metadata!.uid!;
@@ -376,7 +376,6 @@ export class TrainingRunReconciler {
       .catch((e: unknown) => {
         if (!isStatus(e, 404)) throw e;
       });
-    void caches;
     return {};
   }
 }

@@ -65,6 +65,12 @@ describe("hub over gRPC", function () {
     const batch = await batchP;
     expect(batch).to.deep.include({ step: 1, policyVersion: 3, short: false });
     expect(batch.groups).to.have.length(2);
+    // The batch holds the trajectories; the book keeps its served groups without them.
+    for (const g of batch.groups) {
+      const rec = s.hub.book.groups.get(g.groupId)!;
+      expect(rec.status).to.equal("served");
+      expect(rec.tasks.map((t) => t.result)).to.deep.equal([undefined, undefined]);
+    }
     for (const g of batch.groups) {
       // rewards: right = 0.2 + 0.2 + 1 = 1.4, wrong = 0.4; GRPO without std: +-0.5
       expect(g.trajectories.map((t) => Number(t.reward.toFixed(6)))).to.deep.equal([1.4, 0.4]);

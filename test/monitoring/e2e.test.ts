@@ -27,7 +27,7 @@ const TOKEN = "e2e-run-token";
 const RUN = { namespace: "ml", run: "demo" };
 /**
  * Metrics no running program exposes yet, so their queries may return nothing: the loop's figures
- * (issue 9) and hub counters whose labels appear only after an event this short run may not cause.
+ * and hub counters whose labels appear only after an event this short run may not cause.
  */
 const MAY_BE_ABSENT = new Set([
   "l0_eval_accuracy",

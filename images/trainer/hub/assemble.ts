@@ -1,6 +1,6 @@
 // Turning finished groups into what the training loop receives: a Batch with per-turn
-// advantages, or an evaluation summary. Pure over the groups' scored results; the caller hands
-// the groups over (their results are moved into the batch).
+// advantages, or an evaluation summary. Pure: reads the groups' scored results and changes
+// nothing (the book drops them when the caller marks the groups served).
 import { type AdvantageOptions, advantages } from "./advantage.js";
 import { type GroupRec } from "./book.js";
 import { type Batch } from "./samples.js";
@@ -15,7 +15,7 @@ export interface EvalResult {
   dropped: number;
 }
 
-/** Builds the batch of complete groups and releases the groups' results to it. */
+/** Builds the batch of complete groups from their scored results. */
 export function assembleBatch(
   groups: readonly GroupRec[],
   meta: { step: number; policyVersion: number; short: boolean },
@@ -34,7 +34,6 @@ export function assembleBatch(
       const r = t.result!;
       sum += r.score.total;
       n++;
-      t.result = undefined; // the batch owns it now
       return {
         trajectory: r.trajectory,
         turnRewards: r.score.turnRewards,

@@ -181,9 +181,11 @@ export class TaskBook {
   }
 
   /** Marks a complete group as consumed by a batch and lets go of its per-task state. */
+  /** The group's batch or evaluation has its results: keep the record, drop the trajectories. */
   markServed(g: GroupRec): void {
     g.status = "served";
     this.live.delete(g);
+    for (const t of g.tasks) t.result = undefined;
   }
 
   /** Takes up to max leasable tasks (eval first when allowed) and leases them to a worker. */

@@ -1,7 +1,7 @@
-// The standalone step driver `l0 hub` runs while no learner is wired in: it steps through
-// batches exactly as the training loop will (beginStep -> batch -> toTrainSamples -> checkpoint,
-// evaluations on schedule) but trains nothing, so the policy version never moves. Issue 9's loop
-// replaces it and calls Learner.Train where this one only counts the samples.
+// The standalone step driver of `l0 hub` (no learner): it steps through batches as the training
+// loop does (beginStep -> batch -> toTrainSamples -> checkpoint, evaluations on schedule) but
+// trains nothing, so the policy version never moves; for load tests and benchmarks. `l0 trainer`
+// (images/trainer/trainer/loop.ts) calls Learner.Train where this one only counts the samples.
 import { type Logger, errorFields } from "../../../lib/log.js";
 import { type Hub } from "./hub.js";
 import { toTrainSamples } from "./samples.js";

@@ -290,13 +290,13 @@ export class Hub {
     if (!full && !(this.book.count.openTrainGroups === 0 && cur.considered >= cur.budget)) return;
     const groups = this.#ready.slice(0, B);
     this.#ready = this.#ready.slice(groups.length);
-    for (const g of groups) this.book.markServed(g);
     const s = this.settings;
     const batch = assembleBatch(
       groups,
       { step: cur.step, policyVersion: this.#policyVersion, short: !full },
       { algorithm: s.algorithm, gamma: s.gamma, normalizeStd: s.normalizeStd },
     );
+    for (const g of groups) this.book.markServed(g); // the batch holds the results now
     this.#rewardMean = batch.rewardMean;
     this.#step = cur.step;
     this.#current = null;

@@ -1,5 +1,5 @@
-// The hub's Prometheus metrics on an injected registry. Names are the contract of issue 3
-// (dashboards and alerts read them); labels are bounded: `outcome` is an EpisodeEnd name or
+// The hub's Prometheus metrics on an injected registry. Names are a contract (docs/metrics.md:
+// dashboards and alerts read them); labels are bounded: `outcome` is an EpisodeEnd name or
 // "lease_expired", `reason` an EpisodeEnd name, "lease_expired", "no_signal" or "stale".
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
