@@ -56,13 +56,7 @@ export const METRICS: readonly MetricSpec[] = [
   hub("l0_trajectories_stale_total", "counter", "Trajectories discarded for lagging more than maxStaleness."),
   hub("l0_dataset_lines_skipped_total", "counter", "Dataset lines that could not be used.", ["dataset"]),
   hub("l0_hub_batches_total", "counter", "Training batches served, full or short.", ["result"]),
-  hub(
-    "l0_eval_accuracy",
-    "gauge",
-    "Held-out answer accuracy (0..1) at the last evaluation.",
-    [],
-    "loop",
-  ),
+  hub("l0_eval_accuracy", "gauge", "Held-out answer accuracy (0..1) at the last evaluation.", [], "loop"),
   // Learner figures of the last Train call, exposed by the hub (the learner has no HTTP server).
   hub("l0_learner_loss", "gauge", "Total loss of the last training step.", [], "loop"),
   hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop"),

@@ -1,4 +1,4 @@
-// The training loop (DESIGN.md section 6): evaluate -> beginStep(v) -> batch -> toTrainSamples ->
+// The training loop (docs/architecture.md section 7): evaluate -> beginStep(v) -> batch -> toTrainSamples ->
 // Learner.Train -> the engines serve v+1 -> checkpoint every N steps -> evaluate every E steps ->
 // finish. The hub, the learner and the checkpoint writer are injected, so tests can drive it.
 import { type Logger } from "../../../lib/log.js";
