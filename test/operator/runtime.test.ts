@@ -119,6 +119,33 @@ describe("operator runtime: drift and conditions", () => {
     });
   });
 
+  it("compares resource quantities by value: the server's canonical form is no drift", () => {
+    const pod = (resources: object, sizeLimit?: string) => ({
+      spec: {
+        template: {
+          spec: {
+            containers: [{ name: "w", resources }],
+            ...(sizeLimit ? { volumes: [{ name: "t", emptyDir: { sizeLimit } }] } : {}),
+          },
+        },
+      },
+    });
+    const cases: [object, object, boolean][] = [
+      [
+        pod({ requests: { cpu: "1000m", memory: "2048Mi" } }),
+        pod({ requests: { cpu: "1", memory: "2Gi" } }),
+        false,
+      ],
+      [pod({ limits: { memory: "9216Mi" } }, "1024Mi"), pod({ limits: { memory: "9Gi" } }, "1Gi"), false],
+      [pod({ requests: { cpu: "1" } }), pod({ requests: { cpu: "2" } }), true],
+      [pod({ limits: { memory: "1Gi" } }), pod({ limits: { memory: "1G" } }), true],
+      // Only quantities compare by value: an env value "1000m" is text.
+      [{ spec: { env: [{ value: "1000m" }] } }, { spec: { env: [{ value: "1" }] } }, true],
+    ];
+    for (const [want, got, drift] of cases)
+      expect(drifted(want, got), JSON.stringify([want, got])).to.equal(drift);
+  });
+
   it("moves lastTransitionTime only when a condition's status flips", () => {
     const t1 = new Date("2026-01-01T00:00:00Z");
     const t2 = new Date("2026-01-01T01:00:00Z");
