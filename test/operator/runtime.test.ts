@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { silentLogger } from "../../lib/log.js";
 import { backoffDelay } from "../../operator/runtime/backoff.js";
 import { setCondition } from "../../operator/runtime/conditions.js";
-import { drifted, isSubset, mergePatchFor } from "../../operator/runtime/diff.js";
+import { type Obj, drifted, isSubset, mergePatchFor } from "../../operator/runtime/diff.js";
 import { Informer } from "../../operator/runtime/informer.js";
 import { RestKubeApi, resourcePath, RESOURCES } from "../../operator/runtime/kube.js";
 import { primaryChanged } from "../../operator/runtime/predicates.js";
@@ -130,7 +130,7 @@ describe("operator runtime: drift and conditions", () => {
         },
       },
     });
-    const cases: [object, object, boolean][] = [
+    const cases: [Obj, Obj, boolean][] = [
       [
         pod({ requests: { cpu: "1000m", memory: "2048Mi" } }),
         pod({ requests: { cpu: "1", memory: "2Gi" } }),
