@@ -4,6 +4,7 @@
 import { type TrainingRun } from "../../gen/crds/index.js";
 import { type FieldViolation } from "../../lib/errors.js";
 import { parseTrainingRun } from "../../lib/run-config.js";
+import { preflight } from "./preflight.js";
 
 export interface Verdict {
   reason: string;
@@ -12,8 +13,9 @@ export interface Verdict {
 
 /**
  * Validates a run as read from the API: the CRD's schema with defaults, then its CEL rules (the
- * same check the API server makes; an object stored before a rule existed can still fail it).
- * Returns the defaulted run, or a verdict naming every bad field.
+ * same check the API server makes; an object stored before a rule existed can still fail it),
+ * then what the API would refuse in its children or what could never train (preflight.ts).
+ * Returns the defaulted run, or a verdict naming the bad field(s).
  */
 export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid: Verdict } {
   let run: TrainingRun;
@@ -32,8 +34,13 @@ export function validateRun(obj: TrainingRun): { run: TrainingRun } | { invalid:
       : String(err);
     return { invalid: { reason: "InvalidSpec", message } };
   }
-  return { run: { ...run, metadata: obj.metadata, status: obj.status } };
+  const full = { ...run, metadata: obj.metadata, status: obj.status };
+  const problem = preflight(full);
+  return problem ? { invalid: problem } : { run: full };
 }
+
+/** Reasons of a Failed phase that only the spec caused: fixing the spec recovers the run. */
+export const SPEC_REASONS: ReadonlySet<string> = new Set(["InvalidSpec", "InvalidName"]);
 
 /** What the trainer Job's conditions say. */
 export interface JobView {

@@ -20,6 +20,10 @@ import {
 import { type PoolMetrics } from "./metrics.js";
 import { type EpisodeReader, httpEpisodeReader, markDeletionCost } from "./scale-down.js";
 import { type PoolObservation, computePoolStatus, stopReason, validatePool } from "./status.js";
+import { type Condition, conditionDiffers } from "../runtime/conditions.js";
+import { type Verdict } from "../trainingrun/preflight.js";
+import { rejectedChild } from "../trainingrun/stuck.js";
+import { startProblem } from "./health.js";
 
 type K = KubernetesObject;
 type Pool = AgentWorkerPool & K;
@@ -84,11 +88,12 @@ export class WorkerPoolReconciler {
     if ("invalid" in valid) {
       obs.invalid = valid.invalid;
       obs.desired = obs.replicas;
-      const was = cached.status?.conditions?.find((c) => c.type === "Degraded")?.reason === "InvalidSpec";
+      const prev = cached.status?.conditions?.find((c) => c.type === "Degraded");
+      const was = prev?.reason === valid.invalid.reason && prev.message === valid.invalid.message;
       await this.#writeStatus(
         cached,
         obs,
-        was ? [] : [{ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message }],
+        was ? [] : [{ type: "Warning", reason: valid.invalid.reason, message: valid.invalid.message }],
       );
       return {};
     }
@@ -139,7 +144,8 @@ export class WorkerPoolReconciler {
       result = { requeueAfterMs: rec.requeueAfterMs ?? (pool.spec.autoscaling.pollingInterval ?? 10) * 1000 };
     } else obs.desired = pool.spec.replicas ?? 1;
 
-    // 3. Children.
+    // 3. Children; one the API refuses is a condition, not a retry loop.
+    let rejected: Verdict | undefined;
     const ensure = async (kind: Kind, cache: Informer<K>, desired: K) => {
       const r = await ensureChild(api, kind, desired, cache.get(req.namespace, desired.metadata!.name!), {
         ownerUid: uid,
@@ -152,6 +158,7 @@ export class WorkerPoolReconciler {
           reason: "NameTaken",
           message: `${kind} ${desired.metadata!.name} exists and is not owned by this pool`,
         });
+      if (r.rejected) rejected ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
       return r;
     };
     await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
@@ -169,7 +176,13 @@ export class WorkerPoolReconciler {
     await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, run));
     await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
 
-    // 4. Status once, then events.
+    // 4. Status once, then events. Workers that cannot start make the pool Degraded, said once.
+    const problem = rejected ?? startProblem(deploy);
+    if (problem) {
+      obs.degraded = problem;
+      if (conditionDiffers(cached.status?.conditions as Condition[] | undefined, "Degraded", problem))
+        events.push({ type: "Warning", ...problem });
+    }
     await this.#writeStatus(cached, obs, events);
     this.#d.metrics?.observe(
       req.namespace,

@@ -4,6 +4,7 @@ import { type AgentWorkerPool, type AgentWorkerPoolStatus, type TrainingRun } fr
 import { defaultValidator } from "../../lib/run-config.js";
 import { type Condition, type ConditionInput, setConditions } from "../runtime/conditions.js";
 import { type Verdict } from "../trainingrun/policy.js";
+import { poolPreflight } from "./preflight.js";
 
 /** Schema (with defaults) and the CEL rules; returns the defaulted pool or why it is invalid. */
 export function validatePool(obj: AgentWorkerPool): { pool: AgentWorkerPool } | { invalid: Verdict } {
@@ -33,7 +34,8 @@ export function validatePool(obj: AgentWorkerPool): { pool: AgentWorkerPool } | 
         message: "spec.sandbox.runtimeClassName is required when mode is runtimeClass",
       },
     };
-  return { pool };
+  const problem = poolPreflight(pool);
+  return problem ? { invalid: problem } : { pool };
 }
 
 /** Why the pool must be at zero regardless of scaling, if it must. */
