@@ -274,9 +274,9 @@ export class TrainingRunReconciler {
       if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
     }
     // Trainer pods that exist but are not running: ask the scheduler's verdict on them.
-    const starting = !finished && !spec.spec.suspend && !!view && view.ready === 0 && !view.complete;
-    if (starting && view && view.active > 0)
-      obs.problem ??= await this.#whyPending(req, spec, view.attempt, ctx);
+    const starting =
+      !finished && !spec.spec.suspend && !!view && view.active > 0 && view.ready === 0 && !view.complete;
+    if (starting && view) obs.problem ??= await this.#whyPending(req, spec, view.attempt, ctx);
 
     // 8. The hub's Stats, once its pods are up.
     if (!finished && !spec.spec.suspend && view && view.ready > 0) {
@@ -294,7 +294,7 @@ export class TrainingRunReconciler {
       events.push({ type: "Warning", ...obs.problem });
     await this.#writeStatus(run, obs, events, ctx);
     const live = !finished && !spec.spec.suspend && view && view.ready > 0;
-    // A starting trainer is a known wait: look again (Stats, or why its pods are pending).
+    // Trainer pods that are not ready yet are a known wait: look again (Stats, or why they pend).
     return live || starting ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
   };
 
