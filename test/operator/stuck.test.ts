@@ -136,9 +136,11 @@ describe("operator: stuck runs and pools say why", function () {
       ...TR,
       body: run("a", { trainer: { gpusPerNode: 0, nodeSelector } }),
     });
+    // A 1 MiB object takes seconds to validate and copy on a loaded machine: wait longer.
     const r = await eventually(
       () => getRun(env, "a")?.status?.phase === "Failed" && getRun(env, "a"),
       "Failed",
+      20_000,
     );
     expect(cond(r, "Failed").message).to.match(
       /^spec\.trainer\.nodeSelector: the run's settings \(run\.json, \d+ bytes\) exceed the 1 MiB/,
