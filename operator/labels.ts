@@ -13,6 +13,11 @@ export const JOB_INDEX_LABEL = "batch.kubernetes.io/job-completion-index";
 
 export type Component = "trainer" | "inference" | "workers" | "config";
 
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "l0-operator";
+/** Label selector of everything the operator creates (its Secret and ConfigMap caches use it). */
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+
 export const names = {
   token: (run: string) => `${run}-token`,
   config: (run: string) => `${run}-config`,
@@ -32,7 +37,7 @@ export function labels(instance: string, component: Component, extra: Record<str
     "app.kubernetes.io/name": "l0",
     "app.kubernetes.io/instance": instance,
     [COMPONENT_LABEL]: component,
-    "app.kubernetes.io/managed-by": "l0-operator",
+    [MANAGED_BY_LABEL]: MANAGED_BY,
     ...extra,
   };
 }
@@ -51,6 +56,24 @@ export function ownerRef(owner: KubernetesObject): V1OwnerReference {
 
 export const isOwnedBy = (obj: KubernetesObject, owner: KubernetesObject): boolean =>
   !!owner.metadata?.uid && (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === owner.metadata?.uid);
+
+/**
+ * A child the run created that lost its owner reference: `kubectl delete --cascade=orphan` has
+ * the garbage collector strip it while the run's finalizer still holds the run. Recognised by
+ * the labels the builders set (this run, this operator) and by having no controller at all, so
+ * an object someone else controls is never taken for one.
+ */
+export function orphanedChildOf(obj: KubernetesObject, run: KubernetesObject): boolean {
+  const l = obj.metadata?.labels ?? {};
+  const name = run.metadata?.name;
+  return (
+    !!name &&
+    l[RUN_LABEL] === name &&
+    l["app.kubernetes.io/instance"] === name &&
+    l[MANAGED_BY_LABEL] === MANAGED_BY &&
+    !(obj.metadata?.ownerReferences ?? []).some((r) => r.controller)
+  );
+}
 
 /** JSON with sorted keys: the same object always serializes to the same bytes (no spurious diffs). */
 export function stableJson(v: unknown): string {

@@ -7,7 +7,7 @@ import { type AgentWorkerPool, type TrainingRun } from "../gen/crds/index.js";
 import { type Logger } from "../lib/log.js";
 import { type ReplicaRecommender, fixedReplicas } from "./autoscaler/api.js";
 import { type HubTarget, hubTarget } from "./hub-stats.js";
-import { names } from "./labels.js";
+import { MANAGED_SELECTOR, names } from "./labels.js";
 import { type DefaultImages } from "./images.js";
 import { Controller } from "./runtime/controller.js";
 import { createEventRecorder } from "./runtime/events.js";
@@ -72,11 +72,12 @@ export class Manager {
     this.metrics = new ControllerMetrics(o.registry);
     const logger = o.logger;
     const recorder = createEventRecorder(o.api, logger);
-    const mk = <T extends K>(kind: Kind, handlers: InformerHandlers<T>[]) => {
+    const mk = <T extends K>(kind: Kind, handlers: InformerHandlers<T>[], labelSelector?: string) => {
       const inf = new Informer<T>({
         api: o.api,
         kind,
         namespace: o.namespace,
+        ...(labelSelector ? { labelSelector } : {}),
         logger,
         relistJitterMs: o.relistJitterMs,
         handlers: {
@@ -130,8 +131,10 @@ export class Manager {
         key(p.metadata?.namespace, p.spec?.hubRef?.name ?? ""),
       ]),
     ]);
-    const secrets = mk("Secret", [toRun]);
-    const configMaps = mk("ConfigMap", [toRun]);
+    // Only what the operator created: caching every Secret and ConfigMap of the cluster would
+    // cost memory and read credentials it has no business with (the run token is labelled).
+    const secrets = mk("Secret", [toRun], MANAGED_SELECTOR);
+    const configMaps = mk("ConfigMap", [toRun], MANAGED_SELECTOR);
     const services = mk("Service", [toRun]);
     const jobs = mk("Job", [toRun]);
     const deployments = mk("Deployment", [toRun, toPool]);

@@ -1,7 +1,8 @@
 // Both kinds as read from the API, resolved through the one resolver (lib/run-config.ts: the
 // CRD's schema, defaults and CEL rules, the same checks the API server makes; an object stored
-// before a CRD upgrade can still fail them). Either the resolved object, or a Verdict naming
-// every bad field, which the reconcilers turn into an InvalidSpec condition. Pure.
+// before a CRD upgrade can still fail them), then checked for what the API would refuse in
+// their children or what could never train (the preflights). Either the resolved object, or a
+// Verdict naming the bad field(s), which the reconcilers turn into a condition. Pure.
 import {
   type AgentWorkerPool,
   type ResolvedAgentWorkerPool,
@@ -10,12 +11,11 @@ import {
 } from "../gen/crds/index.js";
 import { isL0Error } from "../lib/errors.js";
 import { parseTrainingRun, parseWorkerPool } from "../lib/run-config.js";
+import { preflight } from "./trainingrun/preflight.js";
+import { type Verdict } from "./verdict.js";
+import { poolPreflight } from "./workerpool/preflight.js";
 
-/** A decision with its reason (CamelCase, the condition's reason) and a message for humans. */
-export interface Verdict {
-  reason: string;
-  message: string;
-}
+export { type Verdict } from "./verdict.js";
 
 const invalidSpec = (err: unknown): { invalid: Verdict } => ({
   invalid: { reason: "InvalidSpec", message: isL0Error(err) ? err.message : String(err) },
@@ -24,8 +24,13 @@ const invalidSpec = (err: unknown): { invalid: Verdict } => ({
 /** The run resolved, with its stored metadata and status; status is the operator's, not checked. */
 export function validateRun(obj: TrainingRun): { run: ResolvedTrainingRun } | { invalid: Verdict } {
   try {
-    const run = parseTrainingRun({ apiVersion: obj.apiVersion, metadata: obj.metadata, spec: obj.spec }, "");
-    return { run: { ...run, metadata: obj.metadata, status: obj.status } };
+    const parsed = parseTrainingRun(
+      { apiVersion: obj.apiVersion, metadata: obj.metadata, spec: obj.spec },
+      "",
+    );
+    const run = { ...parsed, metadata: obj.metadata, status: obj.status };
+    const problem = preflight(run);
+    return problem ? { invalid: problem } : { run };
   } catch (err) {
     return invalidSpec(err);
   }
@@ -34,8 +39,13 @@ export function validateRun(obj: TrainingRun): { run: ResolvedTrainingRun } | { 
 /** The pool resolved, with its stored metadata and status. */
 export function validatePool(obj: AgentWorkerPool): { pool: ResolvedAgentWorkerPool } | { invalid: Verdict } {
   try {
-    const pool = parseWorkerPool({ apiVersion: obj.apiVersion, metadata: obj.metadata, spec: obj.spec }, "");
-    return { pool: { ...pool, metadata: obj.metadata, status: obj.status } };
+    const parsed = parseWorkerPool(
+      { apiVersion: obj.apiVersion, metadata: obj.metadata, spec: obj.spec },
+      "",
+    );
+    const pool = { ...parsed, metadata: obj.metadata, status: obj.status };
+    const problem = poolPreflight(pool);
+    return problem ? { invalid: problem } : { pool };
   } catch (err) {
     return invalidSpec(err);
   }

@@ -20,6 +20,8 @@ export interface BacklogRecommenderOptions {
 
 export class BacklogRecommender implements ReplicaRecommender {
   readonly #states = new Map<string, PoolState>();
+  /** Per pool, the reason it is held for (logged at warn when it starts). */
+  readonly #held = new Map<string, string>();
   readonly #opts: BacklogRecommenderOptions;
   readonly #metrics: AutoscalerMetrics;
 
@@ -56,8 +58,14 @@ export class BacklogRecommender implements ReplicaRecommender {
       backlog: d.backlog,
       detail: d.message,
     };
+    // A hold is said once at warn when its reason starts (then at debug every poll), not every
+    // 10 s; the message (failure counts, the hub's error) changes from poll to poll.
+    const held = d.degraded?.reason;
+    const heldBefore = this.#held.get(key);
+    if (held) this.#held.set(key, held);
+    else this.#held.delete(key);
     if (d.direction !== "none") this.#opts.logger.info("autoscaler scaling pool", fields);
-    else if (d.degraded) this.#opts.logger.warn("autoscaler holding pool", fields);
+    else if (held && held !== heldBefore) this.#opts.logger.warn("autoscaler holding pool", fields);
     else this.#opts.logger.debug("autoscaler decision", fields);
     return {
       replicas: d.replicas,
@@ -71,6 +79,7 @@ export class BacklogRecommender implements ReplicaRecommender {
 
   forget(namespace: string, name: string): void {
     this.#states.delete(`${namespace}/${name}`);
+    this.#held.delete(`${namespace}/${name}`);
     this.#metrics.forget({ namespace, name });
   }
 }

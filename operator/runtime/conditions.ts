@@ -58,3 +58,13 @@ export function findCondition(
 
 export const isTrue = (conditions: readonly Condition[] | undefined, type: string): boolean =>
   findCondition(conditions, type)?.status === "True";
+
+/** True when condition `type` would read differently with this status, reason and message. */
+export function conditionDiffers(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+  c: { status?: ConditionStatus; reason: string; message: string },
+): boolean {
+  const cur = findCondition(conditions, type);
+  return !cur || cur.status !== (c.status ?? "True") || cur.reason !== c.reason || cur.message !== c.message;
+}

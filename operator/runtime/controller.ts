@@ -1,6 +1,6 @@
 // One controller: informer events -> keys in a work queue -> one reconcile per key at a time.
 // Level-based (controller-runtime): the key is only "namespace/name"; the reconciler re-reads
-// the world from the caches. Errors retry with backoff; a 409 is a quiet requeue; a TerminalError
+// the world from the caches. Errors retry with backoff; a 409 or 404 is a quiet requeue; a TerminalError
 // is not retried; requeueAfterMs is for known waits; a periodic resync re-enqueues every object.
 import { randomUUID } from "node:crypto";
 import { type KubernetesObject } from "@kubernetes/client-node";
@@ -99,9 +99,12 @@ export class Controller {
         result: res.requeueAfterMs !== undefined ? "requeue" : "success",
       });
     } catch (err) {
-      if (err instanceof ApiError && err.code === 409) {
-        // Someone wrote first; our cache is behind. Not an error: read again shortly.
-        logger.debug("conflict, requeueing", { error: err.message });
+      if (err instanceof ApiError && (err.code === 409 || err.code === 404)) {
+        // Someone wrote first, or deleted what the cache still had: our cache is behind. Not an
+        // error: read again shortly (a deleted object then reconciles to nothing).
+        logger.debug(err.code === 409 ? "conflict, requeueing" : "gone meanwhile, requeueing", {
+          error: err.message,
+        });
         m.reconciles.inc({ controller: this.name, result: "conflict" });
         this.queue.addRateLimited(key);
       } else if (err instanceof TerminalError) {

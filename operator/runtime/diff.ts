@@ -1,9 +1,20 @@
 // Does an observed child already match what the builder wants? "Desired is a subset of actual":
 // fields the API server defaults or other controllers add are not drift, so an idle resync writes
-// nothing. Arrays must match element by element (a container list is ours as a whole). Pure.
+// nothing. Arrays must match element by element (a container list is ours as a whole). Resource
+// quantities compare by value: the server stores `2048Mi` as `2Gi`, which is no drift. Pure.
+import { sameQuantity } from "../../lib/quantity.js";
 
-export function isSubset(desired: unknown, actual: unknown): boolean {
+/** Keys whose values are maps of quantities (resources.requests/limits, pod overhead). */
+const QUANTITY_MAPS = new Set(["requests", "limits", "overhead"]);
+/** Keys whose value is one quantity (emptyDir.sizeLimit). */
+const QUANTITY_KEYS = new Set(["sizeLimit"]);
+
+type Mode = "plain" | "quantityMap" | "quantity";
+
+export function isSubset(desired: unknown, actual: unknown, mode: Mode = "plain"): boolean {
   if (desired === undefined) return true;
+  if (mode === "quantity" && desired !== null && typeof desired !== "object")
+    return desired === actual || sameQuantity(desired, actual);
   if (desired === null || typeof desired !== "object") return desired === actual;
   if (Array.isArray(desired)) {
     return (
@@ -14,7 +25,17 @@ export function isSubset(desired: unknown, actual: unknown): boolean {
   }
   if (actual === null || typeof actual !== "object" || Array.isArray(actual)) return false;
   const a = actual as Record<string, unknown>;
-  return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, a[k]));
+  return Object.entries(desired as Record<string, unknown>).every(([k, v]) =>
+    isSubset(
+      v,
+      a[k],
+      mode === "quantityMap" || QUANTITY_KEYS.has(k)
+        ? "quantity"
+        : QUANTITY_MAPS.has(k)
+          ? "quantityMap"
+          : "plain",
+    ),
+  );
 }
 
 interface Meta {

@@ -20,6 +20,8 @@ export interface InformerOptions<T> {
   kind: Kind;
   /** Watch one namespace; undefined = all. */
   namespace?: string;
+  /** Only objects with these labels (list and watch), e.g. what the operator itself created. */
+  labelSelector?: string;
   handlers: InformerHandlers<T>;
   logger: Logger;
   /** Upper bound of the random delay before a re-watch or relist. */
@@ -86,7 +88,8 @@ export class Informer<T extends KubernetesObject> {
   }
 
   async #relist(): Promise<void> {
-    const list = await this.#o.api.list<T>(this.kind, this.#o.namespace);
+    const sel = this.#o.labelSelector ? { labelSelector: this.#o.labelSelector } : {};
+    const list = await this.#o.api.list<T>(this.kind, this.#o.namespace, sel);
     const seen = new Set<string>();
     for (const item of list.items) {
       // List items carry no kind; keep objects self-describing for the reconcilers.
@@ -135,14 +138,21 @@ export class Informer<T extends KubernetesObject> {
         if (needRelist) await this.#relist();
         needRelist = false;
         let thrown: Error | undefined;
-        const handle = this.#o.api.watch<T>(this.kind, this.#o.namespace, this.#rv, (e) => {
-          try {
-            this.#onEvent(e);
-          } catch (err) {
-            thrown = err as Error;
-            handle.stop();
-          }
-        });
+        const sel = this.#o.labelSelector ? { labelSelector: this.#o.labelSelector } : {};
+        const handle = this.#o.api.watch<T>(
+          this.kind,
+          this.#o.namespace,
+          this.#rv,
+          (e) => {
+            try {
+              this.#onEvent(e);
+            } catch (err) {
+              thrown = err as Error;
+              handle.stop();
+            }
+          },
+          sel,
+        );
         this.#watch = handle;
         const ended = await handle.done;
         const err = thrown ?? ended;

@@ -53,12 +53,21 @@ export function resourcePath(r: Resource, namespace?: string, name?: string, sub
   return p;
 }
 
+/** One field the API server refused (a 422's `details.causes`). */
+export interface ApiCause {
+  field?: string;
+  message?: string;
+  reason?: string;
+}
+
 /** A non-2xx answer; `code` is the HTTP status (409 conflict, 404 not found, 410 gone...). */
 export class ApiError extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
     message: string,
+    /** The Status's own message (without the request line) and causes, when it had them. */
+    readonly status: { message?: string; causes?: ApiCause[] } = {},
   ) {
     super(message);
     this.name = "ApiError";
@@ -104,11 +113,17 @@ export interface KubeApi {
     ns: string | undefined,
     resourceVersion: string,
     onEvent: (e: WatchEvent<T>) => void,
+    opts?: { labelSelector?: string },
   ): WatchHandle;
 }
 
+/** Who the operator's writes are recorded as (managedFields) and how it introduces itself. */
+export const FIELD_MANAGER = "l0-operator";
+
 export interface RestOptions {
   kubeConfig: KubeConfig;
+  /** fieldManager of every create, update and patch (default FIELD_MANAGER, never "unknown"). */
+  fieldManager?: string;
   /** Deadline of every non-watch request. */
   timeoutMs?: number;
   /** Called once per request, for the bench's request counts. */
@@ -121,6 +136,7 @@ export class RestKubeApi implements KubeApi {
   readonly #server: URL;
   readonly #timeoutMs: number;
   readonly #onRequest?: (method: string, path: string) => void;
+  readonly #manager: string;
   #agent: http.Agent | undefined;
 
   constructor(opts: RestOptions) {
@@ -130,6 +146,12 @@ export class RestKubeApi implements KubeApi {
     this.#server = new URL(cluster.server);
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#onRequest = opts.onRequest;
+    this.#manager = opts.fieldManager ?? FIELD_MANAGER;
+  }
+
+  /** A write's path with its fieldManager. */
+  #write(path: string): string {
+    return `${path}${path.includes("?") ? "&" : "?"}fieldManager=${encodeURIComponent(this.#manager)}`;
   }
 
   async #options(
@@ -138,7 +160,10 @@ export class RestKubeApi implements KubeApi {
     headers: Record<string, string>,
     pooled = true,
   ): Promise<https.RequestOptions> {
-    const opts: https.RequestOptions = { method, headers: { accept: "application/json", ...headers } };
+    const opts: https.RequestOptions = {
+      method,
+      headers: { accept: "application/json", "user-agent": `${this.#manager}/v1`, ...headers },
+    };
     await this.#kc.applyToHTTPSOptions(opts);
     // Requests share one keep-alive agent (client-node builds a fresh one per call); a watch holds
     // its connection for minutes, so it keeps client-node's own agent and never starves the pool.
@@ -184,12 +209,16 @@ export class RestKubeApi implements KubeApi {
           const code = res.statusCode ?? 0;
           if (code >= 200 && code < 300) resolve(parsed as T);
           else {
-            const st = parsed as { reason?: string; message?: string };
+            const st = parsed as { reason?: string; message?: string; details?: { causes?: ApiCause[] } };
             reject(
               new ApiError(
                 code,
                 st.reason ?? String(code),
                 `${method} ${path}: ${code} ${st.message ?? text}`,
+                {
+                  ...(st.message ? { message: st.message } : {}),
+                  ...(st.details?.causes ? { causes: st.details.causes } : {}),
+                },
               ),
             );
           }
@@ -216,26 +245,19 @@ export class RestKubeApi implements KubeApi {
     return this.#request("GET", resourcePath(RESOURCES[kind], ns) + query);
   }
   create<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
-    return this.#request("POST", resourcePath(RESOURCES[kind], obj.metadata?.namespace), obj);
+    return this.#request("POST", this.#write(resourcePath(RESOURCES[kind], obj.metadata?.namespace)), obj);
   }
   replace<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
-    return this.#request(
-      "PUT",
-      resourcePath(RESOURCES[kind], obj.metadata?.namespace, obj.metadata?.name),
-      obj,
-    );
+    const path = resourcePath(RESOURCES[kind], obj.metadata?.namespace, obj.metadata?.name);
+    return this.#request("PUT", this.#write(path), obj);
   }
   mergePatch<T extends KubernetesObject>(kind: Kind, ns: string, name: string, patch: unknown): Promise<T> {
-    return this.#request(
-      "PATCH",
-      resourcePath(RESOURCES[kind], ns, name),
-      patch,
-      "application/merge-patch+json",
-    );
+    const path = this.#write(resourcePath(RESOURCES[kind], ns, name));
+    return this.#request("PATCH", path, patch, "application/merge-patch+json");
   }
   replaceStatus<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
     const path = resourcePath(RESOURCES[kind], obj.metadata?.namespace, obj.metadata?.name, "status");
-    return this.#request("PUT", path, obj);
+    return this.#request("PUT", this.#write(path), obj);
   }
   async delete(
     kind: Kind,
@@ -256,8 +278,10 @@ export class RestKubeApi implements KubeApi {
     ns: string | undefined,
     resourceVersion: string,
     onEvent: (e: WatchEvent<T>) => void,
+    opts: { labelSelector?: string } = {},
   ): WatchHandle {
-    const query = `?watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`;
+    const selector = opts.labelSelector ? `&labelSelector=${encodeURIComponent(opts.labelSelector)}` : "";
+    const query = `?watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}${selector}`;
     const path = resourcePath(RESOURCES[kind], ns) + query;
     let req: http.ClientRequest | undefined;
     let stopped = false;

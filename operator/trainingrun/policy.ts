@@ -1,9 +1,12 @@
 // Decisions about a run's trainer Job as small pure checks returning {reason, message}
 // (cert-manager's policies shape): gang restart, fail, complete. The reason becomes the
 // condition's reason. Whether a run is valid at all is operator/validate.ts.
-import { type Verdict } from "../validate.js";
+import { type Verdict } from "../verdict.js";
 
-export { type Verdict } from "../validate.js";
+export { type Verdict } from "../verdict.js";
+
+/** Reasons of a Failed phase that only the spec caused: fixing the spec recovers the run. */
+export const SPEC_REASONS: ReadonlySet<string> = new Set(["InvalidSpec", "InvalidName"]);
 
 /** What the trainer Job's conditions say. */
 export interface JobView {

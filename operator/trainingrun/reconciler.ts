@@ -11,10 +11,12 @@ import {
   RUN_LABEL,
   isOwnedBy,
   names,
+  orphanedChildOf,
   stableJson,
 } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { conditionDiffers } from "../runtime/conditions.js";
 import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
@@ -36,8 +38,16 @@ import {
 import { hubTarget } from "../hub-stats.js";
 import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
-import { type JobView, type Verdict, trainerAction, trainerFailureFromPods, viewJob } from "./policy.js";
+import {
+  type JobView,
+  SPEC_REASONS,
+  type Verdict,
+  trainerAction,
+  trainerFailureFromPods,
+  viewJob,
+} from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
+import { rejectedChild, scaledOutside, unschedulableTrainer, workersProblem } from "./stuck.js";
 
 type K = KubernetesObject;
 export interface RunCaches {
@@ -107,7 +117,7 @@ export class TrainingRunReconciler {
       (c) => c.type === (phase === "Succeeded" ? "Complete" : "Failed"),
     );
     const ended =
-      (phase === "Succeeded" || phase === "Failed") && endCond?.reason !== "InvalidSpec"
+      (phase === "Succeeded" || phase === "Failed") && !SPEC_REASONS.has(endCond?.reason ?? "")
         ? { phase, why: { reason: endCond?.reason ?? phase, message: endCond?.message ?? "" } }
         : undefined;
     const obs: RunObservation = {
@@ -119,8 +129,12 @@ export class TrainingRunReconciler {
     };
     if ("invalid" in valid) {
       obs.invalid = valid.invalid;
-      if (phase !== "Failed" || endCond?.reason !== "InvalidSpec")
-        events.push({ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message });
+      if (
+        phase !== "Failed" ||
+        endCond?.reason !== valid.invalid.reason ||
+        endCond.message !== valid.invalid.message
+      )
+        events.push({ type: "Warning", reason: valid.invalid.reason, message: valid.invalid.message });
       await this.#writeStatus(run, obs, events, ctx);
       return {};
     }
@@ -148,6 +162,7 @@ export class TrainingRunReconciler {
           reason: "NameTaken",
           message: `${kind} ${desired.metadata!.name} exists and is not owned by this run`,
         });
+      if (r.rejected) obs.problem ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
       return r;
     };
     if (!caches.secrets.get(req.namespace, names.token(req.name))) {
@@ -247,13 +262,22 @@ export class TrainingRunReconciler {
       const actual = caches.pools.get(req.namespace, pool.metadata!.name!);
       if (!actual && pool.spec.replicas === undefined)
         pool.spec.replicas = spec.spec.workers.autoscaling?.minReplicas ?? 1;
+      const scaled = scaledOutside(actual, pool.spec.replicas);
+      if (scaled) events.push(scaled);
       await ensure("AgentWorkerPool", pool as K);
       obs.poolName = pool.metadata!.name!;
     } else if (spec.spec.workerPoolRef) {
       obs.poolName = spec.spec.workerPoolRef.name;
     }
-    if (obs.poolName)
-      obs.readyWorkers = caches.pools.get(req.namespace, obs.poolName)?.status?.readyReplicas ?? 0;
+    if (obs.poolName) {
+      const pool = caches.pools.get(req.namespace, obs.poolName);
+      obs.readyWorkers = pool?.status?.readyReplicas ?? 0;
+      if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
+    }
+    // Trainer pods that exist but are not running: ask the scheduler's verdict on them.
+    const starting =
+      !finished && !spec.spec.suspend && !!view && view.active > 0 && view.ready === 0 && !view.complete;
+    if (starting && view) obs.problem ??= await this.#whyPending(req, spec, view.attempt, ctx);
 
     // 8. The hub's Stats, once its pods are up.
     if (!finished && !spec.spec.suspend && view && view.ready > 0) {
@@ -267,11 +291,31 @@ export class TrainingRunReconciler {
             );
     }
 
-    // 9. Status once, then events.
+    // 9. Status once, then events. A stuck run tells its story once per new reason.
+    if (obs.problem && conditionDiffers(run.status?.conditions, "Degraded", obs.problem))
+      events.push({ type: "Warning", ...obs.problem });
     await this.#writeStatus(run, obs, events, ctx);
     const live = !finished && !spec.spec.suspend && view && view.ready > 0;
-    return live ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
+    // Trainer pods that are not ready yet are a known wait: look again (Stats, or why they pend).
+    return live || starting ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
   };
+
+  /** Why the current attempt's pods are not running, if the scheduler said (no node fits). */
+  async #whyPending(
+    req: Request,
+    run: TrainingRun,
+    attempt: number,
+    ctx: ReconcileContext,
+  ): Promise<Verdict | undefined> {
+    const selector = `${RUN_LABEL}=${req.name},${COMPONENT_LABEL}=trainer,${ATTEMPT_LABEL}=${attempt}`;
+    try {
+      const pods = await this.#d.api.list("Pod", req.namespace, { labelSelector: selector });
+      return unschedulableTrainer(run, pods.items as never);
+    } catch (err) {
+      ctx.logger.debug("cannot read the pending trainer pods", { error: (err as Error).message });
+      return undefined;
+    }
+  }
 
   /** What the failed attempt's pods say about why (termination messages), if anything. */
   async #whyFailed(req: Request, attempt: number, ctx: ReconcileContext): Promise<Verdict | undefined> {
@@ -352,8 +396,14 @@ export class TrainingRunReconciler {
     ];
     let deleted = 0;
     for (const kind of order) {
-      for (const child of this.#cacheFor(kind).ownedBy(uid)) {
-        if (!isOwnedBy(child, run)) continue;
+      const cache = this.#cacheFor(kind);
+      // Owned, or orphaned by a `--cascade=orphan` delete racing this finalizer: the token
+      // Secret, run.json and the NetworkPolicies must not outlive the run either way.
+      const children = [
+        ...cache.ownedBy(uid).filter((c) => isOwnedBy(c, run)),
+        ...cache.list(ns).filter((c) => orphanedChildOf(c, run)),
+      ];
+      for (const child of children) {
         await api
           .delete(kind, ns, child.metadata!.name!, { propagation: "Background" })
           .catch((e: unknown) => {

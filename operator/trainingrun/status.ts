@@ -30,6 +30,8 @@ export interface RunObservation {
   readyWorkers?: number;
   /** Undefined = not asked (trainer not up); error = asked and failed. */
   hub?: { stats: HubView } | { error: string };
+  /** Why the run is stuck though valid (stuck.ts): shown as Degraded while it lasts. */
+  problem?: Verdict;
   maxSteps: number;
 }
 
@@ -47,6 +49,7 @@ export function phaseAndConditions(o: RunObservation): {
   why: Verdict;
 } {
   const hubError = o.hub && "error" in o.hub ? o.hub.error : undefined;
+  const trouble = o.problem ?? (hubError ? { reason: "HubUnreachable", message: hubError } : undefined);
   let phase: Phase;
   let why: Verdict;
   if (o.ended) {
@@ -92,15 +95,21 @@ export function phaseAndConditions(o: RunObservation): {
     C("Progressing", !done && phase !== "Suspended", why.reason, why.message),
     C(
       "Degraded",
-      !!o.invalid || (!done && !!hubError) || phase === "Failed",
+      !!o.invalid || (!done && !!trouble) || phase === "Failed",
       o.invalid
         ? o.invalid.reason
         : phase === "Failed"
           ? why.reason
-          : hubError
-            ? "HubUnreachable"
+          : !done && trouble
+            ? trouble.reason
             : "AsExpected",
-      o.invalid ? o.invalid.message : phase === "Failed" ? why.message : (hubError ?? "no problems observed"),
+      o.invalid
+        ? o.invalid.message
+        : phase === "Failed"
+          ? why.message
+          : !done && trouble
+            ? trouble.message
+            : "no problems observed",
     ),
     C(
       "Complete",

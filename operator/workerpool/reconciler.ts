@@ -21,6 +21,10 @@ import { type PoolMetrics } from "./metrics.js";
 import { type EpisodeReader, httpEpisodeReader, markDeletionCost } from "./scale-down.js";
 import { validatePool, validateRun } from "../validate.js";
 import { type PoolObservation, computePoolStatus, stopReason } from "./status.js";
+import { type Condition, conditionDiffers } from "../runtime/conditions.js";
+import { type Verdict } from "../verdict.js";
+import { rejectedChild } from "../trainingrun/stuck.js";
+import { startProblem } from "./health.js";
 
 type K = KubernetesObject;
 type Pool = AgentWorkerPool & K;
@@ -85,11 +89,12 @@ export class WorkerPoolReconciler {
     if ("invalid" in valid) {
       obs.invalid = valid.invalid;
       obs.desired = obs.replicas;
-      const was = cached.status?.conditions?.find((c) => c.type === "Degraded")?.reason === "InvalidSpec";
+      const prev = cached.status?.conditions?.find((c) => c.type === "Degraded");
+      const was = prev?.reason === valid.invalid.reason && prev.message === valid.invalid.message;
       await this.#writeStatus(
         cached,
         obs,
-        was ? [] : [{ type: "Warning", reason: "InvalidSpec", message: valid.invalid.message }],
+        was ? [] : [{ type: "Warning", reason: valid.invalid.reason, message: valid.invalid.message }],
       );
       return {};
     }
@@ -140,10 +145,11 @@ export class WorkerPoolReconciler {
           message: `${pool.spec.replicas ?? 1} -> ${rec.replicas} workers: ${rec.reason}: ${rec.message}`,
         });
       }
-      result = { requeueAfterMs: rec.requeueAfterMs ?? (pool.spec.autoscaling.pollingInterval ?? 10) * 1000 };
+      result = { requeueAfterMs: rec.requeueAfterMs ?? pool.spec.autoscaling.pollingInterval * 1000 };
     } else obs.desired = pool.spec.replicas ?? 1;
 
-    // 3. Children.
+    // 3. Children; one the API refuses is a condition, not a retry loop.
+    let rejected: Verdict | undefined;
     const ensure = async (kind: Kind, cache: Informer<K>, desired: K) => {
       const r = await ensureChild(api, kind, desired, cache.get(req.namespace, desired.metadata!.name!), {
         ownerUid: uid,
@@ -156,6 +162,7 @@ export class WorkerPoolReconciler {
           reason: "NameTaken",
           message: `${kind} ${desired.metadata!.name} exists and is not owned by this pool`,
         });
+      if (r.rejected) rejected ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
       return r;
     };
     await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
@@ -173,13 +180,19 @@ export class WorkerPoolReconciler {
     await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, resolvedRun));
     await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
 
-    // 4. Status once, then events.
+    // 4. Status once, then events. Workers that cannot start make the pool Degraded, said once.
+    const problem = rejected ?? startProblem(deploy);
+    if (problem) {
+      obs.degraded = problem;
+      if (conditionDiffers(cached.status?.conditions as Condition[] | undefined, "Degraded", problem))
+        events.push({ type: "Warning", ...problem });
+    }
     await this.#writeStatus(cached, obs, events);
     this.#d.metrics?.observe(
       req.namespace,
       req.name,
       obs.ready,
-      pool.spec.autoscaling?.enabled ? (pool.spec.autoscaling.maxReplicas ?? 10) : undefined,
+      pool.spec.autoscaling.enabled ? pool.spec.autoscaling.maxReplicas : undefined,
     );
     return result;
   };

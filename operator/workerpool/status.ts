@@ -2,7 +2,7 @@
 // status rebuilt from what was observed.
 import { type AgentWorkerPool, type AgentWorkerPoolStatus, type TrainingRun } from "../../gen/crds/index.js";
 import { type Condition, type ConditionInput, setConditions } from "../runtime/conditions.js";
-import { type Verdict } from "../validate.js";
+import { type Verdict } from "../verdict.js";
 
 /** Why the pool must be at zero regardless of scaling, if it must. */
 export function stopReason(pool: AgentWorkerPool, run: TrainingRun | undefined): Verdict | undefined {

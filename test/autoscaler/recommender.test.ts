@@ -3,10 +3,11 @@
 // is unreachable, metrics on the injected registry, and per-pool state that can be forgotten.
 import { type AddressInfo, createServer } from "node:net";
 import { expect } from "chai";
+import { Writable } from "node:stream";
 import { type ResolvedAgentWorkerPool } from "../../gen/crds/index.js";
 import { resolvedPool } from "../fixtures/runs.js";
 import { startServer, unary, type StartedServer } from "../../lib/grpc.js";
-import { silentLogger } from "../../lib/log.js";
+import { createLogger, silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { l0, RolloutService, type RolloutHandlers } from "../../lib/proto.js";
 import { L0Error } from "../../lib/errors.js";
@@ -118,6 +119,29 @@ describe("BacklogRecommender over real gRPC", () => {
     expect((await r.recommend(pool, new Date(T0))).replicas).to.equal(3);
     const rec = await r.recommend(pool, new Date(T0 + 10_000));
     expect(rec).to.deep.include({ replicas: 5, reason: "HubUnreachable" });
+  });
+
+  it("warns once when a pool starts being held, not at every poll", async () => {
+    const lines: { level: string; message: string }[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString()) as { level: string; message: string });
+        done();
+      },
+    });
+    const r = new BacklogRecommender({
+      source,
+      resolveHub: () => Promise.resolve({ address: "127.0.0.1:1", token: TOKEN }),
+      registry: createRegistry({ defaultMetrics: false }),
+      logger: createLogger({ component: "test", level: "debug", format: "json", stream }),
+    });
+    const pool = makePool("w", {}, 3);
+    for (let i = 0; i < 4; i++) await r.recommend(pool, new Date(T0 + i * 10_000));
+    const held = lines.filter((l) => l.message === "autoscaler holding pool");
+    expect(held.map((l) => l.level)).to.deep.equal(["warn"]);
+    expect(
+      lines.filter((l) => l.level === "debug" && l.message === "autoscaler decision").length,
+    ).to.be.at.least(2);
   });
 
   it("leaves disabled pools alone without calling the hub", async () => {

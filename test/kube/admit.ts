@@ -1,7 +1,9 @@
 // The write path's checks before storage, in the API server's order: the body's kind and
 // namespace against the URL, defaulting (built-in table or CRD schema with pruning), then
 // validation of metadata and the kind; any failure is one 422 listing every cause.
-import { validateBuiltin, validateMeta, validateName, applyDefaults } from "./builtin.js";
+import { validateBuiltin, applyDefaults } from "./builtin.js";
+import { validateMeta, validateName } from "./names.js";
+import { canonicalizeQuantities } from "./quantities.js";
 import { badRequest, type Cause, forbiddenField, invalid, invalidValue, required } from "./errors.js";
 import { type FieldValidation, modelName, pruneUnknown, unknownFieldOutcome } from "./fields.js";
 import { type CrValidator, pruneMetadata } from "./schema.js";
@@ -111,6 +113,7 @@ export function admit(t: ResourceType, o: Obj, crs: CrValidator, old?: Obj, opts
         ),
       );
     }
+    canonicalizeQuantities(t.kind, t.version, o);
     applyDefaults(t.kind, o);
     causes.push(...validateBuiltin(t.kind, o, old, t.group));
   }

@@ -4,69 +4,13 @@
 import { crdCauses } from "./crd-admit.js";
 import { type Cause, forbiddenField, invalidValue, required } from "./errors.js";
 import { fromLabelSelector, matchesLabels } from "./selectors.js";
+import { LABEL_1123, LABEL_1123_MSG, dnsErrors, validateMeta } from "./names.js";
+import { podResourceCauses } from "./quantities.js";
+import { networkPolicyCauses, pdbCauses } from "./validate-policy.js";
+
+/** ConfigMaps and Secrets hold at most 1 MiB (core.MaxSecretSize). */
+export const MAX_DATA_BYTES = 1024 * 1024;
 import { deepEqual, isObj, type Obj } from "./types.js";
-
-const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const LABEL_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUALIFIED = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-
-const SUBDOMAIN_MSG =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const LABEL_1123_MSG =
-  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const LABEL_1035_MSG =
-  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-
-/** Name rules by kind: Namespaces are RFC 1123 labels, Services DNS-1035 labels, the rest subdomains. */
-export function validateName(kind: string, name: string): Cause[] {
-  if (kind === "Namespace")
-    return LABEL_1123.test(name) && name.length <= 63
-      ? []
-      : [invalidValue("metadata.name", name, LABEL_1123_MSG)];
-  if (kind === "Service")
-    return LABEL_1035.test(name) && name.length <= 63
-      ? []
-      : [invalidValue("metadata.name", name, LABEL_1035_MSG)];
-  return SUBDOMAIN.test(name) && name.length <= 253
-    ? []
-    : [invalidValue("metadata.name", name, SUBDOMAIN_MSG)];
-}
-
-function validLabelKey(k: string): boolean {
-  const parts = k.split("/");
-  if (parts.length > 2) return false;
-  const name = parts[parts.length - 1]!;
-  if (parts.length === 2 && !(SUBDOMAIN.test(parts[0]!) && parts[0]!.length <= 253)) return false;
-  return name.length <= 63 && QUALIFIED.test(name);
-}
-
-export function validateMeta(meta: Obj, path = "metadata"): Cause[] {
-  const causes: Cause[] = [];
-  for (const [k, v] of Object.entries((meta.labels ?? {}) as Record<string, unknown>)) {
-    if (!validLabelKey(k))
-      causes.push(
-        invalidValue(
-          `${path}.labels`,
-          k,
-          "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-        ),
-      );
-    if (typeof v !== "string" || v.length > 63 || !LABEL_VALUE.test(v))
-      causes.push(
-        invalidValue(
-          `${path}.labels`,
-          v,
-          "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-        ),
-      );
-  }
-  for (const [k, v] of Object.entries((meta.annotations ?? {}) as Record<string, unknown>)) {
-    if (typeof v !== "string") causes.push(invalidValue(`${path}.annotations.${k}`, v, "must be a string"));
-  }
-  return causes;
-}
 
 function defaultContainer(c: Obj): void {
   c.terminationMessagePath ??= "/dev/termination-log";
@@ -114,6 +58,50 @@ function validatePodSpec(spec: Obj | undefined, path: string): Cause[] {
     names.add(c.name);
     if (!c.image) causes.push(required(`${p}.image`));
   });
+  // The Job controller names indexed pods' hosts `<job>-<index>`: a long Job name fails here.
+  for (const f of ["hostname", "subdomain"])
+    if (typeof spec[f] === "string") {
+      const errs = dnsErrors(spec[f], true);
+      if (errs.length) causes.push(invalidValue(`${path}.${f}`, spec[f], errs.join("; ")));
+    }
+  if (typeof spec.runtimeClassName === "string") {
+    const errs = dnsErrors(spec.runtimeClassName, false);
+    if (errs.length)
+      causes.push(invalidValue(`${path}.runtimeClassName`, spec.runtimeClassName, errs.join("; ")));
+  }
+  causes.push(...podResourceCauses(spec, path));
+  return causes;
+}
+
+/** ConfigMap and Secret keys and their 1 MiB limit on the data (decoded bytes for a Secret). */
+function dataCauses(kind: string, o: Obj): Cause[] {
+  const causes: Cause[] = [];
+  const bags: [string, Obj | undefined, (v: unknown) => number][] =
+    kind === "Secret"
+      ? [["data", o.data, (v) => Buffer.from(String(v), "base64").length]]
+      : [
+          ["data", o.data, (v) => Buffer.byteLength(String(v))],
+          ["binaryData", o.binaryData, (v) => Buffer.from(String(v), "base64").length],
+        ];
+  let total = 0;
+  for (const [field, bag, size] of bags)
+    for (const [k, v] of Object.entries(bag ?? {})) {
+      if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253)
+        causes.push(
+          invalidValue(
+            `${field}[${k}]`,
+            k,
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+          ),
+        );
+      total += size(v);
+    }
+  if (total > MAX_DATA_BYTES)
+    causes.push({
+      reason: "FieldValueTooLong",
+      message: `Too long: may not be more than ${MAX_DATA_BYTES} bytes`,
+      field: "[]",
+    });
   return causes;
 }
 
@@ -168,13 +156,18 @@ export function applyDefaults(kind: string, o: Obj): void {
     kind === "Secret" ||
     kind === "ServiceAccount" ||
     kind === "Event" ||
-    kind === "Lease"
+    kind === "Lease" ||
+    kind === "RuntimeClass"
       ? undefined
       : {}) as Obj | undefined;
   if (spec === undefined) delete o.spec;
   switch (kind) {
     case "Pod":
       defaultPodSpec(spec!);
+      // SetDefaults_Pod (not templates): a limit without a request is also the request.
+      for (const c of (spec!.containers ?? []) as Obj[])
+        if (isObj(c.resources?.limits))
+          c.resources.requests = { ...c.resources.limits, ...(c.resources.requests ?? {}) };
       break;
     case "Deployment":
       spec!.replicas ??= 1;
@@ -296,8 +289,23 @@ export function validateBuiltin(kind: string, o: Obj, old?: Obj, group = ""): Ca
         if ((spec.ports as Obj[]).length > 1 && !p.name) causes.push(required(`spec.ports[${i}].name`));
       });
       break;
+    case "NetworkPolicy":
+      causes.push(...networkPolicyCauses(spec));
+      break;
+    case "PodDisruptionBudget":
+      causes.push(...pdbCauses(spec));
+      break;
+    case "RuntimeClass": {
+      const errs = typeof o.handler === "string" ? dnsErrors(o.handler, true) : [];
+      if (!o.handler) causes.push(required("handler"));
+      else if (errs.length) causes.push(invalidValue("handler", o.handler, errs.join("; ")));
+      if (old && old.handler !== o.handler)
+        causes.push(invalidValue("handler", o.handler, "field is immutable"));
+      break;
+    }
     case "ConfigMap":
     case "Secret":
+      causes.push(...dataCauses(kind, o));
       if (
         old?.immutable === true &&
         (!deepEqual(old.data, o.data) || !deepEqual(old.binaryData, o.binaryData))

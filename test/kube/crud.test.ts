@@ -132,10 +132,15 @@ describe("kube server: CRUD", () => {
       body: { metadata: { generateName: "run-" } },
     });
     expect(g.metadata?.name).to.match(/^run-[a-z0-9]{5}$/);
+    // v1.36 validates Service names as RFC 1123 labels: a leading digit is fine, a dot is not.
+    await c.core.createNamespacedService({
+      namespace: "default",
+      body: { metadata: { name: "9svc" }, spec: { ports: [{ port: 80 }] } },
+    });
     const bad = await apiError(() =>
       c.core.createNamespacedService({
         namespace: "default",
-        body: { metadata: { name: "9svc" }, spec: { ports: [{ port: 80 }] } },
+        body: { metadata: { name: "svc.a" }, spec: { ports: [{ port: 80 }] } },
       }),
     );
     expect(bad.code).to.equal(422);

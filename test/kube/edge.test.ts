@@ -193,7 +193,8 @@ describe("kube server: edge cases", () => {
         },
       },
     });
-    expect(pod.spec?.containers[0]?.resources?.limits).to.deep.equal({ cpu: 1, memory: "1Gi" });
+    // Stored as the canonical quantity string, as the real server encodes it.
+    expect(pod.spec?.containers[0]?.resources?.limits).to.deep.equal({ cpu: "1", memory: "1Gi" });
   });
 
   it("merges Service ports by port in a strategic merge patch", async () => {

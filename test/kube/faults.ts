@@ -56,6 +56,13 @@ export function faultError(code: number, r: RequestInfo): KubeError {
         `Operation cannot be fulfilled on ${r.group ? `${r.resource}.${r.group}` : r.resource} "${r.name ?? ""}": the object has been modified; please apply your changes to the latest version and try again`,
         details,
       );
+    case 404:
+      return new KubeError(
+        404,
+        "NotFound",
+        `${r.group ? `${r.resource}.${r.group}` : r.resource} "${r.name ?? ""}" not found`,
+        details,
+      );
     case 410:
       return new KubeError(410, "Expired", "too old resource version: 1 (2)", {});
     case 429:
@@ -96,7 +103,7 @@ export class Faults {
   /** Every request seen, in order (verb + path), for tests that assert what the client did. */
   readonly requests: RequestInfo[] = [];
 
-  /** The next `times` matching requests get `code` (409, 429, 500, 503, 504) instead of running. */
+  /** The next `times` matching requests get `code` (404, 409, 429, 500, 503, 504) instead of running. */
   fail(match: Match, code: number, times = 1): this {
     this.#rules.push({ match, remaining: times, code });
     return this;

@@ -5,6 +5,7 @@ import { type IncomingMessage, type ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { type ApplyManager } from "./apply.js";
 import { discovery } from "./discovery.js";
+import { openapiDocument } from "./openapi.js";
 import { badRequest, KubeError, methodNotAllowed, notFoundPath, unsupportedMediaType } from "./errors.js";
 import { type Faults, type RequestInfo } from "./faults.js";
 import { type FieldValidation } from "./fields.js";
@@ -114,6 +115,20 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     throw new KubeError(401, "Unauthorized", "Unauthorized");
   if (path === "/healthz" || path === "/readyz" || path === "/livez") {
     res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+    return;
+  }
+  if (path === "/openapi/v2" || path === "/openapi/v3" || path.startsWith("/openapi/v3/")) {
+    const doc = req.method === "GET" ? openapiDocument(ctx.table, path) : undefined;
+    if (!doc) throw notFoundPath();
+    // client-go's OpenAPISchema() asks for protobuf only; a JSON-only server answers 406.
+    const accept = String(req.headers.accept ?? "*/*");
+    if (!/application\/json|\*\/\*/.test(accept))
+      throw new KubeError(
+        406,
+        "NotAcceptable",
+        `only the following media types are accepted: application/json`,
+      );
+    send(res, 200, doc);
     return;
   }
   const r = route(ctx.table, path);
@@ -264,11 +279,8 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     case "create":
     case "update": {
       if (!/^application\/(json|yaml)$/.test(contentType))
-        throw unsupportedMediaType([
-          "application/json",
-          "application/yaml",
-          "application/vnd.kubernetes.protobuf",
-        ]);
+        // A real server also decodes protobuf; this one does not, so it does not list it.
+        throw unsupportedMediaType(["application/json", "application/yaml"]);
       const body = decode(text, contentType);
       if (verb === "create") {
         reply(201, ctx.store.create(t, ns, body, { dryRun, ...w }));

@@ -99,6 +99,7 @@ const BUILTINS: Builtin[] = [
     shortNames: ["pdb"],
   },
   { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases" },
+  { group: "node.k8s.io", version: "v1", kind: "RuntimeClass", plural: "runtimeclasses", namespaced: false },
   { group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", shortNames: ["ev"] },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles" },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings" },

@@ -4,11 +4,14 @@
 // One pass reads the store and writes.
 import { createHash } from "node:crypto";
 import { type RsState, rolloutStep } from "./sim-rollout.js";
-import { stamp, type Store } from "./store.js";
+import { type PodCtx, createPod, replicaFailure } from "./sim-pods.js";
+import { stamp } from "./store.js";
 import { fromLabelSelector, matchesLabels } from "./selectors.js";
 import { clone, type Obj, type ResourceType } from "./types.js";
 
 const KCM = "kube-controller-manager";
+const RS_CONTROLLER = "replicaset-controller";
+const JOB_CONTROLLER = "job-controller";
 const SAFE = "bcdfghjklmnpqrstvwxz2456789";
 
 export function templateHash(template: unknown): string {
@@ -18,10 +21,7 @@ export function templateHash(template: unknown): string {
   return Array.from(d.subarray(0, 10), (b) => SAFE[b % SAFE.length]).join("");
 }
 
-export interface WorkloadCtx {
-  store: Store;
-  now: () => Date;
-  t: (group: string, plural: string) => ResourceType;
+export interface WorkloadCtx extends PodCtx {
   /** Per-job memory of pods already counted (the real controller's tracking finalizers). */
   jobs: Map<
     string,
@@ -82,41 +82,14 @@ function writeStatus(ctx: WorkloadCtx, t: ResourceType, o: Obj, status: Obj): vo
   ctx.store.update(t, o.metadata.namespace, o.metadata.name, next, { subresource: "status", manager: KCM });
 }
 
-function createPod(
-  ctx: WorkloadCtx,
-  owner: Obj,
-  template: Obj,
-  extra: { generateName: string; labels?: Obj; annotations?: Obj; hostname?: string; env?: Obj[] },
-): void {
-  const tmpl = clone(template ?? {});
-  const meta = tmpl.metadata ?? {};
-  const spec = tmpl.spec ?? {};
-  if (extra.hostname) spec.hostname = extra.hostname;
-  if (extra.env) for (const c of spec.containers ?? []) c.env = [...(c.env ?? []), ...extra.env];
-  ctx.store.create(
-    ctx.t("", "pods"),
-    owner.metadata.namespace,
-    {
-      metadata: {
-        generateName: extra.generateName,
-        labels: { ...(meta.labels ?? {}), ...(extra.labels ?? {}) },
-        ...(meta.annotations || extra.annotations
-          ? { annotations: { ...(meta.annotations ?? {}), ...(extra.annotations ?? {}) } }
-          : {}),
-        ownerReferences: [controllerRef(owner)],
-      },
-      spec,
-    },
-    { manager: KCM },
-  );
-}
-
 export function syncReplicaSet(ctx: WorkloadCtx, rs: Obj, pods: Obj[]): void {
   const podT = ctx.t("", "pods");
   const live = ownedBy(pods, rs).filter((p) => !p.metadata.deletionTimestamp && !isTerminal(p));
   const want = rs.metadata.deletionTimestamp ? live.length : (rs.spec.replicas ?? 1);
-  for (let i = live.length; i < want; i++)
-    createPod(ctx, rs, rs.spec.template, { generateName: `${rs.metadata.name}-` });
+  let error: string | undefined;
+  // A refused pod stops this pass's creations (the real controller's slow start gives up too).
+  for (let i = live.length; i < want && !error; i++)
+    error = createPod(ctx, rs, rs.spec.template, { generateName: `${rs.metadata.name}-` }, RS_CONTROLLER);
   if (live.length > want) {
     const victims = [...live].sort(
       (a, b) =>
@@ -131,12 +104,14 @@ export function syncReplicaSet(ctx: WorkloadCtx, rs: Obj, pods: Obj[]): void {
   );
   const sel = fromLabelSelector(rs.spec.selector);
   const ready = now.filter(isReady).length;
+  const conditions = replicaFailure(rs.status?.conditions ?? [], error, stamp(ctx.now()));
   writeStatus(ctx, ctx.t("apps", "replicasets"), rs, {
     replicas: now.length,
     fullyLabeledReplicas: now.filter((p) => matchesLabels(sel, p.metadata.labels)).length,
     readyReplicas: ready,
     availableReplicas: ready,
     observedGeneration: rs.metadata.generation,
+    ...(conditions.length ? { conditions } : {}),
   });
 }
 
@@ -232,6 +207,18 @@ export function syncDeployment(ctx: WorkloadCtx, d: Obj): void {
           nowS,
         );
   const done = (cur?.status?.availableReplicas ?? 0) >= desired && sum("replicas") === desired;
+  // The new ReplicaSet's ReplicaFailure becomes the Deployment's (getReplicaFailures).
+  const failure = (cur?.status?.conditions ?? []).find((c: Obj) => c.type === "ReplicaFailure");
+  conds = failure
+    ? setCondition(
+        conds,
+        "ReplicaFailure",
+        failure.status,
+        failure.reason,
+        failure.message,
+        failure.lastTransitionTime,
+      )
+    : conds.filter((c) => c.type !== "ReplicaFailure");
   conds = setCondition(
     conds,
     "Progressing",
@@ -356,25 +343,31 @@ export function syncJob(ctx: WorkloadCtx, job: Obj, pods: Obj[]): void {
           (i) => !mem.indexes.has(i) && !busy.has(i),
         );
         for (const i of todo.slice(0, Math.max(0, parallelism - active.length)))
-          createPod(ctx, job, job.spec.template, {
-            generateName: `${job.metadata.name}-${i}-`,
-            hostname: `${job.metadata.name}-${i}`,
-            labels: { "batch.kubernetes.io/job-completion-index": String(i) },
-            annotations: { "batch.kubernetes.io/job-completion-index": String(i) },
-            env: [
-              {
-                name: "JOB_COMPLETION_INDEX",
-                valueFrom: {
-                  fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-completion-index']" },
+          createPod(
+            ctx,
+            job,
+            job.spec.template,
+            {
+              generateName: `${job.metadata.name}-${i}-`,
+              hostname: `${job.metadata.name}-${i}`,
+              labels: { "batch.kubernetes.io/job-completion-index": String(i) },
+              annotations: { "batch.kubernetes.io/job-completion-index": String(i) },
+              env: [
+                {
+                  name: "JOB_COMPLETION_INDEX",
+                  valueFrom: {
+                    fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-completion-index']" },
+                  },
                 },
-              },
-            ],
-          });
+              ],
+            },
+            JOB_CONTROLLER,
+          );
       } else {
         const remaining =
           completions === undefined ? (succeeded > 0 ? 0 : parallelism) : completions - succeeded;
         for (let i = active.length; i < Math.min(parallelism, remaining); i++)
-          createPod(ctx, job, job.spec.template, { generateName: `${job.metadata.name}-` });
+          createPod(ctx, job, job.spec.template, { generateName: `${job.metadata.name}-` }, JOB_CONTROLLER);
       }
     }
   }

@@ -11,6 +11,7 @@ import {
   syncReplicaSet,
   type WorkloadCtx,
 } from "./sim-workloads.js";
+import { DEFAULT_ALLOCATABLE, type SimNode, simNode, unschedulable } from "./sim-scheduler.js";
 import { clone, type Obj, type ResourceType } from "./types.js";
 
 export interface SimOptions {
@@ -22,6 +23,8 @@ export interface SimOptions {
   jobPods?: "manual" | "succeed";
   /** Node name pods are bound to. Default "sim-node-1". */
   nodeName?: string;
+  /** The node's allocatable resources (sim-scheduler.ts DEFAULT_ALLOCATABLE: 32 CPUs, 8 GPUs...). */
+  nodeAllocatable?: Record<string, string>;
 }
 
 export class Simulation {
@@ -34,19 +37,29 @@ export class Simulation {
   #failing = new Map<string, number>();
   #manualStarts = new Set<string>();
   readonly opts: Required<SimOptions>;
+  /** The one node pods are scheduled on. */
+  readonly node: SimNode;
 
   constructor(
     private readonly store: Store,
     private readonly now: () => Date,
     opts: SimOptions,
   ) {
-    this.opts = { enabled: true, kubelet: "ready", jobPods: "manual", nodeName: "sim-node-1", ...opts };
+    this.opts = {
+      enabled: true,
+      kubelet: "ready",
+      jobPods: "manual",
+      nodeName: "sim-node-1",
+      nodeAllocatable: DEFAULT_ALLOCATABLE,
+      ...opts,
+    };
+    this.node = simNode(this.opts.nodeName, this.opts.nodeAllocatable);
     const t = (group: string, plural: string): ResourceType => {
       const found = store.types.all.find((x) => x.group === group && x.plural === plural);
       if (!found) throw new Error(`sim: no type ${group}/${plural}`);
       return found;
     };
-    this.#ctx = { store, now, t, jobs: new Map() };
+    this.#ctx = { store, now, t, jobs: new Map(), createErrors: new Map() };
     if (this.opts.enabled) {
       store.listeners.push(() => this.#schedule());
       store.gracefulPods = true;
@@ -116,12 +129,7 @@ export class Simulation {
     const job = this.#jobOf(p);
     if (job && this.#completing.has(job)) return this.#terminate(p, "Succeeded", 0, "Completed");
     if (job && this.#failing.has(job)) return this.#terminate(p, "Failed", this.#failing.get(job)!, "Error");
-    if (!p.spec.nodeName) {
-      const next = clone(p);
-      next.spec.nodeName = this.opts.nodeName;
-      this.store.put(this.#t("", "pods"), next);
-      return;
-    }
+    if (!p.spec.nodeName) return this.#schedule1(p);
     if (p.status?.phase === "Pending" && (this.opts.kubelet === "ready" || this.#manualStarts.has(key))) {
       this.#setStatus(p, this.#running(p, true));
       if (job && this.opts.jobPods === "succeed")
@@ -132,6 +140,36 @@ export class Simulation {
           "Completed",
         );
     }
+  }
+
+  /** Binds the pod, or marks it Unschedulable (once per message) while it does not fit. */
+  #schedule1(p: Obj): void {
+    const bound = this.store
+      .list(this.#t("", "pods"))
+      .filter((x) => x.spec.nodeName === this.node.name && !isTerminal(x));
+    const why = unschedulable(p, this.node, bound);
+    if (!why) {
+      const next = clone(p);
+      next.spec.nodeName = this.node.name;
+      this.store.put(this.#t("", "pods"), next);
+      return;
+    }
+    const cur = (p.status?.conditions ?? []).find((c: Obj) => c.type === "PodScheduled");
+    if (cur?.message === why) return;
+    this.#setStatus(p, {
+      ...(p.status ?? {}),
+      phase: "Pending",
+      conditions: [
+        {
+          type: "PodScheduled",
+          status: "False",
+          reason: "Unschedulable",
+          message: why,
+          lastProbeTime: null,
+          lastTransitionTime: stamp(this.now()),
+        },
+      ],
+    });
   }
 
   #running(p: Obj, ready: boolean): Obj {

@@ -3,6 +3,7 @@
 // their resourceVersion), every commit recorded in the watch history. GC lives in gc.ts.
 import { randomUUID } from "node:crypto";
 import { admit, checkEnvelope } from "./admit.js";
+import { admissionName, admitPodSecurity, admitRuntimeClass, enforcedLevel } from "./pod-admission.js";
 import { alreadyExists, conflict, KubeError, notFound, staleConflict, badRequest } from "./errors.js";
 import { type History, type EventType } from "./history.js";
 import { type ResourceTable } from "./resources.js";
@@ -156,10 +157,16 @@ export class Store {
     else delete next.metadata.managedFields;
   }
 
+  #peekKind(apiVersion: string, kind: string, ns: string, name: string): Obj | undefined {
+    const t = this.types.byKind(apiVersion, kind);
+    return t ? this.peek(t, ns, name) : undefined;
+  }
+
   create(t: ResourceType, ns: string, body: unknown, opts: WriteOptions = {}): Obj {
     const o = checkEnvelope(t, clone(body), ns);
     const m = o.metadata as Obj;
     if (m.resourceVersion) throw badRequest("resourceVersion should not be set on objects to be created");
+    const requested = { ...m };
     if (!m.name && m.generateName) m.name = `${m.generateName}${randSuffix()}`;
     this.#checkNamespace(t, ns);
     m.uid = randomUUID();
@@ -170,7 +177,19 @@ export class Store {
     else delete m.generation;
     if (t.status) delete o.status;
     this.#prepareCreate(t, o);
+    const isPod = t.kind === "Pod" && !t.group;
+    // Mutating admission (RuntimeClass) runs before validation, validating (PodSecurity) after.
+    if (isPod)
+      admitRuntimeClass(o, admissionName(requested), (rc) =>
+        this.#peekKind("node.k8s.io/v1", "RuntimeClass", "", rc),
+      );
     const admitted = admit(t, o, this.crs, undefined, opts);
+    if (isPod)
+      admitPodSecurity(
+        admitted,
+        admissionName(requested),
+        enforcedLevel(this.#peekKind("v1", "Namespace", "", ns)),
+      );
     if (this.peek(t, ns, admitted.metadata.name)) throw alreadyExists(t, admitted.metadata.name);
     this.#track(t, undefined, admitted, opts);
     if (opts.dryRun) return admitted;

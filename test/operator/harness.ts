@@ -25,6 +25,7 @@ export async function eventually<T>(
 
 export interface Env {
   kube: KubeServer;
+  kc: k8s.KubeConfig;
   custom: k8s.CustomObjectsApi;
   core: k8s.CoreV1Api;
   batch: k8s.BatchV1Api;
@@ -41,6 +42,7 @@ export async function startEnv(sim: SimOptions = {}): Promise<Env> {
   const requests: { method: string; path: string }[] = [];
   return {
     kube,
+    kc,
     requests,
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     core: kc.makeApiClient(k8s.CoreV1Api),

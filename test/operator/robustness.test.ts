@@ -355,7 +355,9 @@ describe("operator: ownership, faults and restarts", function () {
     expect(asked[0]!.length, "all four live pods read").to.equal(4);
     const reqs = env.requests.slice(before);
     const podPatch = reqs.findIndex((r) => r.method === "PATCH" && r.path.includes("/pods/"));
-    const scale = reqs.findIndex((r) => r.method === "PATCH" && r.path.endsWith("/agentworkerpools/a"));
+    const scale = reqs.findIndex(
+      (r) => r.method === "PATCH" && r.path.split("?")[0]!.endsWith("/agentworkerpools/a"),
+    );
     expect(podPatch, "pods annotated").to.be.greaterThan(-1);
     expect(podPatch, "before replicas are lowered").to.be.lessThan(scale);
     expect(

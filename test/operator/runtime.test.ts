@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { silentLogger } from "../../lib/log.js";
 import { backoffDelay } from "../../operator/runtime/backoff.js";
 import { setCondition } from "../../operator/runtime/conditions.js";
-import { drifted, isSubset, mergePatchFor } from "../../operator/runtime/diff.js";
+import { type Obj, drifted, isSubset, mergePatchFor } from "../../operator/runtime/diff.js";
 import { Informer } from "../../operator/runtime/informer.js";
 import { RestKubeApi, resourcePath, RESOURCES } from "../../operator/runtime/kube.js";
 import { primaryChanged } from "../../operator/runtime/predicates.js";
@@ -117,6 +117,33 @@ describe("operator runtime: drift and conditions", () => {
       metadata: { labels: { a: "1" }, annotations: undefined, ownerReferences: [{ uid: "u" }] },
       spec: want.spec,
     });
+  });
+
+  it("compares resource quantities by value: the server's canonical form is no drift", () => {
+    const pod = (resources: object, sizeLimit?: string) => ({
+      spec: {
+        template: {
+          spec: {
+            containers: [{ name: "w", resources }],
+            ...(sizeLimit ? { volumes: [{ name: "t", emptyDir: { sizeLimit } }] } : {}),
+          },
+        },
+      },
+    });
+    const cases: [Obj, Obj, boolean][] = [
+      [
+        pod({ requests: { cpu: "1000m", memory: "2048Mi" } }),
+        pod({ requests: { cpu: "1", memory: "2Gi" } }),
+        false,
+      ],
+      [pod({ limits: { memory: "9216Mi" } }, "1024Mi"), pod({ limits: { memory: "9Gi" } }, "1Gi"), false],
+      [pod({ requests: { cpu: "1" } }), pod({ requests: { cpu: "2" } }), true],
+      [pod({ limits: { memory: "1Gi" } }), pod({ limits: { memory: "1G" } }), true],
+      // Only quantities compare by value: an env value "1000m" is text.
+      [{ spec: { env: [{ value: "1000m" }] } }, { spec: { env: [{ value: "1" }] } }, true],
+    ];
+    for (const [want, got, drift] of cases)
+      expect(drifted(want, got), JSON.stringify([want, got])).to.equal(drift);
   });
 
   it("moves lastTransitionTime only when a condition's status flips", () => {
