@@ -3,29 +3,21 @@
 // status is gathered in memory, written once, and events are recorded after that write succeeds.
 import { randomBytes } from "node:crypto";
 import { type KubernetesObject, type V1Job, type V1Secret } from "@kubernetes/client-node";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
-import {
-  ATTEMPT_LABEL,
-  COMPONENT_LABEL,
-  FINALIZER,
-  RUN_LABEL,
-  isOwnedBy,
-  names,
-  orphanedChildOf,
-  stableJson,
-} from "../labels.js";
+import { type AgentWorkerPool, type ResolvedTrainingRun, type TrainingRun } from "../../gen/crds/index.js";
+import { ATTEMPT_LABEL, COMPONENT_LABEL, FINALIZER, RUN_LABEL, names, stableJson } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { conditionDiffers } from "../runtime/conditions.js";
 import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
+import { finalizeRun } from "./finalize.js";
+import { type Pass, type TrainerDeps, type TrainerState, attemptOf, driveTrainer } from "./trainer.js";
 import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
 import {
   buildConfigMap,
   buildHubService,
   buildTokenSecret,
-  buildTrainerJob,
   buildTrainerNetworkPolicy,
   buildTrainerService,
 } from "./build.js";
@@ -38,14 +30,7 @@ import {
 import { hubTarget } from "../hub-stats.js";
 import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
-import {
-  type JobView,
-  SPEC_REASONS,
-  type Verdict,
-  trainerAction,
-  trainerFailureFromPods,
-  viewJob,
-} from "./policy.js";
+import { type JobView, SPEC_REASONS, trainerFailureFromPods, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
 import { rejectedChild, scaledOutside, unschedulableTrainer, workersProblem } from "./stuck.js";
 
@@ -74,10 +59,9 @@ export interface RunReconcilerDeps {
   images?: DefaultImages;
 }
 
-const attemptOf = (o: K): number => Number(o.metadata?.labels?.[ATTEMPT_LABEL] ?? -1);
-
 export class TrainingRunReconciler {
   readonly #d: Required<RunReconcilerDeps>;
+  readonly #trainerDeps: TrainerDeps;
 
   constructor(deps: RunReconcilerDeps) {
     this.#d = {
@@ -87,31 +71,64 @@ export class TrainingRunReconciler {
       statsIntervalMs: deps.statsIntervalMs ?? 15_000,
       images: deps.images ?? BUILTIN_IMAGES,
     };
+    this.#trainerDeps = {
+      api: this.#d.api,
+      images: this.#d.images,
+      deleteOwned: (kind, ns, name, uid, ctx) => this.#deleteOwned(kind, ns, name, uid, ctx),
+    };
   }
 
   reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
-    const { api, caches } = this.#d;
     // 1. Read the run; gone means its children are the garbage collector's.
-    const cached = caches.runs.get(req.namespace, req.name);
+    const cached = this.#d.caches.runs.get(req.namespace, req.name);
     if (!cached) return {};
-    const events: PendingEvent[] = [];
-
     // 2. Deletion: stop workers, record the end, delete what we own, release the finalizer.
     if (cached.metadata?.deletionTimestamp) return this.#finalize(cached, ctx);
-    let run: TrainingRun & K = cached;
-    if (!(run.metadata?.finalizers ?? []).includes(FINALIZER)) {
-      const finalizers = [...(run.metadata?.finalizers ?? []), FINALIZER];
-      run = await api.mergePatch("TrainingRun", req.namespace, req.name, {
-        metadata: { finalizers, resourceVersion: run.metadata?.resourceVersion },
-      });
-    }
-    const uid = run.metadata!.uid!;
-    const generation = run.metadata?.generation ?? 0;
+    const run = await this.#withFinalizer(cached, req);
+    // 3. Resolve and check the spec; an invalid one gets a condition, not a hot loop.
+    const pass = await this.#begin(req, ctx, run);
+    if (!pass) return {};
+    // 4. Observe the trainer Jobs: the highest attempt is current (survives a lost status write).
+    const trainer = await this.#observeTrainer(pass);
+    // 5. Run-wide children: token (created once), run.json, Services, inference.
+    await this.#ensureRunChildren(pass);
+    // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
+    const view = pass.stopped ? trainer.view : await driveTrainer(this.#trainerDeps, pass, trainer);
+    pass.obs.job = view;
+    // 7. Workers: the owned inline pool (at zero when stopped), or the referenced pool's readiness.
+    const finished = pass.stopped || !!pass.obs.completed || !!pass.obs.failed;
+    const active = !finished && !pass.spec.spec.suspend;
+    await this.#ensureWorkers(pass, finished);
+    // Trainer pods that exist but are not running: ask the scheduler's verdict on them.
+    const starting = active && !!view && view.active > 0 && view.ready === 0 && !view.complete;
+    if (starting) pass.obs.problem ??= await this.#whyPending(req, pass.spec, view.attempt, ctx);
+    // 8. The hub's Stats, once its pods are up.
+    const live = active && !!view && view.ready > 0;
+    if (live) pass.obs.hub = await this.#readHub(pass);
+    // 9. Status once, then events. A stuck run tells its story once per new reason.
+    const { obs, events } = pass;
+    if (obs.problem && conditionDiffers(run.status?.conditions, "Degraded", obs.problem))
+      events.push({ type: "Warning", ...obs.problem });
+    await this.#writeStatus(run, obs, events, ctx);
+    // Trainer pods that are not ready yet are a known wait: look again (Stats, or why they pend).
+    return live || starting ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
+  };
 
-    // 3. Validate what the schema could not (CEL rules, cross-field checks): no hot loop on a bad spec.
+  async #withFinalizer(run: TrainingRun & K, req: Request): Promise<TrainingRun & K> {
+    if ((run.metadata?.finalizers ?? []).includes(FINALIZER)) return run;
+    const finalizers = [...(run.metadata?.finalizers ?? []), FINALIZER];
+    return this.#d.api.mergePatch("TrainingRun", req.namespace, req.name, {
+      metadata: { finalizers, resourceVersion: run.metadata?.resourceVersion },
+    });
+  }
+
+  /**
+   * The pass's state, or undefined after recording why the run is invalid. Succeeded and Failed
+   * are terminal (except a Failed that only an invalid spec caused): the reason and message are
+   * carried over from the condition that recorded the end.
+   */
+  async #begin(req: Request, ctx: ReconcileContext, run: TrainingRun & K): Promise<Pass | undefined> {
     const valid = validateRun(run);
-    // Succeeded and Failed are terminal (except a Failed that only an invalid spec caused): the
-    // reason and message are carried over from the condition that recorded the end.
     const phase = run.status?.phase;
     const endCond = run.status?.conditions?.find(
       (c) => c.type === (phase === "Succeeded" ? "Complete" : "Failed"),
@@ -121,53 +138,75 @@ export class TrainingRunReconciler {
         ? { phase, why: { reason: endCond?.reason ?? phase, message: endCond?.message ?? "" } }
         : undefined;
     const obs: RunObservation = {
-      generation,
+      generation: run.metadata?.generation ?? 0,
       suspended: !!run.spec.suspend,
       restarts: run.status?.restarts ?? 0,
-      maxSteps: run.spec.algorithm?.maxSteps ?? 100,
+      maxSteps: "run" in valid ? valid.run.spec.algorithm.maxSteps : 0,
       ended: ended as RunObservation["ended"],
     };
+    const events: PendingEvent[] = [];
     if ("invalid" in valid) {
       obs.invalid = valid.invalid;
-      if (
-        phase !== "Failed" ||
-        endCond?.reason !== valid.invalid.reason ||
-        endCond.message !== valid.invalid.message
-      )
+      const same =
+        phase === "Failed" &&
+        endCond?.reason === valid.invalid.reason &&
+        endCond.message === valid.invalid.message;
+      if (!same)
         events.push({ type: "Warning", reason: valid.invalid.reason, message: valid.invalid.message });
       await this.#writeStatus(run, obs, events, ctx);
-      return {};
+      return undefined;
     }
-    const spec = valid.run;
+    const uid = run.metadata!.uid!;
+    const pass: Pass = {
+      req,
+      ctx,
+      run,
+      spec: valid.run,
+      uid,
+      obs,
+      events,
+      stopped: !!ended,
+      ensure: () => undefined as never,
+    };
+    pass.ensure = (kind, desired, fields) => this.#ensure(pass, kind, desired, fields);
+    return pass;
+  }
 
-    // 4. Observe the trainer Jobs: the highest attempt is current (survives a lost status write).
-    const jobs = caches.jobs.ownedBy(uid).filter((j) => j.metadata?.labels?.[COMPONENT_LABEL] === "trainer");
+  async #ensure(pass: Pass, kind: Kind, desired: K, fields?: readonly string[]) {
+    const { req, ctx, uid, obs, events } = pass;
+    const actual = this.#cacheFor(kind).get(req.namespace, desired.metadata!.name!);
+    const r = await ensureChild(this.#d.api, kind, desired, actual, { ownerUid: uid, fields });
+    if (r.outcome === "created" || r.outcome === "updated")
+      ctx.logger.info(`child ${r.outcome}`, { kind, child: desired.metadata!.name });
+    if (r.outcome === "foreign")
+      events.push({
+        type: "Warning",
+        reason: "NameTaken",
+        message: `${kind} ${desired.metadata!.name} exists and is not owned by this run`,
+      });
+    if (r.rejected) obs.problem ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
+    return r;
+  }
+
+  async #observeTrainer(pass: Pass): Promise<TrainerState> {
+    const { req, ctx, uid, obs } = pass;
+    const jobs = this.#d.caches.jobs
+      .ownedBy(uid)
+      .filter((j) => j.metadata?.labels?.[COMPONENT_LABEL] === "trainer");
     const attempt = Math.max(obs.restarts, ...jobs.map(attemptOf));
     obs.restarts = attempt;
     const current = jobs.find((j) => attemptOf(j) === attempt);
     let view: JobView | undefined = current ? viewJob(current as V1Job as never, attempt) : undefined;
-    if (view?.failed && !ended)
+    if (view?.failed && !pass.stopped)
       view = { ...view, failed: (await this.#whyFailed(req, attempt, ctx)) ?? view.failed };
-    const stopped = !!ended;
+    return { jobs, attempt, current, view };
+  }
 
-    // 5. Run-wide children: token (created once), run.json, Services, inference.
-    const ensure = async (kind: Kind, desired: K, fields?: readonly string[]) => {
-      const actual = this.#cacheFor(kind).get(req.namespace, desired.metadata!.name!);
-      const r = await ensureChild(api, kind, desired, actual, { ownerUid: uid, fields });
-      if (r.outcome === "created" || r.outcome === "updated")
-        ctx.logger.info(`child ${r.outcome}`, { kind, child: desired.metadata!.name });
-      if (r.outcome === "foreign")
-        events.push({
-          type: "Warning",
-          reason: "NameTaken",
-          message: `${kind} ${desired.metadata!.name} exists and is not owned by this run`,
-        });
-      if (r.rejected) obs.problem ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
-      return r;
-    };
-    if (!caches.secrets.get(req.namespace, names.token(req.name))) {
+  async #ensureRunChildren(pass: Pass): Promise<void> {
+    const { req, spec, uid, ctx, ensure } = pass;
+    if (!this.#d.caches.secrets.get(req.namespace, names.token(req.name))) {
       await ensure("Secret", buildTokenSecret(spec, this.#d.newToken()));
-      events.push({
+      pass.events.push({
         type: "Normal",
         reason: "TokenCreated",
         message: `created run token Secret ${names.token(req.name)}`,
@@ -179,154 +218,65 @@ export class TrainingRunReconciler {
     await ensure("NetworkPolicy", buildTrainerNetworkPolicy(spec));
     if (spec.spec.inference) {
       const { deployment, service } = buildInference(spec, this.#d.images);
-      if (stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
+      if (pass.stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
       await ensure("Deployment", deployment);
       await ensure("Service", service);
       await ensure("NetworkPolicy", buildInferenceNetworkPolicy(spec));
     } else {
-      await this.#deleteOwned("Deployment", req.namespace, names.inference(req.name), uid, ctx);
-      await this.#deleteOwned("Service", req.namespace, names.inference(req.name), uid, ctx);
-      await this.#deleteOwned("NetworkPolicy", req.namespace, names.inference(req.name), uid, ctx);
+      for (const kind of ["Deployment", "Service", "NetworkPolicy"] as const)
+        await this.#deleteOwned(kind, req.namespace, names.inference(req.name), uid, ctx);
     }
+  }
 
-    // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
-    if (!stopped) {
-      const action = trainerAction(view, obs.restarts, spec.spec.trainer?.maxRestarts ?? 3);
-      if (action.kind === "restart") {
-        // Create the next attempt before deleting the failed one: a crash in between leaves the
-        // highest attempt current, so the restart is counted exactly once.
-        const job = buildTrainerJob(spec, action.nextAttempt, this.#d.images);
-        await ensure("Job", job);
-        await api.delete("Job", req.namespace, view!.name, { propagation: "Background" }).catch((e) => {
-          if (!isStatus(e, 404)) throw e;
-        });
-        obs.restarts = action.nextAttempt;
-        obs.restarted = action.why;
-        view = { ...viewJob(job as never, action.nextAttempt) };
-        events.push({
-          type: "Warning",
-          reason: "GangRestart",
-          message: `trainer failed (${action.why.message}); restart ${obs.restarts}`,
-        });
-      } else if (action.kind === "fail") {
-        obs.failed = action.why;
-        events.push({ type: "Warning", reason: "RunFailed", message: action.why.message });
-      } else if (action.kind === "complete") {
-        obs.completed = true;
-        events.push({
-          type: "Normal",
-          reason: "RunSucceeded",
-          message: "the trainer finished; workers scaled to zero",
-        });
-      } else {
-        const job = buildTrainerJob(spec, attempt, this.#d.images);
-        // A Job's pod template is immutable: only suspend and the TTL are kept in step; other trainer
-        // changes take effect at the next gang restart or resume (docs/operator.md).
-        const desired = current
-          ? ({
-              metadata: job.metadata,
-              spec: {
-                suspend: job.spec!.suspend,
-                ttlSecondsAfterFinished: job.spec!.ttlSecondsAfterFinished,
-              },
-            } as K)
-          : job;
-        const r = await ensure("Job", desired, ["spec"]);
-        if (r.outcome === "created")
-          events.push({
-            type: "Normal",
-            reason: "TrainerCreated",
-            message: `created trainer Job ${job.metadata!.name}`,
-          });
-        if (r.outcome === "updated" && current && view?.suspended !== job.spec!.suspend)
-          events.push({
-            type: "Normal",
-            reason: job.spec!.suspend ? "Suspended" : "Resumed",
-            message: job.spec!.suspend
-              ? "trainer pods deleted, workers at zero; checkpoint kept"
-              : "resuming from the last checkpoint",
-          });
-        view = current ? view : viewJob(r.obj as never, attempt);
-      }
-      // Old attempts are ours and done: delete them (their pods go with them).
-      for (const j of jobs)
-        if (attemptOf(j) < obs.restarts && j.metadata?.name !== view?.name)
-          await this.#deleteOwned("Job", req.namespace, j.metadata!.name!, uid, ctx);
-    }
-    obs.job = view;
-
-    // 7. Workers: the owned inline pool (at zero when stopped), or the referenced pool's readiness.
-    const finished = stopped || !!obs.completed || !!obs.failed;
+  async #ensureWorkers(pass: Pass, finished: boolean): Promise<void> {
+    const { req, spec, obs } = pass;
     if (spec.spec.workers) {
-      const pool = buildOwnedPool(spec, inlineReplicas(spec, finished || !!spec.spec.suspend));
-      const actual = caches.pools.get(req.namespace, pool.metadata!.name!);
+      const pool = buildOwnedPool(spec, inlineReplicas(spec, finished || spec.spec.suspend));
+      const actual = this.#d.caches.pools.get(req.namespace, pool.metadata!.name!);
       if (!actual && pool.spec.replicas === undefined)
-        pool.spec.replicas = spec.spec.workers.autoscaling?.minReplicas ?? 1;
+        pool.spec.replicas = spec.spec.workers.autoscaling.minReplicas;
       const scaled = scaledOutside(actual, pool.spec.replicas);
-      if (scaled) events.push(scaled);
-      await ensure("AgentWorkerPool", pool as K);
+      if (scaled) pass.events.push(scaled);
+      await pass.ensure("AgentWorkerPool", pool as K);
       obs.poolName = pool.metadata!.name!;
-    } else if (spec.spec.workerPoolRef) {
-      obs.poolName = spec.spec.workerPoolRef.name;
-    }
-    if (obs.poolName) {
-      const pool = caches.pools.get(req.namespace, obs.poolName);
-      obs.readyWorkers = pool?.status?.readyReplicas ?? 0;
-      if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
-    }
-    // Trainer pods that exist but are not running: ask the scheduler's verdict on them.
-    const starting =
-      !finished && !spec.spec.suspend && !!view && view.active > 0 && view.ready === 0 && !view.complete;
-    if (starting && view) obs.problem ??= await this.#whyPending(req, spec, view.attempt, ctx);
+    } else if (spec.spec.workerPoolRef) obs.poolName = spec.spec.workerPoolRef.name;
+    if (!obs.poolName) return;
+    const pool = this.#d.caches.pools.get(req.namespace, obs.poolName);
+    obs.readyWorkers = pool?.status?.readyReplicas ?? 0;
+    if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
+  }
 
-    // 8. The hub's Stats, once its pods are up.
-    if (!finished && !spec.spec.suspend && view && view.ready > 0) {
-      const target = hubTarget(spec, caches.secrets.get(req.namespace, names.token(req.name)) as V1Secret);
-      obs.hub =
-        "missing" in target
-          ? { error: target.missing }
-          : await this.#d.hub.stats(target).then(
-              (stats) => ({ stats }),
-              (err: unknown) => ({ error: `hub ${target.address} unreachable: ${(err as Error).message}` }),
-            );
-    }
+  async #readHub(pass: Pass): Promise<RunObservation["hub"]> {
+    const secret = this.#d.caches.secrets.get(pass.req.namespace, names.token(pass.req.name)) as V1Secret;
+    const target = hubTarget(pass.spec, secret);
+    if ("missing" in target) return { error: target.missing };
+    return this.#d.hub.stats(target).then(
+      (stats) => ({ stats }),
+      (err: unknown) => ({ error: `hub ${target.address} unreachable: ${(err as Error).message}` }),
+    );
+  }
 
-    // 9. Status once, then events. A stuck run tells its story once per new reason.
-    if (obs.problem && conditionDiffers(run.status?.conditions, "Degraded", obs.problem))
-      events.push({ type: "Warning", ...obs.problem });
-    await this.#writeStatus(run, obs, events, ctx);
-    const live = !finished && !spec.spec.suspend && view && view.ready > 0;
-    // Trainer pods that are not ready yet are a known wait: look again (Stats, or why they pend).
-    return live || starting ? { requeueAfterMs: this.#d.statsIntervalMs } : {};
-  };
-
-  /** Why the current attempt's pods are not running, if the scheduler said (no node fits). */
-  async #whyPending(
-    req: Request,
-    run: TrainingRun,
-    attempt: number,
-    ctx: ReconcileContext,
-  ): Promise<Verdict | undefined> {
+  /** The trainer pods of one attempt; undefined (logged) when they cannot be listed. */
+  async #trainerPods(req: Request, attempt: number, ctx: ReconcileContext): Promise<never[] | undefined> {
     const selector = `${RUN_LABEL}=${req.name},${COMPONENT_LABEL}=trainer,${ATTEMPT_LABEL}=${attempt}`;
     try {
-      const pods = await this.#d.api.list("Pod", req.namespace, { labelSelector: selector });
-      return unschedulableTrainer(run, pods.items as never);
+      return (await this.#d.api.list("Pod", req.namespace, { labelSelector: selector })).items as never[];
     } catch (err) {
-      ctx.logger.debug("cannot read the pending trainer pods", { error: (err as Error).message });
+      ctx.logger.warn("cannot read the trainer pods", { attempt, error: (err as Error).message });
       return undefined;
     }
   }
 
+  /** Why the current attempt's pods are not running, if the scheduler said (no node fits). */
+  async #whyPending(req: Request, run: ResolvedTrainingRun, attempt: number, ctx: ReconcileContext) {
+    const pods = await this.#trainerPods(req, attempt, ctx);
+    return pods && unschedulableTrainer(run, pods);
+  }
+
   /** What the failed attempt's pods say about why (termination messages), if anything. */
-  async #whyFailed(req: Request, attempt: number, ctx: ReconcileContext): Promise<Verdict | undefined> {
-    const selector = `${RUN_LABEL}=${req.name},${COMPONENT_LABEL}=trainer,${ATTEMPT_LABEL}=${attempt}`;
-    try {
-      const pods = await this.#d.api.list("Pod", req.namespace, { labelSelector: selector });
-      return trainerFailureFromPods(pods.items as never);
-    } catch (err) {
-      ctx.logger.warn("cannot read the failed trainer pods", { error: (err as Error).message });
-      return undefined;
-    }
+  async #whyFailed(req: Request, attempt: number, ctx: ReconcileContext) {
+    const pods = await this.#trainerPods(req, attempt, ctx);
+    return pods && trainerFailureFromPods(pods);
   }
 
   #cacheFor(kind: Kind): Informer<K> {
@@ -379,53 +329,11 @@ export class TrainingRunReconciler {
     for (const e of events) await this.#d.recorder.record(run, e);
   }
 
-  async #finalize(run: TrainingRun & K, ctx: ReconcileContext): Promise<Result> {
-    const { api } = this.#d;
-    if (!(run.metadata?.finalizers ?? []).includes(FINALIZER)) return {};
-    const ns = run.metadata!.namespace!;
-    const uid = run.metadata!.uid!;
-    // Workers first, so none holds a lease against a hub that is going away; then everything we own.
-    const order: Kind[] = [
-      "AgentWorkerPool",
-      "Deployment",
-      "Job",
-      "Service",
-      "NetworkPolicy",
-      "ConfigMap",
-      "Secret",
-    ];
-    let deleted = 0;
-    for (const kind of order) {
-      const cache = this.#cacheFor(kind);
-      // Owned, or orphaned by a `--cascade=orphan` delete racing this finalizer: the token
-      // Secret, run.json and the NetworkPolicies must not outlive the run either way.
-      const children = [
-        ...cache.ownedBy(uid).filter((c) => isOwnedBy(c, run)),
-        ...cache.list(ns).filter((c) => orphanedChildOf(c, run)),
-      ];
-      for (const child of children) {
-        await api
-          .delete(kind, ns, child.metadata!.name!, { propagation: "Background" })
-          .catch((e: unknown) => {
-            if (!isStatus(e, 404)) throw e;
-          });
-        deleted++;
-      }
-    }
-    await this.#d.recorder.record(run, {
-      type: "Normal",
-      reason: "Deleted",
-      message: `run deleted in phase ${run.status?.phase ?? "none"} at step ${run.status?.step ?? 0}; ${deleted} owned object(s) deleted`,
-    });
-    ctx.logger.info("finalized", { phase: run.status?.phase, step: run.status?.step, deleted });
-    const finalizers = (run.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER);
-    await api
-      .mergePatch("TrainingRun", ns, run.metadata!.name!, {
-        metadata: { finalizers, resourceVersion: run.metadata?.resourceVersion },
-      })
-      .catch((e: unknown) => {
-        if (!isStatus(e, 404)) throw e;
-      });
-    return {};
+  #finalize(run: TrainingRun & K, ctx: ReconcileContext): Promise<Result> {
+    return finalizeRun(
+      { api: this.#d.api, recorder: this.#d.recorder, cacheFor: (k) => this.#cacheFor(k) },
+      run,
+      ctx,
+    );
   }
 }
