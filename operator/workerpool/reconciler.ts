@@ -1,7 +1,12 @@
 // The AgentWorkerPool reconciler: replicas (fixed, from the autoscaler seam, or zero when the run
 // is stopped), then the worker Deployment, ServiceAccount, NetworkPolicy and PDB, then status once.
 import { type KubernetesObject, type V1Deployment } from "@kubernetes/client-node";
-import { type AgentWorkerPool, type TrainingRun } from "../../gen/crds/index.js";
+import {
+  type AgentWorkerPool,
+  type ResolvedAgentWorkerPool,
+  type ResolvedTrainingRun,
+  type TrainingRun,
+} from "../../gen/crds/index.js";
 import { type Recommendation, type ReplicaRecommender } from "../autoscaler/api.js";
 import { stableJson } from "../labels.js";
 import { type ReconcileContext, type Request, type Result } from "../runtime/controller.js";
@@ -27,6 +32,16 @@ import { rejectedChild } from "../trainingrun/stuck.js";
 import { startProblem } from "./health.js";
 
 type K = KubernetesObject;
+
+/** One reconcile's state: the stored and the resolved pool, what was observed, events to record. */
+interface PoolPass {
+  req: Request;
+  ctx: ReconcileContext;
+  cached: Pool;
+  pool: ResolvedAgentWorkerPool;
+  obs: PoolObservation;
+  events: PendingEvent[];
+}
 type Pool = AgentWorkerPool & K;
 export interface PoolCaches {
   pools: Informer<Pool>;
@@ -63,96 +78,112 @@ export class WorkerPoolReconciler {
   }
 
   reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result> => {
-    const { api, caches } = this.#d;
-    let cached = caches.pools.get(req.namespace, req.name);
+    const cached = this.#d.caches.pools.get(req.namespace, req.name);
     if (!cached || cached.metadata?.deletionTimestamp) {
       if (!cached) this.#d.recommender.forget(req.namespace, req.name);
       this.#d.metrics?.forget(req.namespace, req.name);
       return {};
     }
-    const events: PendingEvent[] = [];
-    const now = this.#d.now();
-    const uid = cached.metadata!.uid!;
-    const generation = cached.metadata?.generation ?? 0;
-    const deploy = caches.deployments.get(req.namespace, `${req.name}-workers`) as V1Deployment | undefined;
+    const deploy = this.#d.caches.deployments.get(req.namespace, `${req.name}-workers`) as
+      V1Deployment | undefined;
     const obs: PoolObservation = {
-      generation,
+      generation: cached.metadata?.generation ?? 0,
       desired: 0,
       replicas: deploy?.status?.replicas ?? 0,
       ready: deploy?.status?.readyReplicas ?? 0,
       scaled: false,
       selector: "",
     };
-
-    // 1. Validate beyond the schema; an invalid pool keeps what it has and says why (no hot loop).
+    // 1. Resolve and check the pool; an invalid one keeps what it has and says why (no hot loop).
     const valid = validatePool(cached);
-    if ("invalid" in valid) {
-      obs.invalid = valid.invalid;
-      obs.desired = obs.replicas;
-      const prev = cached.status?.conditions?.find((c) => c.type === "Degraded");
-      const was = prev?.reason === valid.invalid.reason && prev.message === valid.invalid.message;
-      await this.#writeStatus(
-        cached,
-        obs,
-        was ? [] : [{ type: "Warning", reason: valid.invalid.reason, message: valid.invalid.message }],
-      );
-      return {};
-    }
-    const pool = valid.pool;
-    obs.selector = selectorString(pool);
-    const run = caches.runs.get(req.namespace, pool.spec.hubRef.name);
-    // The run as its programs see it (its reconciler reports an invalid one; workers then get no hub).
-    const checked = run && validateRun(run);
-    const resolvedRun = checked && "run" in checked ? checked.run : undefined;
-
+    if ("invalid" in valid) return this.#invalid(cached, obs, valid.invalid);
+    const pass: PoolPass = { req, ctx, cached, pool: valid.pool, obs, events: [] };
+    obs.selector = selectorString(pass.pool);
+    const run = this.#d.caches.runs.get(req.namespace, pass.pool.spec.hubRef.name);
     // 2. Replicas: zero while the run is missing/suspended/finished, else the autoscaler's or spec's.
+    obs.stopped = stopReason(pass.pool, run);
     let result: Result = {};
-    obs.stopped = stopReason(pool, run);
     if (obs.stopped) obs.desired = 0;
-    else if (pool.spec.autoscaling?.enabled) {
-      let rec: Recommendation;
-      try {
-        rec = await this.#d.recommender.recommend(pool, now);
-      } catch (err) {
-        rec = {
-          replicas: pool.spec.replicas ?? 1,
-          reason: "RecommenderError",
-          message: (err as Error).message,
-          degraded: { reason: "AutoscalerError", message: (err as Error).message },
-        };
-      }
-      obs.desired = rec.replicas;
-      obs.backlog = rec.backlog;
-      obs.recommendation = { replicas: rec.replicas, reason: rec.reason, message: rec.message };
-      obs.degraded = rec.degraded;
-      if (rec.replicas < (pool.spec.replicas ?? 1)) {
-        // Best effort, before lowering replicas: idle workers go first. A failure only costs the
-        // ordering (the workers drain and hand their leases back), so it never blocks the scale.
-        await markDeletionCost(api, req.namespace, selectorString(pool), this.#d.readEpisodes).then(
-          (r) => ctx.logger.debug("deletion cost marked", r),
-          (err: unknown) => ctx.logger.warn("deletion cost not marked", { error: (err as Error).message }),
-        );
-      }
-      if (rec.replicas !== (pool.spec.replicas ?? 1)) {
-        // Through the object (not the Deployment) so kubectl, the HPA and KEDA see the same number.
-        cached = await api.mergePatch<Pool>("AgentWorkerPool", req.namespace, req.name, {
-          spec: { replicas: rec.replicas },
-        });
-        obs.scaled = true;
-        events.push({
-          type: "Normal",
-          reason: "Scaled",
-          message: `${pool.spec.replicas ?? 1} -> ${rec.replicas} workers: ${rec.reason}: ${rec.message}`,
-        });
-      }
-      result = { requeueAfterMs: rec.requeueAfterMs ?? pool.spec.autoscaling.pollingInterval * 1000 };
-    } else obs.desired = pool.spec.replicas ?? 1;
+    else if (pass.pool.spec.autoscaling.enabled) result = await this.#autoscale(pass);
+    else obs.desired = pass.pool.spec.replicas ?? 1;
+    // 3. Children, for the run as its programs see it (an invalid run: no hub address); one the
+    // API refuses is a condition, not a retry loop.
+    const checked = run && validateRun(run);
+    const rejected = await this.#ensureChildren(pass, checked && "run" in checked ? checked.run : undefined);
+    // 4. Status once, then events. Workers that cannot start make the pool Degraded, said once.
+    const problem = rejected ?? startProblem(deploy);
+    if (problem) {
+      obs.degraded = problem;
+      if (conditionDiffers(pass.cached.status?.conditions as Condition[] | undefined, "Degraded", problem))
+        pass.events.push({ type: "Warning", ...problem });
+    }
+    await this.#writeStatus(pass.cached, obs, pass.events);
+    const a = pass.pool.spec.autoscaling;
+    this.#d.metrics?.observe(req.namespace, req.name, obs.ready, a.enabled ? a.maxReplicas : undefined);
+    return result;
+  };
 
-    // 3. Children; one the API refuses is a condition, not a retry loop.
+  async #invalid(cached: Pool, obs: PoolObservation, invalid: Verdict): Promise<Result> {
+    obs.invalid = invalid;
+    obs.desired = obs.replicas;
+    const prev = cached.status?.conditions?.find((c) => c.type === "Degraded");
+    const was = prev?.reason === invalid.reason && prev.message === invalid.message;
+    await this.#writeStatus(
+      cached,
+      obs,
+      was ? [] : [{ type: "Warning", reason: invalid.reason, message: invalid.message }],
+    );
+    return {};
+  }
+
+  /** Step 2 with autoscaling: the recommendation, written through the pool's own replicas. */
+  async #autoscale(pass: PoolPass): Promise<Result> {
+    const { req, ctx, pool, obs } = pass;
+    const current = pool.spec.replicas ?? 1;
+    const rec = await this.#d.recommender
+      .recommend(pool, this.#d.now())
+      .catch((err: unknown): Recommendation => ({
+        replicas: current,
+        reason: "RecommenderError",
+        message: (err as Error).message,
+        degraded: { reason: "AutoscalerError", message: (err as Error).message },
+      }));
+    obs.desired = rec.replicas;
+    obs.backlog = rec.backlog;
+    obs.recommendation = { replicas: rec.replicas, reason: rec.reason, message: rec.message };
+    obs.degraded = rec.degraded;
+    if (rec.replicas < current) {
+      // Best effort, before lowering replicas: idle workers go first. A failure only costs the
+      // ordering (the workers drain and hand their leases back), so it never blocks the scale.
+      await markDeletionCost(this.#d.api, req.namespace, selectorString(pool), this.#d.readEpisodes).then(
+        (r) => ctx.logger.debug("deletion cost marked", r),
+        (err: unknown) => ctx.logger.warn("deletion cost not marked", { error: (err as Error).message }),
+      );
+    }
+    if (rec.replicas !== current) {
+      // Through the object (not the Deployment) so kubectl, the HPA and KEDA see the same number.
+      pass.cached = await this.#d.api.mergePatch<Pool>("AgentWorkerPool", req.namespace, req.name, {
+        spec: { replicas: rec.replicas },
+      });
+      obs.scaled = true;
+      pass.events.push({
+        type: "Normal",
+        reason: "Scaled",
+        message: `${current} -> ${rec.replicas} workers: ${rec.reason}: ${rec.message}`,
+      });
+    }
+    return { requeueAfterMs: rec.requeueAfterMs ?? pool.spec.autoscaling.pollingInterval * 1000 };
+  }
+
+  /** Step 3: the pool's children; returns why the API refused one, if it did. */
+  async #ensureChildren(pass: PoolPass, run: ResolvedTrainingRun | undefined): Promise<Verdict | undefined> {
+    const { req, ctx, pool, obs, events } = pass;
+    const { caches } = this.#d;
     let rejected: Verdict | undefined;
     const ensure = async (kind: Kind, cache: Informer<K>, desired: K) => {
-      const r = await ensureChild(api, kind, desired, cache.get(req.namespace, desired.metadata!.name!), {
-        ownerUid: uid,
+      const actual = cache.get(req.namespace, desired.metadata!.name!);
+      const r = await ensureChild(this.#d.api, kind, desired, actual, {
+        ownerUid: pass.cached.metadata!.uid!,
       });
       if (r.outcome === "created" || r.outcome === "updated")
         ctx.logger.info(`child ${r.outcome}`, { kind, child: desired.metadata!.name });
@@ -166,36 +197,18 @@ export class WorkerPoolReconciler {
       return r;
     };
     await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
-    const d = await ensure(
-      "Deployment",
-      caches.deployments,
-      buildWorkerDeployment(pool, resolvedRun, obs.desired, this.#d.images),
-    );
+    const deployment = buildWorkerDeployment(pool, run, obs.desired, this.#d.images);
+    const d = await ensure("Deployment", caches.deployments, deployment);
     if (d.outcome === "created")
       events.push({
         type: "Normal",
         reason: "WorkersCreated",
         message: `created Deployment ${d.obj.metadata!.name}`,
       });
-    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, resolvedRun));
+    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, run));
     await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
-
-    // 4. Status once, then events. Workers that cannot start make the pool Degraded, said once.
-    const problem = rejected ?? startProblem(deploy);
-    if (problem) {
-      obs.degraded = problem;
-      if (conditionDiffers(cached.status?.conditions as Condition[] | undefined, "Degraded", problem))
-        events.push({ type: "Warning", ...problem });
-    }
-    await this.#writeStatus(cached, obs, events);
-    this.#d.metrics?.observe(
-      req.namespace,
-      req.name,
-      obs.ready,
-      pool.spec.autoscaling.enabled ? pool.spec.autoscaling.maxReplicas : undefined,
-    );
-    return result;
-  };
+    return rejected;
+  }
 
   async #writeStatus(pool: Pool, obs: PoolObservation, events: PendingEvent[]): Promise<void> {
     const status = computePoolStatus(pool.status, obs, this.#d.now());
