@@ -225,8 +225,12 @@ describe("operator: TrainingRun lifecycle", function () {
     // Terminal: later resyncs keep the recorded end and write nothing.
     await eventually(() => getRun(env, "a")?.status?.workers === 0, "no ready workers counted");
     await eventually(
-      () => D(env, "a-workers")?.status?.replicas === 0 && getPool(env, "a")?.status?.replicas === 0,
-      "pods gone",
+      () =>
+        D(env, "a-workers")?.status?.replicas === 0 &&
+        getPool(env, "a")?.status?.replicas === 0 &&
+        !getPool(env, "a")?.status?.readyReplicas &&
+        getRun(env, "a")?.status?.workers === 0,
+      "pods gone, and every status says so",
     );
     await new Promise((res) => setTimeout(res, 200));
     const before = getRun(env, "a")!;
