@@ -80,7 +80,9 @@ const CASES: Case[] = [
     check: (r, obs) => {
       expect(r.outcome).to.equal("ok");
       expect(obs).to.not.include("READ");
-      expect(obs).to.include("['bin', 'dev', 'etc', 'lib', 'lib64', 'opt', 'proc', 'sbin', 'tmp', 'usr']");
+      expect(obs).to.include(
+        "['bin', 'dev', 'etc', 'lib', 'lib64', 'opt', 'proc', 'run', 'sbin', 'tmp', 'usr']",
+      );
     },
   },
   {

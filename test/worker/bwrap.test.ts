@@ -27,24 +27,27 @@ const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   gid: 100_001,
   hostUid: 0,
   cgroupProcs: ["/sys/fs/cgroup/pids/k1/cgroup.procs", "/sys/fs/cgroup/memory/k1/cgroup.procs"],
+  seccomp: "/tmp/l0-kernel-7-Ab3dEf/seccomp.bpf",
   nproc: 64,
   ...over,
 });
 
 const SNAPSHOT = [
   "/bin/sh -c",
+  "echo 1000 > /proc/self/oom_score_adj || exit 98;",
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"',
-  "l0-cgroup-join /sys/fs/cgroup/pids/k1/cgroup.procs /sys/fs/cgroup/memory/k1/cgroup.procs --",
+  "l0-kernel /sys/fs/cgroup/pids/k1/cgroup.procs /sys/fs/cgroup/memory/k1/cgroup.procs --",
   "/usr/bin/setpriv --reuid=100001 --regid=100001 --clear-groups --no-new-privs --bounding-set=-all --inh-caps=-all",
-  "/usr/bin/bwrap --unshare-all --die-with-parent --new-session --clearenv --cap-drop ALL --hostname sandbox",
+  "/usr/bin/bwrap --unshare-all --unshare-user --disable-userns --die-with-parent --new-session --clearenv",
+  "--cap-drop ALL --hostname sandbox --seccomp 3",
   "--setenv PATH /usr/local/bin:/usr/bin:/bin --setenv HOME /tmp --setenv TMPDIR /tmp --setenv LANG C.UTF-8",
   "--setenv PYTHONDONTWRITEBYTECODE 1 --setenv PYTHONUNBUFFERED 1 --setenv OPENBLAS_NUM_THREADS 1",
   "--setenv OMP_NUM_THREADS 1 --setenv MPLBACKEND Agg",
   "--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin",
   "--ro-bind-try /etc/alternatives /etc/alternatives --proc /proc --dev /dev",
-  "--size 67108864 --tmpfs /dev/shm --size 268435456 --tmpfs /tmp",
+  "--size 67108864 --tmpfs /dev/shm --size 268435456 --tmpfs /tmp --size 8388608 --tmpfs /run/l0",
   "--ro-bind /app/images/worker/kernel/kernel.py /opt/l0/kernel.py",
-  "--remount-ro /dev --remount-ro / --chdir /tmp",
+  "--remount-ro /dev --remount-ro /proc --remount-ro / --chdir /tmp",
   "-- /usr/bin/python3 -I -B /opt/l0/kernel.py",
   "--as 1073741824 --cpu 60 --fsize 67108864 --nofile 256 --nproc 64",
 ].join(" ");
@@ -64,6 +67,8 @@ describe("worker sandbox: bwrapArgs", () => {
       const { args } = bwrapArgs(s);
       for (const flag of [
         "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
         "--clearenv",
@@ -74,14 +79,24 @@ describe("worker sandbox: bwrapArgs", () => {
     }
   });
 
-  it("skips setpriv when the worker is already the kernel's non-root uid", () => {
+  it("skips setpriv when the worker is already the kernel's non-root uid, but not the prelude", () => {
     const { file, args } = bwrapArgs(spec({ hostUid: 100_001, mode: "weak", cgroupProcs: [] }));
-    expect(file).to.equal("/usr/bin/bwrap");
+    // Weak mode still raises the kernel's oom_score_adj before bwrap.
+    expect([file, ...args.slice(0, 4)].join(" ")).to.match(/^\/bin\/sh -c echo 1000 > .* l0-kernel --$/);
+    expect(args[4]).to.equal("/usr/bin/bwrap");
     expect(args).to.not.include("--clear-groups");
+  });
+
+  it("leaves out --seccomp only where the spec has no filter (weak mode without libseccomp)", () => {
+    expect(bwrapArgs(spec({ mode: "weak", cgroupProcs: [], seccomp: null })).args).to.not.include(
+      "--seccomp",
+    );
   });
 
   const bad: [string, Partial<SandboxSpec>, RegExp][] = [
     ["strict without a pids cgroup", { cgroupProcs: [] }, /cgroupProcs: strict mode needs a pids cgroup/],
+    ["strict without a seccomp filter", { seccomp: null }, /seccomp: strict mode needs the seccomp filter/],
+    ["a relative seccomp path", { seccomp: "f.bpf" }, /seccomp: must be an absolute path/],
     ["root uid", { uid: 0 }, /uid: must be a non-root uid/],
     ["binding /", { roBinds: ["/"] }, /roBinds\[0\]: must not expose \//],
     ["binding /etc", { roBinds: ["/etc/"] }, /roBinds\[0\]: must not expose \/etc/],

@@ -105,8 +105,23 @@ function readOr(path: string): string | null {
 export interface KernelCgroup {
   procs: string[];
   oomKills(): number;
-  /** SIGKILLs whatever is left inside (v1 has no cgroup.kill) and removes the directories. */
-  destroy(): Promise<void>;
+  /** SIGKILLs every process inside (v1 has no cgroup.kill). */
+  killAll(): void;
+  /**
+   * Kills what is left inside and removes the directories; resolves to the number of
+   * directories that could not be removed (0 when every process is gone).
+   */
+  destroy(): Promise<number>;
+}
+
+function killCgroup(dir: string): void {
+  for (const pid of (readOr(join(dir, "cgroup.procs")) ?? "").split("\n").filter(Boolean)) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 export function createKernelCgroup(
@@ -153,37 +168,36 @@ export function createKernelCgroup(
       const m = /oom_kill (\d+)/.exec(readOr(join(memDir, file)) ?? "");
       return m ? Number(m[1]) : 0;
     },
+    killAll: () => dirs.forEach(killCgroup),
     destroy: async () => {
-      for (const d of dirs) {
-        for (const pid of (readOr(join(d, "cgroup.procs")) ?? "").split("\n").filter(Boolean)) {
-          try {
-            process.kill(Number(pid), "SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-      for (const d of dirs) await removeDir(d);
+      let left = 0;
+      for (const d of dirs) if (!(await removeDir(d))) left++;
+      return left;
     },
   };
 }
 
-async function removeDir(d: string): Promise<void> {
-  // A cgroup can only be removed once its last process has been reaped; retry for a while.
+/**
+ * Removes a kernel's cgroup, killing what is inside first. A cgroup can only be removed once its
+ * last process has been reaped, so it retries for a while (killing again: a fork in flight).
+ */
+async function removeDir(d: string): Promise<boolean> {
   for (let i = 0; i < 100 && existsSync(d); i++) {
+    killCgroup(d);
     try {
       rmdirSync(d);
-      return;
+      return true;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+  return !existsSync(d);
 }
 
 /** Per-kernel cgroup names carry the creating worker's pid: `l0-<kind>-<pid>-…`. */
 const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)-/;
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -194,8 +208,8 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes per-kernel cgroups left behind by worker processes that no longer exist (killed
- * with SIGKILL, crashed): their kernels died with them (--die-with-parent), the directories did
- * not. A directory that still holds a process cannot be removed and is left alone.
+ * with SIGKILL, crashed). Their kernels should have died with them (--die-with-parent); any
+ * process still inside is killed first, so nothing of a dead worker's kernels survives a restart.
  */
 export function sweepStaleCgroups(
   layout: CgroupLayout,
@@ -213,11 +227,17 @@ export function sweepStaleCgroups(
     for (const name of entries) {
       const m = KERNEL_CGROUP.exec(name);
       if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-      try {
-        rmdirSync(join(parent, name));
-        removed.push(join(parent, name));
-      } catch {
-        // Not empty or not ours to remove.
+      const dir = join(parent, name);
+      // Killed processes are reaped by whoever inherited them; wait a little for that.
+      for (let i = 0; i < 20; i++) {
+        killCgroup(dir);
+        try {
+          rmdirSync(dir);
+          removed.push(dir);
+          break;
+        } catch {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
       }
     }
   }

@@ -79,9 +79,14 @@ export class KernelPool {
    * and cgroup removal finish in the background so the episode's slot frees without waiting.
    */
   discard(k: Kernel): Promise<void> {
-    const p = k.kill().catch((err: unknown) => {
-      this.#opts.logger.warn("kernel cleanup failed", errorFields(err));
-    });
+    const p = k.kill().then(
+      (gone) => {
+        if (!gone) this.#opts.logger.error("a kernel's processes or cgroups outlived it", { kernel: k.name });
+      },
+      (err: unknown) => {
+        this.#opts.logger.warn("kernel cleanup failed", errorFields(err));
+      },
+    );
     this.#dying.add(p);
     void p.finally(() => this.#dying.delete(p));
     return Promise.resolve();
