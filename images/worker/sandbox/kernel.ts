@@ -354,10 +354,10 @@ export class Kernel {
     this.#die({ kind, detail });
     // The sandbox's init takes its whole pid namespace with it; bwrap then reaps it and exits,
     // so no orphan is left for a worker that runs as PID 1. Without a known init, bwrap itself.
+    // bwrap must outlive its init to reap it: the cgroup (bwrap is in it) is killed only after.
     const init = this.#init ?? this.#findInit();
     if (init && stillThere(init)) sigkill(init.pid);
     else if (this.#child.pid !== undefined && !this.#exit) sigkill(this.#child.pid);
-    this.#cgroup?.killAll();
   }
 
   #findInit(): ProcRef | null {
