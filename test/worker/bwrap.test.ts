@@ -42,7 +42,7 @@ const SNAPSHOT = [
   "--cap-drop ALL --hostname sandbox --seccomp 3",
   "--setenv PATH /usr/local/bin:/usr/bin:/bin --setenv HOME /tmp --setenv TMPDIR /tmp --setenv LANG C.UTF-8",
   "--setenv PYTHONDONTWRITEBYTECODE 1 --setenv PYTHONUNBUFFERED 1 --setenv OPENBLAS_NUM_THREADS 1",
-  "--setenv OMP_NUM_THREADS 1 --setenv MPLBACKEND Agg",
+  "--setenv OMP_NUM_THREADS 1 --setenv MPLBACKEND Agg --setenv MALLOC_ARENA_MAX 2",
   "--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin",
   "--ro-bind-try /etc/alternatives /etc/alternatives --proc /proc --dev /dev",
   "--size 67108864 --tmpfs /dev/shm --size 268435456 --tmpfs /tmp --size 8388608 --tmpfs /run/l0",

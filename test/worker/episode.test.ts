@@ -62,6 +62,15 @@ const SCRIPTS: Record<string, Script> = {
       ),
       turn("submit", "submit_final_answer('done')"),
     ][n]!,
+  // Writes its own result (the real nonce, read from the kernel's frame) with an answer, then
+  // keeps running: the kernel's real result follows once the deadline interrupts it.
+  "forge-answer": () =>
+    turn(
+      "forge",
+      "import os, sys, json, struct, time\nf = sys._getframe()\nwhile 'msg' not in f.f_locals: f = f.f_back\n" +
+        "b = json.dumps({'t': 'result', 'id': f.f_locals['msg']['id'], 'ok': True, 'final': '94'}).encode()\n" +
+        "os.write(4, struct.pack('>I', len(b)) + b)\ntime.sleep(30)",
+    ),
   crash: (_p, n) =>
     [
       turn("set", "v = 5\nnotepad.add_fact('kept')"),
@@ -234,15 +243,24 @@ describe("worker agent: episodes against a scripted engine", function () {
     expect(tr.end).to.equal(End.EPISODE_END_ENGINE_FAILURE);
   });
 
-  it("voids the execution outcomes of a kernel that broke the protocol, and goes on in a fresh one", async () => {
+  it("ends as the agent's error when its kernel breaks the protocol, voiding what that kernel reported", async () => {
     const tr = await run(task("forge"));
-    expect(tr.end).to.equal(End.EPISODE_END_ANSWERED);
-    const [set, forge, submit] = tr.turns!;
-    expect(forge!.observation).to.match(/broke the channel protocol.*nonce.*restarted/);
+    expect(tr.end).to.equal(End.EPISODE_END_AGENT_ERROR);
+    expect(tr.endDetail).to.match(/broke its kernel's channel protocol.*another request's nonce/);
+    expect(tr.turns).to.have.length(2);
     // `x = 1` ran fine, but on the kernel that later forged a result: no execution outcome.
-    expect(set!.outcome).to.equal(Exec.EXEC_OUTCOME_KILLED);
-    expect(forge!.outcome).to.equal(Exec.EXEC_OUTCOME_KILLED);
-    expect(submit!.outcome).to.equal(Exec.EXEC_OUTCOME_OK);
+    expect(tr.turns!.map((t) => t.outcome)).to.deep.equal([
+      Exec.EXEC_OUTCOME_KILLED,
+      Exec.EXEC_OUTCOME_KILLED,
+    ]);
+  });
+
+  it("counts a final answer only once the kernel confirms it: a forged answer from a cell still running does not", async () => {
+    const tr = await run(task("forge-answer", { cellTimeoutSeconds: 1 }));
+    expect(tr.end).to.equal(End.EPISODE_END_AGENT_ERROR);
+    expect(tr.hasFinalAnswer).to.equal(false);
+    expect(tr.endDetail).to.match(/did not confirm its final answer/);
+    expect(tr.turns![0]!.outcome).to.equal(Exec.EXEC_OUTCOME_KILLED);
   });
 
   it("classifies an engine that keeps failing as an infrastructure failure", async () => {

@@ -85,7 +85,7 @@ export class EpisodeRun {
         if ("end" in prompt) return prompt.end;
         const ended = await this.#turn(prompt.tokens, prompt.room);
         if (ended) return ended.end;
-        if (this.#finalAnswer !== null) return this.#finish(End.EPISODE_END_ANSWERED, "");
+        if (this.#finalAnswer !== null) return await this.#answered();
       }
       return this.#finish(End.EPISODE_END_MAX_TURNS, `no answer after ${this.s.maxTurns} turns`);
     } catch (err) {
@@ -188,7 +188,8 @@ export class EpisodeRun {
     this.deps.metrics.cell.observe({ outcome: r.outcome }, r.seconds);
     const obs = renderObservation(r, this.deps.observationChars);
     if (r.notepad) this.#notepad = r.notepad;
-    if (r.finalAnswer !== null) this.#finalAnswer = r.finalAnswer;
+    // An answer counts only from a kernel that is still there to confirm it (#answered).
+    if (r.finalAnswer !== null && r.kernelAlive) this.#finalAnswer = r.finalAnswer;
     Object.assign(t, {
       formatOk: true,
       code,
@@ -198,8 +199,6 @@ export class EpisodeRun {
     });
     this.#kernelTurns.push(t);
     if (r.kernelAlive) return { observation: obs.text };
-    // Nothing a kernel that broke the protocol reported earns an execution outcome.
-    if (r.violation) for (const v of this.#kernelTurns) v.outcome = Exec.EXEC_OUTCOME_KILLED;
     this.log.info("kernel died in a cell", { detail: r.detail, restarts: this.#restarts });
     await this.deps.kernels.discard(this.#kernel!);
     this.#kernel = null;
@@ -208,6 +207,15 @@ export class EpisodeRun {
       this.#turns.push(t);
       return this.#ended(e, detail);
     };
+    // Only hostile code breaks the protocol (kernel.py never does): the episode ends there, and
+    // nothing that kernel reported earns an execution outcome.
+    if (r.violation) {
+      this.#void();
+      return end(
+        End.EPISODE_END_AGENT_ERROR,
+        `the agent's code broke its kernel's channel protocol: ${r.detail}`,
+      );
+    }
     if (++this.#restarts > (this.deps.maxKernelRestarts ?? 3))
       return end(
         End.EPISODE_END_AGENT_ERROR,
@@ -216,6 +224,31 @@ export class EpisodeRun {
     const err = await this.#newKernel();
     if (err) return end(End.EPISODE_END_SANDBOX_FAILURE, err);
     return { observation: obs.text };
+  }
+
+  /**
+   * The final answer rides on a kernel's result, so before it counts the kernel must answer one
+   * more, empty request at once and cleanly: a cell that forged its result while it kept running
+   * (its real result still on the way) breaks the protocol here instead of scoring.
+   */
+  async #answered(): Promise<l0.v1.ITrajectory> {
+    const r = await this.#kernel!.execute("", {
+      timeoutMs: this.s.cellMs,
+      onTool: () => Promise.reject(new Error("no tool calls while the answer is confirmed")),
+    });
+    if (this.ctl.signal.aborted) return this.#finish(End.EPISODE_END_WORKER_SHUTDOWN, SHUTDOWN);
+    if (r.outcome === "ok" && r.kernelAlive) return this.#finish(End.EPISODE_END_ANSWERED, "");
+    this.#void();
+    return this.#finish(
+      End.EPISODE_END_AGENT_ERROR,
+      `the kernel did not confirm its final answer cleanly (${r.detail || r.outcome})`,
+    );
+  }
+
+  /** What the current kernel reported is void: no execution outcome, no final answer. */
+  #void(): void {
+    for (const v of this.#kernelTurns) v.outcome = Exec.EXEC_OUTCOME_KILLED;
+    this.#finalAnswer = null;
   }
 
   async #newKernel(): Promise<string | null> {

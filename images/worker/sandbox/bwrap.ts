@@ -15,6 +15,9 @@ export const SANDBOX_ENV: Readonly<Record<string, string>> = {
   OPENBLAS_NUM_THREADS: "1",
   OMP_NUM_THREADS: "1",
   MPLBACKEND: "Agg",
+  // glibc gives each thread a malloc arena of 64 MiB of address space: under RLIMIT_AS a handful
+  // of threads used it up, and CPython then waited forever for a thread that could not start.
+  MALLOC_ARENA_MAX: "2",
 };
 
 /**

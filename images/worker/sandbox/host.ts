@@ -84,6 +84,10 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
   }
   if (!cgroups.memoryParent) weaknesses.push("no memory cgroup: memory is bounded by RLIMIT_AS only");
   if (hostUid !== 0) weaknesses.push(`worker runs as uid ${hostUid}: every kernel runs as that uid too`);
+  // bwrap exits just before the sandbox's init when a kernel ends by itself; the orphan goes to
+  // PID 1, which Node never reaps (the worker image runs tini as PID 1 for this).
+  if (process.pid === 1)
+    weaknesses.push("the worker is PID 1: kernels that end by themselves leave zombies; run it under tini");
   const seccomp = seccompFilterFor(s.mode, python, weaknesses);
   if (weaknesses.length > 0)
     logger.warn("SANDBOX IS WEAKER THAN STRICT", { mode: s.mode, weaknesses, cgroup: cgroups.version });

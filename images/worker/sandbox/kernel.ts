@@ -18,7 +18,7 @@ import {
   channelLimits,
   encodeFrame,
 } from "./framing.js";
-import { type ProcRef, childrenOf, descendants, procRef, sigkill, stillThere } from "./proctree.js";
+import { type ProcRef, childrenOf, descendants, procRef, running, sigkill, stillThere } from "./proctree.js";
 import { type SandboxSpec } from "./spec.js";
 import { type ToolHandler, ToolCalls } from "./tools-proxy.js";
 
@@ -228,9 +228,11 @@ export class Kernel {
       if (this.#child.pid !== undefined) sigkill(this.#child.pid);
       await this.#exited;
     }
-    // bwrap exits only after reaping the sandbox's init, and that init only after every other
-    // process of its pid namespace: the namespace is empty now.
-    const initGone = !this.#init || !stillThere(this.#init);
+    // The namespace is empty once its init has exited (the Linux kernel kills and waits for
+    // every other process first). When the kernel ended by itself, bwrap exits as soon as the
+    // init reports the exit status, just before the init exits (then orphaned: a PID-1 worker
+    // needs a real init such as tini to reap it); it dies with its parent, so wait for that.
+    const initGone = !this.#init || (await gone(this.#init));
     const cg = this.#cgroup;
     this.#cgroup = null;
     const cgroupLeft = cg ? await cg.destroy() : 0;
@@ -400,6 +402,15 @@ export class Kernel {
   #send(msg: unknown): void {
     if (!this.#death) this.#child.stdin.write(encodeFrame(msg));
   }
+}
+
+/** Waits (bounded) until the process is dead, killing it again half way. */
+async function gone(ref: ProcRef): Promise<boolean> {
+  for (let i = 0; i < 200 && running(ref); i++) {
+    if (i === 100) sigkill(ref.pid);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return !running(ref);
 }
 
 /** The result of a cell whose kernel ended before answering. */

@@ -38,19 +38,24 @@ export function descendants(pid: number, max = 4096): number[] {
   return out;
 }
 
+/** Fields of /proc/PID/stat after the command name (state first), or null when it is gone. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Start time of a process (clock ticks since boot, /proc/PID/stat field 22), to tell a process
  * from a later one that reuses its pid; null when there is no such process.
  */
 export function startTime(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]);
-  } catch {
-    return null;
-  }
+  const f = statFields(pid);
+  return f ? Number(f[19]) : null;
 }
 
 /** A process identity that survives pid reuse. */
@@ -66,6 +71,12 @@ export const procRef = (pid: number): ProcRef | null => {
 
 /** Whether the very process `ref` names still exists (a zombie counts until it is reaped). */
 export const stillThere = (ref: ProcRef): boolean => startTime(ref.pid) === ref.start;
+
+/** Whether the very process `ref` names still runs: gone, reused or a zombie all mean dead. */
+export function running(ref: ProcRef): boolean {
+  const f = statFields(ref.pid);
+  return f !== null && Number(f[19]) === ref.start && f[0] !== "Z";
+}
 
 /** Sends SIGKILL, ignoring a process that is already gone. */
 export function sigkill(pid: number): void {
