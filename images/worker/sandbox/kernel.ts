@@ -19,30 +19,21 @@ import {
   encodeFrame,
 } from "./framing.js";
 import { type ProcRef, childrenOf, descendants, procRef, running, sigkill, stillThere } from "./proctree.js";
+import { footprintBytes } from "./memory.js";
 import { type SandboxSpec } from "./spec.js";
+import {
+  type CellResult,
+  type Death,
+  type DeathKind,
+  exitReason,
+  failed,
+  fmt,
+  resultOf,
+} from "./cell-result.js";
 import { type ToolHandler, ToolCalls } from "./tools-proxy.js";
 
 export type { ToolHandler } from "./tools-proxy.js";
-export type CellOutcome = "ok" | "error" | "timeout" | "killed";
-
-/** What one cell did. `kernelAlive` false means the namespace is gone (a fresh kernel is needed). */
-export interface CellResult {
-  outcome: CellOutcome;
-  stdout: string;
-  stderr: string;
-  result: string | null;
-  error: string | null;
-  truncatedBytes: number;
-  finalAnswer: string | null;
-  notepad: Notepad | null;
-  seconds: number;
-  kernelAlive: boolean;
-  /** Why the kernel was stopped or died, in words, e.g. "killed after 10 s wall clock". */
-  detail: string;
-  /** The kernel broke the channel protocol: nothing it reported in its life can be trusted. */
-  violation: boolean;
-}
-
+export type { CellOutcome, CellResult } from "./cell-result.js";
 export interface KernelOptions {
   spec: SandboxSpec;
   cgroups: CgroupLayout;
@@ -60,12 +51,6 @@ const DEFAULT_BUDGET_CHARS = 8192;
 
 export class KernelStartError extends Error {}
 
-type DeathKind = "violation" | "deadline" | "exit" | "stopped";
-interface Death {
-  kind: DeathKind;
-  detail: string;
-}
-
 /** What the kernel is allowed to send right now: the answer to one request, within bounds. */
 interface Request {
   frames: number;
@@ -75,8 +60,6 @@ interface Request {
 }
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
-
-const BASE = { stdout: "", stderr: "", result: null, error: null, truncatedBytes: 0, finalAnswer: null };
 
 export class Kernel {
   readonly name: string;
@@ -155,6 +138,16 @@ export class Kernel {
   pids(): number[] {
     const root = this.#child.pid;
     return root === undefined || this.#exit ? [] : [root, ...descendants(root)];
+  }
+
+  /** Memory the kernel holds: its processes' resident memory and its tmpfs mounts' contents. */
+  footprintBytes(): number {
+    return footprintBytes(this.pids(), this.#python);
+  }
+
+  /** Kills the kernel's tree for a reason of the worker's (its pending cell reports that reason). */
+  evict(reason: string): void {
+    this.#condemn("stopped", reason);
   }
 
   /**
@@ -304,27 +297,8 @@ export class Kernel {
   }
 
   #cellResult(f: ResultFrame, timeoutMs: number, seconds: number): CellResult {
-    // The kernel's own interrupt is a courtesy that keeps its state; the worker's clock decides.
-    const late = f.timedOut || seconds * 1000 >= timeoutMs;
-    const r: CellResult = {
-      outcome: late ? "timeout" : f.ok ? "ok" : "error",
-      stdout: f.stdout,
-      stderr: f.stderr,
-      result: f.result,
-      error: f.error,
-      truncatedBytes: f.truncated,
-      finalAnswer: f.final,
-      notepad: f.notepad,
-      seconds,
-      kernelAlive: true,
-      violation: false,
-      detail: !late
-        ? ""
-        : f.timedOut
-          ? `the cell was interrupted at its ${fmt(timeoutMs)} deadline`
-          : `the cell ran past its ${fmt(timeoutMs)} deadline`,
-    };
-    if (late && !this.#killStrays()) {
+    const r = resultOf(f, timeoutMs, seconds);
+    if (r.outcome === "timeout" && !this.#killStrays()) {
       this.#condemn("stopped", `${r.detail}; what it started could not be stopped, so the kernel was killed`);
       return { ...r, kernelAlive: false, detail: this.#death!.detail };
     }
@@ -388,15 +362,7 @@ export class Kernel {
   }
 
   #exitReason(): string {
-    const e = this.#exit;
-    if ((this.#cgroup?.oomKills() ?? 0) > 0)
-      return "the kernel was killed by the out-of-memory killer (memory limit)";
-    if (!e) return "the kernel stopped answering";
-    // bwrap exits with 128 + signal when the kernel was killed by one.
-    const sig = e.signal ?? (e.code !== null && e.code > 128 ? signalName(e.code - 128) : null);
-    if (sig === "SIGXCPU") return "the kernel used up its CPU-time limit and was killed";
-    if (sig) return `the kernel was killed by ${sig}`;
-    return `the kernel exited with code ${e.code}`;
+    return exitReason(this.#exit, (this.#cgroup?.oomKills() ?? 0) > 0);
   }
 
   #send(msg: unknown): void {
@@ -412,27 +378,3 @@ async function gone(ref: ProcRef): Promise<boolean> {
   }
   return !running(ref);
 }
-
-/** The result of a cell whose kernel ended before answering. */
-function failed(d: Death, seconds: number): CellResult {
-  return {
-    ...BASE,
-    notepad: null,
-    outcome: d.kind === "deadline" ? "timeout" : "killed",
-    seconds,
-    kernelAlive: false,
-    violation: d.kind === "violation",
-    detail: d.detail,
-  };
-}
-
-const SIGNALS: Record<number, string> = {
-  6: "SIGABRT",
-  9: "SIGKILL",
-  11: "SIGSEGV",
-  15: "SIGTERM",
-  24: "SIGXCPU",
-  25: "SIGXFSZ",
-};
-const signalName = (n: number): string => SIGNALS[n] ?? `signal ${n}`;
-export const fmt = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;

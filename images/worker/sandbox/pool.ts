@@ -23,6 +23,8 @@ export class KernelPool {
   #failures = 0;
   /** Kernels being started, so close() can wait for them instead of leaving them behind. */
   readonly #inflight = new Set<Promise<Kernel>>();
+  /** Every kernel started and not yet discarded (idle or serving an episode). */
+  readonly #live = new Set<Kernel>();
   readonly #dying = new Set<Promise<void>>();
   readonly #opts: PoolOptions;
   readonly #prefix: string;
@@ -36,6 +38,11 @@ export class KernelPool {
     return this.#idle.length;
   }
 
+  /** Kernels started and not discarded, for the memory guard. */
+  live(): Iterable<Kernel> {
+    return this.#live;
+  }
+
   /** Starts kernels until `size` are ready; resolves when the first fill is done. */
   async fill(): Promise<void> {
     const want = this.#opts.size - this.#idle.length - this.#starting;
@@ -45,8 +52,10 @@ export class KernelPool {
         this.#starting++;
         try {
           const k = await this.#spawn();
-          if (this.#closed) await k.kill();
-          else this.#idle.push(k);
+          if (this.#closed) {
+            this.#live.delete(k);
+            await k.kill();
+          } else this.#idle.push(k);
           this.#failures = 0;
         } catch (err) {
           this.#failures++;
@@ -66,6 +75,7 @@ export class KernelPool {
     let k: Kernel | undefined;
     while ((k = this.#idle.shift())) {
       if (k.alive) break;
+      this.#live.delete(k);
       void k.kill();
     }
     // Refill after this turn of the event loop: spawning is synchronous work (cgroup writes,
@@ -79,6 +89,7 @@ export class KernelPool {
    * and cgroup removal finish in the background so the episode's slot frees without waiting.
    */
   discard(k: Kernel): Promise<void> {
+    this.#live.delete(k);
     const p = k.kill().then(
       (gone) => {
         if (!gone) this.#opts.logger.error("a kernel's processes or cgroups outlived it", { kernel: k.name });
@@ -101,6 +112,7 @@ export class KernelPool {
   async close(): Promise<void> {
     this.#closed = true;
     const idle = this.#idle.splice(0);
+    for (const k of idle) this.#live.delete(k);
     await Promise.all([...idle.map((k) => k.kill()), ...[...this.#inflight].map((p) => p.catch(() => null))]);
     // A lane may still be killing the kernel it just got; let those kills finish too.
     while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
@@ -116,6 +128,7 @@ export class KernelPool {
       name: `${this.#prefix}-${seq}`,
     }).then((k) => {
       this.#opts.onStart?.((performance.now() - t0) / 1000);
+      this.#live.add(k);
       return k;
     });
     this.#inflight.add(p);
