@@ -186,28 +186,38 @@ describe("worker sandbox: cgroup detection", () => {
     expect(l.notes.join(" ")).to.match(/not writable/);
   });
 
-  it("sweeps the empty kernel cgroups of dead workers and nothing else", () => {
+  it("sweeps the kernel cgroups of dead workers of its own pid namespace, and nothing else", () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-cg-"));
     try {
       const names = [
-        "l0-kernel-999999-1",
-        "l0-test-999999-ab-2",
-        `l0-kernel-${process.pid}-1`,
-        "l0-kernel-1-1",
+        "l0-kernel-999999n7-1", // a dead worker of this namespace: swept
+        "l0-test-999999n7-ab-2", // likewise
+        "l0-kernel-999999n8-1", // pid 999999 of another namespace: means nothing here
+        "l0-kernel-999999-1", // untagged (older workers, tests): never judged
+        `l0-kernel-${process.pid}n7-1`, // ours
+        "l0-kernel-1n7-1", // alive
         "other",
       ];
       for (const n of names) mkdirSync(join(dir, n));
-      mkdirSync(join(dir, "l0-kernel-999998-1", "busy"), { recursive: true }); // not empty: kept
+      mkdirSync(join(dir, "l0-kernel-999998n7-1", "busy"), { recursive: true }); // not empty: kept
       const removed = sweepStaleCgroups(
         { version: "v1", pidsParent: dir, memoryParent: null, notes: [] },
         (pid) => pid !== 999999 && pid !== 999998,
+        "7",
       );
       expect(removed.map((p) => p.slice(dir.length + 1)).sort()).to.deep.equal([
-        "l0-kernel-999999-1",
-        "l0-test-999999-ab-2",
+        "l0-kernel-999999n7-1",
+        "l0-test-999999n7-ab-2",
       ]);
       expect(readdirSync(dir).sort()).to.deep.equal(
-        [`l0-kernel-${process.pid}-1`, "l0-kernel-1-1", "l0-kernel-999998-1", "other"].sort(),
+        [
+          "l0-kernel-999999n8-1",
+          "l0-kernel-999999-1",
+          `l0-kernel-${process.pid}n7-1`,
+          "l0-kernel-1n7-1",
+          "l0-kernel-999998n7-1",
+          "other",
+        ].sort(),
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

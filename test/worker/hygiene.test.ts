@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmdirSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { detectCgroups, sweepStaleCgroups } from "../../images/worker/sandbox/cgroup.js";
+import { detectCgroups, ownerTag, sweepStaleCgroups } from "../../images/worker/sandbox/cgroup.js";
 import { inheritableFds, sweepStaleWorkerDirs } from "../../images/worker/sandbox/hygiene.js";
 import { nprocFor, perUsernsNproc } from "../../images/worker/sandbox/host.js";
 import { TEST_LIMITS } from "./fixtures/sandbox.js";
@@ -75,18 +75,23 @@ describe("worker hygiene: the private directory", function () {
         `import { kernelScriptPath } from "./images/worker/sandbox/host.ts";\n` +
         `stageKernelScript(kernelScriptPath()); console.log(workerDir());`,
     ).trim();
-    expect(dir).to.match(/\/l0-kernel-\d+-[A-Za-z0-9]{6}$/);
+    expect(dir).to.match(/\/l0-kernel-\d+n\d+-[A-Za-z0-9]{6}$/);
     expect(existsSync(dir)).to.equal(false);
   });
 
-  it("of a dead worker is swept; a live worker's and unrelated ones are kept", () => {
+  it("of a dead worker of this pid namespace is swept; live, foreign and unrelated ones are kept", () => {
     const root = mkdtempSync(join(tmpdir(), "l0-sweep-"));
-    for (const d of ["l0-kernel-111-AbC123", "l0-kernel-222-XyZ789", "l0-kernel-Qq1234", "other"])
-      mkdirSync(join(root, d, "sub"), { recursive: true });
-    const removed = sweepStaleWorkerDirs(root, (pid) => pid === 222);
-    expect(removed).to.deep.equal([join(root, "l0-kernel-111-AbC123")]);
-    for (const d of ["l0-kernel-222-XyZ789", "l0-kernel-Qq1234", "other"])
-      expect(existsSync(join(root, d)), d).to.equal(true);
+    const keep = [
+      "l0-kernel-222n5-XyZ789",
+      "l0-kernel-111n6-AbC123",
+      "l0-kernel-111-AbC123",
+      "l0-kernel-Qq1234",
+      "other",
+    ];
+    for (const d of ["l0-kernel-111n5-AbC123", ...keep]) mkdirSync(join(root, d, "sub"), { recursive: true });
+    const removed = sweepStaleWorkerDirs(root, (pid) => pid === 222, "5");
+    expect(removed).to.deep.equal([join(root, "l0-kernel-111n5-AbC123")]);
+    for (const d of keep) expect(existsSync(join(root, d)), d).to.equal(true);
   });
 });
 
@@ -97,7 +102,7 @@ describe("worker hygiene: a dead worker's cgroups", function () {
   it("are emptied (their processes killed) and removed", async function () {
     if (!layout.pidsParent) this.skip(); // no writable cgroup here: weak mode has none to sweep
     const dead = 2 ** 22 + 12_345; // above pid_max's default: no such worker
-    const dir = join(layout.pidsParent!, `l0-kernel-${dead}-1`);
+    const dir = join(layout.pidsParent!, `l0-kernel-${ownerTag(dead)}-1`);
     mkdirSync(dir);
     const survivor = spawn("sleep", ["600"], { stdio: "ignore" });
     writeFileSync(join(dir, "cgroup.procs"), String(survivor.pid));

@@ -1,7 +1,15 @@
 // Per-kernel cgroups for the limits rlimits cannot give (process count per kernel, memory of the
 // whole process tree). Detects cgroup v1 or v2 at run time from /proc/self/cgroup and the mounts;
 // the decision (`planCgroups`) is pure, the file writes are the thin edge.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export interface CgroupLayout {
@@ -194,8 +202,25 @@ async function removeDir(d: string): Promise<boolean> {
   return !existsSync(d);
 }
 
-/** Per-kernel cgroup names carry the creating worker's pid: `l0-<kind>-<pid>-…`. */
-const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)-/;
+/** This process's pid namespace (the inode of /proc/self/ns/pid), "0" when unreadable. */
+export function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
+
+/**
+ * What names a worker's kernels' cgroups and its private directory: its pid and its pid
+ * namespace, `<pid>n<inode>`. A pid means nothing outside its namespace (a worker in a container
+ * or a test's own namespace cannot see another's), so only names of the sweeper's own namespace
+ * are ever judged stale; names without the tag (older workers, tests) never are.
+ */
+export const ownerTag = (pid = process.pid, ns = pidNamespace()): string => `${pid}n${ns}`;
+
+/** Per-kernel cgroup names: `l0-<kind>-<pid>n<pid namespace>-…`. */
+const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)n(\d+)-/;
 
 export function processAlive(pid: number): boolean {
   try {
@@ -214,6 +239,7 @@ export function processAlive(pid: number): boolean {
 export function sweepStaleCgroups(
   layout: CgroupLayout,
   alive: (pid: number) => boolean = processAlive,
+  ns = pidNamespace(),
 ): string[] {
   const removed: string[] = [];
   for (const parent of new Set([layout.pidsParent, layout.memoryParent])) {
@@ -226,7 +252,7 @@ export function sweepStaleCgroups(
     }
     for (const name of entries) {
       const m = KERNEL_CGROUP.exec(name);
-      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      if (!m || m[2] !== ns || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
       const dir = join(parent, name);
       // Killed processes are reaped by whoever inherited them; wait a little for that.
       for (let i = 0; i < 20; i++) {

@@ -15,11 +15,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { processAlive } from "./cgroup.js";
+import { ownerTag, pidNamespace, processAlive } from "./cgroup.js";
 
 const DIR_PREFIX = "l0-kernel-";
-/** `l0-kernel-<worker pid>-XXXXXX` (mkdtemp's random suffix). */
-const WORKER_DIR = /^l0-kernel-(\d+)-[A-Za-z0-9]{6}$/;
+/** `l0-kernel-<worker pid>n<its pid namespace>-XXXXXX` (mkdtemp's random suffix). */
+const WORKER_DIR = /^l0-kernel-(\d+)n(\d+)-[A-Za-z0-9]{6}$/;
 
 let current: string | null = null;
 
@@ -29,7 +29,7 @@ let current: string | null = null;
  */
 export function workerDir(): string {
   if (current && existsSync(current)) return current;
-  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${ownerTag()}-`));
   chmodSync(dir, 0o755);
   current = dir;
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -38,11 +38,13 @@ export function workerDir(): string {
 
 /**
  * Removes the private directories of workers that no longer exist (SIGKILL skips the exit
- * hook), only those this uid owns. Returns what it removed.
+ * hook): only those of this pid namespace (a pid elsewhere means nothing here) that this uid
+ * owns. Returns what it removed.
  */
 export function sweepStaleWorkerDirs(
   root = tmpdir(),
   alive: (pid: number) => boolean = processAlive,
+  ns = pidNamespace(),
 ): string[] {
   const uid = process.getuid?.() ?? 0;
   const removed: string[] = [];
@@ -54,7 +56,7 @@ export function sweepStaleWorkerDirs(
   }
   for (const name of names) {
     const m = WORKER_DIR.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    if (!m || m[2] !== ns || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
     const path = join(root, name);
     try {
       if (statSync(path).uid !== uid) continue;

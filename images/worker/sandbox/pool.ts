@@ -1,6 +1,7 @@
 // Warm pool of pre-spawned kernels, so an episode never waits for bwrap + Python start-up.
 // A kernel leaves the pool for exactly one episode and is killed afterwards: never reused.
 import { type Logger, errorFields } from "../../../lib/log.js";
+import { ownerTag } from "./cgroup.js";
 import { type SandboxHost } from "./host.js";
 import { Kernel } from "./kernel.js";
 
@@ -31,7 +32,7 @@ export class KernelPool {
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
-    this.#prefix = opts.namePrefix ?? `l0-kernel-${process.pid}`;
+    this.#prefix = opts.namePrefix ?? `l0-kernel-${ownerTag()}`;
   }
 
   get idle(): number {
