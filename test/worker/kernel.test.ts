@@ -72,7 +72,7 @@ describe("worker sandbox: one kernel", function () {
         return new Promise(() => undefined); // never answers
       },
     });
-    expect(r.outcome).to.equal("timeout");
+    expect(r.outcome, r.detail).to.equal("timeout");
     expect(r.kernelAlive).to.equal(true);
     expect(signal?.aborted).to.equal(true);
     // The channel is still in step: the kernel answers the next cell.

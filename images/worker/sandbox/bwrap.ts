@@ -48,6 +48,22 @@ export const OUTPUT_TMPFS_BYTES = 8 << 20;
 /** /dev/shm gets a quarter of the workdir's size (at least 1 MiB). */
 export const shmBytes = (workdirBytes: number): number => Math.max(1 << 20, Math.floor(workdirBytes / 4));
 
+/** /proc, /dev, the size-capped tmpfs mounts and kernel.py, then what is remounted read-only. */
+function mounts(spec: SandboxSpec): string[] {
+  const { workdirBytes } = spec.limits;
+  return [
+    ...["--proc", "/proc", "--dev", "/dev"],
+    ...["--size", String(shmBytes(workdirBytes)), "--tmpfs", "/dev/shm"],
+    ...["--size", String(workdirBytes), "--tmpfs", WORKDIR_IN_SANDBOX],
+    ...["--size", String(OUTPUT_TMPFS_BYTES), "--tmpfs", OUTPUT_DIR_IN_SANDBOX],
+    ...["--ro-bind", spec.kernelPath, KERNEL_PATH_IN_SANDBOX],
+    // bwrap's own root and /dev are tmpfs without a size cap: read-only, so the capped /tmp
+    // (and a small /dev/shm for multiprocessing) are the only places agent code can write.
+    // /proc read-only: agent code cannot lower the oom_score_adj the prelude set.
+    ...["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"],
+  ];
+}
+
 export interface Command {
   file: string;
   args: string[];
@@ -77,34 +93,7 @@ export function bwrapArgs(spec: SandboxSpec): Command {
   for (const d of ["bin", "lib", "lib64", "sbin"]) bwrap.push("--symlink", `usr/${d}`, `/${d}`);
   for (const b of spec.roBinds) bwrap.push("--ro-bind-try", b, b);
   bwrap.push(
-    "--proc",
-    "/proc",
-    "--dev",
-    "/dev",
-    "--size",
-    String(shmBytes(limits.workdirBytes)),
-    "--tmpfs",
-    "/dev/shm",
-    "--size",
-    String(limits.workdirBytes),
-    "--tmpfs",
-    WORKDIR_IN_SANDBOX,
-    "--size",
-    String(OUTPUT_TMPFS_BYTES),
-    "--tmpfs",
-    OUTPUT_DIR_IN_SANDBOX,
-    "--ro-bind",
-    spec.kernelPath,
-    KERNEL_PATH_IN_SANDBOX,
-    // bwrap's own root and /dev are tmpfs without a size cap: read-only, so the capped /tmp
-    // (and a small /dev/shm for multiprocessing) are the only places agent code can write.
-    // /proc read-only: agent code cannot lower the oom_score_adj the prelude set.
-    "--remount-ro",
-    "/dev",
-    "--remount-ro",
-    "/proc",
-    "--remount-ro",
-    "/",
+    ...mounts(spec),
     "--chdir",
     WORKDIR_IN_SANDBOX,
     "--",
@@ -112,17 +101,10 @@ export function bwrapArgs(spec: SandboxSpec): Command {
     "-I",
     "-B",
     KERNEL_PATH_IN_SANDBOX,
-    "--as",
-    String(limits.memoryBytes),
-    "--cpu",
-    String(limits.cpuSeconds),
-    "--fsize",
-    String(limits.fileSizeBytes),
-    "--nofile",
-    String(limits.openFiles),
-    "--nproc",
-    String(spec.nproc),
   );
+  bwrap.push("--as", String(limits.memoryBytes), "--cpu", String(limits.cpuSeconds));
+  bwrap.push("--fsize", String(limits.fileSizeBytes), "--nofile", String(limits.openFiles));
+  bwrap.push("--nproc", String(spec.nproc));
   const drop =
     spec.hostUid === 0
       ? [

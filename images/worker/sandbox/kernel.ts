@@ -173,10 +173,11 @@ export class Kernel {
     if (this.#death) return Promise.resolve(failed(this.#death, 0));
     return new Promise((resolve) => {
       const nonce = randomUUID();
-      const timers: NodeJS.Timeout[] = [];
+      // Tool calls are rare: their bookkeeping (and its deadline timer) exists only once one comes.
+      let calls: ToolCalls | null = null;
       const settle = (r: CellResult): void => {
-        for (const t of timers) clearTimeout(t);
-        calls.close();
+        clearTimeout(hard);
+        calls?.close();
         if (this.#req === req) this.#req = null;
         resolve(r);
       };
@@ -184,7 +185,17 @@ export class Kernel {
         frames: 0,
         bytes: 0,
         onFrame: (f) => {
-          if (f.t === "tool") return calls.call(f);
+          if (f.t === "tool") {
+            calls ??= new ToolCalls(
+              opts.onTool,
+              (msg) => {
+                if (this.#req === req) this.#send(msg);
+              },
+              t0 + opts.timeoutMs,
+              `the cell passed its ${fmt(opts.timeoutMs)} deadline`,
+            );
+            return calls.call(f);
+          }
           if (f.t !== "result") return this.#violate(`an unexpected ${f.t} frame during a cell`);
           if (f.id !== nonce) return this.#violate("a result frame carried another request's nonce");
           this.#req = null;
@@ -192,21 +203,15 @@ export class Kernel {
         },
         onDeath: (d) => settle(failed(d, seconds())),
       };
-      const calls = new ToolCalls(opts.onTool, (msg) => {
-        if (this.#req === req) this.#send(msg);
-      });
       this.#req = req;
       this.#send({ t: "exec", id: nonce, code, timeout: opts.timeoutMs / 1000 });
-      timers.push(
-        setTimeout(() => calls.expire(`the cell passed its ${fmt(opts.timeoutMs)} deadline`), opts.timeoutMs),
-        setTimeout(
-          () =>
-            this.#condemn(
-              "deadline",
-              `the cell did not stop at its ${fmt(opts.timeoutMs)} deadline and the kernel was killed`,
-            ),
-          opts.timeoutMs + HARD_KILL_GRACE_MS,
-        ),
+      const hard = setTimeout(
+        () =>
+          this.#condemn(
+            "deadline",
+            `the cell did not stop at its ${fmt(opts.timeoutMs)} deadline and the kernel was killed`,
+          ),
+        opts.timeoutMs + HARD_KILL_GRACE_MS,
       );
     });
   }

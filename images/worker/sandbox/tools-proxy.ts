@@ -18,14 +18,20 @@ type Reply =
 
 export class ToolCalls {
   #count = 0;
-  #expired: string | null = null;
   #closed = false;
+  /** Armed while a call is in flight: at the deadline, every waiting call is answered. */
+  #timer: NodeJS.Timeout | null = null;
   readonly #inflight = new Map<number, AbortController>();
 
-  /** `send` delivers a reply to the kernel (the caller drops it once the cell is over). */
+  /**
+   * `send` delivers a reply to the kernel (the caller drops it once the cell is over);
+   * `deadlineMs` is the cell's deadline on performance.now()'s clock, `why` the error after it.
+   */
   constructor(
     private readonly handler: ToolHandler,
     private readonly send: (reply: Reply) => void,
+    private readonly deadlineMs: number,
+    private readonly why: string,
   ) {}
 
   call(f: ToolFrame): void {
@@ -33,10 +39,12 @@ export class ToolCalls {
     const fail = (error: string): void => this.send({ t: "tool_result", id: f.id, ok: false, error });
     if (++this.#count > MAX_TOOL_CALLS_PER_CELL)
       return fail(`more than ${MAX_TOOL_CALLS_PER_CELL} tool calls in one cell`);
-    if (this.#expired) return fail(this.#expired);
+    const left = this.deadlineMs - performance.now();
+    if (left <= 0) return fail(this.why);
     if (this.#inflight.has(f.id)) return fail(`tool call ${f.id} is already running`);
     const ac = new AbortController();
     this.#inflight.set(f.id, ac);
+    this.#timer ??= setTimeout(() => this.#expire(), left);
     void this.#run(f, ac.signal).then((reply) => {
       // Answered already (deadline) or the cell is over: this answer has nowhere to go.
       if (this.#inflight.get(f.id) !== ac) return;
@@ -45,21 +53,21 @@ export class ToolCalls {
     });
   }
 
-  /** The cell's deadline passed: answer every waiting call with `why` and refuse new ones. */
-  expire(why: string): void {
-    this.#expired = why;
-    for (const [id, ac] of this.#inflight) {
-      this.#inflight.delete(id);
-      ac.abort();
-      this.send({ t: "tool_result", id, ok: false, error: why });
-    }
-  }
-
   /** The cell is over: abort what still runs, answer nothing more. */
   close(): void {
     this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
     for (const ac of this.#inflight.values()) ac.abort();
     this.#inflight.clear();
+  }
+
+  /** The cell's deadline passed: answer every waiting call with the reason (new ones see it too). */
+  #expire(): void {
+    for (const [id, ac] of this.#inflight) {
+      this.#inflight.delete(id);
+      ac.abort();
+      this.send({ t: "tool_result", id, ok: false, error: this.why });
+    }
   }
 
   async #run(f: ToolFrame, signal: AbortSignal): Promise<Reply> {

@@ -2,7 +2,7 @@
 // the channel while its model generates (next to calm episodes on the same worker), and pairs of
 // an honest and a hostile version of the same cells, whose rewards the suite compares.
 import { type ScriptedTurn, turn } from "../fixtures/engine.js";
-import { FLOOD_THREAD, NONCE, frame } from "./cases.js";
+import { FLOOD_THREAD, NONCE, frame } from "./helpers.js";
 
 const submit = (answer: string): ScriptedTurn => turn("submit", `submit_final_answer(${answer})`);
 const task = (p: string): string | null => /\[task:([\w-]+)\]/.exec(p)?.[1] ?? null;

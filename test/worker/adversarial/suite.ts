@@ -1,4 +1,4 @@
-// Runs the adversarial table (cases.ts) on the real sandbox in this process's mode, then whole
+// Runs the adversarial table (cases-walls.ts, cases-channel.ts) on the real sandbox in this process's mode, then whole
 // episodes: a kernel flooding the channel while the model is generating must not stop other
 // episodes on the same worker (or their timers), and no hostile cell may earn more reward than
 // the honest version of the same cell. After every case: the kernel's whole process tree and
@@ -20,7 +20,9 @@ import { NoTools } from "../../../images/worker/tools.js";
 import { type ScriptedEngine, startScriptedEngine } from "../fixtures/engine.js";
 import { processesIn, sandboxNamespace, until, zombies } from "../fixtures/procs.js";
 import { testMetrics, testPool } from "../fixtures/sandbox.js";
-import { CASES, type Ctx } from "./cases.js";
+import { CHANNEL_CASES } from "./cases-channel.js";
+import { WALL_CASES } from "./cases-walls.js";
+import { type Ctx } from "./helpers.js";
 import { FLOOD_EPISODE, REWARD_PAIRS } from "./episodes.js";
 
 const End = l0.v1.EpisodeEnd;
@@ -56,7 +58,7 @@ describe(`worker sandbox: adversarial agent code (${MODE})`, function () {
     await noZombies();
   });
 
-  for (const c of CASES) {
+  for (const c of [...WALL_CASES, ...CHANNEL_CASES]) {
     it(`contains: ${c.name}`, async () => {
       const k = await pool.acquire();
       const ns = sandboxNamespace(k);
