@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   bubblewrap            # sandbox for agent code
+  python3-seccomp       # libseccomp bindings: the kernels' seccomp filter (images/worker/kernel/seccomp_filter.py)
+  tini                  # a real init: the worker image's PID 1 reaps orphans
   python3-torch         # learner (CPU path)
   python3-grpcio python3-protobuf python3-grpc-tools python3-numpy
   libopenblas0-pthread  # without it Debian's torch uses the reference BLAS (~7x slower)

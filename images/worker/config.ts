@@ -101,6 +101,14 @@ export const WORKER_CONFIG = defineConfig({
     description: "Largest file a kernel may write, MiB",
   },
   openFiles: { type: "int", default: 256, min: 16, max: 65_536, description: "Open files per kernel" },
+  memoryHeadroomMib: {
+    type: "int",
+    default: 256,
+    min: 0,
+    max: 65_536,
+    description:
+      "Kill the kernel using the most memory when the container's working set comes this close to its limit (0 = off)",
+  },
   wallSeconds: {
     type: "int",
     default: 300,

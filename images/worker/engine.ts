@@ -7,8 +7,19 @@ export class EngineError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    /** The engine's HTTP status, when it answered with an error. */
+    readonly status: number | null = null,
   ) {
     super(message);
+  }
+
+  /**
+   * The engine refused the request itself (a malformed or too long prompt): asking again cannot
+   * help, and when the prompt holds the agent's output the agent caused it. Auth, routing and
+   * rate limits (401/403/404/429) are the deployment's trouble, not the prompt's.
+   */
+  get promptRejected(): boolean {
+    return this.status === 400 || this.status === 413 || this.status === 422;
   }
 }
 
@@ -229,6 +240,7 @@ export class EngineClient {
       throw new EngineError(
         `engine ${path} answered ${res.status}: ${msg}`,
         res.status >= 500 || res.status === 429,
+        res.status,
       );
     }
     try {

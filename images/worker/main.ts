@@ -13,8 +13,9 @@ import { runEpisode } from "./agent/episode.js";
 import { WORKER_CONFIG, WORKER_ENV_PREFIX } from "./config.js";
 import { EngineClient } from "./engine.js";
 import { HubClient } from "./hub.js";
-import { createWorkerMetrics } from "./metrics.js";
-import { prepareSandbox } from "./sandbox/host.js";
+import { type WorkerMetrics, createWorkerMetrics } from "./metrics.js";
+import { type SandboxHost, prepareSandbox } from "./sandbox/host.js";
+import { MemoryGuard } from "./sandbox/memory.js";
 import { KernelPool } from "./sandbox/pool.js";
 import { HttpSearch, LocalCorpus, NoTools, type ToolBackend } from "./tools.js";
 import { Worker } from "./worker.js";
@@ -55,9 +56,55 @@ export async function main(
 ): Promise<void> {
   const cfg = loadConfig(WORKER_CONFIG, { flags, env, envPrefix: WORKER_ENV_PREFIX });
   const workerId = cfg.workerId || hostname();
+  const logger = workerLogger(cfg, workerId);
+  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_WORKER_TOKEN_FILE)");
+  const tools = buildTools(cfg);
+  const registry = createRegistry({ labels: { component: "worker" } });
+  const metrics = createWorkerMetrics(registry);
+  const { host, pool, guard } = startSandbox(cfg, logger, metrics);
+  const hub = new HubClient({ address: cfg.hub, token, timeoutMs: cfg.hubTimeout });
+  const worker = buildWorker(cfg, { workerId, logger, metrics, pool, tools, hub });
+  // The drain gets the grace period; the other hooks a little room after it.
+  const shutdown = createShutdown({ logger, graceMs: cfg.grace + 10_000 });
+  const probes = await serveProbes({
+    registry,
+    host: cfg.host,
+    port: cfg.metricsPort,
+    readiness: () =>
+      worker.draining ? "draining" : worker.connected ? null : "rollout hub not reachable yet",
+    extra: (req, res) => {
+      if ((req.url ?? "").split("?")[0] !== "/episodes") return false;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({ active: worker.active, capacity: cfg.episodes, draining: worker.draining }) + "\n",
+      );
+      return true;
+    },
+  });
+  shutdown.add("probes", () => probes.close());
+  shutdown.add("hub client", () => hub.close());
+  shutdown.add("kernels", () => pool.close());
+  shutdown.add("memory guard", () => guard.stop());
+  shutdown.add("worker", () => worker.drain(cfg.grace));
+  await pool.fill();
+  if (pool.idle === 0) {
+    // Fail fast: a worker that cannot start kernels would only turn tasks into failures.
+    await probes.close();
+    throw new L0Error("FailedPrecondition", "the sandbox could not start any kernel (see the errors above)");
+  }
+  guard.start();
+  worker.start();
+  logger.info("worker started", {
+    metricsPort: probes.port,
+    config: redact(WORKER_CONFIG, cfg),
+    sandbox: { mode: cfg.sandboxMode, cgroup: host.cgroups.version, weaknesses: host.weaknesses },
+  });
+}
+
+function workerLogger(cfg: Config, workerId: string): Logger {
   // Tasks carry their agent settings; the run file, when given, is checked and names the run.
   const run = cfg.runConfig ? readTrainingRun(cfg.runConfig) : null;
-  const logger: Logger = createLogger({
+  return createLogger({
     component: "worker",
     level: cfg.logLevel,
     format: cfg.logFormat,
@@ -66,10 +113,14 @@ export async function main(
       ...(run ? { run: `${run.metadata?.namespace ?? "default"}/${run.metadata?.name}` } : {}),
     },
   });
-  const token = readSecretFile(cfg.tokenFile, "--token-file (L0_WORKER_TOKEN_FILE)");
-  const tools = buildTools(cfg);
-  const registry = createRegistry({ labels: { component: "worker" } });
-  const metrics = createWorkerMetrics(registry);
+}
+
+/** The sandbox host (fails closed in strict mode), the warm pool and the memory guard over it. */
+function startSandbox(
+  cfg: Config,
+  logger: Logger,
+  metrics: WorkerMetrics,
+): { host: SandboxHost; pool: KernelPool; guard: MemoryGuard } {
   const limits = {
     cpuSeconds: cfg.cpuSeconds,
     memoryBytes: cfg.memoryMib * 2 ** 20,
@@ -95,18 +146,48 @@ export async function main(
     logger,
     onStart: (s) => metrics.sandboxStart.observe(s),
   });
+  const guard = new MemoryGuard({
+    kernels: () => pool.live(),
+    headroomBytes: cfg.memoryHeadroomMib * 2 ** 20,
+    logger,
+    intervalMs: cfg.memoryHeadroomMib > 0 ? 500 : 0,
+  });
+  return { host, pool, guard };
+}
+
+function buildWorker(
+  cfg: Config,
+  d: {
+    workerId: string;
+    logger: Logger;
+    metrics: WorkerMetrics;
+    pool: KernelPool;
+    tools: ToolBackend;
+    hub: HubClient;
+  },
+): Worker {
   const engine = new EngineClient({
     baseUrl: cfg.engineUrl,
     timeoutMs: cfg.engineTimeout,
     attempts: cfg.engineAttempts,
     backoffMs: 500,
     maxConcurrent: cfg.engineConcurrency,
-    onRequest: (endpoint, s, ok) => metrics.llmRequest.observe({ endpoint, result: ok ? "ok" : "error" }, s),
+    onRequest: (endpoint, s, ok) =>
+      d.metrics.llmRequest.observe({ endpoint, result: ok ? "ok" : "error" }, s),
   });
-  const hub = new HubClient({ address: cfg.hub, token, timeoutMs: cfg.hubTimeout });
-  const worker = new Worker(
+  const episode = {
+    kernels: d.pool,
+    engine,
+    tools: d.tools,
+    metrics: d.metrics,
+    logger: d.logger,
+    workerId: d.workerId,
+    observationChars: cfg.observationChars,
+    maxEpisodeSeconds: cfg.wallSeconds,
+  };
+  return new Worker(
     {
-      workerId,
+      workerId: d.workerId,
       episodes: cfg.episodes,
       heartbeatMs: cfg.heartbeat,
       leaseWaitMs: cfg.leaseWait,
@@ -115,57 +196,10 @@ export async function main(
       submitAttempts: cfg.submitAttempts,
     },
     {
-      hub,
-      metrics,
-      logger,
-      run: (task, ctl) =>
-        runEpisode(
-          task,
-          {
-            kernels: pool,
-            engine,
-            tools,
-            metrics,
-            logger,
-            workerId,
-            observationChars: cfg.observationChars,
-            maxEpisodeSeconds: cfg.wallSeconds,
-          },
-          ctl,
-        ),
+      hub: d.hub,
+      metrics: d.metrics,
+      logger: d.logger,
+      run: (task, ctl) => runEpisode(task, episode, ctl),
     },
   );
-  // The drain gets the grace period; the other hooks a little room after it.
-  const shutdown = createShutdown({ logger, graceMs: cfg.grace + 10_000 });
-  const probes = await serveProbes({
-    registry,
-    host: cfg.host,
-    port: cfg.metricsPort,
-    readiness: () =>
-      worker.draining ? "draining" : worker.connected ? null : "rollout hub not reachable yet",
-    extra: (req, res) => {
-      if ((req.url ?? "").split("?")[0] !== "/episodes") return false;
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({ active: worker.active, capacity: cfg.episodes, draining: worker.draining }) + "\n",
-      );
-      return true;
-    },
-  });
-  shutdown.add("probes", () => probes.close());
-  shutdown.add("hub client", () => hub.close());
-  shutdown.add("kernels", () => pool.close());
-  shutdown.add("worker", () => worker.drain(cfg.grace));
-  await pool.fill();
-  if (pool.idle === 0) {
-    // Fail fast: a worker that cannot start kernels would only turn tasks into failures.
-    await probes.close();
-    throw new L0Error("FailedPrecondition", "the sandbox could not start any kernel (see the errors above)");
-  }
-  worker.start();
-  logger.info("worker started", {
-    metricsPort: probes.port,
-    config: redact(WORKER_CONFIG, cfg),
-    sandbox: { mode: cfg.sandboxMode, cgroup: host.cgroups.version, weaknesses: host.weaknesses },
-  });
 }

@@ -98,7 +98,9 @@ export function workerSandboxMode(_pool: ResolvedAgentWorkerPool): "strict" | "w
  * Requests/limits of the worker container. A memory limit is always set, because in weak mode it
  * is the only bound on the memory of all kernels together (RLIMIT_AS is per process): the user's
  * limit, else the user's memory request (a limit below the request would be invalid), else
- * episodes x (per-kernel memory + 64 MiB) + 512 MiB for the worker itself.
+ * episodes x (per-kernel memory + 64 MiB) + 512 MiB for the worker itself. A CPU limit likewise
+ * (weak mode has no per-kernel CPU quota, only RLIMIT_CPU per process): the user's limit, else
+ * the user's CPU request, else one CPU per concurrent episode.
  */
 export function workerResources(pool: ResolvedAgentWorkerPool): V1ResourceRequirements {
   const s = pool.spec;
@@ -107,12 +109,20 @@ export function workerResources(pool: ResolvedAgentWorkerPool): V1ResourceRequir
   const perKernel = s.sandbox.memoryMiB + 64;
   const limitMiB = s.episodesPerWorker * perKernel + 512;
   const memory = `${limitMiB}Mi`;
+  const cpu = String(s.episodesPerWorker ?? 8);
   // The request is what a worker typically uses (kernels rarely sit at their cap), never above the limit.
   if (!s.resources)
-    return { requests: { cpu: "1", memory: `${Math.min(2048, limitMiB)}Mi` }, limits: { memory } };
+    return { requests: { cpu: "1", memory: `${Math.min(2048, limitMiB)}Mi` }, limits: { memory, cpu } };
   const requests = str(s.resources.requests);
   const limits = str(s.resources.limits);
-  return { requests, limits: { ...limits, memory: limits.memory ?? requests.memory ?? memory } };
+  return {
+    requests,
+    limits: {
+      ...limits,
+      memory: limits.memory ?? requests.memory ?? memory,
+      cpu: limits.cpu ?? requests.cpu ?? cpu,
+    },
+  };
 }
 
 /**

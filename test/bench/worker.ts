@@ -45,7 +45,7 @@ async function bareKernel(): Promise<{
     exec: (code) =>
       new Promise<void>((r) => {
         waiter = r;
-        child.stdin.write(encodeFrame({ t: "exec", id: ++id, code, timeout: 10 }));
+        child.stdin.write(encodeFrame({ t: "exec", id: `n${++id}`, code, timeout: 10 }));
       }),
     kill: () => child.kill("SIGKILL"),
   };

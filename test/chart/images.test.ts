@@ -52,7 +52,11 @@ describe("images: Dockerfile conventions", function () {
       });
 
       it(`runs \`l0 ${subcommand}\` from files that exist in the repository`, () => {
-        const argv = command(read(`images/${image}/Dockerfile`));
+        // The worker runs under tini: Node as PID 1 never reaps the sandbox inits left to it.
+        const init = image === "worker" ? ["/usr/bin/tini", "--"] : [];
+        const full = command(read(`images/${image}/Dockerfile`));
+        expect(full.slice(0, init.length)).to.deep.equal(init);
+        const argv = full.slice(init.length);
         expect(argv).to.deep.equal(["node", "/app/bin/l0.js", subcommand]);
         expect(existsSync(join(ROOT, argv[1]!.replace(/^\/app\//, "")))).to.equal(true);
         // The subcommand is registered in `l0` (no Docker here, so ask the checkout's l0).
@@ -87,10 +91,12 @@ describe("images: Dockerfile conventions", function () {
     }
   });
 
-  it("the worker image has python3 and bubblewrap for the sandbox, and ships kernel.py", () => {
+  it("the worker image has python3, libseccomp, bubblewrap and tini for the sandbox, and ships kernel.py", () => {
     const text = read("images/worker/Dockerfile");
-    expect(text).to.match(/apt-get install[^\n]*python3[^\n]*bubblewrap/);
-    expect(text).to.include("COPY images/worker/kernel/kernel.py");
+    expect(text).to.match(/apt-get install[^\n]*python3 python3-seccomp bubblewrap[^\n]* tini/);
+    expect(text).to.match(
+      /COPY images\/worker\/kernel\/kernel.py images\/worker\/kernel\/seccomp_filter.py /,
+    );
   });
 
   it("the trainer image is CUDA PyTorch with transformers, Node for the hub and the learner sources", () => {

@@ -92,6 +92,22 @@ describe("hub rewards", () => {
     expect(s.answer).to.deep.include({ exactMatch: 1, f1: 1, hasAnswer: 1 });
   });
 
+  it("pays the execution reward in proportion to the verified answer (the cell's own word is not enough)", () => {
+    const t = (answer: string): l0.v1.ITrajectory => ({
+      turns: [
+        { formatOk: true, outcome: OK },
+        { formatOk: true, outcome: OK },
+      ],
+      hasFinalAnswer: true,
+      finalAnswer: answer,
+    });
+    // Wrong answer: format rewards only, however many cells said they ran fine.
+    expect(scoreTrajectory(t("Lyon"), ["paris"], W).turnRewards).to.deep.equal([0.1, 0.1]);
+    // Partly right (F1 2/3): two thirds of the execution reward.
+    const half = scoreTrajectory(t("paris france"), ["paris"], W).turnRewards.slice(0, 1);
+    expect(half[0]).to.be.closeTo(0.1 + 0.1 * (2 / 3), 1e-9);
+  });
+
   it("scores a trajectory without turns by its answer alone", () => {
     const s = scoreTrajectory({ turns: [], hasFinalAnswer: false }, ["x"], W);
     expect(s).to.deep.include({ turnRewards: [], total: 0 });

@@ -72,11 +72,12 @@ describe("hub over gRPC", function () {
       expect(rec.tasks.map((t) => t.result)).to.deep.equal([undefined, undefined]);
     }
     for (const g of batch.groups) {
-      // rewards: right = 0.2 + 0.2 + 1 = 1.4, wrong = 0.4; GRPO without std: +-0.5
-      expect(g.trajectories.map((t) => Number(t.reward.toFixed(6)))).to.deep.equal([1.4, 0.4]);
+      // rewards: right = format 0.2 + code execution 0.2 (x F1 1) + F1 1 = 1.4; wrong = format 0.2
+      // (its code execution is weighted by its F1, 0); GRPO without std: +-0.6
+      expect(g.trajectories.map((t) => Number(t.reward.toFixed(6)))).to.deep.equal([1.4, 0.2]);
       expect(g.trajectories.map((t) => t.advantages.map((x) => Number(x.toFixed(6))))).to.deep.equal([
-        [0.5, 0.5],
-        [-0.5, -0.5],
+        [0.6, 0.6],
+        [-0.6, -0.6],
       ]);
     }
     const samples = toTrainSamples(batch);
@@ -84,7 +85,7 @@ describe("hub over gRPC", function () {
     expect(samples[0]).to.deep.include({
       responseTokenIds: [10, 11],
       samplerLogprobs: [-0.5, -0.25],
-      advantage: 0.5,
+      advantage: 0.6,
     });
     expect(samples[0]!.sampleId).to.match(/\/0$/);
     const stats = await s.rpc.stats();

@@ -264,21 +264,27 @@ describe("operator builders: AgentWorkerPool children", () => {
   // Strict mode needs a writable pids cgroup, which these non-root pods without capabilities lack:
   // a worker told `strict` exits at start. Weak mode (bwrap + rlimits) relies on the memory limit.
   const modeCases: [string, Record<string, unknown>, Record<string, string>][] = [
-    ["bwrap, defaults", {}, { memory: `${8 * (1024 + 64) + 512}Mi` }],
-    ["runtimeClass", { sandbox: { mode: "runtimeClass", runtimeClassName: "gvisor" } }, {}],
+    ["bwrap, defaults", {}, { memory: `${8 * (1024 + 64) + 512}Mi`, cpu: "8" }],
+    ["runtimeClass", { sandbox: { mode: "runtimeClass", runtimeClassName: "gvisor" } }, { cpu: "8" }],
     [
       "small kernels",
       { episodesPerWorker: 2, sandbox: { memoryMiB: 256 } },
-      { memory: `${2 * 320 + 512}Mi` },
+      { memory: `${2 * 320 + 512}Mi`, cpu: "2" },
     ],
     ["user limit kept", { resources: { limits: { memory: "3Gi", cpu: "2" } } }, { memory: "3Gi", cpu: "2" }],
-    ["request becomes the limit", { resources: { requests: { memory: "5Gi" } } }, { memory: "5Gi" }],
+    [
+      "request becomes the limit",
+      { resources: { requests: { memory: "5Gi" } } },
+      { memory: "5Gi", cpu: "8" },
+    ],
+    ["CPU request becomes the CPU limit", { resources: { requests: { cpu: "3" } } }, { cpu: "3" }],
   ];
   for (const [what, spec, limits] of modeCases)
-    it(`sandbox mode weak and a memory limit on the worker: ${what}`, () => {
+    it(`sandbox mode weak and memory and CPU limits on the worker: ${what}`, () => {
       const c = buildWorkerDeployment(makePool(spec), undefined, 1).spec!.template.spec!.containers[0]!;
       expect(c.env!.find((e) => e.name === "L0_WORKER_SANDBOX_MODE")!.value).to.equal("weak");
       expect(c.resources!.limits!.memory, "memory limit always set").to.be.a("string");
+      expect(c.resources!.limits!.cpu, "CPU limit always set").to.be.a("string");
       expect(c.resources!.limits).to.include(limits);
       if (!spec.resources)
         expect(parseInt(c.resources!.requests!.memory!)).to.be.at.most(

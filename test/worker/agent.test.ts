@@ -62,6 +62,7 @@ const cell = (over: Partial<CellResult>): CellResult => ({
   seconds: 0,
   kernelAlive: true,
   detail: "",
+  violation: false,
   ...over,
 });
 
@@ -130,7 +131,7 @@ describe("worker agent: notebook", () => {
 });
 
 describe("worker sandbox: channel framing", () => {
-  const result = { t: "result", id: 1, ok: true, stdout: "x", notepad: { facts: ["f"] } };
+  const result = { t: "result", id: "n1", ok: true, stdout: "x", notepad: { facts: ["f"] } };
 
   it("decodes frames split at any byte", () => {
     const bytes = Buffer.concat([encodeFrame({ t: "ready", pid: 7 }), encodeFrame(result)]);
@@ -148,7 +149,9 @@ describe("worker sandbox: channel framing", () => {
     ["invalid JSON", Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from("{{{")]), /not valid JSON/],
     ["a non-object", encodeFrame([1, 2]), /not a JSON object/],
     ["an unknown type", encodeFrame({ t: "shell" }), /unknown type/],
-    ["a result without id", encodeFrame({ t: "result" }), /frame.id/],
+    ["a result without a nonce", encodeFrame({ t: "result" }), /result.id/],
+    ["a result with a numeric id", encodeFrame({ t: "result", id: 2 }), /result.id/],
+    ["a tool call without an integer id", encodeFrame({ t: "tool", id: "x", name: "search" }), /tool.id/],
     ["a tool call without name", encodeFrame({ t: "tool", id: 1 }), /tool.name/],
   ];
   for (const [name, bytes, re] of bad) {

@@ -27,24 +27,27 @@ const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   gid: 100_001,
   hostUid: 0,
   cgroupProcs: ["/sys/fs/cgroup/pids/k1/cgroup.procs", "/sys/fs/cgroup/memory/k1/cgroup.procs"],
+  seccomp: "/tmp/l0-kernel-7-Ab3dEf/seccomp.bpf",
   nproc: 64,
   ...over,
 });
 
 const SNAPSHOT = [
   "/bin/sh -c",
+  "echo 1000 > /proc/self/oom_score_adj || exit 98;",
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"',
-  "l0-cgroup-join /sys/fs/cgroup/pids/k1/cgroup.procs /sys/fs/cgroup/memory/k1/cgroup.procs --",
+  "l0-kernel /sys/fs/cgroup/pids/k1/cgroup.procs /sys/fs/cgroup/memory/k1/cgroup.procs --",
   "/usr/bin/setpriv --reuid=100001 --regid=100001 --clear-groups --no-new-privs --bounding-set=-all --inh-caps=-all",
-  "/usr/bin/bwrap --unshare-all --die-with-parent --new-session --clearenv --cap-drop ALL --hostname sandbox",
+  "/usr/bin/bwrap --unshare-all --unshare-user --disable-userns --die-with-parent --new-session --clearenv",
+  "--cap-drop ALL --hostname sandbox --seccomp 3",
   "--setenv PATH /usr/local/bin:/usr/bin:/bin --setenv HOME /tmp --setenv TMPDIR /tmp --setenv LANG C.UTF-8",
   "--setenv PYTHONDONTWRITEBYTECODE 1 --setenv PYTHONUNBUFFERED 1 --setenv OPENBLAS_NUM_THREADS 1",
-  "--setenv OMP_NUM_THREADS 1 --setenv MPLBACKEND Agg",
+  "--setenv OMP_NUM_THREADS 1 --setenv MPLBACKEND Agg --setenv MALLOC_ARENA_MAX 2",
   "--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin",
   "--ro-bind-try /etc/alternatives /etc/alternatives --proc /proc --dev /dev",
-  "--size 67108864 --tmpfs /dev/shm --size 268435456 --tmpfs /tmp",
+  "--size 67108864 --tmpfs /dev/shm --size 268435456 --tmpfs /tmp --size 8388608 --tmpfs /run/l0",
   "--ro-bind /app/images/worker/kernel/kernel.py /opt/l0/kernel.py",
-  "--remount-ro /dev --remount-ro / --chdir /tmp",
+  "--remount-ro /dev --remount-ro /proc --remount-ro / --chdir /tmp",
   "-- /usr/bin/python3 -I -B /opt/l0/kernel.py",
   "--as 1073741824 --cpu 60 --fsize 67108864 --nofile 256 --nproc 64",
 ].join(" ");
@@ -64,6 +67,8 @@ describe("worker sandbox: bwrapArgs", () => {
       const { args } = bwrapArgs(s);
       for (const flag of [
         "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
         "--clearenv",
@@ -74,14 +79,24 @@ describe("worker sandbox: bwrapArgs", () => {
     }
   });
 
-  it("skips setpriv when the worker is already the kernel's non-root uid", () => {
+  it("skips setpriv when the worker is already the kernel's non-root uid, but not the prelude", () => {
     const { file, args } = bwrapArgs(spec({ hostUid: 100_001, mode: "weak", cgroupProcs: [] }));
-    expect(file).to.equal("/usr/bin/bwrap");
+    // Weak mode still raises the kernel's oom_score_adj before bwrap.
+    expect([file, ...args.slice(0, 4)].join(" ")).to.match(/^\/bin\/sh -c echo 1000 > .* l0-kernel --$/);
+    expect(args[4]).to.equal("/usr/bin/bwrap");
     expect(args).to.not.include("--clear-groups");
+  });
+
+  it("leaves out --seccomp only where the spec has no filter (weak mode without libseccomp)", () => {
+    expect(bwrapArgs(spec({ mode: "weak", cgroupProcs: [], seccomp: null })).args).to.not.include(
+      "--seccomp",
+    );
   });
 
   const bad: [string, Partial<SandboxSpec>, RegExp][] = [
     ["strict without a pids cgroup", { cgroupProcs: [] }, /cgroupProcs: strict mode needs a pids cgroup/],
+    ["strict without a seccomp filter", { seccomp: null }, /seccomp: strict mode needs the seccomp filter/],
+    ["a relative seccomp path", { seccomp: "f.bpf" }, /seccomp: must be an absolute path/],
     ["root uid", { uid: 0 }, /uid: must be a non-root uid/],
     ["binding /", { roBinds: ["/"] }, /roBinds\[0\]: must not expose \//],
     ["binding /etc", { roBinds: ["/etc/"] }, /roBinds\[0\]: must not expose \/etc/],
@@ -171,28 +186,38 @@ describe("worker sandbox: cgroup detection", () => {
     expect(l.notes.join(" ")).to.match(/not writable/);
   });
 
-  it("sweeps the empty kernel cgroups of dead workers and nothing else", () => {
+  it("sweeps the kernel cgroups of dead workers of its own pid namespace, and nothing else", () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-cg-"));
     try {
       const names = [
-        "l0-kernel-999999-1",
-        "l0-test-999999-ab-2",
-        `l0-kernel-${process.pid}-1`,
-        "l0-kernel-1-1",
+        "l0-kernel-999999n7-1", // a dead worker of this namespace: swept
+        "l0-test-999999n7-ab-2", // likewise
+        "l0-kernel-999999n8-1", // pid 999999 of another namespace: means nothing here
+        "l0-kernel-999999-1", // untagged (older workers, tests): never judged
+        `l0-kernel-${process.pid}n7-1`, // ours
+        "l0-kernel-1n7-1", // alive
         "other",
       ];
       for (const n of names) mkdirSync(join(dir, n));
-      mkdirSync(join(dir, "l0-kernel-999998-1", "busy"), { recursive: true }); // not empty: kept
+      mkdirSync(join(dir, "l0-kernel-999998n7-1", "busy"), { recursive: true }); // not empty: kept
       const removed = sweepStaleCgroups(
         { version: "v1", pidsParent: dir, memoryParent: null, notes: [] },
         (pid) => pid !== 999999 && pid !== 999998,
+        "7",
       );
       expect(removed.map((p) => p.slice(dir.length + 1)).sort()).to.deep.equal([
-        "l0-kernel-999999-1",
-        "l0-test-999999-ab-2",
+        "l0-kernel-999999n7-1",
+        "l0-test-999999n7-ab-2",
       ]);
       expect(readdirSync(dir).sort()).to.deep.equal(
-        [`l0-kernel-${process.pid}-1`, "l0-kernel-1-1", "l0-kernel-999998-1", "other"].sort(),
+        [
+          "l0-kernel-999999n8-1",
+          "l0-kernel-999999-1",
+          `l0-kernel-${process.pid}n7-1`,
+          "l0-kernel-1n7-1",
+          "l0-kernel-999998n7-1",
+          "other",
+        ].sort(),
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -47,6 +47,31 @@ const SCRIPTS: Record<string, Script> = {
       : n < 6
         ? turn(`step ${n}`, `print('${String(n)}' * 300)`)
         : turn("done", "submit_final_answer(7)"),
+  // 'a' then emoji: the observation's cut at 70 % of the budget falls inside a surrogate pair.
+  emoji: (_p, n) =>
+    [turn("print", "print('a' + '\\U0001F600' * 3000)"), turn("submit", "submit_final_answer('ok')")][n]!,
+  refuse: (_p, n) =>
+    [turn("print", "print('[REFUSE' + '-ME]')"), turn("submit", "submit_final_answer('ok')")][n]!,
+  forge: (_p, n) =>
+    [
+      turn("set", "x = 1"),
+      turn(
+        "forge",
+        "import os, json, struct\nb = json.dumps({'t': 'result', 'id': 'guess', 'ok': True}).encode()\n" +
+          "for fd in range(3, 8):\n  try: os.write(fd, struct.pack('>I', len(b)) + b)\n  except OSError: pass\n" +
+          "import time; time.sleep(1)",
+      ),
+      turn("submit", "submit_final_answer('done')"),
+    ][n]!,
+  // Writes its own result (the real nonce, read from the kernel's frame) with an answer, then
+  // keeps running: the kernel's real result follows once the deadline interrupts it.
+  "forge-answer": () =>
+    turn(
+      "forge",
+      "import os, sys, json, struct, time\nf = sys._getframe()\nwhile 'msg' not in f.f_locals: f = f.f_back\n" +
+        "b = json.dumps({'t': 'result', 'id': f.f_locals['msg']['id'], 'ok': True, 'final': '94'}).encode()\n" +
+        "os.write(4, struct.pack('>I', len(b)) + b)\ntime.sleep(30)",
+    ),
   crash: (_p, n) =>
     [
       turn("set", "v = 5\nnotepad.add_fact('kept')"),
@@ -62,11 +87,14 @@ describe("worker agent: episodes against a scripted engine", function () {
   let pool: KernelPool;
 
   before(async () => {
-    engine = await startScriptedEngine((p, n) => {
-      const key = Object.keys(SCRIPTS).find((k) => p.includes(`[task:${k}]`));
-      if (!key) throw new Error("unknown task in prompt");
-      return SCRIPTS[key]!(p, n);
-    });
+    engine = await startScriptedEngine(
+      (p, n) => {
+        const key = Object.keys(SCRIPTS).find((k) => p.includes(`[task:${k}]`));
+        if (!key) throw new Error("unknown task in prompt");
+        return SCRIPTS[key]!(p, n);
+      },
+      { refuse: (text) => (text.includes("[REFUSE-ME]") ? "this prompt is refused" : null) },
+    );
     ({ pool } = testPool(2));
     await pool.fill();
   });
@@ -192,6 +220,48 @@ describe("worker agent: episodes against a scripted engine", function () {
     expect(tr.turns![1]!.observation).to.match(/exited with code 3.*restarted/);
     // Variables are gone with the old kernel; the notepad was carried into the new one.
     expect(tr.turns![2]!.observation).to.equal("False ['kept']");
+  });
+
+  it("keeps observations valid UTF-8: a cut inside a surrogate pair never reaches the engine", async () => {
+    const tr = await run(task("emoji"));
+    expect(tr.end, tr.endDetail ?? "").to.equal(End.EPISODE_END_ANSWERED);
+    const obs = tr.turns![0]!.observation!;
+    expect(obs).to.match(/characters cut/);
+    expect(Buffer.from(obs, "utf8").toString("utf8")).to.equal(obs); // no lone surrogate
+  });
+
+  it("ends as the agent's outcome when the engine refuses a prompt holding the agent's output", async () => {
+    const tr = await run(task("refuse"));
+    expect(tr.end).to.equal(End.EPISODE_END_AGENT_ERROR);
+    expect(tr.endDetail).to.match(/engine refused a prompt holding the agent's own output.*400/);
+    expect(tr.turns).to.have.length(1);
+  });
+
+  it("ends as an engine failure when the engine refuses the task's own prompt (before any turn)", async () => {
+    const t = task("refuse");
+    t.prompt += " [REFUSE-ME]";
+    const tr = await run(t);
+    expect(tr.end).to.equal(End.EPISODE_END_ENGINE_FAILURE);
+  });
+
+  it("ends as the agent's error when its kernel breaks the protocol, voiding what that kernel reported", async () => {
+    const tr = await run(task("forge"));
+    expect(tr.end).to.equal(End.EPISODE_END_AGENT_ERROR);
+    expect(tr.endDetail).to.match(/broke its kernel's channel protocol.*another request's nonce/);
+    expect(tr.turns).to.have.length(2);
+    // `x = 1` ran fine, but on the kernel that later forged a result: no execution outcome.
+    expect(tr.turns!.map((t) => t.outcome)).to.deep.equal([
+      Exec.EXEC_OUTCOME_KILLED,
+      Exec.EXEC_OUTCOME_KILLED,
+    ]);
+  });
+
+  it("counts a final answer only once the kernel confirms it: a forged answer from a cell still running does not", async () => {
+    const tr = await run(task("forge-answer", { cellTimeoutSeconds: 1 }));
+    expect(tr.end).to.equal(End.EPISODE_END_AGENT_ERROR);
+    expect(tr.hasFinalAnswer).to.equal(false);
+    expect(tr.endDetail).to.match(/did not confirm its final answer/);
+    expect(tr.turns![0]!.outcome).to.equal(Exec.EXEC_OUTCOME_KILLED);
   });
 
   it("classifies an engine that keeps failing as an infrastructure failure", async () => {

@@ -82,10 +82,17 @@ export function scoreAnswer(
   return { exactMatch: em, f1, hasAnswer: 1, reward: em * w.exactMatch + f1 * w.f1 + w.hasAnswer };
 }
 
-/** Per-turn reward: format*[one well-formed think + code block] + codeExecution*[the cell ran without error]. */
-export function turnReward(turn: l0.v1.ITurn, w: RewardWeights): number {
+/**
+ * Per-turn reward: format*[one well-formed think + code block] + codeExecution*[the cell ran
+ * without error]*verified. "Ran without error" is partly the cell's own word (an in-process REPL
+ * cannot stop code from catching its own exceptions or rewriting the loop that reports them;
+ * images/worker/README.md), so it is weighted by what the hub can verify: `verified` is the
+ * final answer's F1 against the ground truth. Hiding errors then pays only in episodes whose
+ * answer is right, where an honest cell that caught its own errors earns the same.
+ */
+export function turnReward(turn: l0.v1.ITurn, w: RewardWeights, verified = 1): number {
   const format = turn.formatOk ? w.format : 0;
-  const exec = turn.outcome === l0.v1.ExecOutcome.EXEC_OUTCOME_OK ? w.codeExecution : 0;
+  const exec = turn.outcome === l0.v1.ExecOutcome.EXEC_OUTCOME_OK ? w.codeExecution * verified : 0;
   return format + exec;
 }
 
@@ -104,7 +111,7 @@ export function scoreTrajectory(
 ): TrajectoryScore {
   const answer = scoreAnswer(t.hasFinalAnswer ? (t.finalAnswer ?? "") : null, answers, w);
   const turns = t.turns ?? [];
-  const turnRewards = turns.map((turn) => turnReward(turn, w));
+  const turnRewards = turns.map((turn) => turnReward(turn, w, answer.f1));
   if (turnRewards.length > 0) turnRewards[turnRewards.length - 1]! += answer.reward;
   const total = turnRewards.length > 0 ? turnRewards.reduce((a, b) => a + b, 0) : answer.reward;
   return { answer, turnRewards, total };

@@ -1,7 +1,7 @@
 // The notebook as the model sees it: system prompt, task, the kept cells with their
 // observations, and the notepad (always kept, as NB-Agent does). Pure functions: rendering,
 // observation truncation and the choice of which old cells to drop for the context budget.
-import { type Notepad } from "../sandbox/framing.js";
+import { type Notepad, cutText, wellFormed } from "../sandbox/framing.js";
 import { type CellResult } from "../sandbox/kernel.js";
 
 export interface ChatMessage {
@@ -51,16 +51,17 @@ export function renderNotepad(n: Notepad | null): string {
   return parts.join("\n");
 }
 
-/** Cuts text to `budget` characters keeping head and tail, with a note saying how much was cut. */
+/**
+ * Cuts text to `budget` characters keeping head and tail, with a note saying how much was cut.
+ * Neither cut splits a surrogate pair (half of one is not valid UTF-8 and the engine refuses it).
+ */
 export function truncate(text: string, budget: number): { text: string; cut: number } {
   if (text.length <= budget) return { text, cut: 0 };
-  const head = Math.floor(budget * 0.7);
-  const tail = budget - head;
-  const cut = text.length - head - tail;
-  return {
-    text: `${text.slice(0, head)}\n[... ${cut} characters cut ...]\n${tail > 0 ? text.slice(-tail) : ""}`,
-    cut,
-  };
+  const head = cutText(text, Math.floor(budget * 0.7));
+  let tail = text.slice(text.length - (budget - Math.floor(budget * 0.7)));
+  if (/^[\uDC00-\uDFFF]/.test(tail)) tail = tail.slice(1);
+  const cut = text.length - head.length - tail.length;
+  return { text: `${head}\n[... ${cut} characters cut ...]\n${tail}`, cut };
 }
 
 /** What the model sees after a cell: output, value, error, or what happened to the kernel. */
@@ -77,7 +78,7 @@ export function renderObservation(r: CellResult, budget: number): { text: string
   if (r.finalAnswer !== null) parts.push(`[final answer submitted: ${r.finalAnswer}]`);
   const text = parts.length ? parts.join("\n") : "[no output]";
   const t = truncate(text, budget);
-  return { text: t.text, cut: t.cut + r.truncatedBytes };
+  return { text: wellFormed(t.text), cut: t.cut + r.truncatedBytes };
 }
 
 /** Rough token count for text the engine has not tokenized yet (corrected by /tokenize). */
@@ -128,7 +129,10 @@ export function buildMessages(opts: {
   return mergeAdjacentUsers(msgs);
 }
 
-/** Chat templates expect alternating roles: consecutive user messages are joined. */
+/**
+ * Chat templates expect alternating roles: consecutive user messages are joined. Every message
+ * leaves well-formed (no lone surrogate from any source), so the engine always gets valid UTF-8.
+ */
 function mergeAdjacentUsers(msgs: ChatMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
   for (const m of msgs) {
@@ -136,5 +140,5 @@ function mergeAdjacentUsers(msgs: ChatMessage[]): ChatMessage[] {
     if (last && last.role === "user" && m.role === "user") last.content += "\n\n" + m.content;
     else out.push({ ...m });
   }
-  return out;
+  return out.map((m) => ({ ...m, content: wellFormed(m.content) }));
 }

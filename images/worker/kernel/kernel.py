@@ -3,8 +3,15 @@
 It executes code strings in one namespace and talks to the worker over a framed channel on
 its original stdin/stdout (4-byte big-endian length + UTF-8 JSON per frame). Agent code never
 sees the channel as sys.stdout: its prints are captured (capped) and fd-level output of child
-processes goes to an unlinked file, read back after each cell. Tools that need the outside world
-(search, read) are proxied to the worker as `tool` frames; the kernel holds no credentials.
+processes goes to an unlinked file on a tmpfs of its own (/run/l0), read back after each cell.
+Tools that need the outside world (search, read) are proxied to the worker as `tool` frames; the
+kernel holds no credentials.
+
+What this process cannot guarantee, being a REPL in the same interpreter as agent code: agent
+code can read this module's state (the request's nonce included), write to the channel, or
+replace the loop below. So nothing it reports is trusted beyond the agent's own episode: the
+worker decides deadlines by its own clock, accepts one result per request carrying that
+request's nonce, and kills the kernel for anything else (images/worker/README.md).
 
 Limits are applied here before `ready` (rlimits, both soft and hard, so agent code cannot raise
 them); the bwrap jail around this process is built by the worker (images/worker/sandbox/).
@@ -155,6 +162,16 @@ class Kernel:
         self.final = None
         self.tool_seq = 0
         self.budget = 8192
+        # While a tool call waits on the channel the deadline must not cut a frame in half (the
+        # channel would be out of step): the alarm is noted and raised once the reply is read.
+        self.in_channel = False
+        self.alarm_pending = False
+
+    def _on_alarm(self, signum, frame):
+        if self.in_channel:
+            self.alarm_pending = True
+            return
+        raise CellTimeout()
 
     def install_tools(self, names):
         ns = self.ns
@@ -174,11 +191,18 @@ class Kernel:
         def tool(query):
             self.tool_seq += 1
             tid = self.tool_seq
-            self.chan.send({"t": "tool", "id": tid, "name": name, "arg": str(query)[:4000]})
-            while True:
-                msg = self.chan.recv()
-                if msg.get("t") == "tool_result" and msg.get("id") == tid:
-                    break
+            self.in_channel = True
+            try:
+                self.chan.send({"t": "tool", "id": tid, "name": name, "arg": str(query)[:4000]})
+                while True:
+                    msg = self.chan.recv()
+                    if msg.get("t") == "tool_result" and msg.get("id") == tid:
+                        break
+            finally:
+                self.in_channel = False
+            if self.alarm_pending:
+                self.alarm_pending = False
+                raise CellTimeout()
             if not msg.get("ok"):
                 raise RuntimeError("%s failed: %s" % (name, msg.get("error", "unknown error")))
             return msg.get("value", "")
@@ -191,8 +215,12 @@ class Kernel:
         os.lseek(self.capture_fd, 0, os.SEEK_SET)
         data = os.read(self.capture_fd, self.budget + 1)
         size = os.fstat(self.capture_fd).st_size
+        # A full capture file system means writes of child processes failed: say so.
+        full = os.fstatvfs(self.capture_fd).f_bavail == 0
         os.ftruncate(self.capture_fd, 0)
         text = data[: self.budget].decode("utf-8", "replace")
+        if full:
+            text += "\n[output of child processes was lost: the space that captures it is full]\n"
         return text, max(0, size - min(len(data), self.budget))
 
     def execute(self, msg):
@@ -203,10 +231,8 @@ class Kernel:
         reply = {"t": "result", "id": msg.get("id"), "ok": True, "result": None, "error": None}
         reply["timedOut"] = False
 
-        def on_alarm(signum, frame):
-            raise CellTimeout()
-
-        signal.signal(signal.SIGALRM, on_alarm)
+        self.alarm_pending = False
+        signal.signal(signal.SIGALRM, self._on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             tree = ast.parse(code, "<cell>", "exec")
@@ -260,12 +286,17 @@ class Kernel:
                     self.notepad.load(msg["notepad"])
             elif kind == "exec":
                 self.chan.send(self.execute(msg))
-            elif kind == "ping":
-                self.chan.send({"t": "pong"})
+
+
+# The capture's own tmpfs in the sandbox (bwrap.ts OUTPUT_DIR_IN_SANDBOX); TMPDIR outside one.
+OUTPUT_DIR = "/run/l0"
 
 
 def main():
     set_limits(sys.argv[1:])
+    # Only the channel and stderr cross into agent code: whatever else the kernel inherited (the
+    # seccomp filter's descriptor, anything its starter leaked) is closed before any cell runs.
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     # Writes past RLIMIT_FSIZE fail with EFBIG instead of killing the kernel.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     chan = Channel(os.dup(0), os.dup(1))
@@ -273,7 +304,8 @@ def main():
     os.dup2(null, 0)
     os.close(null)
     # fd 1 and 2 of agent code and its children: an unlinked file the kernel reads back.
-    path = "/tmp/.l0-output-%d" % os.getpid()
+    out_dir = OUTPUT_DIR if os.path.isdir(OUTPUT_DIR) else os.environ.get("TMPDIR", "/tmp")
+    path = "%s/.l0-output-%d" % (out_dir, os.getpid())
     cap = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
     os.unlink(path)
     os.dup2(cap, 1)

@@ -1,7 +1,15 @@
 // Per-kernel cgroups for the limits rlimits cannot give (process count per kernel, memory of the
 // whole process tree). Detects cgroup v1 or v2 at run time from /proc/self/cgroup and the mounts;
 // the decision (`planCgroups`) is pure, the file writes are the thin edge.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export interface CgroupLayout {
@@ -105,8 +113,23 @@ function readOr(path: string): string | null {
 export interface KernelCgroup {
   procs: string[];
   oomKills(): number;
-  /** SIGKILLs whatever is left inside (v1 has no cgroup.kill) and removes the directories. */
-  destroy(): Promise<void>;
+  /** SIGKILLs every process inside (v1 has no cgroup.kill). */
+  killAll(): void;
+  /**
+   * Kills what is left inside and removes the directories; resolves to the number of
+   * directories that could not be removed (0 when every process is gone).
+   */
+  destroy(): Promise<number>;
+}
+
+function killCgroup(dir: string): void {
+  for (const pid of (readOr(join(dir, "cgroup.procs")) ?? "").split("\n").filter(Boolean)) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 export function createKernelCgroup(
@@ -153,37 +176,53 @@ export function createKernelCgroup(
       const m = /oom_kill (\d+)/.exec(readOr(join(memDir, file)) ?? "");
       return m ? Number(m[1]) : 0;
     },
+    killAll: () => dirs.forEach(killCgroup),
     destroy: async () => {
-      for (const d of dirs) {
-        for (const pid of (readOr(join(d, "cgroup.procs")) ?? "").split("\n").filter(Boolean)) {
-          try {
-            process.kill(Number(pid), "SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-      for (const d of dirs) await removeDir(d);
+      let left = 0;
+      for (const d of dirs) if (!(await removeDir(d))) left++;
+      return left;
     },
   };
 }
 
-async function removeDir(d: string): Promise<void> {
-  // A cgroup can only be removed once its last process has been reaped; retry for a while.
+/**
+ * Removes a kernel's cgroup, killing what is inside first. A cgroup can only be removed once its
+ * last process has been reaped, so it retries for a while (killing again: a fork in flight).
+ */
+async function removeDir(d: string): Promise<boolean> {
   for (let i = 0; i < 100 && existsSync(d); i++) {
+    killCgroup(d);
     try {
       rmdirSync(d);
-      return;
+      return true;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+  return !existsSync(d);
 }
 
-/** Per-kernel cgroup names carry the creating worker's pid: `l0-<kind>-<pid>-…`. */
-const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)-/;
+/** This process's pid namespace (the inode of /proc/self/ns/pid), "0" when unreadable. */
+export function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
 
-function processAlive(pid: number): boolean {
+/**
+ * What names a worker's kernels' cgroups and its private directory: its pid and its pid
+ * namespace, `<pid>n<inode>`. A pid means nothing outside its namespace (a worker in a container
+ * or a test's own namespace cannot see another's), so only names of the sweeper's own namespace
+ * are ever judged stale; names without the tag (older workers, tests) never are.
+ */
+export const ownerTag = (pid = process.pid, ns = pidNamespace()): string => `${pid}n${ns}`;
+
+/** Per-kernel cgroup names: `l0-<kind>-<pid>n<pid namespace>-…`. */
+const KERNEL_CGROUP = /^l0-[a-z]+-(\d+)n(\d+)-/;
+
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -194,12 +233,13 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes per-kernel cgroups left behind by worker processes that no longer exist (killed
- * with SIGKILL, crashed): their kernels died with them (--die-with-parent), the directories did
- * not. A directory that still holds a process cannot be removed and is left alone.
+ * with SIGKILL, crashed). Their kernels should have died with them (--die-with-parent); any
+ * process still inside is killed first, so nothing of a dead worker's kernels survives a restart.
  */
 export function sweepStaleCgroups(
   layout: CgroupLayout,
   alive: (pid: number) => boolean = processAlive,
+  ns = pidNamespace(),
 ): string[] {
   const removed: string[] = [];
   for (const parent of new Set([layout.pidsParent, layout.memoryParent])) {
@@ -212,12 +252,18 @@ export function sweepStaleCgroups(
     }
     for (const name of entries) {
       const m = KERNEL_CGROUP.exec(name);
-      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-      try {
-        rmdirSync(join(parent, name));
-        removed.push(join(parent, name));
-      } catch {
-        // Not empty or not ours to remove.
+      if (!m || m[2] !== ns || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      const dir = join(parent, name);
+      // Killed processes are reaped by whoever inherited them; wait a little for that.
+      for (let i = 0; i < 20; i++) {
+        killCgroup(dir);
+        try {
+          rmdirSync(dir);
+          removed.push(dir);
+          break;
+        } catch {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
       }
     }
   }

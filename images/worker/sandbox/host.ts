@@ -1,13 +1,20 @@
-// Host side of the sandbox: checks what this machine offers (bwrap, setpriv, cgroups), decides
-// once whether kernels can run in the chosen mode (fails closed in strict mode), and makes the
-// per-kernel spec, each kernel with its own non-root uid so RLIMIT_NPROC is per kernel too.
-import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+// Host side of the sandbox: checks what this machine offers (bwrap, setpriv, cgroups, libseccomp),
+// decides once whether kernels can run in the chosen mode (fails closed in strict mode), and makes
+// the per-kernel spec, each kernel with its own non-root uid where the worker is root.
+import { accessSync, constants, existsSync } from "node:fs";
+import { release } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { L0Error } from "../../../lib/errors.js";
 import { type Logger } from "../../../lib/log.js";
 import { type CgroupLayout, detectCgroups, sweepStaleCgroups } from "./cgroup.js";
+import {
+  closeInheritedDescriptors,
+  stageKernelScript,
+  stageSeccompFilter,
+  sweepStaleWorkerDirs,
+} from "./hygiene.js";
+import { compileSeccompFilter, seccompScriptPath } from "./seccomp.js";
 import { type SandboxLimits, type SandboxMode, type SandboxSpec } from "./spec.js";
 
 export interface SandboxSettings {
@@ -34,27 +41,6 @@ export function kernelScriptPath(): string {
   const beside = join(here, "..", "kernel", "kernel.py");
   if (existsSync(beside) || !here.includes("/dist/")) return beside;
   return join(here.slice(0, here.lastIndexOf("/dist/")), "images", "worker", "kernel", "kernel.py");
-}
-
-// One staged copy per source path and process: the script never changes while a worker runs.
-const staged = new Map<string, string>();
-
-/**
- * Kernels run as other, non-root uids, and bwrap (started after setpriv drops the uid) opens the
- * kernel script as that uid: every directory above it must be searchable by others. A checkout
- * under a private directory (mktemp -d, a home directory) is not, so a root worker stages a copy
- * in a fresh world-readable directory of its own (mkdtemp: a random name nobody can pre-create).
- */
-export function stageKernelScript(src: string): string {
-  const done = staged.get(src);
-  if (done && existsSync(done)) return done;
-  const dir = mkdtempSync(join(tmpdir(), "l0-kernel-"));
-  chmodSync(dir, 0o755);
-  const dest = join(dir, "kernel.py");
-  copyFileSync(src, dest);
-  chmodSync(dest, 0o444);
-  staged.set(src, dest);
-  return dest;
 }
 
 export interface SandboxHost {
@@ -90,16 +76,29 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
         `sandbox: no writable pids cgroup (${cgroups.notes.join("; ")}); strict mode fails closed. ` +
           "Run the worker with cgroup access or choose --sandbox-mode weak explicitly.",
       );
-    weaknesses.push("no pids cgroup: process count is bounded by RLIMIT_NPROC of the kernel's uid only");
+    weaknesses.push(
+      perUsernsNproc(release())
+        ? "no pids cgroup: processes are bounded by RLIMIT_NPROC in each kernel's own user namespace"
+        : "no pids cgroup and a Linux older than 5.14: RLIMIT_NPROC is shared by every kernel of the uid",
+    );
   }
   if (!cgroups.memoryParent) weaknesses.push("no memory cgroup: memory is bounded by RLIMIT_AS only");
-  if (hostUid !== 0)
-    weaknesses.push(`worker runs as uid ${hostUid}: every kernel shares it, so RLIMIT_NPROC is shared too`);
+  if (hostUid !== 0) weaknesses.push(`worker runs as uid ${hostUid}: every kernel runs as that uid too`);
+  // bwrap exits just before the sandbox's init when a kernel ends by itself; the orphan goes to
+  // PID 1, which Node never reaps (the worker image runs tini as PID 1 for this).
+  if (process.pid === 1)
+    weaknesses.push("the worker is PID 1: kernels that end by themselves leave zombies; run it under tini");
+  const seccomp = seccompFilterFor(s.mode, python, weaknesses);
   if (weaknesses.length > 0)
     logger.warn("SANDBOX IS WEAKER THAN STRICT", { mode: s.mode, weaknesses, cgroup: cgroups.version });
+  const closed = closeInheritedDescriptors();
+  if (closed.length > 0) logger.info("closed inherited descriptors so no kernel gets them", { fds: closed });
   const stale = sweepStaleCgroups(cgroups);
   if (stale.length > 0) logger.info("removed cgroups of kernels from dead workers", { count: stale.length });
+  const dirs = sweepStaleWorkerDirs();
+  if (dirs.length > 0) logger.info("removed directories of dead workers", { count: dirs.length });
   const kernelPath = hostUid === 0 ? stageKernelScript(kernelScriptPath()) : kernelScriptPath();
+  const nproc = nprocFor(s, hostUid, release());
   return {
     cgroups,
     weaknesses,
@@ -117,9 +116,46 @@ export function prepareSandbox(s: SandboxSettings, logger: Logger, cgroups = det
         gid: uid,
         hostUid,
         cgroupProcs: [],
-        // Shared uid: every kernel's processes plus the worker's own threads count together.
-        nproc: hostUid === 0 ? s.limits.processes : s.limits.processes * (s.maxKernels ?? 64) + 256,
+        seccomp,
+        nproc,
       };
     },
   };
+}
+
+/** The compiled filter's path; strict mode fails closed without one, weak mode notes it. */
+function seccompFilterFor(mode: SandboxMode, python: string, weaknesses: string[]): string | null {
+  try {
+    return stageSeccompFilter(compileSeccompFilter(python, seccompScriptPath(kernelScriptPath())));
+  } catch (err) {
+    if (mode === "strict") throw err;
+    weaknesses.push(`no seccomp filter: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/**
+ * Since Linux 5.14 RLIMIT_NPROC is counted per user namespace (ucounts), and every kernel has
+ * its own (bwrap --unshare-user): the limit then binds each kernel separately even when all of
+ * them share the worker's uid. Pure over `uname -r`.
+ */
+export function perUsernsNproc(kernelRelease: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 5 || (major === 5 && minor >= 14);
+}
+
+/**
+ * RLIMIT_NPROC of a kernel: its process limit where the count is per kernel (its own uid, or its
+ * own user namespace on Linux >= 5.14); on older kernels a shared uid counts every kernel and the
+ * worker's threads together, so the limit can only be a ceiling for all of them.
+ */
+export function nprocFor(
+  s: Pick<SandboxSettings, "limits" | "maxKernels">,
+  hostUid: number,
+  kernelRelease: string,
+): number {
+  if (hostUid === 0 || perUsernsNproc(kernelRelease)) return s.limits.processes;
+  return s.limits.processes * (s.maxKernels ?? 64) + 256;
 }

@@ -1,6 +1,7 @@
 // Warm pool of pre-spawned kernels, so an episode never waits for bwrap + Python start-up.
 // A kernel leaves the pool for exactly one episode and is killed afterwards: never reused.
 import { type Logger, errorFields } from "../../../lib/log.js";
+import { ownerTag } from "./cgroup.js";
 import { type SandboxHost } from "./host.js";
 import { Kernel } from "./kernel.js";
 
@@ -23,17 +24,24 @@ export class KernelPool {
   #failures = 0;
   /** Kernels being started, so close() can wait for them instead of leaving them behind. */
   readonly #inflight = new Set<Promise<Kernel>>();
+  /** Every kernel started and not yet discarded (idle or serving an episode). */
+  readonly #live = new Set<Kernel>();
   readonly #dying = new Set<Promise<void>>();
   readonly #opts: PoolOptions;
   readonly #prefix: string;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
-    this.#prefix = opts.namePrefix ?? `l0-kernel-${process.pid}`;
+    this.#prefix = opts.namePrefix ?? `l0-kernel-${ownerTag()}`;
   }
 
   get idle(): number {
     return this.#idle.length;
+  }
+
+  /** Kernels started and not discarded, for the memory guard. */
+  live(): Iterable<Kernel> {
+    return this.#live;
   }
 
   /** Starts kernels until `size` are ready; resolves when the first fill is done. */
@@ -45,8 +53,10 @@ export class KernelPool {
         this.#starting++;
         try {
           const k = await this.#spawn();
-          if (this.#closed) await k.kill();
-          else this.#idle.push(k);
+          if (this.#closed) {
+            this.#live.delete(k);
+            await k.kill();
+          } else this.#idle.push(k);
           this.#failures = 0;
         } catch (err) {
           this.#failures++;
@@ -66,6 +76,7 @@ export class KernelPool {
     let k: Kernel | undefined;
     while ((k = this.#idle.shift())) {
       if (k.alive) break;
+      this.#live.delete(k);
       void k.kill();
     }
     // Refill after this turn of the event loop: spawning is synchronous work (cgroup writes,
@@ -79,9 +90,15 @@ export class KernelPool {
    * and cgroup removal finish in the background so the episode's slot frees without waiting.
    */
   discard(k: Kernel): Promise<void> {
-    const p = k.kill().catch((err: unknown) => {
-      this.#opts.logger.warn("kernel cleanup failed", errorFields(err));
-    });
+    this.#live.delete(k);
+    const p = k.kill().then(
+      (gone) => {
+        if (!gone) this.#opts.logger.error("a kernel's processes or cgroups outlived it", { kernel: k.name });
+      },
+      (err: unknown) => {
+        this.#opts.logger.warn("kernel cleanup failed", errorFields(err));
+      },
+    );
     this.#dying.add(p);
     void p.finally(() => this.#dying.delete(p));
     return Promise.resolve();
@@ -96,6 +113,7 @@ export class KernelPool {
   async close(): Promise<void> {
     this.#closed = true;
     const idle = this.#idle.splice(0);
+    for (const k of idle) this.#live.delete(k);
     await Promise.all([...idle.map((k) => k.kill()), ...[...this.#inflight].map((p) => p.catch(() => null))]);
     // A lane may still be killing the kernel it just got; let those kills finish too.
     while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
@@ -111,6 +129,7 @@ export class KernelPool {
       name: `${this.#prefix}-${seq}`,
     }).then((k) => {
       this.#opts.onStart?.((performance.now() - t0) / 1000);
+      this.#live.add(k);
       return k;
     });
     this.#inflight.add(p);

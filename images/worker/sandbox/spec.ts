@@ -38,6 +38,11 @@ export interface SandboxSpec {
   /** cgroup.procs files the kernel joins before exec (pids and memory); empty only in weak mode. */
   cgroupProcs: string[];
   /**
+   * Host path of the compiled seccomp filter (seccomp_filter.py's BPF), handed to bwrap as fd
+   * SECCOMP_FD; null only in weak mode on a host without libseccomp.
+   */
+  seccomp: string | null;
+  /**
    * RLIMIT_NPROC. It counts every process and thread of the uid: with a uid per kernel it equals
    * limits.processes; when kernels share the worker's uid it can only be a ceiling for all of them.
    */
@@ -63,6 +68,16 @@ export function specViolations(s: SandboxSpec): FieldViolation[] {
   need(s.mode === "strict" || s.mode === "weak", "mode", "must be strict or weak");
   for (const key of ["bwrap", "setpriv", "python", "kernelPath"] as const)
     need(isAbsoluteClean(s[key]), key, `must be an absolute path, got ${JSON.stringify(s[key])}`);
+  need(
+    s.seccomp === null || isAbsoluteClean(s.seccomp),
+    "seccomp",
+    `must be an absolute path or null, got ${JSON.stringify(s.seccomp)}`,
+  );
+  need(
+    s.mode === "weak" || s.seccomp !== null,
+    "seccomp",
+    "strict mode needs the seccomp filter (install python3-seccomp); choose mode weak explicitly to run without",
+  );
   s.roBinds.forEach((b, i) => {
     need(isAbsoluteClean(b), `roBinds[${i}]`, `must be an absolute path, got ${JSON.stringify(b)}`);
     const norm = b.replace(/\/+$/, "") || "/";
