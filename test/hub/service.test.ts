@@ -91,7 +91,7 @@ describe("hub over gRPC", function () {
     const stats = await s.rpc.stats();
     expect(stats).to.deep.include({ completed: 4, step: 1, policyVersion: 3, backlog: 0 });
     expect(stats.phase).to.equal(l0.v1.HubPhase.HUB_PHASE_TRAINING);
-    expect(stats.rewardMean).to.be.closeTo(0.9, 1e-9);
+    expect(stats.rewardMean).to.be.closeTo(0.8, 1e-9);
     expect(stats.llmSecondsPerTurn).to.be.closeTo(0.5, 1e-9);
     expect(stats.activeWorkers).to.equal(1);
     // strict on-policy: nothing is leased while the batch is with the learner
