@@ -6,7 +6,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildMessages, type ChatMessage } from "../../images/worker/agent/notebook.js";
+import { buildMessages } from "../../images/worker/agent/notebook.js";
+import { type ChatMessage } from "../../images/worker/engine.js";
 
 export interface DemoQuestion {
   question: string;

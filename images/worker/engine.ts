@@ -1,7 +1,12 @@
 // Client of the engine HTTP contract (docs/engine-api.md): tokenize the notebook with the
 // engine's chat template, sample from those exact ids, keep sampled ids and logprobs. Every
 // request has a timeout, bounded retries with backoff, and a per-worker concurrency limit.
-import { type ChatMessage } from "./agent/notebook.js";
+
+/** One chat message as the OpenAI chat API (and the engine's chat template) takes it. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
 
 export class EngineError extends Error {
   constructor(

@@ -2,12 +2,8 @@
 // observations, and the notepad (always kept, as NB-Agent does). Pure functions: rendering,
 // observation truncation and the choice of which old cells to drop for the context budget.
 import { type Notepad, cutText, wellFormed } from "../sandbox/framing.js";
+import { type ChatMessage } from "../engine.js";
 import { type CellResult } from "../sandbox/kernel.js";
-
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
 
 export interface Cell {
   /** The model's turn as it was sampled (with `</code>` restored when the engine stopped on it). */
