@@ -37,7 +37,7 @@ function evalRun(file: string | undefined, cfg: Config): ResolvedTrainingRun {
       apiVersion: "l0.dev/v1alpha1",
       kind: "TrainingRun",
       metadata: { name: "eval", namespace: "default" },
-      spec: { model: { name: cfg.model ?? "model" }, dataset: { path: cfg.data } },
+      spec: { model: { name: cfg.model ?? "model" }, dataset: { path: cfg.data }, workers: {} },
     },
     "the default TrainingRun",
   );
