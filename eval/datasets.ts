@@ -49,29 +49,38 @@ export function parseCsv(text: string): { line: number; cells: string[] }[] {
   let line = 1;
   let rowLine = 1;
   let quoteLine = 1;
+  const endRow = (): void => {
+    cells.push(cell);
+    if (cells.length > 1 || cells[0] !== "") rows.push({ line: rowLine, cells });
+    cells = [];
+    cell = "";
+  };
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') ((cell += '"'), i++);
-      else if (c === '"') quoted = false;
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else {
         if (c === "\n") line++;
         cell += c;
       }
-      continue;
-    }
-    if (c === '"' && cell === "") ((quoted = true), (quoteLine = line));
-    else if (c === ",") (cells.push(cell), (cell = ""));
-    else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
+    } else if (c === '"' && cell === "") {
+      quoted = true;
+      quoteLine = line;
+    } else if (c === ",") {
       cells.push(cell);
-      if (cells.length > 1 || cells[0] !== "") rows.push({ line: rowLine, cells });
-      ((cells = []), (cell = ""), line++, (rowLine = line));
+      cell = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      endRow();
+      line++;
+      rowLine = line;
     } else cell += c;
   }
   if (quoted) throw new Error(`line ${quoteLine}: a quoted field is never closed`);
-  cells.push(cell);
-  if (cells.length > 1 || cells[0] !== "") rows.push({ line: rowLine, cells });
+  endRow();
   return rows;
 }
 
