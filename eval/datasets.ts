@@ -86,7 +86,12 @@ export function parseCsv(text: string): { line: number; cells: string[] }[] {
 
 /** SimpleQA: a header naming `problem` and `answer` (and usually `metadata`), one question per row. */
 export function parseSimpleQa(text: string, skipBad: boolean, source = "dataset"): Dataset {
-  const rows = parseCsv(text);
+  let rows: { line: number; cells: string[] }[];
+  try {
+    rows = parseCsv(text);
+  } catch (err) {
+    throw invalidField(source, (err as Error).message);
+  }
   const header = rows.shift();
   const col = (name: string): number => header?.cells.indexOf(name) ?? -1;
   const [p, a, m] = [col("problem"), col("answer"), col("metadata")];
