@@ -1,4 +1,5 @@
-// Registers `l0 eval`: NB-Agent episodes over a dataset against an engine, scored (docs/eval.md).
+// Registers `l0 eval` (NB-Agent episodes over a dataset against an engine, scored) and
+// `l0 trajectories` (one trajectory as a transcript); docs/eval.md.
 import { type Command } from "commander";
 import { addOptions } from "../lib/config.js";
 import { runMain } from "../cli/run.js";
@@ -19,4 +20,20 @@ export function register(program: Command): void {
     const { main } = await import("./main.js");
     await runMain("eval", () => main(opts));
   });
+  program
+    .command("trajectories")
+    .description(
+      "Print one trajectory as a transcript, from trajectories.jsonl (a training run) or results.jsonl (l0 eval)",
+    )
+    .argument("<file>", "trajectories.jsonl in a run's checkpoint directory, or an l0 eval results.jsonl")
+    .option("--step <n>", "only trajectories of this training step", (v) => Number(v))
+    .option("--index <i>", "which one (negative counts from the end)", (v) => Number(v), -1)
+    .option("--id <id>", "the trajectory (or eval question) id")
+    .action(async (file: string, opts: { step?: number; index: number; id?: string }) => {
+      const { pick, transcript } = await import("./transcript.js");
+      await runMain(
+        "trajectories",
+        async () => void process.stdout.write(transcript(pick(file, opts)) + "\n"),
+      );
+    });
 }
