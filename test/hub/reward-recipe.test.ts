@@ -29,7 +29,13 @@ const range = Array.from({ length: MAX_TURNS }, (_, i) => i + 1);
 
 describe("the default reward recipe", () => {
   it("is the paper's: 0.5 EM + 0.4 F1 + 0.1 has-answer, per-turn terms smaller than an answer", () => {
-    expect(W).to.deep.equal({ exactMatch: 0.5, f1: 0.4, hasAnswer: 0.1, format: 0.125, codeExecution: 0.125 });
+    expect(W).to.deep.equal({
+      exactMatch: 0.5,
+      f1: 0.4,
+      hasAnswer: 0.1,
+      format: 0.125,
+      codeExecution: 0.125,
+    });
   });
 
   const table: { name: string; a: (n: number) => l0.v1.ITrajectory; b: (n: number) => l0.v1.ITrajectory }[] =
