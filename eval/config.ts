@@ -41,6 +41,18 @@ export const EVAL_CONFIG = defineConfig({
     description: "Output directory: results.jsonl (resumed when present) and summary.json",
   },
   engineUrl: W.engineUrl,
+  engineApi: {
+    type: "enum",
+    values: ["completions", "chat"] as const,
+    default: "completions",
+    description:
+      "completions: the engine contract, token in, token out (vLLM, SGLang, the CPU engine); chat: only /v1/chat/completions (a hosted API; text only)",
+  },
+  engineKeyFile: {
+    type: "string",
+    default: "",
+    description: "File holding the engine's API key (--engine-api chat)",
+  },
   model: {
     type: "string",
     description: "Model name sent to the engine (default: the run's spec.model.name)",

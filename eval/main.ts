@@ -14,6 +14,7 @@ import { hubSettings } from "../images/trainer/hub/settings.js";
 import { EngineClient } from "../images/worker/engine.js";
 import { createWorkerMetrics } from "../images/worker/metrics.js";
 import { buildTools, startSandbox } from "../images/worker/main.js";
+import { ChatEngine } from "./chat-engine.js";
 import { EVAL_CONFIG, EVAL_ENV_PREFIX } from "./config.js";
 import { type EvalQuestion, formatOf, readDataset } from "./datasets.js";
 import { Judge } from "./judge.js";
@@ -53,6 +54,20 @@ function questionsOf(cfg: Config, run: ResolvedTrainingRun): { questions: EvalQu
   });
   for (const b of ds.bad) process.stderr.write(`l0 eval: ${cfg.data}:${b.line}: skipped: ${b.error}\n`);
   return { questions: cfg.limit > 0 ? ds.questions.slice(0, cfg.limit) : ds.questions, bad: ds.bad.length };
+}
+
+function engineOf(cfg: Config): EngineClient {
+  const common = {
+    baseUrl: cfg.engineUrl,
+    timeoutMs: cfg.engineTimeout,
+    attempts: cfg.engineAttempts,
+    backoffMs: 500,
+  };
+  if (cfg.engineApi === "completions") return new EngineClient({ ...common, maxConcurrent: cfg.concurrency });
+  const apiKey = cfg.engineKeyFile
+    ? readSecretFile(cfg.engineKeyFile, "--engine-key-file (L0_EVAL_ENGINE_KEY_FILE)")
+    : "";
+  return new ChatEngine({ ...common, apiKey });
 }
 
 function judgeOf(cfg: Config): Judge | null {
@@ -96,13 +111,7 @@ export async function main(
     logger,
     metrics,
   );
-  const engine = new EngineClient({
-    baseUrl: cfg.engineUrl,
-    timeoutMs: cfg.engineTimeout,
-    attempts: cfg.engineAttempts,
-    backoffMs: 500,
-    maxConcurrent: cfg.concurrency,
-  });
+  const engine = engineOf(cfg);
   const deps = {
     kernels: pool,
     engine,
