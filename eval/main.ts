@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadConfig, type ConfigOf } from "../lib/config.js";
-import { L0Error } from "../lib/errors.js";
+import { L0Error, invalidField } from "../lib/errors.js";
 import { createLogger } from "../lib/log.js";
 import { createRegistry } from "../lib/metrics.js";
 import { parseTrainingRun, readTrainingRun } from "../lib/run-config.js";
@@ -33,12 +33,14 @@ type Config = ConfigOf<typeof EVAL_CONFIG>;
 /** The run whose agent settings and reward weights the evaluation uses: -f, or the CRD's defaults. */
 function evalRun(file: string | undefined, cfg: Config): ResolvedTrainingRun {
   if (file) return readTrainingRun(resolve(file));
+  if (!cfg.model)
+    throw invalidField("--model (L0_EVAL_MODEL)", "is required without -f (a TrainingRun naming the model)");
   return parseTrainingRun(
     {
       apiVersion: "l0.dev/v1alpha1",
       kind: "TrainingRun",
       metadata: { name: "eval", namespace: "default" },
-      spec: { model: { name: cfg.model ?? "model" }, dataset: { path: cfg.data }, workers: {} },
+      spec: { model: { name: cfg.model }, dataset: { path: cfg.data }, workers: {} },
     },
     "the default TrainingRun",
   );
