@@ -3,7 +3,8 @@
 // evaluated through `l0 eval` on the shipped SimpleQA CSV and HotpotQA JSON samples, with a
 // scripted judge endpoint (grades A when the normalized answer equals the reference, B
 // otherwise; it stands in for an LLM judge, whose protocol it speaks). Last line: one JSON object.
-//   npm run bench -- eval
+//   npm run bench -- eval                      (a fresh warm start)
+//   npm run bench -- eval runs/tiny-qa/checkpoints/latest/learner   (what l0 local trained)
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -39,8 +40,11 @@ async function scriptedJudge(): Promise<{ url: string; close: () => Promise<void
   };
 }
 
-/** Starts the learner (warm start, then its CPU engine); resolves with the engine's base URL. */
-function startEngine(dir: string): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * Starts the learner (a warm start, or the learner checkpoint `load`, then its CPU engine);
+ * resolves with the engine's base URL.
+ */
+function startEngine(dir: string, load: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const demos = join(dir, "demos.jsonl");
   const L = LOCAL_CONFIG;
   writeFileSync(
@@ -48,13 +52,7 @@ function startEngine(dir: string): Promise<{ child: ChildProcess; url: string }>
     demosJsonl(readQuestions("examples/tiny-qa/train.jsonl").reverse(), ["search"], L.sftDemos.default),
   );
   writeFileSync(join(dir, "token"), "bench-token");
-  const args = [
-    "bin/l0.js",
-    "learner",
-    "--run-config",
-    RUN,
-    "--token-file",
-    join(dir, "token"),
+  const warm = [
     "--sft-data",
     demos,
     "--sft-epochs",
@@ -63,10 +61,19 @@ function startEngine(dir: string): Promise<{ child: ChildProcess; url: string }>
     String(L.sftBatchSize.default),
     "--sft-learning-rate",
     String(L.sftLearningRate.default),
+  ];
+  const args = [
+    "bin/l0.js",
+    "learner",
+    "--run-config",
+    RUN,
+    "--token-file",
+    join(dir, "token"),
     "--port",
     "0",
     "--engine-port",
     "0",
+    ...(load ? ["--load-dir", load] : warm),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
@@ -93,7 +100,8 @@ interface EvalSummary {
 const t0 = performance.now();
 const dir = mkdtempSync(join(tmpdir(), "l0-bench-eval-"));
 const judge = await scriptedJudge();
-const engine = await startEngine(dir);
+const load = process.argv[2];
+const engine = await startEngine(dir, load);
 const warmSeconds = (performance.now() - t0) / 1000;
 const summaries: EvalSummary[] = [];
 try {
@@ -145,7 +153,10 @@ const n = summaries.reduce((a, s) => a + s.questions, 0);
 const weighted = (f: (s: EvalSummary) => number): number =>
   round(summaries.reduce((a, s) => a + f(s) * s.questions, 0) / Math.max(1, n));
 const sum = (f: (s: EvalSummary) => number): number => summaries.reduce((a, s) => a + f(s), 0);
-process.stdout.write(`\nwarm start ${round(warmSeconds, 1)} s; judge: scripted (normalized exact match)\n`);
+const model = load ? `checkpoint ${load}` : "a fresh warm start";
+process.stdout.write(
+  `\nmodel: ${model} (${round(warmSeconds, 1)} s to serve); judge: scripted (normalized exact match)\n`,
+);
 emit({
   bench: "eval",
   questions: n,
