@@ -4,7 +4,8 @@
 // scripted judge endpoint (grades A when the normalized answer equals the reference, B
 // otherwise; it stands in for an LLM judge, whose protocol it speaks). Last line: one JSON object.
 //   npm run bench -- eval                      (a fresh warm start)
-//   npm run bench -- eval runs/tiny-qa/checkpoints/latest/learner   (what l0 local trained)
+//   npm run bench -- eval runs/tiny-qa/checkpoints/step-000150/learner   (what l0 local trained;
+//   the step `checkpoints/latest` names)
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
