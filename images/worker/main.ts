@@ -22,8 +22,10 @@ import { Worker } from "./worker.js";
 
 type Config = ConfigOf<typeof WORKER_CONFIG>;
 
-/** Reads a secret from a file (mounted from a Secret), naming the flag when it cannot. */
-export function buildTools(cfg: Config): ToolBackend {
+/** The search/read backend the flags name (`l0 eval` builds the same one). */
+export function buildTools(
+  cfg: Pick<Config, "searchBackend" | "searchCorpus" | "searchUrl" | "searchKeyFile">,
+): ToolBackend {
   switch (cfg.searchBackend) {
     case "local":
       if (!cfg.searchCorpus)
@@ -115,9 +117,26 @@ function workerLogger(cfg: Config, workerId: string): Logger {
   });
 }
 
+/** The settings startSandbox reads (`l0 eval` passes its own, taken from WORKER_CONFIG). */
+export type SandboxConfig = Pick<
+  Config,
+  | "cpuSeconds"
+  | "memoryMib"
+  | "fileSizeMib"
+  | "openFiles"
+  | "maxProcesses"
+  | "diskMib"
+  | "sandboxMode"
+  | "uidBase"
+  | "uidRange"
+  | "warmKernels"
+  | "episodes"
+  | "memoryHeadroomMib"
+>;
+
 /** The sandbox host (fails closed in strict mode), the warm pool and the memory guard over it. */
-function startSandbox(
-  cfg: Config,
+export function startSandbox(
+  cfg: SandboxConfig,
   logger: Logger,
   metrics: WorkerMetrics,
 ): { host: SandboxHost; pool: KernelPool; guard: MemoryGuard } {

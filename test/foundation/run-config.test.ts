@@ -21,7 +21,7 @@ describe("TrainingRun config", () => {
       batchSize: 8,
       dynamicSampling: true,
     });
-    expect(run.spec.reward).to.include({ f1: 1, format: 0.1 });
+    expect(run.spec.reward).to.include({ exactMatch: 0.5, f1: 0.4, hasAnswer: 0.1, format: 0.125 });
     expect(run.spec.agent?.tools).to.deep.equal(["search", "notepad"]);
     expect(run.spec.dataset.questionField).to.equal("question");
   });

@@ -52,7 +52,13 @@ describe("hub rewards", () => {
     w: Partial<typeof W>;
     want: number;
   }[] = [
-    { name: "default weights: F1 only", answer: "new york", truths: ["New York City"], w: {}, want: 0.8 },
+    {
+      name: "default weights: the paper's 0.5 EM + 0.4 F1 + 0.1 has-answer",
+      answer: "new york",
+      truths: ["New York City"],
+      w: {},
+      want: 0.4 * 0.8 + 0.1,
+    },
     { name: "best over acceptable answers", answer: "NYC", truths: ["New York City", "nyc"], w: {}, want: 1 },
     {
       name: "EM + F1 + has-answer weights",
@@ -75,7 +81,7 @@ describe("hub rewards", () => {
     it(`answer score: ${c.name}`, () =>
       expect(scoreAnswer(c.answer, c.truths, { ...W, ...c.w }).reward).to.be.closeTo(c.want, 1e-9));
 
-  it("puts per-turn format/exec rewards on each turn and the answer reward on the last", () => {
+  it("puts per-turn format/exec rewards, over the number of turns, on each turn and the answer reward on the last", () => {
     const t: l0.v1.ITrajectory = {
       turns: [
         { formatOk: true, outcome: OK },
@@ -87,8 +93,9 @@ describe("hub rewards", () => {
       finalAnswer: "Paris",
     };
     const s = scoreTrajectory(t, ["paris"], W);
-    expect(s.turnRewards.map((x) => Number(x.toFixed(9)))).to.deep.equal([0.2, 0.1, 0, 1.2]);
-    expect(s.total).to.be.closeTo(1.5, 1e-9);
+    // Defaults: format 0.125 and execution 0.125 per turn, divided by the 4 turns.
+    expect(s.turnRewards.map((x) => Number(x.toFixed(9)))).to.deep.equal([0.0625, 0.03125, 0, 1.0625]);
+    expect(s.total).to.be.closeTo(1.15625, 1e-9);
     expect(s.answer).to.deep.include({ exactMatch: 1, f1: 1, hasAnswer: 1 });
   });
 
@@ -101,11 +108,11 @@ describe("hub rewards", () => {
       hasFinalAnswer: true,
       finalAnswer: answer,
     });
-    // Wrong answer: format rewards only, however many cells said they ran fine.
-    expect(scoreTrajectory(t("Lyon"), ["paris"], W).turnRewards).to.deep.equal([0.1, 0.1]);
+    // Wrong answer: format rewards (and has-answer on the last turn) only, however many cells said they ran fine.
+    expect(scoreTrajectory(t("Lyon"), ["paris"], W).turnRewards).to.deep.equal([0.0625, 0.0625 + 0.1]);
     // Partly right (F1 2/3): two thirds of the execution reward.
     const half = scoreTrajectory(t("paris france"), ["paris"], W).turnRewards.slice(0, 1);
-    expect(half[0]).to.be.closeTo(0.1 + 0.1 * (2 / 3), 1e-9);
+    expect(half[0]).to.be.closeTo((0.125 + 0.125 * (2 / 3)) / 2, 1e-9);
   });
 
   it("scores a trajectory without turns by its answer alone", () => {

@@ -72,12 +72,14 @@ describe("hub over gRPC", function () {
       expect(rec.tasks.map((t) => t.result)).to.deep.equal([undefined, undefined]);
     }
     for (const g of batch.groups) {
-      // rewards: right = format 0.2 + code execution 0.2 (x F1 1) + F1 1 = 1.4; wrong = format 0.2
-      // (its code execution is weighted by its F1, 0); GRPO without std: +-0.6
-      expect(g.trajectories.map((t) => Number(t.reward.toFixed(6)))).to.deep.equal([1.4, 0.2]);
+      // rewards (the CRD's defaults, per-turn terms averaged over the 2 turns): right = format
+      // 0.125 + code execution 0.125 (x F1 1) + EM 0.5 + F1 0.4 + has-answer 0.1 = 1.25; wrong =
+      // format 0.125 + has-answer 0.1 = 0.225 (its code execution is weighted by its F1, 0);
+      // GRPO without std: +-0.5125
+      expect(g.trajectories.map((t) => Number(t.reward.toFixed(6)))).to.deep.equal([1.25, 0.225]);
       expect(g.trajectories.map((t) => t.advantages.map((x) => Number(x.toFixed(6))))).to.deep.equal([
-        [0.6, 0.6],
-        [-0.6, -0.6],
+        [0.5125, 0.5125],
+        [-0.5125, -0.5125],
       ]);
     }
     const samples = toTrainSamples(batch);
@@ -85,13 +87,13 @@ describe("hub over gRPC", function () {
     expect(samples[0]).to.deep.include({
       responseTokenIds: [10, 11],
       samplerLogprobs: [-0.5, -0.25],
-      advantage: 0.6,
+      advantage: 0.5125,
     });
     expect(samples[0]!.sampleId).to.match(/\/0$/);
     const stats = await s.rpc.stats();
     expect(stats).to.deep.include({ completed: 4, step: 1, policyVersion: 3, backlog: 0 });
     expect(stats.phase).to.equal(l0.v1.HubPhase.HUB_PHASE_TRAINING);
-    expect(stats.rewardMean).to.be.closeTo(0.8, 1e-9);
+    expect(stats.rewardMean).to.be.closeTo((1.25 + 0.225) / 2, 1e-9);
     expect(stats.llmSecondsPerTurn).to.be.closeTo(0.5, 1e-9);
     expect(stats.activeWorkers).to.equal(1);
     // strict on-policy: nothing is leased while the batch is with the learner

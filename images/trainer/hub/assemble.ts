@@ -30,6 +30,7 @@ export function assembleBatch(
   const out = groups.map((g, gi) => ({
     groupId: g.id,
     questionIndex: g.question.index,
+    question: g.question.prompt,
     trajectories: g.tasks.map((t, ti) => {
       const r = t.result!;
       sum += r.score.total;

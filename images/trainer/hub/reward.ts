@@ -1,9 +1,14 @@
 // Verifiable rewards, computed by the hub from ground truth it alone holds: the final answer's
 // exact match, token F1 and has-answer on normalized text (best over acceptable answers), and
-// per-turn format and code-execution rewards. Pure functions, table-tested in test/hub.
+// per-turn format and code-execution rewards averaged over the episode's turns. Pure functions,
+// table-tested in test/hub; `l0 eval` scores with the same ones (docs/eval.md).
 import { l0 } from "../../../lib/proto.js";
 
-/** Weights from the TrainingRun's `spec.reward` (the CRD's defaults follow the paper's recipe: F1 + small per-turn terms). */
+/**
+ * Weights from the TrainingRun's `spec.reward`. The CRD's defaults are the paper's recipe
+ * (cmriat/l0 `nb_agent_reward.py`: 0.8 * (0.5 EM + 0.4 F1 + 0.1 has-answer) + 0.1 * format +
+ * 0.1 * execution, the per-turn terms divided by the number of turns), scaled by 1/0.8.
+ */
 export interface RewardWeights {
   exactMatch: number;
   f1: number;
@@ -98,7 +103,12 @@ export function turnReward(turn: l0.v1.ITurn, w: RewardWeights, verified = 1): n
 
 export interface TrajectoryScore {
   answer: AnswerScore;
-  /** One reward per turn; the final-answer reward sits on the last turn. */
+  /**
+   * One reward per turn: the turn's format and execution terms divided by the number of turns
+   * (the reference's scaling: however many turns an episode takes, they add up to at most
+   * format + codeExecution * F1, so turns never pay more than the answer); the final-answer
+   * reward sits on the last turn.
+   */
   turnRewards: number[];
   /** Sum of the turn rewards (the answer reward alone when there are no turns). */
   total: number;
@@ -111,7 +121,7 @@ export function scoreTrajectory(
 ): TrajectoryScore {
   const answer = scoreAnswer(t.hasFinalAnswer ? (t.finalAnswer ?? "") : null, answers, w);
   const turns = t.turns ?? [];
-  const turnRewards = turns.map((turn) => turnReward(turn, w, answer.f1));
+  const turnRewards = turns.map((turn) => turnReward(turn, w, answer.f1) / turns.length);
   if (turnRewards.length > 0) turnRewards[turnRewards.length - 1]! += answer.reward;
   const total = turnRewards.length > 0 ? turnRewards.reduce((a, b) => a + b, 0) : answer.reward;
   return { answer, turnRewards, total };

@@ -18,6 +18,8 @@ export interface BatchGroup {
   groupId: string;
   /** Index of the question among the dataset's good lines. */
   questionIndex: number;
+  /** The question as the agent saw it (for the readable trajectory log; the answers stay in the hub). */
+  question?: string;
   trajectories: BatchTrajectory[];
 }
 

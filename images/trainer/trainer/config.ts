@@ -65,6 +65,14 @@ export const TRAINER_CONFIG = defineConfig({
     description: "Checkpoint directory (one sub-directory per saved step + `latest`); empty = none",
   },
   attempt: { type: "int", default: 0, min: 0, description: "Restart attempt of the trainer (logged)" },
+  trajectoriesPerStep: {
+    type: "int",
+    default: 4,
+    min: 0,
+    max: 1000,
+    description:
+      "Trajectories per step written readably to trajectories.jsonl in the checkpoint directory (0 = none)",
+  },
   sftData: {
     type: "string",
     default: "",

@@ -4,7 +4,7 @@
 import { type Logger } from "../../../lib/log.js";
 import { type l0 } from "../../../lib/proto.js";
 import { type Hub } from "../hub/hub.js";
-import { toTrainSamples } from "../hub/samples.js";
+import { type Batch, toTrainSamples } from "../hub/samples.js";
 import { type TrainerMetrics } from "./metrics.js";
 
 /** The Learner calls the loop makes (LearnerClient satisfies it). */
@@ -49,6 +49,8 @@ export interface LoopOptions {
   /** Separate inference: export weights and wait until the engines serve `version`. */
   publish?: (version: number, signal: AbortSignal) => Promise<void>;
   history?: (rec: HistoryRecord) => void;
+  /** Sees each step's batch (the readable trajectory log). */
+  trajectories?: (batch: Batch) => void;
   clock?: () => number;
 }
 
@@ -75,6 +77,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
     const t0 = clock();
     const { step } = await hub.beginStep(version, { signal });
     const batch = await hub.batch(step, { signal });
+    o.trajectories?.(batch);
     const samples = toTrainSamples(batch);
     let trained: l0.v1.TrainResponse | null = null;
     if (samples.length > 0) {

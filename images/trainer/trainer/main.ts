@@ -16,6 +16,7 @@ import { createShutdown } from "../../../lib/shutdown.js";
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from "../hub/checkpoint.js";
 import { loadRunDatasets } from "../hub/dataset.js";
 import { Hub } from "../hub/hub.js";
+import { type Batch } from "../hub/samples.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
@@ -25,6 +26,7 @@ import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
 import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
+import { TRAJECTORIES_FILE, sampleTrajectories } from "./trajectories.js";
 
 export async function main(
   flags: Record<string, unknown>,
@@ -190,6 +192,11 @@ export async function main(
       throw err;
     }
   };
+  const trajectories = (batch: Batch): void => {
+    const lines = sampleTrajectories(batch, cfg.trajectoriesPerStep);
+    if (root && lines.length > 0)
+      appendFileSync(join(root, TRAJECTORIES_FILE), lines.map((l) => JSON.stringify(l) + "\n").join(""));
+  };
   const history = (rec: HistoryRecord): void => {
     if (rec.kind === "step") lastTrained = rec.step;
     if (root) appendFileSync(join(root, HISTORY_FILE), JSON.stringify(rec) + "\n");
@@ -216,6 +223,7 @@ export async function main(
     everySteps: ck.everySteps ?? 10,
     publish,
     history,
+    trajectories,
   });
   // Registered last, so it runs first on a signal: let a Train in flight finish, then save what
   // the learner and hub agree on, while both are still up.
