@@ -11,7 +11,9 @@
 #   (mmdebstrap --variant=minbase) plus this machine's Node.js 20 and npm, and builds on it. Users
 #   build from the real base (the default): the stand-in is a CI path, not a release path.
 # Env: VERSION (image tag, default package.json's), NODE_IMAGE, TORCH_IMAGE, L0_IMAGE_PREFIX
-#   (default l0/), L0_BUILDAH_ROOT (buildah's storage; default buildah's own).
+#   (default l0/), L0_STORAGE_DRIVER (buildah/podman storage, default overlay: vfs works too but
+#   copies every layer, ~10x slower here), L0_CONTAINERS_ROOT (a storage root of its own; its
+#   runroot is $L0_CONTAINERS_ROOT.run).
 # The network of some machines re-signs TLS: the host's CA bundle (NODE_EXTRA_CA_CERTS) is mounted
 # for the build's RUN steps only and passed as a build ARG, never written into an image.
 set -euo pipefail
@@ -25,7 +27,7 @@ while (($#)); do
     --local-base) LOCAL_BASE=1 ;;
     --only) ONLY="$2"; shift ;;
     --trainer-full) TRAINER_FULL=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-images: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -41,7 +43,8 @@ if docker info >/dev/null 2>&1; then
   ENGINE=(docker)
   BUILD=(docker build)
 elif command -v buildah >/dev/null; then
-  ENGINE=(buildah ${L0_BUILDAH_ROOT:+--root "$L0_BUILDAH_ROOT"} --storage-driver vfs)
+  ENGINE=(buildah --storage-driver "${L0_STORAGE_DRIVER:-overlay}")
+  [[ -n "${L0_CONTAINERS_ROOT:-}" ]] && ENGINE+=(--root "$L0_CONTAINERS_ROOT" --runroot "$L0_CONTAINERS_ROOT.run")
   # runc (crun fails on hosts with mixed cgroup v1/v2), cgroupfs (no systemd), limits at or
   # below the host's, the docker format (keeps HEALTHCHECK), layers cached between images.
   BUILD=("${ENGINE[@]}" bud --runtime runc --cgroup-manager cgroupfs --network host --layers
