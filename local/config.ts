@@ -22,28 +22,6 @@ export const LOCAL_CONFIG = defineConfig({
     default: false,
     description: "Start over: ignore a checkpoint in the run directory",
   },
-  sftDemos: {
-    type: "int",
-    default: 450,
-    min: 0,
-    max: 100_000,
-    description: "Warm-start demonstrations generated from the train split (0 = no warm start)",
-  },
-  sftEpochs: {
-    type: "int",
-    default: 1,
-    min: 1,
-    max: 100,
-    description: "Warm-start passes over the demonstrations",
-  },
-  sftBatchSize: {
-    type: "int",
-    default: 8,
-    min: 1,
-    max: 1024,
-    description: "Warm-start demonstrations per step",
-  },
-  sftLearningRate: { type: "number", default: 2e-3, min: 0, max: 1, description: "Warm-start learning rate" },
   sandboxMode: {
     type: "enum",
     values: ["strict", "weak"] as const,

@@ -1,20 +1,30 @@
 // `l0 local -f run.yaml`: a TrainingRun as local processes. Validates the run (errors name the
-// field), prepares the run directory (run.json, a 0600 token, warm-start demos, logs), starts
+// field) and checks every input file it names, prepares the run directory (run.json, a 0600
+// token, logs), starts
 // `l0 trainer` and N `l0 worker` with the env the operator gives their pods (plan.ts), shows a
 // live progress line from the hub's Stats, and ends with a summary table and a plot. Ctrl-C
 // stops everything and leaves a resumable checkpoint; running the same command again resumes.
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { loadConfig } from "../lib/config.js";
+import { type FieldViolation, invalidFields } from "../lib/errors.js";
 import { call, channelOptions } from "../lib/grpc.js";
 import { type l0, RolloutClient } from "../lib/proto.js";
 import { readTrainingRun } from "../lib/run-config.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
-import { demosJsonl, readQuestions } from "../examples/tiny-qa/demos.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 import {
@@ -23,6 +33,7 @@ import {
   type ProcessPlan,
   absolutize,
   inferencePlans,
+  inputFiles,
   trainerPlan,
   workerPlan,
 } from "./plan.js";
@@ -47,6 +58,20 @@ function freePort(): Promise<number> {
 
 const say = (text: string): void => void process.stdout.write(text + "\n");
 
+/** Every input file the run names must be readable before anything starts (exit 2 naming it). */
+function checkInputs(run: Parameters<typeof inputFiles>[0]): void {
+  const missing: FieldViolation[] = [];
+  for (const { field, path } of inputFiles(run)) {
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
+      missing.push({ field, description: `cannot read ${path}: ${why}` });
+    }
+  }
+  if (missing.length > 0) throw invalidFields(missing);
+}
+
 export async function main(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
@@ -54,6 +79,7 @@ export async function main(
   const cfg = loadConfig(LOCAL_CONFIG, { flags, env, envPrefix: LOCAL_ENV_PREFIX });
   const file = resolve(String(flags.file));
   const run = absolutize(readTrainingRun(file), dirname(file));
+  checkInputs(run);
   // spec.inference: separate engines as the cluster runs them (weight service -> sidecar ->
   // engine), each engine here the learner's CPU engine alone, whatever spec.inference.engine says.
   const replicas = run.spec.inference ? (run.spec.inference.replicas ?? 1) : 0;
@@ -69,13 +95,7 @@ export async function main(
   const tokenFile = join(runDir, "token");
   writeFileSync(tokenFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
-  let sftData = "";
-  if (cfg.sftDemos > 0 && !resuming) {
-    sftData = join(runDir, "demos.jsonl");
-    const tools = run.spec.agent?.tools ?? ["search", "notepad"];
-    writeFileSync(sftData, demosJsonl(readQuestions(run.spec.dataset.path).reverse(), tools, cfg.sftDemos));
-  }
-  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir, sftData };
+  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir };
   const ports: LocalPorts = { hub: await freePort(), engine: await freePort(), metrics: await freePort() };
   if (replicas > 0) {
     ports.weights = await freePort();
@@ -88,7 +108,11 @@ export async function main(
     `l0 local: ${name}: ${maxSteps} steps, ${nWorkers} worker(s)` +
       (replicas > 0 ? `, ${replicas} inference engine(s) with weight sync` : "") +
       `; run directory ${runDir}` +
-      (resuming ? " (resuming from its checkpoint)" : ""),
+      (resuming
+        ? " (resuming from its checkpoint)"
+        : run.spec.warmStart
+          ? `; warm start on ${run.spec.warmStart.path}`
+          : "; no warm start (spec.warmStart)"),
   );
   say(`  logs: ${join(runDir, "logs")}/*.log   metrics: http://127.0.0.1:${ports.metrics}/metrics`);
 
@@ -98,8 +122,7 @@ export async function main(
   const killAll = (): void => [...children, ...inference].forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
-  const warm = { epochs: cfg.sftEpochs, batchSize: cfg.sftBatchSize, learningRate: cfg.sftLearningRate };
-  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm), env);
+  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports), env);
   children.push(trainer);
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
@@ -211,7 +234,7 @@ export async function main(
         `(restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
     );
     killGroup(trainer); // its learner too, so the new one can bind the same ports
-    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm, attempt), env);
+    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, attempt), env);
     children[0] = trainer;
     writePids();
     code = await trainer.exited;

@@ -84,7 +84,7 @@ interface PodLike {
 
 /**
  * Why a trainer pod ended, from a failed container's termination message (the trainer writes
- * `Reason: message`, cli/run.ts; with FallbackToLogsOnError the kubelet puts its last log lines
+ * `Reason: message`, lib/run-main.ts; with FallbackToLogsOnError the kubelet puts its last log lines
  * there otherwise). Undefined when no failed container left a message.
  */
 export function trainerFailureFromPods(pods: readonly PodLike[]): Verdict | undefined {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command } from "commander";
-import { runMain } from "../../../cli/run.js";
+import { runMain } from "../../../lib/run-main.js";
 import { readTrainingRun } from "../../../lib/run-config.js";
 import { DEFAULT_PYTHON, learnerEnv, learnerPaths } from "./client.js";
 

@@ -65,11 +65,6 @@ export const TRAINER_CONFIG = defineConfig({
     description: "Checkpoint directory (one sub-directory per saved step + `latest`); empty = none",
   },
   attempt: { type: "int", default: 0, min: 0, description: "Restart attempt of the trainer (logged)" },
-  sftData: {
-    type: "string",
-    default: "",
-    description: "Demonstrations JSONL for the learner's supervised warm start (only when not resuming)",
-  },
   ...HUB_LEASE_CONFIG,
   learnerReadyTimeout: {
     type: "duration",

@@ -25,6 +25,7 @@ import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 import { type HistoryRecord, runLoop } from "./loop.js";
 import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
+import { warmStartFlags } from "./warm-start.js";
 
 export async function main(
   flags: Record<string, unknown>,
@@ -100,7 +101,7 @@ export async function main(
       exportDir: separate ? exportDir : undefined,
       minVersion: firstVersion,
       loadDir: from ? join(from.dir, "learner") : undefined,
-      sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
+      ...warmStartFlags(run.spec.warmStart, cfg.runConfig, from !== null),
     },
     readyTimeoutMs: cfg.learnerReadyTimeout,
     onLog: logTo(log.child({ component: "learner" })),

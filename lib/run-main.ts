@@ -2,7 +2,7 @@
 // else unexpected exits 1 with the error. Only code under cli/ and each component's
 // main calls process.exit.
 import { existsSync, writeFileSync } from "node:fs";
-import { isL0Error, L0Error } from "../lib/errors.js";
+import { isL0Error, L0Error } from "./errors.js";
 
 /** Where Kubernetes reads a container's termination message (it mounts the file; absent elsewhere). */
 export const TERMINATION_LOG = "/dev/termination-log";
