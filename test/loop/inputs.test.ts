@@ -1,0 +1,85 @@
+// `l0 local` off the happy path, as a new user meets it: copies of examples/tiny-qa.yaml naming a
+// file that is not there stop at once (exit 2, the field and the path, no stack trace, nothing
+// started), and a dataset of another wording with no demonstrations (no spec.warmStart) runs to
+// the end from the model as is.
+import { expect } from "chai";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { readFileSync } from "node:fs";
+import { ROOT, startLocal } from "./run-local.js";
+
+const EXAMPLES = join(ROOT, "examples");
+
+/** examples/tiny-qa.yaml with absolute paths, `edit` applied to its spec. */
+function tinyQa(edit: (spec: Record<string, any>) => void): string {
+  const run = parse(readFileSync(join(EXAMPLES, "tiny-qa.yaml"), "utf8")) as { spec: Record<string, any> };
+  const s = run.spec;
+  s.dataset.path = join(EXAMPLES, s.dataset.path);
+  s.dataset.evalPath = join(EXAMPLES, s.dataset.evalPath);
+  s.warmStart.path = join(EXAMPLES, s.warmStart.path);
+  s.workers.tools.search.corpusPath = join(EXAMPLES, s.workers.tools.search.corpusPath);
+  edit(s);
+  return stringify(run);
+}
+
+describe("l0 local: inputs", function () {
+  this.timeout(180_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), "l0-inputs-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const missing = join("/nonexistent", "l0-missing.jsonl");
+  const cases: [string, string, (s: Record<string, any>) => void][] = [
+    ["train file", "spec.dataset.path", (s) => (s.dataset.path = missing)],
+    ["eval file", "spec.dataset.evalPath", (s) => (s.dataset.evalPath = missing)],
+    [
+      "search corpus",
+      "spec.workers.tools.search.corpusPath",
+      (s) => (s.workers.tools.search.corpusPath = missing),
+    ],
+    ["demonstrations file", "spec.warmStart.path", (s) => (s.warmStart.path = missing)],
+  ];
+  for (const [what, field, edit] of cases)
+    it(`a missing ${what} exits 2 with ${field} and the path, no stack trace, nothing started`, async () => {
+      const file = join(dir, `${field}.yaml`);
+      const runDir = join(dir, `run-${field}`);
+      writeFileSync(file, tinyQa(edit));
+      const run = startLocal(file, runDir);
+      expect(await run.done).to.equal(2, run.out());
+      expect(run.out()).to.contain(`${field}: cannot read ${missing}: no such file`);
+      expect(run.out()).not.to.match(/^\s+at /m);
+      expect(existsSync(join(runDir, "pids.json")), "a process was started").to.equal(false);
+    });
+
+  it("runs a dataset of another wording without demonstrations to the end", async () => {
+    const rows = (n: number, off: number) =>
+      Array.from({ length: n }, (_, i) =>
+        JSON.stringify({ question: `Please add ${i + off} and ${2 * i}.`, answer: String(3 * i + off) }),
+      ).join("\n") + "\n";
+    writeFileSync(join(dir, "train.jsonl"), rows(20, 5));
+    writeFileSync(join(dir, "eval.jsonl"), rows(4, 100));
+    const file = join(dir, "sums.yaml");
+    writeFileSync(
+      file,
+      `apiVersion: l0.dev/v1alpha1
+kind: TrainingRun
+metadata: { name: sums }
+spec:
+  model: { name: tiny }
+  dataset: { path: train.jsonl, evalPath: eval.jsonl }
+  algorithm: { name: grpo, groupSize: 2, batchSize: 2, maxSteps: 2, dynamicSampling: false }
+  agent: { maxTurns: 1, maxTokensPerTurn: 16, contextBudget: 1000, tools: [] }
+  workers: { replicas: 1, episodesPerWorker: 2 }
+`,
+    );
+    const runDir = join(dir, "run-sums");
+    const run = startLocal(file, runDir, { env: { L0_LEARNER_SEED: "1" } });
+    expect(await run.done).to.equal(0, run.out());
+    expect(run.out()).to.contain("no warm start");
+    expect(run.out()).to.contain("l0 local: done.");
+    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { steps: number };
+    expect(summary.steps).to.equal(2);
+  });
+});
