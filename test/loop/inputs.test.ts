@@ -3,11 +3,10 @@
 // started), and a dataset of another wording with no demonstrations (no spec.warmStart) runs to
 // the end from the model as is.
 import { expect } from "chai";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { readFileSync } from "node:fs";
 import { ROOT, startLocal } from "./run-local.js";
 
 const EXAMPLES = join(ROOT, "examples");
@@ -52,6 +51,28 @@ describe("l0 local: inputs", function () {
       expect(run.out()).not.to.match(/^\s+at /m);
       expect(existsSync(join(runDir, "pids.json")), "a process was started").to.equal(false);
     });
+
+  it("a model this machine cannot load stops the run with the reason, without restarting the trainer", async () => {
+    const file = join(dir, "hf.yaml");
+    const runDir = join(dir, "run-hf");
+    writeFileSync(
+      file,
+      tinyQa((s) => {
+        s.model.name = "Qwen/Qwen2.5-0.5B-Instruct";
+        delete s.warmStart;
+      }),
+    );
+    // Without transformers (this machine) or without a GPU the learner cannot load it: a
+    // configuration failure of the machine, not a crash.
+    const run = startLocal(file, runDir, { env: { L0_PYTHON: process.env.L0_PYTHON ?? "/usr/bin/python3" } });
+    expect(await run.done).to.equal(2, run.out());
+    expect(run.out()).to.match(
+      /the trainer stopped on its configuration or input \(exit code 2\); the run stops/,
+    );
+    expect(run.out()).to.match(/\| .*learner: cannot start: .*Qwen\/Qwen2.5-0.5B-Instruct/);
+    expect(run.out()).to.contain(join(runDir, "logs", "trainer.log"));
+    expect(run.out()).not.to.contain("restarting it");
+  });
 
   it("runs a dataset of another wording without demonstrations to the end", async () => {
     const rows = (n: number, off: number) =>

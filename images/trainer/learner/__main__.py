@@ -51,11 +51,14 @@ def warm_start(cfg, trainer, tok, log: Logger) -> None:
     from .sft import batches, read_jsonl
 
     data = read_jsonl(cfg.sft_data, tok)
-    log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs)
+    steps = cfg.sft_epochs * -(-len(data) // cfg.sft_batch_size)
+    log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs,
+             steps=steps)
     for i, b in enumerate(batches(data, cfg.sft_batch_size, cfg.sft_epochs, cfg.seed)):
         out = trainer.sft(b, cfg.sft_learning_rate)
-        if i % 10 == 0:
-            log.info("supervised step", step=i, loss=round(out["loss"], 4), version=out["policy_version"])
+        if i % 5 == 0 or i == steps - 1:  # `l0 local` shows these as the warm start's progress
+            log.info("supervised step", step=i + 1, steps=steps, loss=round(out["loss"], 4),
+                     version=out["policy_version"])
 
 
 def start(cfg, token: str, log: Logger):
