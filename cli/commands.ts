@@ -9,7 +9,18 @@ import { register as operator } from "../operator/cli.js";
 import { register as worker } from "../images/worker/cli.js";
 import { register as trainer } from "../images/trainer/trainer/cli.js";
 import { register as local } from "../local/cli.js";
+import { register as completion } from "./completion.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, learner, weights, sidecar, operator, worker, trainer, local];
+export const COMMANDS: Register[] = [
+  hub,
+  learner,
+  weights,
+  sidecar,
+  operator,
+  worker,
+  trainer,
+  local,
+  completion,
+];
