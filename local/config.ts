@@ -24,9 +24,10 @@ export const LOCAL_CONFIG = defineConfig({
   },
   sandboxMode: {
     type: "enum",
-    values: ["strict", "weak"] as const,
-    default: "strict",
-    description: "Worker sandbox mode (weak where no pids cgroup is writable)",
+    values: ["auto", "strict", "weak"] as const,
+    default: "auto",
+    description:
+      "Worker sandbox mode: auto = strict where a pids cgroup is writable (root), else weak (bwrap in a user namespace, rlimits; what it cannot enforce is printed)",
   },
   progress: {
     type: "enum",

@@ -24,6 +24,7 @@ import { call, channelOptions } from "../lib/grpc.js";
 import { type l0, RolloutClient } from "../lib/proto.js";
 import { readTrainingRun } from "../lib/run-config.js";
 import { EXIT } from "../lib/run-main.js";
+import { detectCgroups } from "../images/worker/sandbox/cgroup.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
@@ -47,6 +48,25 @@ const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0
 const MAX_RESTARTS = 5;
 
 const say = (text: string): void => void process.stdout.write(text + "\n");
+
+/**
+ * The workers' sandbox mode: `auto` is strict where this user can write a pids cgroup (root
+ * here), else weak: bwrap still unshares every namespace (a user namespace, no network), but
+ * kernels run as this uid and processes and memory are bounded by rlimits only.
+ */
+function sandboxMode(chosen: "auto" | "strict" | "weak"): { mode: "strict" | "weak"; note?: string } {
+  if (chosen !== "auto") return { mode: chosen };
+  const cg = detectCgroups();
+  if (cg.pidsParent) return { mode: "strict" };
+  const uid = process.getuid?.() ?? 0;
+  return {
+    mode: "weak",
+    note:
+      `weak (no writable pids cgroup${uid !== 0 ? `; running as uid ${uid}` : ""}): bwrap isolates each kernel ` +
+      "(namespaces, no network, seccomp), but not enforced: a uid per kernel, cgroup pids/memory limits " +
+      '(rlimits instead); see logs/worker-*.log "SANDBOX IS WEAKER THAN STRICT"',
+  };
+}
 
 /** Every input file the run names must be readable before anything starts (exit 2 naming it). */
 function checkInputs(run: Parameters<typeof inputFiles>[0]): void {
@@ -171,7 +191,9 @@ export async function main(
       }, 1000);
     });
   };
-  for (let i = 0; i < nWorkers; i++) keepUp(workerPlan(run, paths, ports, i, cfg.sandboxMode), 1 + i, 0);
+  const sandbox = sandboxMode(cfg.sandboxMode);
+  if (sandbox.note) say(`  sandbox: ${sandbox.note}`);
+  for (let i = 0; i < nWorkers; i++) keepUp(workerPlan(run, paths, ports, i, sandbox.mode), 1 + i, 0);
   for (let i = 0; i < replicas; i++) {
     const p = inferencePlans(run, paths, ports, i);
     keepUp(p.engine, 1 + nWorkers + 2 * i, 0);

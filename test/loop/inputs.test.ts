@@ -3,7 +3,7 @@
 // started), and a dataset of another wording with no demonstrations (no spec.warmStart) runs to
 // the end from the model as is.
 import { expect } from "chai";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -74,7 +74,8 @@ describe("l0 local: inputs", function () {
     expect(run.out()).not.to.contain("restarting it");
   });
 
-  it("runs a dataset of another wording without demonstrations to the end", async () => {
+  /** A dataset of another wording ("Please add 5 and 0.") and a run of it with no warm start. */
+  function sums(): string {
     const rows = (n: number, off: number) =>
       Array.from({ length: n }, (_, i) =>
         JSON.stringify({ question: `Please add ${i + off} and ${2 * i}.`, answer: String(3 * i + off) }),
@@ -95,6 +96,11 @@ spec:
   workers: { replicas: 1, episodesPerWorker: 2 }
 `,
     );
+    return file;
+  }
+
+  it("runs a dataset of another wording without demonstrations to the end", async () => {
+    const file = sums();
     const runDir = join(dir, "run-sums");
     const run = startLocal(file, runDir, { env: { L0_LEARNER_SEED: "1" } });
     expect(await run.done).to.equal(0, run.out());
@@ -102,5 +108,19 @@ spec:
     expect(run.out()).to.contain("l0 local: done.");
     const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { steps: number };
     expect(summary.steps).to.equal(2);
+  });
+
+  it("runs without root: weak sandbox (bwrap in a user namespace), saying what it cannot enforce", async function () {
+    if (process.getuid?.() !== 0) this.skip(); // switching to another uid needs root
+    const file = sums();
+    chmodSync(dir, 0o755);
+    const runDir = join(dir, "run-nobody");
+    mkdirSync(runDir, { mode: 0o777 });
+    chmodSync(runDir, 0o777);
+    const run = startLocal(file, runDir, { uid: 65534, env: { L0_LEARNER_SEED: "1", HOME: runDir } });
+    expect(await run.done).to.equal(0, run.out());
+    expect(run.out()).to.match(/sandbox: weak \(no writable pids cgroup; running as uid 65534\)/);
+    expect(run.out()).to.contain("not enforced: a uid per kernel");
+    expect(run.out()).to.contain("l0 local: done.");
   });
 });

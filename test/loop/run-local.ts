@@ -47,7 +47,7 @@ export interface LocalRun {
 export function startLocal(
   file: string,
   runDir: string,
-  opts: { args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: { args?: string[]; env?: NodeJS.ProcessEnv; uid?: number } = {},
 ): LocalRun {
   let out = "";
   const proc = spawn(
@@ -63,7 +63,7 @@ export function startLocal(
       "plain",
       ...(opts.args ?? []),
     ],
-    { env: { ...process.env, ...opts.env } },
+    { env: { ...process.env, ...opts.env }, ...(opts.uid ? { uid: opts.uid, gid: opts.uid } : {}) },
   );
   proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
