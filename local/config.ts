@@ -29,6 +29,12 @@ export const LOCAL_CONFIG = defineConfig({
     description:
       "Worker sandbox mode: auto = strict where a pids cgroup is writable (root), else weak (bwrap in a user namespace, rlimits; what it cannot enforce is printed)",
   },
+  output: {
+    type: "enum",
+    values: ["table", "json", "yaml"] as const,
+    default: "table",
+    description: "The summary at the end: a table, or the object as JSON or YAML",
+  },
   progress: {
     type: "enum",
     values: ["auto", "line", "plain", "off"] as const,

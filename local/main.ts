@@ -42,7 +42,7 @@ import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js
 import { plotSvg } from "./plot.js";
 import { type Child, killGroup, startChild, stopChild } from "./procs.js";
 import { exitAction, exitReport, freePorts, logTail, readWarmProgress, warmLine } from "./supervise.js";
-import { parseHistory, summarize, summaryTable } from "./summary.js";
+import { formatSummary, parseHistory, summarize } from "./summary.js";
 
 const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
 const MAX_RESTARTS = 5;
@@ -315,11 +315,11 @@ export async function main(
     say(
       `l0 local: failed: ${stoppedOn ? `${stoppedOn} stopped on its configuration` : `the trainer exited with code ${code}`}`,
     );
-    say(summaryTable(summary));
+    say(formatSummary(summary, cfg.output));
     process.exitCode = stoppedOn ? EXIT.config : EXIT.failure;
     return;
   }
   say(stopping ? "l0 local: stopped; run the same command again to resume." : "l0 local: done.");
-  say(summaryTable(summary));
+  say(formatSummary(summary, cfg.output));
   say(`  plot: ${join(runDir, "plot.svg")}   summary: ${join(runDir, "summary.json")}`);
 }
