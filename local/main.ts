@@ -5,26 +5,12 @@
 // live progress line from the hub's Stats, and ends with a summary table and a plot. Ctrl-C
 // stops everything and leaves a resumable checkpoint; running the same command again resumes.
 import { randomBytes } from "node:crypto";
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
 import { loadConfig } from "../lib/config.js";
-import { type FieldViolation, invalidFields } from "../lib/errors.js";
-import { call, channelOptions } from "../lib/grpc.js";
-import { type l0, RolloutClient } from "../lib/proto.js";
 import { readTrainingRun } from "../lib/run-config.js";
 import { EXIT } from "../lib/run-main.js";
-import { detectCgroups } from "../images/worker/sandbox/cgroup.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
@@ -34,53 +20,20 @@ import {
   type ProcessPlan,
   absolutize,
   inferencePlans,
-  inputFiles,
   trainerPlan,
   workerPlan,
 } from "./plan.js";
-import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
 import { plotSvg } from "./plot.js";
 import { type Child, killGroup, startChild, stopChild } from "./procs.js";
-import { exitAction, exitReport, freePorts, logTail, readWarmProgress, warmLine } from "./supervise.js";
+import { checkInputs, sandboxMode } from "./preflight.js";
+import { exitAction, exitReport, freePorts, logTail } from "./supervise.js";
+import { watchProgress } from "./watch.js";
 import { formatSummary, parseHistory, summarize } from "./summary.js";
 
 const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
 const MAX_RESTARTS = 5;
 
 const say = (text: string): void => void process.stdout.write(text + "\n");
-
-/**
- * The workers' sandbox mode: `auto` is strict where this user can write a pids cgroup (root
- * here), else weak: bwrap still unshares every namespace (a user namespace, no network), but
- * kernels run as this uid and processes and memory are bounded by rlimits only.
- */
-function sandboxMode(chosen: "auto" | "strict" | "weak"): { mode: "strict" | "weak"; note?: string } {
-  if (chosen !== "auto") return { mode: chosen };
-  const cg = detectCgroups();
-  if (cg.pidsParent) return { mode: "strict" };
-  const uid = process.getuid?.() ?? 0;
-  return {
-    mode: "weak",
-    note:
-      `weak (no writable pids cgroup${uid !== 0 ? `; running as uid ${uid}` : ""}): bwrap isolates each kernel ` +
-      "(namespaces, no network, seccomp), but not enforced: a uid per kernel, cgroup pids/memory limits " +
-      '(rlimits instead); see logs/worker-*.log "SANDBOX IS WEAKER THAN STRICT"',
-  };
-}
-
-/** Every input file the run names must be readable before anything starts (exit 2 naming it). */
-function checkInputs(run: Parameters<typeof inputFiles>[0]): void {
-  const missing: FieldViolation[] = [];
-  for (const { field, path } of inputFiles(run)) {
-    try {
-      accessSync(path, constants.R_OK);
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-      missing.push({ field, description: `cannot read ${path}: ${why}` });
-    }
-  }
-  if (missing.length > 0) throw invalidFields(missing);
-}
 
 export async function main(
   flags: Record<string, unknown>,
@@ -214,58 +167,16 @@ export async function main(
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 
-  const token = readFileSync(tokenFile, "utf8").trim();
-  const rollout = new RolloutClient(
-    `127.0.0.1:${ports.hub}`,
-    grpc.credentials.createInsecure(),
-    channelOptions(),
-  );
-  const live =
-    process.stdout.isTTY && cfg.progress !== "plain" && cfg.progress !== "line"
-      ? true
-      : cfg.progress === "line";
-  const st: ProgressState = { maxSteps, startedMs: Date.now(), firstStep: -1 };
-  let outcomes: Record<string, number> = {};
-  let lastStep = -1;
-  let lastEval = -1;
-  let lastWarm = -1;
-  let ticks = 0;
-  const timer = setInterval(() => {
-    void (async () => {
-      const s: l0.v1.StatsResponse | null = await call(
-        rollout.stats,
-        rollout,
-        {},
-        { token, timeoutMs: 2000 },
-      ).catch(() => null);
-      if (!s) {
-        // Before the hub serves: the learner's warm start, from its records in the trainer log.
-        const w = cfg.progress === "off" ? undefined : readWarmProgress(trainer.plan.logFile);
-        if (w) {
-          const text = warmLine(w, Date.now() - t0);
-          if (live) process.stdout.write(`\r\x1b[2K${text}`);
-          else if (w.step !== lastWarm) say(text);
-          lastWarm = w.step;
-        }
-        return;
-      }
-      if (st.firstStep < 0) {
-        st.firstStep = Number(s.step);
-        st.startedMs = Date.now();
-      }
-      if (ticks++ % 5 === 0)
-        outcomes = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)
-          .then((r) => r.text())
-          .then(episodeOutcomes)
-          .catch(() => outcomes);
-      if (cfg.progress === "off") return;
-      const text = progressLine(s, st, Date.now());
-      if (live) process.stdout.write(`\r\x1b[2K${text}`);
-      else if (Number(s.step) !== lastStep || Number(s.evalAccuracy) !== lastEval) say(text);
-      lastStep = Number(s.step);
-      lastEval = Number(s.evalAccuracy);
-    })();
-  }, 1000);
+  const progress = watchProgress({
+    hub: `127.0.0.1:${ports.hub}`,
+    metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics`,
+    token: readFileSync(tokenFile, "utf8").trim(),
+    maxSteps,
+    mode: cfg.progress,
+    trainerLog: () => trainer.plan.logFile,
+    t0,
+    say,
+  });
 
   // A crashed trainer (hub and learner with it) is restarted from the run's last checkpoint, up
   // to spec.trainer.maxRestarts times, as the operator restarts its Job; the workers keep running
@@ -296,11 +207,9 @@ export async function main(
     writePids();
     code = await trainer.exited;
   }
-  clearInterval(timer);
+  const outcomes = progress.stop();
   over = true;
   await Promise.all(children.slice(1).map((w) => stopChild(w, 10_000)));
-  rollout.close();
-  if (live) process.stdout.write("\n");
   const seconds = (Date.now() - t0) / 1000;
   const history = existsSync(join(ckDir, HISTORY_FILE))
     ? parseHistory(readFileSync(join(ckDir, HISTORY_FILE), "utf8"))
