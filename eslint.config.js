@@ -29,9 +29,14 @@ const BOUNDARIES = [
     "production code never imports tests",
   ),
   zone(
-    ["./operator", "./images", "./lib", "./cli", "./monitoring", "./eval"],
+    ["./operator", "./images", "./lib", "./local", "./cli", "./monitoring", "./eval"],
     "./examples",
     "examples are data a run names, not code a program imports",
+  ),
+  zone(
+    ["./operator", "./images", "./local"],
+    "./cli",
+    "programs register with cli/; its runtime helpers (runMain) live in lib/",
   ),
 ];
 

@@ -10,6 +10,7 @@ import { register as worker } from "../images/worker/cli.js";
 import { register as trainer } from "../images/trainer/trainer/cli.js";
 import { register as local } from "../local/cli.js";
 import { register as evaluate } from "../eval/cli.js";
+import { register as completion } from "./completion.js";
 
 export type Register = (program: Command) => void;
 
@@ -23,4 +24,5 @@ export const COMMANDS: Register[] = [
   trainer,
   local,
   evaluate,
+  completion,
 ];

@@ -2,7 +2,7 @@
 // `l0 trajectories` (one trajectory as a transcript); docs/eval.md.
 import { type Command } from "commander";
 import { addOptions } from "../lib/config.js";
-import { runMain } from "../cli/run.js";
+import { runMain } from "../lib/run-main.js";
 import { EVAL_CONFIG, EVAL_ENV_PREFIX } from "./config.js";
 
 export function register(program: Command): void {

@@ -1,7 +1,7 @@
 // Registers `l0 local`: a TrainingRun as local processes (trainer + workers) on this machine.
 import { type Command } from "commander";
 import { addOptions } from "../lib/config.js";
-import { runMain } from "../cli/run.js";
+import { runMain } from "../lib/run-main.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 
 export function register(program: Command): void {

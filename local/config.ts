@@ -22,33 +22,18 @@ export const LOCAL_CONFIG = defineConfig({
     default: false,
     description: "Start over: ignore a checkpoint in the run directory",
   },
-  sftDemos: {
-    type: "int",
-    default: 450,
-    min: 0,
-    max: 100_000,
-    description: "Warm-start demonstrations generated from the train split (0 = no warm start)",
-  },
-  sftEpochs: {
-    type: "int",
-    default: 1,
-    min: 1,
-    max: 100,
-    description: "Warm-start passes over the demonstrations",
-  },
-  sftBatchSize: {
-    type: "int",
-    default: 8,
-    min: 1,
-    max: 1024,
-    description: "Warm-start demonstrations per step",
-  },
-  sftLearningRate: { type: "number", default: 2e-3, min: 0, max: 1, description: "Warm-start learning rate" },
   sandboxMode: {
     type: "enum",
-    values: ["strict", "weak"] as const,
-    default: "strict",
-    description: "Worker sandbox mode (weak where no pids cgroup is writable)",
+    values: ["auto", "strict", "weak"] as const,
+    default: "auto",
+    description:
+      "Worker sandbox mode: auto = strict where a pids cgroup is writable (root), else weak (bwrap in a user namespace, rlimits; what it cannot enforce is printed)",
+  },
+  output: {
+    type: "enum",
+    values: ["table", "json", "yaml"] as const,
+    default: "table",
+    description: "The summary at the end: a table, or the object as JSON or YAML",
   },
   progress: {
     type: "enum",

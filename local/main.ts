@@ -1,20 +1,17 @@
 // `l0 local -f run.yaml`: a TrainingRun as local processes. Validates the run (errors name the
-// field), prepares the run directory (run.json, a 0600 token, warm-start demos, logs), starts
+// field) and checks every input file it names, prepares the run directory (run.json, a 0600
+// token, logs), starts
 // `l0 trainer` and N `l0 worker` with the env the operator gives their pods (plan.ts), shows a
 // live progress line from the hub's Stats, and ends with a summary table and a plot. Ctrl-C
 // stops everything and leaves a resumable checkpoint; running the same command again resumes.
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
 import { loadConfig } from "../lib/config.js";
-import { call, channelOptions } from "../lib/grpc.js";
-import { type l0, RolloutClient } from "../lib/proto.js";
 import { readTrainingRun } from "../lib/run-config.js";
+import { EXIT } from "../lib/run-main.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
-import { demosJsonl, readQuestions } from "../examples/tiny-qa/demos.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 import {
@@ -26,24 +23,15 @@ import {
   trainerPlan,
   workerPlan,
 } from "./plan.js";
-import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
 import { plotSvg } from "./plot.js";
 import { type Child, killGroup, startChild, stopChild } from "./procs.js";
-import { parseHistory, summarize, summaryTable } from "./summary.js";
+import { checkInputs, sandboxMode } from "./preflight.js";
+import { exitAction, exitReport, freePorts, logTail } from "./supervise.js";
+import { watchProgress } from "./watch.js";
+import { formatSummary, parseHistory, summarize } from "./summary.js";
 
 const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
-const MAX_INFERENCE_RESTARTS = 5;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
+const MAX_RESTARTS = 5;
 
 const say = (text: string): void => void process.stdout.write(text + "\n");
 
@@ -54,6 +42,7 @@ export async function main(
   const cfg = loadConfig(LOCAL_CONFIG, { flags, env, envPrefix: LOCAL_ENV_PREFIX });
   const file = resolve(String(flags.file));
   const run = absolutize(readTrainingRun(file), dirname(file));
+  checkInputs(run);
   // spec.inference: separate engines as the cluster runs them (weight service -> sidecar ->
   // engine), each engine here the learner's CPU engine alone, whatever spec.inference.engine says.
   const replicas = run.spec.inference ? (run.spec.inference.replicas ?? 1) : 0;
@@ -69,18 +58,12 @@ export async function main(
   const tokenFile = join(runDir, "token");
   writeFileSync(tokenFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
-  let sftData = "";
-  if (cfg.sftDemos > 0 && !resuming) {
-    sftData = join(runDir, "demos.jsonl");
-    const tools = run.spec.agent?.tools ?? ["search", "notepad"];
-    writeFileSync(sftData, demosJsonl(readQuestions(run.spec.dataset.path).reverse(), tools, cfg.sftDemos));
-  }
-  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir, sftData };
-  const ports: LocalPorts = { hub: await freePort(), engine: await freePort(), metrics: await freePort() };
+  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir };
+  const picked = await freePorts(3 + (replicas > 0 ? 1 + replicas : 0));
+  const ports: LocalPorts = { hub: picked[0]!, engine: picked[1]!, metrics: picked[2]! };
   if (replicas > 0) {
-    ports.weights = await freePort();
-    ports.engines = [];
-    for (let i = 0; i < replicas; i++) ports.engines.push(await freePort());
+    ports.weights = picked[3]!;
+    ports.engines = picked.slice(4);
   }
   const nWorkers = cfg.workers || run.spec.workers?.replicas || 1;
   const maxSteps = run.spec.algorithm?.maxSteps ?? 100;
@@ -88,139 +71,145 @@ export async function main(
     `l0 local: ${name}: ${maxSteps} steps, ${nWorkers} worker(s)` +
       (replicas > 0 ? `, ${replicas} inference engine(s) with weight sync` : "") +
       `; run directory ${runDir}` +
-      (resuming ? " (resuming from its checkpoint)" : ""),
+      (resuming
+        ? " (resuming from its checkpoint)"
+        : run.spec.warmStart
+          ? `; warm start on ${run.spec.warmStart.path}`
+          : "; no warm start (spec.warmStart)"),
   );
   say(`  logs: ${join(runDir, "logs")}/*.log   metrics: http://127.0.0.1:${ports.metrics}/metrics`);
 
+  // Slot 0 is the trainer; workers and the inference tier (which outlives trainer restarts, as
+  // its Deployment does) are kept up by `keepUp`, each in its own slot.
   const children: Child[] = [];
-  // The inference tier outlives trainer restarts, as its Deployment does (filled below).
-  const inference: Child[] = [];
-  const killAll = (): void => [...children, ...inference].forEach(killGroup);
+  const killAll = (): void => children.forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
-  const warm = { epochs: cfg.sftEpochs, batchSize: cfg.sftBatchSize, learningRate: cfg.sftLearningRate };
-  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm), env);
+  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports), env);
   children.push(trainer);
-  for (let i = 0; i < nWorkers; i++)
-    children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
-  const workers = children.slice(1);
   // For operators of this machine (and the tests): which processes belong to the run.
   const writePids = (): void =>
     writeFileSync(
       join(runDir, "pids.json"),
       JSON.stringify({
         local: process.pid,
-        ...Object.fromEntries([...children, ...inference].map((c) => [c.plan.name, c.process.pid])),
+        ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
       }) + "\n",
     );
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
   let stopping = false;
   let over = false; // the run ended: nothing is started again
-  // An inference process that dies is started again after a second, as a pod's container is
-  // restarted (the sidecar then loads the served version into a restarted engine), up to
-  // MAX_INFERENCE_RESTARTS times each.
+  let stoppedOn = ""; // a component's configuration stopped the run
+  const stopAll = (): void => {
+    stopping = true;
+    void stopChild(trainer, 120_000);
+    for (const c of children.slice(1)) void stopChild(c, 10_000);
+  };
+  // A worker, engine or sidecar that dies is reported (its last log lines) and started again
+  // after a second, as a pod's container is restarted, up to MAX_RESTARTS times each (the sidecar
+  // loads the served version into a restarted engine); one that fails on its configuration
+  // (exit 2) stops the run instead.
   const keepUp = (plan: ProcessPlan, slot: number, restarts: number): void => {
     const c = startChild(L0_BIN, plan, env);
-    inference[slot] = c;
+    children[slot] = c;
     void c.exited.then((code) => {
-      if (stopping || over || inference[slot] !== c || restarts >= MAX_INFERENCE_RESTARTS) return;
+      if (children[slot] !== c) return;
+      const action = exitAction(code, stopping || over, restarts, MAX_RESTARTS);
+      if (action === "ignore") return;
+      const tail = logTail(plan.logFile);
+      if (action === "stop-run") {
+        say(exitReport(plan.name, code, tail, plan.logFile, "stopping the run"));
+        stoppedOn ||= plan.name;
+        stopAll();
+        return;
+      }
+      if (action === "give-up") {
+        say(exitReport(plan.name, code, tail, plan.logFile, `not started again (${MAX_RESTARTS} restarts)`));
+        return;
+      }
       say(
-        `l0 local: ${plan.name} exited with code ${code}; starting it again ` +
-          `(${restarts + 1} of ${MAX_INFERENCE_RESTARTS}; see ${plan.logFile})`,
+        exitReport(
+          plan.name,
+          code,
+          tail,
+          plan.logFile,
+          `starting it again (${restarts + 1} of ${MAX_RESTARTS})`,
+        ),
       );
       setTimeout(() => {
-        if (stopping || over || inference[slot] !== c) return;
+        if (stopping || over || children[slot] !== c) return;
         killGroup(c);
         keepUp(plan, slot, restarts + 1);
         writePids();
       }, 1000);
     });
   };
+  const sandbox = sandboxMode(cfg.sandboxMode);
+  if (sandbox.note) say(`  sandbox: ${sandbox.note}`);
+  for (let i = 0; i < nWorkers; i++) keepUp(workerPlan(run, paths, ports, i, sandbox.mode), 1 + i, 0);
   for (let i = 0; i < replicas; i++) {
     const p = inferencePlans(run, paths, ports, i);
-    keepUp(p.engine, 2 * i, 0);
-    keepUp(p.sidecar, 2 * i + 1, 0);
+    keepUp(p.engine, 1 + nWorkers + 2 * i, 0);
+    keepUp(p.sidecar, 2 + nWorkers + 2 * i, 0);
   }
   writePids();
 
   const onSignal = (sig: string): void => {
     if (stopping) {
       killAll();
-      process.exit(130);
+      process.exit(EXIT.interrupted);
     }
-    stopping = true;
     process.stdout.write(
       `\nl0 local: ${sig}: stopping (the trainer writes a checkpoint; Ctrl-C again to kill)\n`,
     );
-    void stopChild(trainer, 120_000);
-    for (const w of [...workers, ...inference]) void stopChild(w, 10_000);
+    stopAll();
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 
-  const token = readFileSync(tokenFile, "utf8").trim();
-  const rollout = new RolloutClient(
-    `127.0.0.1:${ports.hub}`,
-    grpc.credentials.createInsecure(),
-    channelOptions(),
-  );
-  const live =
-    process.stdout.isTTY && cfg.progress !== "plain" && cfg.progress !== "line"
-      ? true
-      : cfg.progress === "line";
-  const st: ProgressState = { maxSteps, startedMs: Date.now(), firstStep: -1 };
-  let outcomes: Record<string, number> = {};
-  let lastStep = -1;
-  let lastEval = -1;
-  let ticks = 0;
-  const timer = setInterval(() => {
-    void (async () => {
-      const s: l0.v1.StatsResponse | null = await call(
-        rollout.stats,
-        rollout,
-        {},
-        { token, timeoutMs: 2000 },
-      ).catch(() => null);
-      if (!s) return;
-      if (st.firstStep < 0) {
-        st.firstStep = Number(s.step);
-        st.startedMs = Date.now();
-      }
-      if (ticks++ % 5 === 0)
-        outcomes = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)
-          .then((r) => r.text())
-          .then(episodeOutcomes)
-          .catch(() => outcomes);
-      if (cfg.progress === "off") return;
-      const text = progressLine(s, st, Date.now());
-      if (live) process.stdout.write(`\r\x1b[2K${text}`);
-      else if (Number(s.step) !== lastStep || Number(s.evalAccuracy) !== lastEval) say(text);
-      lastStep = Number(s.step);
-      lastEval = Number(s.evalAccuracy);
-    })();
-  }, 1000);
+  const progress = watchProgress({
+    hub: `127.0.0.1:${ports.hub}`,
+    metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics`,
+    token: readFileSync(tokenFile, "utf8").trim(),
+    maxSteps,
+    mode: cfg.progress,
+    trainerLog: () => trainer.plan.logFile,
+    t0,
+    say,
+  });
 
   // A crashed trainer (hub and learner with it) is restarted from the run's last checkpoint, up
   // to spec.trainer.maxRestarts times, as the operator restarts its Job; the workers keep running
-  // and reconnect, and their episodes of the lost step are leased again.
+  // and reconnect, and their episodes of the lost step are leased again. A trainer that fails on
+  // its configuration or input (exit 2) is not restarted: it would fail the same way.
   const maxRestarts = run.spec.trainer?.maxRestarts ?? 3;
   let code = await trainer.exited;
-  for (let attempt = 1; code !== 0 && !stopping && attempt <= maxRestarts; attempt++) {
+  for (let attempt = 1; code !== 0 && !stopping; attempt++) {
+    const action = exitAction(code, false, attempt - 1, maxRestarts);
+    const log = trainer.plan.logFile;
+    if (action !== "restart") {
+      if (action === "stop-run") stoppedOn ||= "trainer";
+      say(exitReport("the trainer", code, logTail(log), log, "the run stops"));
+      break;
+    }
     say(
-      `l0 local: the trainer exited with code ${code}; restarting it from the last checkpoint ` +
-        `(restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
+      exitReport(
+        "the trainer",
+        code,
+        logTail(log),
+        log,
+        `restarting it from the last checkpoint (restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
+      ),
     );
     killGroup(trainer); // its learner too, so the new one can bind the same ports
-    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm, attempt), env);
+    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, attempt), env);
     children[0] = trainer;
     writePids();
     code = await trainer.exited;
   }
-  clearInterval(timer);
+  const outcomes = progress.stop();
   over = true;
-  await Promise.all([...workers, ...inference].map((w) => stopChild(w, 10_000)));
-  rollout.close();
-  if (live) process.stdout.write("\n");
+  await Promise.all(children.slice(1).map((w) => stopChild(w, 10_000)));
   const seconds = (Date.now() - t0) / 1000;
   const history = existsSync(join(ckDir, HISTORY_FILE))
     ? parseHistory(readFileSync(join(ckDir, HISTORY_FILE), "utf8"))
@@ -231,13 +220,15 @@ export async function main(
     join(runDir, "plot.svg"),
     await plotSvg(history, `${name}: reward and held-out accuracy per step`),
   );
-  if (code !== 0 && !stopping) {
-    say(`l0 local: the trainer exited with code ${code}; see ${trainer.plan.logFile}`);
-    say(summaryTable(summary));
-    process.exitCode = 1;
+  if (stoppedOn || (code !== 0 && !stopping)) {
+    say(
+      `l0 local: failed: ${stoppedOn ? `${stoppedOn} stopped on its configuration` : `the trainer exited with code ${code}`}`,
+    );
+    say(formatSummary(summary, cfg.output));
+    process.exitCode = stoppedOn ? EXIT.config : EXIT.failure;
     return;
   }
   say(stopping ? "l0 local: stopped; run the same command again to resume." : "l0 local: done.");
-  say(summaryTable(summary));
+  say(formatSummary(summary, cfg.output));
   say(`  plot: ${join(runDir, "plot.svg")}   summary: ${join(runDir, "summary.json")}`);
 }

@@ -15,14 +15,6 @@ export interface LocalPaths {
   runConfig: string;
   tokenFile: string;
   checkpointDir: string;
-  sftData: string;
-}
-
-/** The learner's warm-start settings (its L0_LEARNER_SFT_* variables, inherited through the trainer). */
-export interface WarmStart {
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
 }
 
 export interface LocalPorts {
@@ -50,9 +42,25 @@ export function absolutize(run: ResolvedTrainingRun, manifestDir: string): Resol
   const copy = structuredClone(run);
   copy.spec.dataset.path = at(copy.spec.dataset.path)!;
   if (copy.spec.dataset.evalPath) copy.spec.dataset.evalPath = at(copy.spec.dataset.evalPath);
+  if (copy.spec.warmStart) copy.spec.warmStart.path = at(copy.spec.warmStart.path)!;
   const search = copy.spec.workers?.tools?.search;
   if (search?.corpusPath) search.corpusPath = at(search.corpusPath);
   return copy;
+}
+
+/**
+ * Pure: every input file the run reads, with the field that names it (absolutized paths), so
+ * `l0 local` can check them all before starting anything.
+ */
+export function inputFiles(run: ResolvedTrainingRun): { field: string; path: string }[] {
+  const s = run.spec;
+  const files = [{ field: "spec.dataset.path", path: s.dataset.path }];
+  if (s.dataset.evalPath) files.push({ field: "spec.dataset.evalPath", path: s.dataset.evalPath });
+  if (s.warmStart) files.push({ field: "spec.warmStart.path", path: s.warmStart.path });
+  const search = s.workers?.tools?.search;
+  if (search?.backend === "local" && search.corpusPath)
+    files.push({ field: "spec.workers.tools.search.corpusPath", path: search.corpusPath });
+  return files;
 }
 
 /** Env the operator sets that has no meaning on one machine, with the reason. */
@@ -95,7 +103,6 @@ export function trainerPlan(
   run: ResolvedTrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
-  warm: WarmStart = { epochs: 1, batchSize: 8, learningRate: 2e-3 },
   attempt = 0,
 ): ProcessPlan {
   const job = buildTrainerJob(run, attempt);
@@ -117,14 +124,6 @@ export function trainerPlan(
       L0_TRAINER_ENGINE_HOST: "127.0.0.1",
       L0_TRAINER_LOG_FORMAT: "json",
       ...(run.spec.inference ? { L0_TRAINER_EXPORT_DIR: join(paths.runDir, "weights-export") } : {}),
-      ...(paths.sftData
-        ? {
-            L0_TRAINER_SFT_DATA: paths.sftData,
-            L0_LEARNER_SFT_EPOCHS: String(warm.epochs),
-            L0_LEARNER_SFT_BATCH_SIZE: String(warm.batchSize),
-            L0_LEARNER_SFT_LEARNING_RATE: String(warm.learningRate),
-          }
-        : {}),
     },
   );
   return {

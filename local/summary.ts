@@ -1,5 +1,6 @@
 // The end-of-run report of `l0 local`: pure functions from the trainer's history.jsonl (one
 // record per step and per evaluation) and the episode outcome counts to a summary and its table.
+import { stringify } from "yaml";
 import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
 
 export interface Summary {
@@ -82,4 +83,11 @@ export function summaryTable(s: Summary): string {
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n");
+}
+
+/** Pure: the summary as `--output` asks: the table, or the object as JSON or YAML (for scripts). */
+export function formatSummary(s: Summary, output: "table" | "json" | "yaml"): string {
+  if (output === "json") return JSON.stringify(s, null, 2);
+  if (output === "yaml") return stringify(s).trimEnd();
+  return summaryTable(s);
 }

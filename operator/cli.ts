@@ -1,7 +1,7 @@
 // `l0 operator`: its flags and config. The program itself (operator/main.ts) is imported only when
 // the command runs, so `l0 --help` does not load the Kubernetes client.
 import { type Command } from "commander";
-import { runMain } from "../cli/run.js";
+import { runMain } from "../lib/run-main.js";
 import { addOptions } from "../lib/config.js";
 import { OPERATOR_CONFIG } from "./config.js";
 

@@ -1,8 +1,10 @@
-// Demonstration traces for the supervised warm start of `l0 local`: oracle NB-Agent episodes
-// rendered with the worker's own notebook code (buildMessages, the system prompt) so the learner
-// trains on exactly the chat the agent will see. Each demo is one turn: a cell that reads the
-// question from the kernel's `task`, lets the kernel compute or search, and submits the result.
-//   npx tsx examples/tiny-qa/demos.ts [count] [out]   (default 300 -> examples/tiny-qa/demos.jsonl)
+// Writes tiny-qa's warm-start demonstrations (examples/tiny-qa/demos.jsonl, which
+// examples/tiny-qa.yaml names in spec.warmStart): oracle NB-Agent episodes rendered with the
+// worker's own notebook code (buildMessages, the system prompt) so the learner trains on exactly
+// the chat the agent will see. Each demo is one turn: a cell that reads the question from the
+// kernel's `task`, lets the kernel compute or search, and submits the result. Deterministic:
+//   npx tsx examples/tiny-qa/demos.ts [count] [out]   (default 450 -> examples/tiny-qa/demos.jsonl)
+// No program imports this file: a run names the JSONL it writes.
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,10 +60,10 @@ export function readQuestions(path: string): DemoQuestion[] {
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const count = Number(process.argv[2] ?? 300);
+  const count = Number(process.argv[2] ?? 450);
   const out = process.argv[3] ?? join(here, "demos.jsonl");
   // The tail of train.jsonl, so the RL phase (which starts at the head in seeded order) sees
-  // mostly questions the warm start did not.
+  // mostly questions the warm start did not. The tools are tiny-qa.yaml's spec.agent.tools.
   const train = readQuestions(join(here, "train.jsonl")).reverse();
   writeFileSync(out, demosJsonl(train, ["search"], count));
   process.stdout.write(`wrote ${count} demonstrations to ${out}\n`);

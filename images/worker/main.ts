@@ -4,7 +4,7 @@
 import { readSecretFile } from "../../lib/secrets.js";
 import { hostname } from "node:os";
 import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
-import { L0Error, invalidField } from "../../lib/errors.js";
+import { L0Error, invalidField, isL0Error } from "../../lib/errors.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { readTrainingRun } from "../../lib/run-config.js";
@@ -148,17 +148,28 @@ export function startSandbox(
     processes: cfg.maxProcesses,
     workdirBytes: cfg.diskMib * 2 ** 20,
   };
-  const host = prepareSandbox(
-    {
-      mode: cfg.sandboxMode,
-      limits,
-      uidBase: cfg.uidBase,
-      uidRange: cfg.uidRange,
-      // Warm kernels, running ones, and replacements for kernels that died mid-episode.
-      maxKernels: (cfg.warmKernels || cfg.episodes) + 2 * cfg.episodes,
-    },
-    logger,
-  );
+  let host: SandboxHost;
+  try {
+    host = prepareSandbox(
+      {
+        mode: cfg.sandboxMode,
+        limits,
+        uidBase: cfg.uidBase,
+        uidRange: cfg.uidRange,
+        // Warm kernels, running ones, and replacements for kernels that died mid-episode.
+        maxKernels: (cfg.warmKernels || cfg.episodes) + 2 * cfg.episodes,
+      },
+      logger,
+    );
+  } catch (err) {
+    // This machine cannot give the chosen sandbox (no bwrap, no pids cgroup in strict mode): its
+    // configuration, exit 2, not a crash to retry.
+    if (isL0Error(err, "FailedPrecondition"))
+      throw new L0Error("InvalidArgument", `--sandbox-mode ${cfg.sandboxMode}: ${err.message}`, {
+        reason: "SandboxUnavailable",
+      });
+    throw err;
+  }
   const pool = new KernelPool({
     host,
     size: cfg.warmKernels || cfg.episodes,

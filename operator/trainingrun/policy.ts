@@ -1,9 +1,15 @@
 // Decisions about a run's trainer Job as small pure checks returning {reason, message}
 // (cert-manager's policies shape): gang restart, fail, complete. The reason becomes the
 // condition's reason. Whether a run is valid at all is operator/validate.ts.
+import { EXIT } from "../../lib/run-main.js";
 import { type Verdict } from "../verdict.js";
 
 export { type Verdict } from "../verdict.js";
+
+/** Why a trainer Job failed; `config` when a container exited EXIT.config (its configuration or input). */
+export interface Failure extends Verdict {
+  config?: boolean;
+}
 
 /** Reasons of a Failed phase that only the spec caused: fixing the spec recovers the run. */
 export const SPEC_REASONS: ReadonlySet<string> = new Set(["InvalidSpec", "InvalidName"]);
@@ -16,7 +22,7 @@ export interface JobView {
   active: number;
   ready: number;
   complete: boolean;
-  failed?: Verdict;
+  failed?: Failure;
   startTime?: string;
 }
 
@@ -27,7 +33,11 @@ export type TrainerAction =
   | { kind: "fail"; why: Verdict }
   | { kind: "complete" };
 
-/** Gang-restart policy (JobSet failure_policy shape): one failed Job restarts all, up to maxRestarts. */
+/**
+ * Gang-restart policy (JobSet failure_policy shape): one failed Job restarts all, up to maxRestarts.
+ * A failure on the configuration or input (exit 2) fails the run at once: a restart would fail
+ * the same way (JobSet's FailJobSet action for a matched exit code; Kubernetes podFailurePolicy).
+ */
 export function trainerAction(
   job: JobView | undefined,
   restarts: number,
@@ -36,6 +46,11 @@ export function trainerAction(
   if (!job) return { kind: "create" };
   if (job.complete) return { kind: "complete" };
   if (!job.failed) return { kind: "wait" };
+  if (job.failed.config)
+    return {
+      kind: "fail",
+      why: { reason: job.failed.reason, message: `not restarted (configuration): ${job.failed.message}` },
+    };
   if (restarts >= maxRestarts)
     return {
       kind: "fail",
@@ -84,10 +99,10 @@ interface PodLike {
 
 /**
  * Why a trainer pod ended, from a failed container's termination message (the trainer writes
- * `Reason: message`, cli/run.ts; with FallbackToLogsOnError the kubelet puts its last log lines
+ * `Reason: message`, lib/run-main.ts; with FallbackToLogsOnError the kubelet puts its last log lines
  * there otherwise). Undefined when no failed container left a message.
  */
-export function trainerFailureFromPods(pods: readonly PodLike[]): Verdict | undefined {
+export function trainerFailureFromPods(pods: readonly PodLike[]): Failure | undefined {
   for (const p of pods)
     for (const c of p.status?.containerStatuses ?? []) {
       const t = c.state?.terminated;
@@ -96,7 +111,8 @@ export function trainerFailureFromPods(pods: readonly PodLike[]): Verdict | unde
       const m = /^([A-Z][A-Za-z0-9]{2,63}): ([\s\S]+)$/.exec(text);
       const message = (m ? m[2]! : text).slice(-1000);
       const reason = m ? m[1]! : "TrainerFailed";
-      return { reason, message: `${c.name} exited ${t.exitCode} (${reason}): ${message}` };
+      const why = { reason, message: `${c.name} exited ${t.exitCode} (${reason}): ${message}` };
+      return t.exitCode === EXIT.config ? { ...why, config: true } : why;
     }
   return undefined;
 }

@@ -12,10 +12,10 @@ import http from "node:http";
 import { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LOCAL_CONFIG } from "../../local/config.js";
+import { readTrainingRun } from "../../lib/run-config.js";
+import { warmStartFlags } from "../../images/trainer/trainer/warm-start.js";
 import { normalizeAnswer } from "../../images/trainer/hub/reward.js";
 import { detectCgroups } from "../../images/worker/sandbox/cgroup.js";
-import { demosJsonl, readQuestions } from "../../examples/tiny-qa/demos.js";
 import { emit, round } from "./stats.js";
 
 const RUN = "examples/tiny-qa.yaml";
@@ -46,22 +46,19 @@ async function scriptedJudge(): Promise<{ url: string; close: () => Promise<void
  * resolves with the engine's base URL.
  */
 function startEngine(dir: string, load: string | undefined): Promise<{ child: ChildProcess; url: string }> {
-  const demos = join(dir, "demos.jsonl");
-  const L = LOCAL_CONFIG;
-  writeFileSync(
-    demos,
-    demosJsonl(readQuestions("examples/tiny-qa/train.jsonl").reverse(), ["search"], L.sftDemos.default),
-  );
+  // The run's own warm start (spec.warmStart: the demonstrations file tiny-qa names).
+  const w = warmStartFlags(readTrainingRun(RUN).spec.warmStart, RUN, false);
+  if (!("sftData" in w)) throw new Error(`${RUN} has no spec.warmStart`);
   writeFileSync(join(dir, "token"), "bench-token");
   const warm = [
     "--sft-data",
-    demos,
+    w.sftData,
     "--sft-epochs",
-    String(L.sftEpochs.default),
+    String(w.sftEpochs),
     "--sft-batch-size",
-    String(L.sftBatchSize.default),
+    String(w.sftBatchSize),
     "--sft-learning-rate",
-    String(L.sftLearningRate.default),
+    String(w.sftLearningRate),
   ];
   const args = [
     "bin/l0.js",

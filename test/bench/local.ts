@@ -25,12 +25,14 @@ const base = parse(readFileSync(join(ROOT, "examples", "tiny-qa.yaml"), "utf8"))
     dataset: Record<string, unknown>;
     algorithm: Record<string, unknown>;
     workers: { tools: { search: Record<string, unknown> } };
+    warmStart: { path: string };
   };
 };
 const ex = join(ROOT, "examples");
 base.spec.dataset.path = join(ex, String(base.spec.dataset.path));
 base.spec.dataset.evalPath = join(ex, String(base.spec.dataset.evalPath));
 base.spec.workers.tools.search.corpusPath = join(ex, String(base.spec.workers.tools.search.corpusPath));
+base.spec.warmStart.path = join(ex, base.spec.warmStart.path);
 if (process.env.L0_BENCH_LOCAL_STEPS) base.spec.algorithm.maxSteps = Number(process.env.L0_BENCH_LOCAL_STEPS);
 
 const variants: Record<string, Record<string, unknown>> = {

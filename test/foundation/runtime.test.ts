@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { expect } from "chai";
 import { Counter } from "prom-client";
-import { writeTerminationMessage } from "../../cli/run.js";
+import { writeTerminationMessage } from "../../lib/run-main.js";
 import { L0Error } from "../../lib/errors.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
@@ -71,7 +71,7 @@ describe("runtime", () => {
   });
 });
 
-describe("termination message (cli/run.ts)", () => {
+describe("termination message (lib/run-main.ts)", () => {
   it("writes `Reason: message` where Kubernetes mounted the file, and nothing where it did not", () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-term-"));
     try {

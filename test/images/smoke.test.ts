@@ -93,8 +93,11 @@ smoke("images: the built images run", function () {
       "--sandbox-mode",
       "strict",
     ]);
-    expect(r.status).to.equal(1);
-    expectOneLine(r.stderr, /^l0 worker: FailedPrecondition: sandbox: no writable pids cgroup.*--sandbox-mode weak/);
+    expect(r.status).to.equal(2); // configuration: not retried (README, "Exit codes")
+    expectOneLine(
+      r.stderr,
+      /^l0 worker: invalid configuration: --sandbox-mode strict: sandbox: no writable pids cgroup.*--sandbox-mode weak/,
+    );
   });
 
   describe("worker: one real sandboxed episode under the operator's pod security settings", () => {

@@ -20,14 +20,16 @@ import {
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
-import { shortRun, startLocal } from "./run-local.js";
+import { headDemos, shortRun, startLocal } from "./run-local.js";
 
 const STEPS = 6;
 
-const manifest = shortRun("inference-test", STEPS, {
-  learningRate: "1.0e-3",
-  extra: "  inference: { replicas: 2 }\n",
-});
+const manifest = (dir: string): string =>
+  shortRun("inference-test", STEPS, {
+    learningRate: "1.0e-3",
+    extra: "  inference: { replicas: 2 }\n",
+    warmStart: headDemos(dir, 8),
+  });
 
 const records = (file: string, message: string): Record<string, unknown>[] =>
   readFileSync(file, "utf8")
@@ -46,8 +48,8 @@ describe("l0 local with separate inference engines", function () {
   it("syncs every policy version to both engines before the next step, and trains on their samples", async () => {
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
-    writeFileSync(file, manifest);
-    const run = startLocal(file, runDir, { args: ["--sft-demos", "8"], env: { L0_LEARNER_SEED: "1" } });
+    writeFileSync(file, manifest(dir));
+    const run = startLocal(file, runDir, { env: { L0_LEARNER_SEED: "1" } });
     const history = () => {
       const p = join(runDir, "checkpoints", "history.jsonl");
       return existsSync(p) ? parseHistory(readFileSync(p, "utf8")) : [];

@@ -27,6 +27,7 @@ spec:
   agent: { maxTurns: 1, maxTokensPerTurn: 96, contextBudget: 1000, tools: [search], temperature: 1 }
   workers: { replicas: 1, episodesPerWorker: 16, tools: { search: { backend: local, corpusPath: ${EX}/corpus.jsonl } } }
   checkpoint: { everySteps: 1000, keep: 1 }
+  warmStart: { path: ${EX}/demos.jsonl }
 `;
 
 /** One-sided two-proportion z statistic for a rise from p1 (n1 trials) to p2 (n2 trials). */

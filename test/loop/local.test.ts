@@ -8,14 +8,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
-import { shortRun, startLocal } from "./run-local.js";
-
-const manifest = (steps: number): string => shortRun("loop-test", steps);
+import { headDemos, shortRun, startLocal } from "./run-local.js";
 
 // Short leases so a killed worker's episodes come back quickly; a seeded learner; a small warm start.
 const start = (file: string, runDir: string) =>
   startLocal(file, runDir, {
-    args: ["--sft-demos", "8"],
     env: { L0_TRAINER_LEASE_TIMEOUT: "3s", L0_TRAINER_RETRY_BACKOFF: "200ms", L0_LEARNER_SEED: "1" },
   });
 
@@ -76,7 +73,7 @@ describe("l0 local end to end", function () {
   it("survives a killed worker, stops cleanly on Ctrl-C, and resumes to the end", async () => {
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
-    writeFileSync(file, manifest(6));
+    writeFileSync(file, shortRun("loop-test", 6, { warmStart: headDemos(dir, 8) }));
     const first = start(file, runDir);
     await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;

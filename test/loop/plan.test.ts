@@ -6,9 +6,17 @@ import { parseTrainingRun, parseWorkerPool } from "../../lib/run-config.js";
 import { buildTrainerJob } from "../../operator/trainingrun/build.js";
 import { buildInference, buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
-import { DROPPED, absolutize, inferencePlans, localEnv, trainerPlan, workerPlan } from "../../local/plan.js";
+import {
+  DROPPED,
+  absolutize,
+  inferencePlans,
+  inputFiles,
+  localEnv,
+  trainerPlan,
+  workerPlan,
+} from "../../local/plan.js";
 
-const run = (): ResolvedTrainingRun =>
+const run = (extra: Record<string, unknown> = {}): ResolvedTrainingRun =>
   parseTrainingRun({
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
@@ -22,6 +30,7 @@ const run = (): ResolvedTrainingRun =>
         sandbox: { cpuSecondsPerEpisode: 7 },
         tools: { search: { backend: "local", corpusPath: "data/corpus.jsonl" } },
       },
+      ...extra,
     },
   });
 const paths = {
@@ -29,16 +38,26 @@ const paths = {
   runConfig: "/r/run.json",
   tokenFile: "/r/token",
   checkpointDir: "/r/checkpoints",
-  sftData: "/r/demos.jsonl",
 };
 const ports = { hub: 1111, engine: 2222, metrics: 3333 };
 
 describe("l0 local plans", () => {
-  it("makes relative dataset and corpus paths absolute, relative to the manifest", () => {
-    const r = absolutize(run(), "/m");
+  it("makes relative dataset, warm-start and corpus paths absolute, relative to the manifest", () => {
+    const r = absolutize(run({ warmStart: { path: "data/demos.jsonl" } }), "/m");
     expect(r.spec.dataset.path).to.equal("/m/data/train.jsonl");
     expect(r.spec.dataset.evalPath).to.equal("/abs/eval.jsonl");
+    expect(r.spec.warmStart!.path).to.equal("/m/data/demos.jsonl");
     expect(r.spec.workers!.tools!.search!.corpusPath).to.equal("/m/data/corpus.jsonl");
+  });
+
+  it("lists every input file with the field that names it, so l0 local checks them first", () => {
+    expect(inputFiles(absolutize(run(), "/m"))).to.deep.equal([
+      { field: "spec.dataset.path", path: "/m/data/train.jsonl" },
+      { field: "spec.dataset.evalPath", path: "/abs/eval.jsonl" },
+      { field: "spec.workers.tools.search.corpusPath", path: "/m/data/corpus.jsonl" },
+    ]);
+    const warm = absolutize(run({ warmStart: { path: "d.jsonl" } }), "/m");
+    expect(inputFiles(warm).map((f) => f.field)).to.include("spec.warmStart.path");
   });
 
   it("gives the trainer every L0_TRAINER_* variable of the operator's Job, localized", () => {
@@ -56,11 +75,10 @@ describe("l0 local plans", () => {
       L0_TRAINER_CHECKPOINT_DIR: "/r/checkpoints",
       L0_TRAINER_ATTEMPT: "0",
       L0_TRAINER_HOST: "127.0.0.1",
-      L0_TRAINER_SFT_DATA: "/r/demos.jsonl",
     });
     expect(p.env).not.to.have.property("MASTER_ADDR");
     // A restart after a crash is the Job's next attempt.
-    expect(trainerPlan(r, paths, ports, undefined, 2).env).to.include({ L0_TRAINER_ATTEMPT: "2" });
+    expect(trainerPlan(r, paths, ports, 2).env).to.include({ L0_TRAINER_ATTEMPT: "2" });
   });
 
   it("gives each worker the operator Deployment's env with loopback endpoints and its own id", () => {

@@ -4,7 +4,8 @@ import { expect } from "chai";
 import { scheduleAfter } from "../../images/trainer/trainer/loop.js";
 import { type PlotPoint, SERIES, plotSpec, plotSvg } from "../../local/plot.js";
 import { episodeOutcomes, eta, formatDuration, progressLine } from "../../local/progress.js";
-import { parseHistory, summarize, summaryTable } from "../../local/summary.js";
+import { parse } from "yaml";
+import { formatSummary, parseHistory, summarize, summaryTable } from "../../local/summary.js";
 
 const HISTORY = [
   { kind: "eval", step: 0, policyVersion: 5, unixMs: 1, accuracy: 0.25 },
@@ -33,6 +34,10 @@ describe("l0 local report", () => {
     const table = summaryTable(s);
     expect(table).to.match(/held-out accuracy\s+25\.0% -> 60\.0%/);
     expect(table).to.match(/max_turns 8, sandbox_failure 2/);
+    // --output json|yaml: the same object, for scripts.
+    expect(JSON.parse(formatSummary(s, "json"))).to.deep.equal(s);
+    expect(parse(formatSummary(s, "yaml"))).to.deep.equal(s);
+    expect(formatSummary(s, "table")).to.equal(table);
   });
 
   it("reads episode outcomes from Prometheus text", () => {

@@ -433,6 +433,18 @@ describe("operator policies", () => {
     ["failed, maxRestarts 0: fail", job([{ type: "Failed", status: "True" }]), 0, 0, "fail"],
     ["a False Failed condition is no failure", job([{ type: "Failed", status: "False" }]), 0, 3, "wait"],
   ];
+  it("trainer action: a configuration failure fails at once, with its own reason, budget or not", () => {
+    const failed = { reason: "InvalidField", message: "spec.dataset.path: cannot read /d", config: true };
+    const a = trainerAction({ ...job([{ type: "Failed", status: "True" }])!, failed }, 0, 3);
+    expect(a).to.deep.equal({
+      kind: "fail",
+      why: {
+        reason: "InvalidField",
+        message: "not restarted (configuration): spec.dataset.path: cannot read /d",
+      },
+    });
+  });
+
   for (const [what, view, restarts, max, want] of actions)
     it(`trainer action: ${what}`, () => {
       const a = trainerAction(view, restarts, max);
@@ -598,7 +610,11 @@ describe("operator: why a trainer pod failed (termination messages)", () => {
       })),
     },
   });
-  const cases: [string, ReturnType<typeof pod>[], { reason: string; message: string } | undefined][] = [
+  const cases: [
+    string,
+    ReturnType<typeof pod>[],
+    { reason: string; message: string; config?: boolean } | undefined,
+  ][] = [
     ["no pods", [], undefined],
     ["killed without a message", [pod(["trainer", 137])], undefined],
     ["a success says nothing", [pod(["trainer", 0, "done"])], undefined],
@@ -613,6 +629,16 @@ describe("operator: why a trainer pod failed (termination messages)", () => {
       {
         reason: "TrainerFailed",
         message: 'trainer exited 2 (TrainerFailed): {"level":"error","message":"boom"}',
+        config: true,
+      },
+    ],
+    [
+      "exit 2 is the configuration: marked so the gang restart does not retry it",
+      [pod(["trainer", 2, "InvalidField: spec.dataset.evalPath: cannot read /d/eval.jsonl"])],
+      {
+        reason: "InvalidField",
+        message: "trainer exited 2 (InvalidField): spec.dataset.evalPath: cannot read /d/eval.jsonl",
+        config: true,
       },
     ],
   ];

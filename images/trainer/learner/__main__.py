@@ -51,11 +51,14 @@ def warm_start(cfg, trainer, tok, log: Logger) -> None:
     from .sft import batches, read_jsonl
 
     data = read_jsonl(cfg.sft_data, tok)
-    log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs)
+    steps = cfg.sft_epochs * -(-len(data) // cfg.sft_batch_size)
+    log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs,
+             steps=steps)
     for i, b in enumerate(batches(data, cfg.sft_batch_size, cfg.sft_epochs, cfg.seed)):
         out = trainer.sft(b, cfg.sft_learning_rate)
-        if i % 10 == 0:
-            log.info("supervised step", step=i, loss=round(out["loss"], 4), version=out["policy_version"])
+        if i % 5 == 0 or i == steps - 1:  # `l0 local` shows these as the warm start's progress
+            log.info("supervised step", step=i + 1, steps=steps, loss=round(out["loss"], 4),
+                     version=out["policy_version"])
 
 
 def start(cfg, token: str, log: Logger):
@@ -114,6 +117,26 @@ def start(cfg, token: str, log: Logger):
     return server, http, engine, probes
 
 
+# Exit codes shared by every `l0` program (lib/run-main.ts EXIT): 1 a crash (retried), 2 the
+# configuration or input (not retried: a restart would fail the same way).
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def start_failure_code(e: BaseException) -> int:
+    """A failure to start, classified: bad input (warm-start data, checkpoint, a flag), a file that
+    is not there, a missing package (transformers for a Hugging Face model) or a model this machine
+    cannot load are configuration; anything else (a port in use, out of memory) is a crash."""
+    if isinstance(e, (ValueError, ImportError, FileNotFoundError, PermissionError, IsADirectoryError)):
+        return EXIT_CONFIG
+    text = str(e)
+    if isinstance(e, (RuntimeError, AssertionError)) and ("CUDA" in text or "NVIDIA" in text):
+        return EXIT_CONFIG  # e.g. --device cuda on a machine without a GPU
+    if isinstance(e, OSError) and ("is not a valid model identifier" in text or "does not appear to have" in text):
+        return EXIT_CONFIG  # a Hugging Face id or path with no model there
+    return EXIT_FAILURE
+
+
 def main(argv=None) -> int:
     try:
         cfg = load_config(argv)
@@ -122,8 +145,12 @@ def main(argv=None) -> int:
             raise ValueError(f"--token-file: {cfg.token_file} is empty")
     except (ValueError, OSError) as e:
         sys.stderr.write(f"learner: invalid configuration: {e}\n")
-        return 2
-    import torch
+        return EXIT_CONFIG
+    try:
+        import torch
+    except ImportError as e:
+        sys.stderr.write(f"learner: missing dependency: {e} (install PyTorch, or set L0_PYTHON)\n")
+        return EXIT_CONFIG
 
     log = Logger(level=cfg.log_level)
     log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
@@ -131,9 +158,11 @@ def main(argv=None) -> int:
 
     try:
         server, http, engine, probes = start(cfg, token, log)
-    except (ValueError, OSError, RuntimeError) as e:  # bad warm-start data or checkpoint, port in use
-        log.error("cannot start", error=str(e))
-        return 2
+    except Exception as e:  # noqa: BLE001 - every start failure is classified and reported in one line
+        code = start_failure_code(e)
+        log.error("cannot start", error=f"{type(e).__name__}: {e}", exit_code=code)
+        sys.stderr.write(f"learner: cannot start: {type(e).__name__}: {e}\n")
+        return code
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command } from "commander";
-import { runMain } from "../../../cli/run.js";
+import { EXIT, runMain } from "../../../lib/run-main.js";
 import { readTrainingRun } from "../../../lib/run-config.js";
 import { DEFAULT_PYTHON, learnerEnv, learnerPaths } from "./client.js";
 
@@ -41,8 +41,9 @@ async function main(args: string[]): Promise<void> {
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => child.kill(sig));
   const code = await new Promise<number>((resolve) => {
     child.once("error", (err) => {
-      process.stderr.write(`l0 learner: cannot run ${python}: ${err.message}\n`);
-      resolve(127);
+      // A missing interpreter is a missing dependency of this machine: not retried.
+      process.stderr.write(`l0 learner: cannot run ${python} (L0_PYTHON): ${err.message}\n`);
+      resolve(EXIT.config);
     });
     child.once("exit", (c, signal) => resolve(c ?? (signal ? 128 + 15 : 1)));
   });

@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { L0Error } from "../../../lib/errors.js";
+import { EXIT } from "../../../lib/run-main.js";
 import { call, channelOptions } from "../../../lib/grpc.js";
 import { type Logger } from "../../../lib/log.js";
 import { LearnerClient as GrpcLearnerClient, type l0 } from "../../../lib/proto.js";
@@ -102,19 +103,25 @@ export function launchLearner(opts: LaunchOptions): Promise<LaunchedLearner> {
   return new Promise((resolve, reject) => {
     const tail: string[] = [];
     let ready = false;
-    const fail = (why: string) => {
+    const fail = (why: string, code?: number | null) => {
       if (ready) return;
       ready = true;
       clearTimeout(timer);
       void stop(1000);
-      reject(new L0Error("Unavailable", `learner did not start: ${why}\n${tail.join("\n")}`));
+      // Exit 2: its configuration or input (EXIT.config); the trainer exits 2 too, with the
+      // learner's one-line reason, and nobody restarts it to fail the same way.
+      const reason = [...tail].reverse().find((l) => l.startsWith("learner: "));
+      if (code === EXIT.config && reason)
+        reject(new L0Error("InvalidArgument", reason.trim(), { reason: "LearnerConfig" }));
+      else reject(new L0Error("Unavailable", `learner did not start: ${why}\n${tail.join("\n")}`));
     };
     const timer = setTimeout(
       () => fail(`no "learner ready" within ${opts.readyTimeoutMs ?? 120_000} ms`),
       opts.readyTimeoutMs ?? 120_000,
     );
     child.once("error", (err) => fail(err.message));
-    void exited.then((code) => fail(`exited with code ${code}`));
+    // "close", not "exit": by then its last stderr lines (the reason) have been read.
+    child.once("close", (code) => fail(`exited with code ${code}`, code));
     createInterface({ input: child.stderr! }).on("line", (text) => {
       let rec: Record<string, unknown> | null = null;
       try {

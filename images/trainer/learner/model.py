@@ -164,7 +164,11 @@ class HFPolicy(nn.Module):
 def load_hf(name: str, device: str, dtype: str = "bfloat16", gradient_checkpointing: bool = True) -> HFPolicy:
     """GPU path: any Hugging Face causal LM by id or local path, in bf16. NOT exercised by the
     CPU tests (transformers is not installed here); FSDP across trainer pods is not done yet."""
-    import transformers  # noqa: PLC0415 - only the GPU path may need it
+    try:
+        import transformers  # noqa: PLC0415 - only the GPU path may need it
+    except ImportError as e:
+        raise ImportError(f"model {name!r} needs the transformers package, which is not installed here "
+                          f"(the GPU trainer image has it; \"tiny\" is the built-in CPU model)") from e
 
     lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=getattr(torch, dtype))
     if gradient_checkpointing:

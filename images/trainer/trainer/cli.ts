@@ -1,7 +1,7 @@
 // Registers `l0 trainer` (flags from config.ts, L0_TRAINER_* variables).
 import { type Command } from "commander";
 import { addOptions } from "../../../lib/config.js";
-import { runMain } from "../../../cli/run.js";
+import { runMain } from "../../../lib/run-main.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
 
 export function register(program: Command): void {

@@ -73,11 +73,6 @@ export const TRAINER_CONFIG = defineConfig({
     description:
       "Trajectories per step written readably to trajectories.jsonl in the checkpoint directory (0 = none)",
   },
-  sftData: {
-    type: "string",
-    default: "",
-    description: "Demonstrations JSONL for the learner's supervised warm start (only when not resuming)",
-  },
   ...HUB_LEASE_CONFIG,
   learnerReadyTimeout: {
     type: "duration",

@@ -27,6 +27,7 @@ import { type HistoryRecord, runLoop } from "./loop.js";
 import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
 import { TRAJECTORIES_FILE, sampleTrajectories } from "./trajectories.js";
+import { warmStartFlags } from "./warm-start.js";
 
 export async function main(
   flags: Record<string, unknown>,
@@ -102,7 +103,7 @@ export async function main(
       exportDir: separate ? exportDir : undefined,
       minVersion: firstVersion,
       loadDir: from ? join(from.dir, "learner") : undefined,
-      sftData: !from && cfg.sftData ? resolve(cfg.sftData) : undefined,
+      ...warmStartFlags(run.spec.warmStart, cfg.runConfig, from !== null),
     },
     readyTimeoutMs: cfg.learnerReadyTimeout,
     onLog: logTo(log.child({ component: "learner" })),

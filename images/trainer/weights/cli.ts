@@ -3,7 +3,7 @@
 import { type Command } from "commander";
 import { addOptions } from "../../../lib/config.js";
 import { WEIGHTS_CONFIG, WEIGHTS_ENV_PREFIX } from "./config.js";
-import { runMain } from "../../../cli/run.js";
+import { runMain } from "../../../lib/run-main.js";
 
 export function register(program: Command): void {
   const cmd = program
