@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the L0 container images from the repository root:
 #   l0/operator, l0/worker, l0/inference-sidecar (complete) and the trainer's non-CUDA stages
-#   (its CUDA base is pulled from Docker Hub; pass --trainer-full where that works).
+#   (its CUDA base and PyPI packages need registry access; pass --trainer-full where that works).
 # With a Docker engine it uses docker; otherwise Debian's buildah (no daemon, vfs storage).
 #
 #   bash scripts/build-images.sh [--local-base] [--only "operator worker"] [--trainer-full]
@@ -115,8 +115,8 @@ for image in $ONLY; do
     trainer)
       if [[ "$TRAINER_FULL" == 1 ]]; then
         build trainer images/trainer/Dockerfile -t "${PREFIX}trainer:$VERSION"
-      else # the CUDA base cannot be pulled here: its Node and Python-stub stages only
-        build trainer-build images/trainer/Dockerfile --target stubs -t "${PREFIX}trainer-stages:$VERSION"
+      else # the CUDA base cannot be pulled here: its Node build stage only (its stubs are built in the CUDA stage)
+        build trainer-build images/trainer/Dockerfile --target build -t "${PREFIX}trainer-stages:$VERSION"
       fi ;;
     *) echo "build-images: unknown image $image" >&2; exit 2 ;;
   esac
