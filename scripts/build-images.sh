@@ -2,7 +2,7 @@
 # Builds the L0 container images from the repository root:
 #   l0/operator, l0/worker, l0/inference-sidecar (complete) and the trainer's non-CUDA stages
 #   (its CUDA base and PyPI packages need registry access; pass --trainer-full where that works).
-# With a Docker engine it uses docker; otherwise Debian's buildah (no daemon, vfs storage).
+# With a Docker engine it uses docker; otherwise Debian's buildah (no daemon).
 #
 #   bash scripts/build-images.sh [--local-base] [--only "operator worker"] [--trainer-full]
 #
