@@ -17,13 +17,9 @@ from . import export as export_mod
 from .batch import BatchError, from_proto
 from .log import Logger
 from .metrics import Metrics
-from .train import NonFiniteError, TrainSettings
+from .train import NonFiniteError
 
 ERROR_TRAILER = "l0-error-bin"
-AGGREGATIONS = {
-    learner_pb2.LOSS_AGGREGATION_TOKEN_MEAN: "token_mean",
-    learner_pb2.LOSS_AGGREGATION_SEQUENCE_MEAN: "sequence_mean",
-}
 
 
 def _abort(context, code, message: str, reason: str, violations=()):
@@ -32,24 +28,6 @@ def _abort(context, code, message: str, reason: str, violations=()):
     )
     context.set_trailing_metadata(((ERROR_TRAILER, detail.SerializeToString()),))
     context.abort(code, message)
-
-
-def settings_for(base: TrainSettings, cfg: learner_pb2.LossConfig) -> TrainSettings:
-    """Per-call overrides: zero values keep the configured ones; disable_kl turns KL off."""
-    s = TrainSettings(**vars(base))
-    if cfg.learning_rate:
-        s.learning_rate = cfg.learning_rate
-    if cfg.kl_coef:
-        s.kl_coef = cfg.kl_coef
-    if cfg.disable_kl:
-        s.kl_coef = 0.0
-    if cfg.clip_low:
-        s.clip_low = cfg.clip_low
-    if cfg.clip_high:
-        s.clip_high = cfg.clip_high
-    if cfg.aggregation:
-        s.aggregation = AGGREGATIONS.get(cfg.aggregation, f"enum value {cfg.aggregation}")
-    return s
 
 
 class LearnerService(learner_pb2_grpc.LearnerServicer):
@@ -93,8 +71,7 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
 
     @_guard
     def Train(self, request, context):
-        s = settings_for(self.trainer.settings, request.loss)
-        out = self.trainer.train(from_proto(request.samples), s, step=request.step)
+        out = self.trainer.train(from_proto(request.samples), step=request.step)
         self.metrics.observe_step("train", out)
         self.metrics.set("l0_learner_step", self.trainer.step)
         self.logger.info("trained", step=self.trainer.step, version=out["policy_version"],
@@ -137,7 +114,8 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
             path, manifest = export_mod.export(self.trainer.model, self.trainer.version, directory,
                                                self.trainer.model_name, request.shard_bytes)
         self.logger.info("weights exported", dir=str(path), version=manifest["version"])
-        return learner_pb2.ExportWeightsResponse(dir=str(path), manifest=export_mod.manifest_to_proto(manifest, weights_pb2))
+        manifest = export_mod.manifest_to_proto(manifest, weights_pb2)
+        return learner_pb2.ExportWeightsResponse(dir=str(path), manifest=manifest)
 
     @_guard
     def Info(self, request, context):
@@ -164,5 +142,3 @@ def make_grpc_server(service: LearnerService, host: str, port: int, max_message_
     if bound == 0:
         raise OSError(f"cannot bind gRPC on {host}:{port}")
     return server, bound
-
-

@@ -21,14 +21,15 @@ from .model import TinyGPT, entropy, token_logprobs
 
 @dataclass
 class TrainSettings:
-    learning_rate: float = 1e-6
-    weight_decay: float = 0.0
-    kl_coef: float = 0.001
-    clip_low: float = 0.2
-    clip_high: float = 0.28
-    aggregation: str = L.TOKEN_MEAN
-    max_grad_norm: float = 1.0
-    micro_batch_tokens: int = 8192
+    """Complete, from the learner's config (no defaults here: config.py and the CRD have them)."""
+    learning_rate: float
+    weight_decay: float
+    kl_coef: float
+    clip_low: float
+    clip_high: float
+    aggregation: str
+    max_grad_norm: float
+    micro_batch_tokens: int
 
 
 class NonFiniteError(RuntimeError):

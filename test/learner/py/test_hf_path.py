@@ -7,11 +7,11 @@ import types
 import unittest
 
 import torch
-from helpers import TOK, on_policy, sample
+from helpers import TOK, on_policy, sample, settings
 
 from learner import export
 from learner.model import load_hf
-from learner.train import Trainer, TrainSettings
+from learner.train import Trainer
 
 
 class _Lm(torch.nn.Module):
@@ -43,7 +43,7 @@ class HfPathTest(unittest.TestCase):
         policy = load_hf("org/model", "cpu", dtype="float32")
         self.assertTrue(policy.lm.checkpointing)
         self.assertFalse(policy.lm.config.use_cache)
-        t = Trainer(policy, TrainSettings(learning_rate=1e-2, kl_coef=0.1), "org/model")
+        t = Trainer(policy, settings(learning_rate=1e-2, kl_coef=0.1), "org/model")
         self.assertEqual((t.vocab_size, t.block_size), (TOK.vocab_size, 64))
         out = t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
         self.assertEqual(out["policy_version"], 1)
