@@ -35,6 +35,7 @@ class LearnerConfig:
     metrics_port: int = -1  # /metrics, /healthz, /readyz; -1 = off, 0 = a free port
     device: str = ""  # cpu or cuda; "" = from the run (cuda when spec.trainer.gpusPerNode > 0), else cpu
     threads: int = 1
+    dist_timeout_s: float = 1800.0  # every torch.distributed collective (RANK/WORLD_SIZE from the environment)
     seed: int = 0
     # The tiny CPU model.
     n_layer: int = 2
@@ -84,6 +85,8 @@ HELP = {
     "sft_data": "JSONL of demonstrations to warm-start on before serving: "
     '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
     "load_dir": "checkpoint directory to resume from at start",
+    "dist_timeout_s": "with WORLD_SIZE > 1 (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): "
+    "the longest any collective may wait, the other ranks' wait for rank 0's next call included",
     "export_dir": "default directory for ExportWeights",
     "weights_root": "--role inference: load only exported versions under this directory (the sidecar's root)",
     "min_version": "the policy version starts at least here, after --load-dir and the warm start (a restarted "

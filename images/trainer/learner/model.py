@@ -161,12 +161,14 @@ class HFPolicy(nn.Module):
         return out.logits, []
 
 
-def load_hf(name: str, device: str, dtype: str = "bfloat16", gradient_checkpointing: bool = True) -> HFPolicy:
-    """GPU path: any Hugging Face causal LM by id or local path, in bf16. NOT exercised by the
-    CPU tests (transformers is not installed here); FSDP across trainer pods is not done yet."""
+def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPolicy:
+    """GPU path: any Hugging Face causal LM by id or local path. The weights are loaded in fp32
+    (the master copy AdamW updates: in bf16, a 1e-6 step rounds to nothing for most weights);
+    the Trainer runs the forward under bf16 autocast. Not run on a GPU yet (docs/gpu.md); the CPU
+    tests replace transformers with a stand-in."""
     import transformers  # noqa: PLC0415 - only the GPU path may need it
 
-    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=getattr(torch, dtype))
+    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32)
     if gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     lm.config.use_cache = False

@@ -32,7 +32,8 @@ class _Lm(torch.nn.Module):
 class HfPathTest(unittest.TestCase):
     def setUp(self):
         fake = types.ModuleType("transformers")
-        fake.AutoModelForCausalLM = types.SimpleNamespace(from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
+        fake.AutoModelForCausalLM = types.SimpleNamespace(
+            from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
         sys.modules["transformers"] = fake
 
     def tearDown(self):
@@ -40,7 +41,7 @@ class HfPathTest(unittest.TestCase):
 
     def test_train_and_export_under_the_models_own_names(self):
         torch.manual_seed(0)
-        policy = load_hf("org/model", "cpu", dtype="float32")
+        policy = load_hf("org/model", "cpu")
         self.assertTrue(policy.lm.checkpointing)
         self.assertFalse(policy.lm.config.use_cache)
         t = Trainer(policy, settings(learning_rate=1e-2, kl_coef=0.1), "org/model")
@@ -51,11 +52,17 @@ class HfPathTest(unittest.TestCase):
             _, m = export.export(t.model, t.version, d, "org/model")
         self.assertEqual(sorted(x["name"] for x in m["tensors"]), ["lm_head.weight", "model.weight"])
 
-    def test_bf16_policy_exports_bf16(self):
-        policy = load_hf("org/model", "cpu", dtype="bfloat16")
-        with tempfile.TemporaryDirectory() as d:
-            _, m = export.export(policy, 0, d, "org/model")
-        self.assertEqual({x["dtype"] for x in m["tensors"]}, {"BF16"})
+    def test_master_weights_are_fp32_and_the_forward_runs_in_bf16(self):
+        torch.manual_seed(0)
+        policy = load_hf("org/model", "cpu")
+        self.assertEqual({p.dtype for p in policy.parameters()}, {torch.float32})
+        t = Trainer(policy, settings(learning_rate=1e-2, kl_coef=0.1), "org/model", autocast_bf16=True)
+        seen = []
+        policy.lm.lm_head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
+        self.assertIn(torch.bfloat16, seen)
+        self.assertEqual({p.dtype for p in policy.parameters()}, {torch.float32})
+        self.assertEqual({s["exp_avg"].dtype for s in t.optimizer.state.values()}, {torch.float32})
 
 
 if __name__ == "__main__":
