@@ -23,12 +23,12 @@ import {
   type ProcessPlan,
   absolutize,
   inferencePlans,
-  trainerPlan,
+  trainerPlans,
   workerPlan,
 } from "./plan.js";
 import { episodeOutcomes, progressLine, type ProgressState } from "./progress.js";
 import { plotSvg } from "./plot.js";
-import { type Child, killGroup, startChild, stopChild } from "./procs.js";
+import { type Child, killGroup, startChild, startGang, stopChild } from "./procs.js";
 import { parseHistory, summarize, summaryTable } from "./summary.js";
 
 const L0_BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "l0.js");
@@ -77,6 +77,7 @@ export async function main(
   }
   const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir, sftData };
   const ports: LocalPorts = { hub: await freePort(), engine: await freePort(), metrics: await freePort() };
+  if (run.spec.trainer.nodes > 1) ports.rendezvous = await freePort();
   if (replicas > 0) {
     ports.weights = await freePort();
     ports.engines = [];
@@ -95,11 +96,13 @@ export async function main(
   const children: Child[] = [];
   // The inference tier outlives trainer restarts, as its Deployment does (filled below).
   const inference: Child[] = [];
-  const killAll = (): void => [...children, ...inference].forEach(killGroup);
+  const killAll = (): void => [...children, ...gang, ...inference].forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
   const warm = { epochs: cfg.sftEpochs, batchSize: cfg.sftBatchSize, learningRate: cfg.sftLearningRate };
-  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm), env);
+  // spec.trainer.nodes > 1: one process per trainer pod; the first stands for the gang.
+  let gang = startGang(L0_BIN, trainerPlans(run, paths, ports, warm), env);
+  let trainer = gang[0]!;
   children.push(trainer);
   for (let i = 0; i < nWorkers; i++)
     children.push(startChild(L0_BIN, workerPlan(run, paths, ports, i, cfg.sandboxMode), env));
@@ -110,7 +113,7 @@ export async function main(
       join(runDir, "pids.json"),
       JSON.stringify({
         local: process.pid,
-        ...Object.fromEntries([...children, ...inference].map((c) => [c.plan.name, c.process.pid])),
+        ...Object.fromEntries([...children, ...gang, ...inference].map((c) => [c.plan.name, c.process.pid])),
       }) + "\n",
     );
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
@@ -210,8 +213,9 @@ export async function main(
       `l0 local: the trainer exited with code ${code}; restarting it from the last checkpoint ` +
         `(restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
     );
-    killGroup(trainer); // its learner too, so the new one can bind the same ports
-    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, warm, attempt), env);
+    gang.forEach(killGroup); // its learner too, so the new one can bind the same ports
+    gang = startGang(L0_BIN, trainerPlans(run, paths, ports, warm, attempt), env);
+    trainer = gang[0]!;
     children[0] = trainer;
     writePids();
     code = await trainer.exited;
