@@ -15,6 +15,7 @@ GAUGES = {
     "l0_learner_clip_fraction": "Fraction of trained tokens clipped in the last Train step.",
     "l0_learner_entropy": "Mean policy entropy over trained tokens in the last Train step.",
     "l0_learner_grad_norm": "Gradient norm (before clipping) of the last step.",
+    "l0_learner_logprob_gap": "Mean |trainer - engine| log-prob over the last Train step's tokens.",
     "l0_learner_engine_running_rows": "Rows in the engine's running batch.",
 }
 COUNTERS = {
@@ -51,7 +52,7 @@ class Metrics:
         self.set("l0_learner_policy_version", out["policy_version"])
         self.set("l0_learner_grad_norm", out["grad_norm"])
         if kind == "train":
-            for k in ("loss", "kl", "clip_fraction", "entropy"):
+            for k in ("loss", "kl", "clip_fraction", "entropy", "logprob_gap"):
                 self.set(f"l0_learner_{k}", out[k])
 
     def render(self) -> str:

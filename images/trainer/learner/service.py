@@ -103,7 +103,8 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
         self.metrics.set("l0_learner_step", self.trainer.step)
         self.logger.info("trained", step=self.trainer.step, version=out["policy_version"],
                          samples=len(request.samples), loss=out["loss"], kl=out["kl"],
-                         grad_norm=out["grad_norm"], tokens_per_second=round(out["tokens_per_second"], 1))
+                         grad_norm=out["grad_norm"], logprob_gap=out["logprob_gap"],
+                         tokens_per_second=round(out["tokens_per_second"], 1))
         return learner_pb2.TrainResponse(**out)
 
     @_guard

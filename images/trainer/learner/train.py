@@ -175,7 +175,7 @@ class Trainer:
             weights = L.token_weights(mask, [x.group for x in samples], s.aggregation)
             self.model.train()
             self.optimizer.zero_grad(set_to_none=True)
-            sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
+            sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "gap": 0.0}
             tokens = int(mask.sum())
             for part in self._my_parts(samples, s):
                 rows = [samples[i] for i in part]
@@ -188,9 +188,10 @@ class Trainer:
                     with torch.no_grad():
                         ref_lp = token_logprobs(self._forward(self.reference, rows), targets)
                 w = weights[part, :r].to(self.device)
+                old_lp = _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device)
                 out = L.policy_loss(
                     lp,
-                    _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device),
+                    old_lp,
                     torch.tensor([x.advantage for x in rows], dtype=torch.float32, device=self.device),
                     w,
                     s.clip_low,
@@ -202,6 +203,7 @@ class Trainer:
                 with torch.no_grad():
                     m = mask[part, :r].to(self.device)
                     sums["entropy"] += float((entropy(logits) * m).sum())
+                    sums["gap"] += float(((lp - old_lp).abs() * m).sum())
                 for k in ("loss", "policy_loss", "kl", "clipped"):
                     sums[k] += float(out[k])
             sums = self._summed(sums)
@@ -216,6 +218,7 @@ class Trainer:
                 "kl": sums["kl"],
                 "clip_fraction": sums["clipped"] / max(tokens, 1),
                 "entropy": sums["entropy"] / max(tokens, 1),
+                "logprob_gap": sums["gap"] / max(tokens, 1),
                 "grad_norm": grad_norm,
                 "tokens": n_tok,
                 "tokens_per_second": n_tok / seconds if seconds > 0 else 0.0,
