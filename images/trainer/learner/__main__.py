@@ -61,9 +61,26 @@ def build_trainer(cfg, tok, device: str):
         clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation,
         max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
     )
-    # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast).
-    return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix,
-                   autocast_bf16=device.startswith("cuda"))
+    # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast), and each
+    # step checked to fit before it runs.
+    cuda = device.startswith("cuda")
+    return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix, autocast_bf16=cuda,
+                   check_memory=memory_check(model, device) if cuda else None)
+
+
+def memory_check(model, device: str):
+    import torch
+
+    from .memory import Shape, check_fits
+
+    c = getattr(getattr(model, "lm", model), "config")
+    shape = Shape(parameters=sum(p.numel() for p in model.parameters()),
+                  layers=int(getattr(c, "num_hidden_layers", None) or getattr(c, "n_layer")),
+                  hidden=int(getattr(c, "hidden_size", None) or getattr(c, "n_embd")), vocab=int(c.vocab_size))
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    # The weights are replicated on every rank (no sharding yet: docs/gpu.md), so one shard.
+    return lambda tokens: check_fits(shape, tokens, shards=1, checkpointing=not hasattr(c, "n_embd"),
+                                     device_bytes=total)
 
 
 def follow(cfg, layout, log: Logger) -> int:

@@ -119,9 +119,10 @@ def refusals() -> tuple:
     they all reach): the call is refused and the group goes on."""
     from .batch import BatchError
     from .checkpoint import CheckpointError
+    from .memory import StepTooLarge
     from .train import NonFiniteError
 
-    return (BatchError, CheckpointError, NonFiniteError)
+    return (BatchError, CheckpointError, NonFiniteError, StepTooLarge)
 
 
 def _exit_broken(op: str, e: BaseException) -> None:

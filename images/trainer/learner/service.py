@@ -16,6 +16,7 @@ from . import checkpoint, dist
 from . import export as export_mod
 from .batch import BatchError, from_proto
 from .log import Logger
+from .memory import StepTooLarge
 from .metrics import Metrics
 from .train import NonFiniteError
 
@@ -85,6 +86,10 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
             except checkpoint.CheckpointError as e:
                 self.metrics.inc("l0_learner_rejected_total", 1, "BadCheckpoint")
                 _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "BadCheckpoint")
+            except StepTooLarge as e:
+                self.logger.warn("step refused", method=fn.__name__, error=str(e))
+                self.metrics.inc("l0_learner_rejected_total", 1, "StepTooLarge")
+                _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(e), "StepTooLarge")
             except NonFiniteError as e:
                 self.logger.warn("step skipped", method=fn.__name__, error=str(e))
                 self.metrics.inc("l0_learner_rejected_total", 1, "NonFiniteGradient")

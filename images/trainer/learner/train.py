@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -73,11 +73,14 @@ def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> 
 
 class Trainer:
     def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu",
-                 share_prefix: bool = True, autocast_bf16: bool = False) -> None:
+                 share_prefix: bool = True, autocast_bf16: bool = False,
+                 check_memory: Optional[Callable[[int], None]] = None) -> None:
         """`autocast_bf16`: the forward runs under bf16 autocast while the weights, gradients and
         AdamW state stay fp32 (the GPU path); off, everything is fp32 (the CPU path)."""
         self.model = model
         self.autocast_bf16 = autocast_bf16
+        # GPU path: raises memory.StepTooLarge for a micro-batch (padded tokens) that cannot fit.
+        self.check_memory = check_memory
         self.share_prefix = share_prefix
         self.settings = settings
         self.model_name = model_name
@@ -226,11 +229,14 @@ class Trainer:
                 "seconds": seconds,
             }
 
-    @staticmethod
-    def _my_parts(samples: List[Sample], s: TrainSettings) -> List[List[int]]:
+    def _my_parts(self, samples: List[Sample], s: TrainSettings) -> List[List[int]]:
         """This rank's micro-batches: the batch's micro-batches dealt out over the ranks. The
-        loss weights are the whole batch's, so the ranks' gradients add up to the batch's."""
-        parts = pack([len(x.prompt) + len(x.response) for x in samples], s.micro_batch_tokens)
+        loss weights are the whole batch's, so the ranks' gradients add up to the batch's. On
+        the GPU path the largest micro-batch is checked to fit before anything runs."""
+        lengths = [len(x.prompt) + len(x.response) for x in samples]
+        parts = pack(lengths, s.micro_batch_tokens)
+        if self.check_memory is not None:
+            self.check_memory(max(len(p) * max(lengths[i] for i in p) for p in parts))
         return parts[dist.rank()::dist.world()]
 
     @staticmethod

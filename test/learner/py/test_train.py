@@ -116,7 +116,6 @@ class TrainTest(unittest.TestCase):
         self.assertIsNone(t.reference)
         self.assertEqual(t.version, 21)
 
-
     def test_a_shared_prompt_prefix_gives_the_full_pass_logprobs_and_step(self):
         head = TOK.render_chat([{"role": "system", "content": "a system prompt every row shares"}], False)
         rows = [sample(head + TOK.render_chat([{"role": "user", "content": f"{i}?" * (i + 1)}])[1:],
