@@ -151,10 +151,13 @@ class TinyGPT(nn.Module):
 class HFPolicy(nn.Module):
     """A transformers causal LM behind TinyGPT's calling convention (logits, cache)."""
 
-    def __init__(self, lm: nn.Module, name: str) -> None:
+    def __init__(self, lm: nn.Module, name: str, serve_dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
         self.lm = lm
         self.name = name
+        # The checkpoint's own dtype (e.g. bf16): exports are cast to it for the engines, while
+        # training keeps fp32 master weights.
+        self.serve_dtype = serve_dtype
 
     def forward(self, idx, pos=None, key_mask=None, cache=None):
         out = self.lm(input_ids=idx, attention_mask=None if key_mask is None else key_mask.long(), use_cache=False)
@@ -168,11 +171,14 @@ def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPo
     tests replace transformers with a stand-in."""
     import transformers  # noqa: PLC0415 - only the GPU path may need it
 
+    served = getattr(transformers.AutoConfig.from_pretrained(name), "torch_dtype", None)
+    if isinstance(served, str):
+        served = getattr(torch, served, None)
     lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32)
     if gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     lm.config.use_cache = False
-    return HFPolicy(lm.to(device), name)
+    return HFPolicy(lm.to(device), name, served if served in (torch.bfloat16, torch.float16) else None)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """The GPU path's glue (load_hf -> Trainer -> export) on CPU. transformers is not installed
-here, so a stand-in module with the two calls we use (AutoModelForCausalLM.from_pretrained,
-gradient_checkpointing_enable) replaces it; this checks our code, not transformers."""
+here, so a stand-in module with the calls we use (AutoConfig.from_pretrained,
+AutoModelForCausalLM.from_pretrained, gradient_checkpointing_enable)
+replaces it; this checks our code, not transformers."""
 import sys
 import tempfile
 import types
@@ -34,6 +35,8 @@ class HfPathTest(unittest.TestCase):
         fake = types.ModuleType("transformers")
         fake.AutoModelForCausalLM = types.SimpleNamespace(
             from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
+        fake.AutoConfig = types.SimpleNamespace(
+            from_pretrained=lambda name: types.SimpleNamespace(torch_dtype="bfloat16"))
         sys.modules["transformers"] = fake
 
     def tearDown(self):
@@ -63,6 +66,10 @@ class HfPathTest(unittest.TestCase):
         self.assertIn(torch.bfloat16, seen)
         self.assertEqual({p.dtype for p in policy.parameters()}, {torch.float32})
         self.assertEqual({s["exp_avg"].dtype for s in t.optimizer.state.values()}, {torch.float32})
+        # The engines get the checkpoint's own dtype (bf16), rounded from the fp32 master weights.
+        with tempfile.TemporaryDirectory() as d:
+            _, m = export.export(policy, t.version, d, "org/model")
+        self.assertEqual({x["dtype"] for x in m["tensors"]}, {"BF16"})
 
 
 if __name__ == "__main__":
