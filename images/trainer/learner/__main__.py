@@ -92,7 +92,8 @@ def follow(cfg, layout, log: Logger) -> int:
     device = torch_device(cfg, layout)
     dist.init(layout, device, cfg.dist_timeout_s)
     trainer = build_trainer(cfg, ByteTokenizer(), device)
-    dist.broadcast_state(trainer)
+    if cfg.model == "tiny":
+        dist.broadcast_state(trainer)
     log.always("learner rank ready", rank=layout.rank, world_size=layout.world_size, device=device)
     try:
         dist.follow(follower_ops(trainer), lambda op, e: log.warn("call refused", op=op, error=str(e)))
@@ -136,7 +137,10 @@ def start(cfg, token: str, log: Logger, layout):
     device = torch_device(cfg, layout)
     dist.init(layout, device, cfg.dist_timeout_s)
     trainer = build_trainer(cfg, tok, device)
-    dist.broadcast_state(trainer)
+    # Every rank starts from the same weights: the tiny model's seeded init is sent from rank 0
+    # (cheap); a Hugging Face model is the same checkpoint on every rank already.
+    if cfg.model == "tiny":
+        dist.broadcast_state(trainer)
     engine = http = None
     base_url = ""
     if cfg.engine_port >= 0 and cfg.model == "tiny":
