@@ -103,6 +103,7 @@ describe("images: Dockerfile conventions", function () {
     const text = read("images/trainer/Dockerfile");
     expect(text).to.match(/ARG TORCH_IMAGE=pytorch\/pytorch:[\d.]+-cuda[\d.]+-cudnn\d+-runtime/);
     expect(text).to.match(/transformers==\d/);
+    expect(text).to.match(/prometheus-client==\d/); // the learner's /metrics
     expect(text).to.include("COPY --from=build /usr/local/bin/node");
     expect(text).to.include("COPY images/trainer/learner");
     expect(text).to.include("COPY --from=build /src/gen/python");
