@@ -29,6 +29,12 @@ export function runMain(command: string, main: () => Promise<void>): Promise<voi
       process.stderr.write(`l0 ${command}: invalid configuration: ${err.message}\n`);
       process.exit(2);
     }
+    // A known failure (e.g. strict sandbox mode on a host without a pids cgroup) is one line: its
+    // message says what to do; a stack trace would only bury it.
+    if (isL0Error(err, "FailedPrecondition")) {
+      process.stderr.write(`l0 ${command}: ${err.reason}: ${err.message}\n`);
+      process.exit(1);
+    }
     process.stderr.write(
       `l0 ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );

@@ -1,9 +1,12 @@
 // The operator program: loads its config, connects with a kubeconfig (or in-cluster), serves
 // /healthz, /readyz and /metrics, campaigns for the leader Lease and runs the reconcilers until SIGTERM.
-import { hostname } from "node:os";
+import { existsSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Counter } from "prom-client";
 import { loadConfig, redact } from "../lib/config.js";
+import { L0Error } from "../lib/errors.js";
 import { createLogger } from "../lib/log.js";
 import { createRegistry, serveProbes } from "../lib/metrics.js";
 import { createShutdown } from "../lib/shutdown.js";
@@ -15,10 +18,27 @@ import { RestKubeApi } from "./runtime/kube.js";
 import { HubStats } from "./hub-stats.js";
 import { grpcHubStats } from "./trainingrun/hub.js";
 
-export function loadKubeConfig(path: string | undefined): KubeConfig {
+/**
+ * The cluster to reconcile: --kubeconfig, else $KUBECONFIG or ~/.kube/config, else the pod's
+ * in-cluster account. With none of them client-node would fall back to http://localhost:8080 and
+ * fail deep in the first list call; say so at start instead, as a configuration error (exit 2).
+ */
+export function loadKubeConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  home = homedir(),
+): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault(); // in-cluster when KUBERNETES_SERVICE_HOST is set and no kubeconfig exists
+  else if (env.KUBECONFIG || existsSync(join(home, ".kube", "config")) || env.KUBERNETES_SERVICE_HOST)
+    kc.loadFromDefault();
+  else
+    throw new L0Error(
+      "InvalidArgument",
+      "no Kubernetes cluster to connect to: pass --kubeconfig (L0_OPERATOR_KUBECONFIG) or set KUBECONFIG, " +
+        "or run the operator in a pod (KUBERNETES_SERVICE_HOST is not set)",
+      { reason: "NoCluster" },
+    );
   return kc;
 }
 

@@ -53,18 +53,25 @@ export function buildServiceAccount(pool: ResolvedAgentWorkerPool): V1ServiceAcc
 
 /**
  * Pod and container security for a sandbox mode. bwrap creates user, pid, mount and network
- * namespaces inside the container, which the runtime's default seccomp and AppArmor profiles forbid,
- * so in that mode (only) both are Unconfined; the container still runs non-root with no
- * capabilities and no privilege escalation. runtimeClass mode keeps RuntimeDefault everywhere and
- * relies on the RuntimeClass (e.g. gVisor) for isolation. See docs/operator.md.
+ * namespaces inside the container and mounts a fresh /proc there. The runtime's default seccomp and
+ * AppArmor profiles forbid the first, and the runtime's masked /proc (paths over-mounted read-only)
+ * forbids the second: the kernel refuses a new proc mount where the visible one is partly covered.
+ * So bwrap mode (only) runs with both profiles Unconfined and `procMount: Unmasked`, which the API
+ * server allows only in a user-namespaced pod (`hostUsers: false`: the pod's uids, root included,
+ * map to unprivileged uids on the node). The container still runs non-root with no capabilities and
+ * no privilege escalation. runtimeClass mode keeps RuntimeDefault everywhere, the host's users and
+ * the masked /proc, and relies on the RuntimeClass (e.g. gVisor) for isolation. What the cluster
+ * must allow: docs/install.md ("Agent sandboxes").
  */
 export function sandboxSecurity(pool: ResolvedAgentWorkerPool): {
+  hostUsers: boolean;
   pod: V1PodSecurityContext;
   container: V1SecurityContext;
 } {
-  const mode = pool.spec.sandbox.mode;
-  const profile = mode === "bwrap" ? "Unconfined" : "RuntimeDefault";
+  const bwrap = pool.spec.sandbox.mode === "bwrap";
+  const profile = bwrap ? "Unconfined" : "RuntimeDefault";
   return {
+    hostUsers: !bwrap,
     pod: {
       runAsNonRoot: true,
       runAsUser: WORKER_UID,
@@ -79,6 +86,7 @@ export function sandboxSecurity(pool: ResolvedAgentWorkerPool): {
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: profile },
       appArmorProfile: { type: profile },
+      ...(bwrap ? { procMount: "Unmasked" } : {}),
     },
   };
 }
@@ -214,6 +222,7 @@ export function buildWorkerDeployment(
           // Workers drain: they release their leases to the hub, so a stopped pod loses no task.
           terminationGracePeriodSeconds: 60,
           ...(runtimeClassName ? { runtimeClassName } : {}),
+          ...(sec.hostUsers ? {} : { hostUsers: false }),
           securityContext: sec.pod,
           ...(s.nodeSelector ? { nodeSelector: s.nodeSelector as Record<string, string> } : {}),
           ...(s.tolerations ? { tolerations: s.tolerations as V1Toleration[] } : {}),

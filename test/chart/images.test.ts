@@ -106,7 +106,12 @@ describe("images: Dockerfile conventions", function () {
     expect(text).to.match(/prometheus-client==\d/); // the learner's /metrics
     expect(text).to.include("COPY --from=build /usr/local/bin/node");
     expect(text).to.include("COPY images/trainer/learner");
-    expect(text).to.include("COPY --from=build /src/gen/python");
+    // Stubs from the grpcio-tools that matches the pinned protobuf (Debian's protoc 3.x stubs are
+    // refused by protobuf 5), generated in the final stage, not copied from the Node build stage.
+    const pin = (p: string) => /"(?:[\w-]+)==([\d.]+)"/.exec(text.slice(text.indexOf(`"${p}==`)))?.[1];
+    expect(pin("grpcio-tools")).to.equal(pin("grpcio"));
+    expect(text).to.include("python3 -m grpc_tools.protoc");
+    expect(text).not.to.include("/src/gen/python");
   });
 
   describe("the checks catch what they are for", () => {

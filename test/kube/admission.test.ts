@@ -124,6 +124,30 @@ describe("kube server: pod admission and scheduling", () => {
     });
   });
 
+  it("an unmasked /proc only in a user-namespaced pod, which baseline then allows (v1.35+)", async () => {
+    const unmasked = (hostUsers?: boolean, extra: Record<string, unknown> = {}) =>
+      pod("u", {
+        ...(hostUsers === undefined ? {} : { hostUsers }),
+        ...extra,
+        containers: [{ name: "worker", image: "w:1", securityContext: { procMount: "Unmasked" } }],
+      });
+    const host = await apiError(() => c.core.createNamespacedPod({ namespace: "default", body: unmasked() }));
+    expect(host.code).to.equal(422);
+    expect(host.body.message).to.contain(
+      'spec.containers[0].securityContext.procMount: Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`',
+    );
+    const shared = await apiError(() =>
+      c.core.createNamespacedPod({ namespace: "default", body: unmasked(false, { hostPID: true }) }),
+    );
+    expect(shared.body.message).to.contain("spec.hostPID: Forbidden: when `hostUsers` is false");
+    const odd = pod("o", {
+      containers: [{ name: "m", image: "m:1", securityContext: { procMount: "Open" } }],
+    });
+    const bad = await apiError(() => c.core.createNamespacedPod({ namespace: "default", body: odd }));
+    expect(bad.body.message).to.contain('Unsupported value: "Open"');
+    await c.core.createNamespacedPod({ namespace: "base", body: unmasked(false) });
+  });
+
   it("a Job whose pods break Pod Security gets a FailedCreate event and no pods", async () => {
     await c.batch.createNamespacedJob({ namespace: "strict", body: job("t") });
     const [msg] = await eventually(() => {

@@ -69,7 +69,38 @@ function validatePodSpec(spec: Obj | undefined, path: string): Cause[] {
     if (errs.length)
       causes.push(invalidValue(`${path}.runtimeClassName`, spec.runtimeClassName, errs.join("; ")));
   }
-  causes.push(...podResourceCauses(spec, path));
+  causes.push(...podResourceCauses(spec, path), ...userNamespaceCauses(spec, path));
+  return causes;
+}
+
+/**
+ * What a pod in its own user namespace may not do, and what only such a pod may do, as
+ * apimachinery's core validation has it (v1.36): `procMount` is Default or Unmasked, and
+ * Unmasked needs `hostUsers: false`; a user-namespaced pod shares none of the host's namespaces.
+ */
+function userNamespaceCauses(spec: Obj, path: string): Cause[] {
+  const causes: Cause[] = [];
+  const hostUsers = spec.hostUsers !== false;
+  const lists: [string, unknown][] = [
+    ["initContainers", spec.initContainers],
+    ["containers", spec.containers],
+  ];
+  for (const [list, cs] of lists)
+    ((Array.isArray(cs) ? cs : []) as Obj[]).forEach((c, i) => {
+      const pm = c.securityContext?.procMount;
+      const f = `${path}.${list}[${i}].securityContext.procMount`;
+      if (pm === undefined || pm === "Default") return;
+      if (pm !== "Unmasked")
+        causes.push({
+          reason: "FieldValueNotSupported",
+          message: `Unsupported value: ${JSON.stringify(pm)}: supported values: "Default", "Unmasked"`,
+          field: f,
+        });
+      else if (hostUsers) causes.push(invalidValue(f, pm, "`hostUsers` must be false to use `Unmasked`"));
+    });
+  if (!hostUsers)
+    for (const ns of ["hostNetwork", "hostPID", "hostIPC"])
+      if (spec[ns] === true) causes.push(forbiddenField(`${path}.${ns}`, "when `hostUsers` is false"));
   return causes;
 }
 

@@ -130,7 +130,11 @@ function baseline(spec: Obj): Violation[] {
       plural("forbidden AppArmor profile", "forbidden AppArmor profiles", n),
     ),
   );
-  const proc = cs.filter((c) => c.securityContext?.procMount && c.securityContext.procMount !== "Default");
+  // Since v1.35 baseline allows any procMount in a user-namespaced pod (check_procMount_baseline.go).
+  const proc =
+    spec.hostUsers === false
+      ? []
+      : cs.filter((c) => c.securityContext?.procMount && c.securityContext.procMount !== "Default");
   if (proc.length)
     v.push({
       reason: "procMount",

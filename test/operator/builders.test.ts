@@ -251,14 +251,20 @@ describe("operator builders: AgentWorkerPool children", () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: "Unconfined" },
+      // bwrap mounts a fresh /proc: the runtime's masked one forbids it; only in a user namespace.
+      procMount: "Unmasked",
     });
+    expect(pod.hostUsers).to.equal(false);
     expect(pod.runtimeClassName).to.equal(undefined);
   });
 
-  it("runtimeClass mode: RuntimeDefault profiles and the RuntimeClass", () => {
+  it("runtimeClass mode: RuntimeDefault profiles, the host's users, a masked /proc and the RuntimeClass", () => {
     const p = makePool({ sandbox: { mode: "runtimeClass", runtimeClassName: "gvisor" } });
     expect(sandboxSecurity(p).container.seccompProfile).to.deep.equal({ type: "RuntimeDefault" });
-    expect(buildWorkerDeployment(p, undefined, 1).spec!.template.spec!.runtimeClassName).to.equal("gvisor");
+    const pod = buildWorkerDeployment(p, undefined, 1).spec!.template.spec!;
+    expect(pod.runtimeClassName).to.equal("gvisor");
+    expect(pod.hostUsers).to.equal(undefined);
+    expect(pod.containers[0]!.securityContext!.procMount).to.equal(undefined);
   });
 
   // Strict mode needs a writable pids cgroup, which these non-root pods without capabilities lack:

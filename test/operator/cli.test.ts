@@ -100,4 +100,20 @@ describe("operator: l0 operator command", function () {
     expect(r.status).to.equal(2);
     expect(r.stderr).to.match(/--concurrency/);
   });
+
+  it("without any cluster, exits 2 at start with one line saying so (no stack trace)", () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: mkdtempSync(join(tmpdir(), "l0-home-")) };
+    delete env.KUBECONFIG;
+    delete env.KUBERNETES_SERVICE_HOST;
+    delete env.L0_OPERATOR_KUBECONFIG;
+    const r = spawnSync(process.execPath, ["bin/l0.js", "operator", "--metrics-port", "0"], {
+      encoding: "utf8",
+      env,
+      timeout: 30_000,
+    });
+    expect(r.status).to.equal(2);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    expect(last).to.match(/^l0 operator: invalid configuration: no Kubernetes cluster to connect to/);
+    expect(r.stderr).not.to.match(/\n\s+at /);
+  });
 });
