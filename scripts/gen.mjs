@@ -310,8 +310,8 @@ writeFileSync(join(gen, "crds", "index.ts"), crdOut);
 // The resolved TrainingRun spec's schema (defaults kept, defaulted fields required) for the
 // learner, which checks run.json against it at start (images/trainer/learner/runschema.py).
 if (resolvedRunSchema) {
-  mkdirSync(join(gen, "python"), { recursive: true });
-  writeFileSync(join(gen, "python", "trainingrun_spec.schema.json"), JSON.stringify(resolvedRunSchema));
+  mkdirSync(join(gen, "schema"), { recursive: true });
+  writeFileSync(join(gen, "schema", "trainingrun_spec.schema.json"), JSON.stringify(resolvedRunSchema));
 }
 
 writeFileSync(stampFile, stamp);

@@ -112,6 +112,8 @@ describe("images: Dockerfile conventions", function () {
     expect(pin("grpcio-tools")).to.equal(pin("grpcio"));
     expect(text).to.include("python3 -m grpc_tools.protoc");
     expect(text).not.to.include("/src/gen/python");
+    // The resolved TrainingRun's schema, which the learner checks run.json against at start.
+    expect(text).to.include("COPY --from=build /src/gen/schema ./gen/schema");
   });
 
   describe("the checks catch what they are for", () => {
