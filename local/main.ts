@@ -20,11 +20,11 @@ import {
   type ProcessPlan,
   absolutize,
   inferencePlans,
-  trainerPlan,
+  trainerPlans,
   workerPlan,
 } from "./plan.js";
 import { plotSvg } from "./plot.js";
-import { type Child, killGroup, startChild, stopChild } from "./procs.js";
+import { type Child, killGroup, startChild, startGang, stopChild } from "./procs.js";
 import { checkInputs, sandboxMode } from "./preflight.js";
 import { exitAction, exitReport, freePorts, logTail } from "./supervise.js";
 import { watchProgress } from "./watch.js";
@@ -59,11 +59,13 @@ export async function main(
   writeFileSync(tokenFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
   const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir };
-  const picked = await freePorts(3 + (replicas > 0 ? 1 + replicas : 0));
-  const ports: LocalPorts = { hub: picked[0]!, engine: picked[1]!, metrics: picked[2]! };
+  const gangSize = run.spec.trainer.nodes;
+  const picked = await freePorts(3 + (gangSize > 1 ? 1 : 0) + (replicas > 0 ? 1 + replicas : 0));
+  const ports: LocalPorts = { hub: picked.shift()!, engine: picked.shift()!, metrics: picked.shift()! };
+  if (gangSize > 1) ports.rendezvous = picked.shift()!;
   if (replicas > 0) {
-    ports.weights = picked[3]!;
-    ports.engines = picked.slice(4);
+    ports.weights = picked.shift()!;
+    ports.engines = picked;
   }
   const nWorkers = cfg.workers || run.spec.workers?.replicas || 1;
   const maxSteps = run.spec.algorithm?.maxSteps ?? 100;
@@ -82,10 +84,13 @@ export async function main(
   // Slot 0 is the trainer; workers and the inference tier (which outlives trainer restarts, as
   // its Deployment does) are kept up by `keepUp`, each in its own slot.
   const children: Child[] = [];
-  const killAll = (): void => children.forEach(killGroup);
+  // spec.trainer.nodes > 1: one process per trainer pod, restarted together; the first stands for the gang.
+  let gang: Child[] = [];
+  const killAll = (): void => [...children, ...gang].forEach(killGroup);
   process.on("exit", killAll);
   const t0 = Date.now();
-  let trainer = startChild(L0_BIN, trainerPlan(run, paths, ports), env);
+  gang = startGang(L0_BIN, trainerPlans(run, paths, ports), env);
+  let trainer = gang[0]!;
   children.push(trainer);
   // For operators of this machine (and the tests): which processes belong to the run.
   const writePids = (): void =>
@@ -93,7 +98,7 @@ export async function main(
       join(runDir, "pids.json"),
       JSON.stringify({
         local: process.pid,
-        ...Object.fromEntries(children.map((c) => [c.plan.name, c.process.pid])),
+        ...Object.fromEntries([...children, ...gang].map((c) => [c.plan.name, c.process.pid])),
       }) + "\n",
     );
   // Ctrl-C: the trainer saves a checkpoint of the last trained step and exits; a second Ctrl-C kills.
@@ -201,8 +206,9 @@ export async function main(
         `restarting it from the last checkpoint (restart ${attempt} of ${maxRestarts}, spec.trainer.maxRestarts)`,
       ),
     );
-    killGroup(trainer); // its learner too, so the new one can bind the same ports
-    trainer = startChild(L0_BIN, trainerPlan(run, paths, ports, attempt), env);
+    gang.forEach(killGroup); // their learners too, so the new ones can bind the same ports
+    gang = startGang(L0_BIN, trainerPlans(run, paths, ports, attempt), env);
+    trainer = gang[0]!;
     children[0] = trainer;
     writePids();
     code = await trainer.exited;

@@ -26,6 +26,8 @@ export interface LocalPorts {
   weights?: number;
   /** One per inference replica (spec.inference); workers spread over them. */
   engines?: number[];
+  /** torch.distributed rendezvous of the learner ranks (spec.trainer.nodes > 1). */
+  rendezvous?: number;
 }
 
 export interface ProcessPlan {
@@ -65,10 +67,6 @@ export function inputFiles(run: ResolvedTrainingRun): { field: string; path: str
 
 /** Env the operator sets that has no meaning on one machine, with the reason. */
 export const DROPPED: Record<string, string> = {
-  NNODES: "one trainer process",
-  NODE_RANK: "one trainer process",
-  MASTER_ADDR: "no torch.distributed rendezvous",
-  MASTER_PORT: "no torch.distributed rendezvous",
   L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",
   L0_WORKER_SEARCH_KEY_FILE: "a mounted Secret; local runs use the local corpus",
 };
@@ -96,14 +94,35 @@ export function localEnv(
 const containerEnv = (env: V1EnvVar[] | undefined): V1EnvVar[] => env ?? [];
 
 /**
- * Pure: the trainer process, from the operator's trainer Job. `attempt` counts restarts after a
- * crash, as the operator's Job attempts do (the trainer resumes from the run's checkpoint).
+ * Pure: one trainer process per trainer pod of the operator's Job (spec.trainer.nodes), the
+ * first leading (hub, loop, learner rank 0), the others running only learner ranks. They are
+ * one gang: `l0 local` restarts them together, as the operator does the Job's pods.
+ */
+export function trainerPlans(
+  run: ResolvedTrainingRun,
+  paths: LocalPaths,
+  ports: LocalPorts,
+  attempt = 0,
+): ProcessPlan[] {
+  return Array.from({ length: run.spec.trainer.nodes }, (_, node) => {
+    const p = trainerPlan(run, paths, ports, attempt, node);
+    return node === 0
+      ? p
+      : { ...p, name: `trainer-${node}`, logFile: p.logFile.replace(/\.log$/, `-${node}.log`) };
+  });
+}
+
+/**
+ * Pure: the trainer process of pod `node` (0: the leader), from the operator's trainer Job.
+ * `attempt` counts restarts after a crash, as the operator's Job attempts do (the trainer resumes
+ * from the run's checkpoint).
  */
 export function trainerPlan(
   run: ResolvedTrainingRun,
   paths: LocalPaths,
   ports: LocalPorts,
   attempt = 0,
+  node = 0,
 ): ProcessPlan {
   const job = buildTrainerJob(run, attempt);
   const c = job.spec!.template.spec!.containers[0]!;
@@ -117,10 +136,15 @@ export function trainerPlan(
       L0_TRAINER_CHECKPOINT_DIR: paths.checkpointDir,
       L0_TRAINER_ENGINE_PORT: String(ports.engine),
       L0_TRAINER_WEIGHTS_PORT: String(ports.weights ?? 0),
+      NODE_RANK: String(node),
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: String(ports.rendezvous ?? 0),
     },
     {
       // Loopback only: nothing on this machine needs to reach the trainer from outside.
       L0_TRAINER_HOST: "127.0.0.1",
+      // The learner runs on this machine's CPU (the tiny model), whatever spec.trainer.gpusPerNode says.
+      L0_LEARNER_DEVICE: "cpu",
       L0_TRAINER_ENGINE_HOST: "127.0.0.1",
       L0_TRAINER_LOG_FORMAT: "json",
       ...(run.spec.inference ? { L0_TRAINER_EXPORT_DIR: join(paths.runDir, "weights-export") } : {}),
@@ -221,6 +245,7 @@ export function inferencePlans(
       args: ["learner"],
       env: {
         L0_LEARNER_ROLE: "inference",
+        L0_LEARNER_DEVICE: "cpu",
         L0_LEARNER_RUN_CONFIG: paths.runConfig,
         L0_LEARNER_TOKEN_FILE: paths.tokenFile,
         L0_LEARNER_ENGINE_HOST: "127.0.0.1",

@@ -50,3 +50,15 @@ export async function stopChild(c: Child, graceMs: number): Promise<number | nul
   killGroup(c); // grandchildren (the learner, kernels) go with it
   return code;
 }
+
+/**
+ * The trainer pods' processes as one gang (spec.trainer.nodes): the first (the leader) stands for
+ * all. When another fails it kills the leader (the Job's attempt fails as a whole; the others
+ * exit 0 when the leader's learner stops them), and the others go when the leader exits.
+ */
+export function startGang(l0Bin: string, plans: ProcessPlan[], baseEnv: NodeJS.ProcessEnv): Child[] {
+  const [lead, ...others] = plans.map((p) => startChild(l0Bin, p, baseEnv));
+  for (const o of others) void o.exited.then((code) => code !== 0 && killGroup(lead!));
+  void lead!.exited.then(() => others.forEach(killGroup));
+  return [lead!, ...others];
+}

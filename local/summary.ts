@@ -13,6 +13,8 @@ export interface Summary {
   failures: Record<string, number>;
   rewardFirst: number | null;
   rewardLast: number | null;
+  /** Mean over the steps of the engine-vs-trainer log-prob gap (mean |difference| per token). */
+  logprobGap: number | null;
 }
 
 /** Pure: history lines (repeated steps after a resume: the last record of a step wins). */
@@ -37,6 +39,8 @@ export function parseHistory(text: string): HistoryRecord[] {
   );
 }
 
+const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
 const INFRA = ["sandbox_failure", "engine_failure", "worker_shutdown", "lease_expired"];
 const AGENT = ["max_turns", "context_exhausted", "agent_error"];
 
@@ -60,6 +64,7 @@ export function summarize(
     failures,
     rewardFirst: steps[0]?.rewardMean ?? null,
     rewardLast: steps[steps.length - 1]?.rewardMean ?? null,
+    logprobGap: mean(steps.map((r) => r.logprobGap).filter((x): x is number => x !== undefined)),
   };
 }
 
@@ -77,6 +82,10 @@ export function summaryTable(s: Summary): string {
       `${s.rewardFirst?.toFixed(3) ?? "-"} -> ${s.rewardLast?.toFixed(3) ?? "-"}`,
     ],
     ["steps", String(s.steps)],
+    [
+      "engine vs trainer log-prob gap",
+      s.logprobGap === null ? "-" : `${s.logprobGap.toFixed(4)} per token (mean)`,
+    ],
     ["time", `${(s.seconds / 60).toFixed(1)} min`],
     ["episodes (this session)", `${s.episodes} (${s.episodesPerSecond.toFixed(2)}/s)`],
     ["not answered, by reason", failures || "none"],

@@ -62,6 +62,13 @@ export const METRICS: readonly MetricSpec[] = [
   hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop"),
   hub("l0_learner_grad_norm", "gauge", "Gradient norm (before clipping) at the last step.", [], "loop"),
   hub("l0_learner_entropy", "gauge", "Mean token entropy of the policy at the last step.", [], "loop"),
+  hub(
+    "l0_learner_logprob_gap",
+    "gauge",
+    "Mean absolute trainer-vs-engine log-prob difference per token at the last step.",
+    [],
+    "loop",
+  ),
   hub("l0_trainer_step_seconds", "gauge", "Wall time of the last step (rollout + train).", [], "loop"),
   hub("l0_trainer_train_seconds", "gauge", "Wall time of the last Learner.Train call.", [], "loop"),
   hub(

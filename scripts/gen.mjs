@@ -246,6 +246,7 @@ import type { V1ObjectMeta } from "@kubernetes/client-node";
 
 `;
 const crdIndex = [];
+let resolvedRunSchema;
 for (const f of crdFiles) {
   for (const doc of parseAllDocuments(readFileSync(f, "utf8"))) {
     const crd = doc.toJS();
@@ -270,6 +271,7 @@ for (const f of crdFiles) {
       };
       crdOut += (await compile({ ...toJsonSchema(sub), title: typeName }, typeName, opts)) + "\n";
       if (part === "spec") {
+        if (kind === "TrainingRun") resolvedRunSchema = toResolvedSchema(sub);
         const resolvedName = `Resolved${typeName}`;
         const resolved = toJsonSchema(toResolvedSchema(sub));
         crdOut += (await compile({ ...resolved, title: resolvedName }, resolvedName, opts)) + "\n";
@@ -304,6 +306,13 @@ export interface ${kind}List {
 }
 crdOut += `/** API coordinates of every CRD in crds/. */\nexport const CRDS = {\n${crdIndex.join("\n")}\n} as const;\n`;
 writeFileSync(join(gen, "crds", "index.ts"), crdOut);
+
+// The resolved TrainingRun spec's schema (defaults kept, defaulted fields required) for the
+// learner, which checks run.json against it at start (images/trainer/learner/runschema.py).
+if (resolvedRunSchema) {
+  mkdirSync(join(gen, "schema"), { recursive: true });
+  writeFileSync(join(gen, "schema", "trainingrun_spec.schema.json"), JSON.stringify(resolvedRunSchema));
+}
 
 writeFileSync(stampFile, stamp);
 console.error(

@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   tini                  # a real init: the worker image's PID 1 reaps orphans
   python3-torch         # learner (CPU path)
   python3-grpcio python3-protobuf python3-grpc-tools python3-numpy
+  python3-prometheus-client  # the learner's /metrics
   libopenblas0-pthread  # without it Debian's torch uses the reference BLAS (~7x slower)
   prometheus            # monitoring end-to-end tests and promtool
   util-linux            # prlimit, setpriv (per-kernel uids in the sandbox)

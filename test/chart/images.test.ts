@@ -103,6 +103,7 @@ describe("images: Dockerfile conventions", function () {
     const text = read("images/trainer/Dockerfile");
     expect(text).to.match(/ARG TORCH_IMAGE=pytorch\/pytorch:[\d.]+-cuda[\d.]+-cudnn\d+-runtime/);
     expect(text).to.match(/transformers==\d/);
+    expect(text).to.match(/prometheus-client==\d/); // the learner's /metrics
     expect(text).to.include("COPY --from=build /usr/local/bin/node");
     expect(text).to.include("COPY images/trainer/learner");
     // Stubs from the grpcio-tools that matches the pinned protobuf (Debian's protoc 3.x stubs are
@@ -111,6 +112,8 @@ describe("images: Dockerfile conventions", function () {
     expect(pin("grpcio-tools")).to.equal(pin("grpcio"));
     expect(text).to.include("python3 -m grpc_tools.protoc");
     expect(text).not.to.include("/src/gen/python");
+    // The resolved TrainingRun's schema, which the learner checks run.json against at start.
+    expect(text).to.include("COPY --from=build /src/gen/schema ./gen/schema");
   });
 
   describe("the checks catch what they are for", () => {

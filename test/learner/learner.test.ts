@@ -213,7 +213,6 @@ describe("learner", function () {
           { ...demo, samplerLogprobs: [-0.5, -0.5, -0.5], advantage: 1, trajectoryId: "a" },
           { ...demo, responseTokenIds: [120, 121, 257], samplerLogprobs: [-3, -3, -3], advantage: -1 },
         ],
-        loss: { klCoef: 0.1 },
       };
       const saved = await client.save(join(dir, "ckpt"));
       const a = await client.train(batch);

@@ -25,6 +25,7 @@ class StandInLearner {
       kl: 0.01,
       entropy: 1,
       gradNorm: 2,
+      logprobGap: 0.02,
       policyVersion: this.version,
       seconds: 0.1,
     } as l0.v1.TrainResponse);

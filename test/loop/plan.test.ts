@@ -13,6 +13,7 @@ import {
   inputFiles,
   localEnv,
   trainerPlan,
+  trainerPlans,
   workerPlan,
 } from "../../local/plan.js";
 
@@ -76,7 +77,12 @@ describe("l0 local plans", () => {
       L0_TRAINER_ATTEMPT: "0",
       L0_TRAINER_HOST: "127.0.0.1",
     });
-    expect(p.env).not.to.have.property("MASTER_ADDR");
+    expect(p.env).to.include({
+      NNODES: "1",
+      NODE_RANK: "0",
+      MASTER_ADDR: "127.0.0.1",
+      L0_LEARNER_DEVICE: "cpu",
+    });
     // A restart after a crash is the Job's next attempt.
     expect(trainerPlan(r, paths, ports, 2).env).to.include({ L0_TRAINER_ATTEMPT: "2" });
   });
@@ -135,6 +141,21 @@ describe("l0 local plans", () => {
     });
   });
 
+  it("runs one trainer process per trainer pod, the others following the first (spec.trainer.nodes)", () => {
+    const r = run();
+    r.spec.trainer.nodes = 2;
+    const [lead, other, ...rest] = trainerPlans(r, paths, { ...ports, rendezvous: 4444 });
+    expect(rest).to.have.length(0);
+    expect(lead!.env).to.include({ NNODES: "2", NODE_RANK: "0", MASTER_PORT: "4444" });
+    expect(other!.env).to.include({
+      NNODES: "2",
+      NODE_RANK: "1",
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: "4444",
+    });
+    expect([other!.name, other!.logFile]).to.deep.equal(["trainer-1", "/r/logs/trainer-1.log"]);
+  });
+
   it("refuses a reference-valued variable it has no local value for, naming it", () => {
     expect(() =>
       localEnv([{ name: "X", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }], {}),
@@ -143,7 +164,7 @@ describe("l0 local plans", () => {
       localEnv(
         [
           { name: "A", value: "1" },
-          { name: "NNODES", value: "2" },
+          { name: "L0_WORKER_SEARCH_KEY_FILE", value: "/secret/key" },
         ],
         {},
         { B: "2" },

@@ -9,11 +9,11 @@ import { formatSummary, parseHistory, summarize, summaryTable } from "../../loca
 
 const HISTORY = [
   { kind: "eval", step: 0, policyVersion: 5, unixMs: 1, accuracy: 0.25 },
-  { kind: "step", step: 1, policyVersion: 6, unixMs: 2, rewardMean: 0.2 },
+  { kind: "step", step: 1, policyVersion: 6, unixMs: 2, rewardMean: 0.2, logprobGap: 0.01 },
   { kind: "step", step: 2, policyVersion: 7, unixMs: 3, rewardMean: 0.3 },
   "{ cut by a crash",
   // resumed from step 1: step 2 again, the last record wins
-  { kind: "step", step: 2, policyVersion: 7, unixMs: 4, rewardMean: 0.4 },
+  { kind: "step", step: 2, policyVersion: 7, unixMs: 4, rewardMean: 0.4, logprobGap: 0.03 },
   { kind: "eval", step: 2, policyVersion: 7, unixMs: 5, accuracy: 0.6 },
 ]
   .map((r) => (typeof r === "string" ? r : JSON.stringify(r)))
@@ -34,6 +34,7 @@ describe("l0 local report", () => {
     const table = summaryTable(s);
     expect(table).to.match(/held-out accuracy\s+25\.0% -> 60\.0%/);
     expect(table).to.match(/max_turns 8, sandbox_failure 2/);
+    expect(table).to.match(/engine vs trainer log-prob gap\s+0\.0200 per token/);
     // --output json|yaml: the same object, for scripts.
     expect(JSON.parse(formatSummary(s, "json"))).to.deep.equal(s);
     expect(parse(formatSummary(s, "yaml"))).to.deep.equal(s);

@@ -27,7 +27,24 @@ from .log import Logger  # noqa: E402
 # bad flag answer at once.
 
 
-def build_trainer(cfg, tok):
+def torch_device(cfg, layout) -> str:
+    """cpu, or this process's GPU; CUDA asked for (the run's spec.trainer.gpusPerNode > 0, or
+    --device cuda) and absent stops the learner here, before anything is built."""
+    import torch
+
+    if cfg.device == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise ValueError(f"device cuda (spec.trainer.gpusPerNode > 0 or --device cuda): this torch "
+                         f"{torch.__version__} sees no usable GPU (torch.cuda.is_available() is false); "
+                         "give the trainer GPUs, or set spec.trainer.gpusPerNode: 0 for the CPU path")
+    if layout.local_rank >= torch.cuda.device_count():
+        raise ValueError(f"LOCAL_RANK {layout.local_rank}: only {torch.cuda.device_count()} GPUs are visible")
+    torch.cuda.set_device(layout.local_rank)
+    return f"cuda:{layout.local_rank}"
+
+
+def build_trainer(cfg, tok, device: str):
     import torch
 
     from .model import ModelConfig, TinyGPT, load_hf
@@ -36,38 +53,80 @@ def build_trainer(cfg, tok):
     torch.manual_seed(cfg.seed)
     if cfg.model == "tiny":
         model = TinyGPT(ModelConfig(vocab_size=tok.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                                    n_head=cfg.n_head, n_embd=cfg.n_embd)).to(cfg.device)
+                                    n_head=cfg.n_head, n_embd=cfg.n_embd)).to(device)
     else:
-        model = load_hf(cfg.model, cfg.device)
+        model = load_hf(cfg.model, device)
     settings = TrainSettings(
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, kl_coef=cfg.kl_coef,
         clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation,
         max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
     )
-    return Trainer(model, settings, cfg.model, cfg.device, share_prefix=cfg.share_prefix)
+    # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast), and each
+    # step checked to fit before it runs.
+    cuda = device.startswith("cuda")
+    return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix, autocast_bf16=cuda,
+                   check_memory=memory_check(model, device) if cuda else None)
 
 
-def warm_start(cfg, trainer, tok, log: Logger) -> None:
+def memory_check(model, device: str):
+    import torch
+
+    from .memory import Shape, check_fits
+
+    c = getattr(getattr(model, "lm", model), "config")
+    shape = Shape(parameters=sum(p.numel() for p in model.parameters()),
+                  layers=int(getattr(c, "num_hidden_layers", None) or getattr(c, "n_layer")),
+                  hidden=int(getattr(c, "hidden_size", None) or getattr(c, "n_embd")), vocab=int(c.vocab_size))
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    # The weights are replicated on every rank (no sharding yet: docs/gpu.md), so one shard.
+    return lambda tokens: check_fits(shape, tokens, shards=1, checkpointing=not hasattr(c, "n_embd"),
+                                     device_bytes=total)
+
+
+def follow(cfg, layout, log: Logger) -> int:
+    """A rank other than 0: the same model, running each call rank 0 sends until it stops."""
+    from . import dist
+    from .service import follower_ops
+    from .tokenizer import ByteTokenizer
+
+    device = torch_device(cfg, layout)
+    dist.init(layout, device, cfg.dist_timeout_s)
+    trainer = build_trainer(cfg, ByteTokenizer(), device)
+    if cfg.model == "tiny":
+        dist.broadcast_state(trainer)
+    log.always("learner rank ready", rank=layout.rank, world_size=layout.world_size, device=device)
+    try:
+        dist.follow(follower_ops(trainer), lambda op, e: log.warn("call refused", op=op, error=str(e)))
+    except Exception as e:  # noqa: BLE001 - rank 0 or another rank is gone: this attempt is over
+        log.error("process group broken; exiting", rank=layout.rank, error=repr(e))
+        return 1
+    log.info("rank 0 stopped the group", rank=layout.rank)
+    dist.shutdown(layout)
+    return 0
+
+
+def warm_start(cfg, steps, tok, log: Logger) -> None:
     from .sft import batches, read_jsonl
 
     data = read_jsonl(cfg.sft_data, tok)
-    steps = cfg.sft_epochs * -(-len(data) // cfg.sft_batch_size)
+    total = cfg.sft_epochs * -(-len(data) // cfg.sft_batch_size)
     log.info("supervised warm-start", file=cfg.sft_data, demonstrations=len(data), epochs=cfg.sft_epochs,
-             steps=steps)
+             steps=total)
     for i, b in enumerate(batches(data, cfg.sft_batch_size, cfg.sft_epochs, cfg.seed)):
-        out = trainer.sft(b, cfg.sft_learning_rate)
-        if i % 5 == 0 or i == steps - 1:  # `l0 local` shows these as the warm start's progress
-            log.info("supervised step", step=i + 1, steps=steps, loss=round(out["loss"], 4),
+        out = steps.run("sft", b, cfg.sft_learning_rate)
+        if i % 5 == 0 or i == total - 1:  # `l0 local` shows these as the warm start's progress
+            log.info("supervised step", step=i + 1, steps=total, loss=round(out["loss"], 4),
                      version=out["policy_version"])
 
 
-def start(cfg, token: str, log: Logger):
-    """Builds and starts everything; returns the gRPC server, the engine's HTTP server, the engine
-    and the probe server (each None when off; --role inference runs no gRPC server)."""
-    from . import checkpoint
+def start(cfg, token: str, log: Logger, layout):
+    """Rank 0: builds and starts everything; returns the gRPC server, the engine's HTTP server,
+    the engine, the probe server (each None when off; --role inference runs no gRPC server) and
+    the lockstep the other ranks follow."""
+    from . import dist
     from .engine import Api, Engine, make_server
     from .metrics import Metrics, make_probe_server
-    from .service import LearnerService, make_grpc_server
+    from .service import LearnerService, make_grpc_server, trainer_ops
     from .tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
@@ -78,7 +137,13 @@ def start(cfg, token: str, log: Logger):
         probes = make_probe_server(metrics, cfg.metrics_host, cfg.metrics_port,
                                    lambda: None if ready.is_set() else "starting")
         threading.Thread(target=probes.serve_forever, name="probes", daemon=True).start()
-    trainer = build_trainer(cfg, tok)
+    device = torch_device(cfg, layout)
+    dist.init(layout, device, cfg.dist_timeout_s)
+    trainer = build_trainer(cfg, tok, device)
+    # Every rank starts from the same weights: the tiny model's seeded init is sent from rank 0
+    # (cheap); a Hugging Face model is the same checkpoint on every rank already.
+    if cfg.model == "tiny":
+        dist.broadcast_state(trainer)
     engine = http = None
     base_url = ""
     if cfg.engine_port >= 0 and cfg.model == "tiny":
@@ -89,11 +154,12 @@ def start(cfg, token: str, log: Logger):
     if inference:
         # Serves nothing trained here: -1 until the sidecar loads the first exported version.
         trainer.version = -1
+    steps = dist.Lockstep(trainer_ops(trainer, engine))
     if cfg.load_dir and not inference:
-        version, step = checkpoint.load(trainer, cfg.load_dir, engine.gen if engine else None)
+        version, step = steps.run("load", cfg.load_dir)
         log.info("checkpoint loaded", dir=cfg.load_dir, version=version, step=step)
     if cfg.sft_data and not inference:
-        warm_start(cfg, trainer, tok, log)
+        warm_start(cfg, steps, tok, log)
     if cfg.min_version > trainer.version and not inference:
         log.info("policy version raised", version=cfg.min_version, was=trainer.version)
         trainer.version = cfg.min_version
@@ -107,14 +173,15 @@ def start(cfg, token: str, log: Logger):
     metrics.set("l0_learner_policy_version", trainer.version)
     server, port = None, -1
     if not inference:
-        service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, cfg.device, metrics)
+        service = LearnerService(trainer, token, log, engine, base_url, cfg.export_dir, device, metrics, steps)
         server, port = make_grpc_server(service, cfg.host, cfg.port)
         server.start()
     ready.set()
     log.always("learner ready", role=cfg.role, grpc_port=port, engine_url=base_url, model=cfg.model,
                metrics_port=probes.server_address[1] if probes else -1,
-               parameters=trainer.parameters_count(), version=trainer.version, device=cfg.device)
-    return server, http, engine, probes
+               parameters=trainer.parameters_count(), version=trainer.version, device=device,
+               world_size=layout.world_size)
+    return server, http, engine, probes, steps
 
 
 # Exit codes shared by every `l0` program (lib/run-main.ts EXIT): 1 a crash (retried), 2 the
@@ -156,12 +223,18 @@ def main(argv=None) -> int:
     log.info("learner starting", config={k: v for k, v in vars(cfg).items()})  # the token itself is in a file
     torch.set_num_threads(cfg.threads)
 
+    from . import dist
+
     try:
-        server, http, engine, probes = start(cfg, token, log)
+        layout = dist.layout_from_env()
+        if layout.rank > 0:
+            return follow(cfg, layout, log)
+        server, http, engine, probes, steps = start(cfg, token, log, layout)
     except Exception as e:  # noqa: BLE001 - every start failure is classified and reported in one line
         code = start_failure_code(e)
         log.error("cannot start", error=f"{type(e).__name__}: {e}", exit_code=code)
-        sys.stderr.write(f"learner: cannot start: {type(e).__name__}: {e}\n")
+        sys.stderr.write(f"learner: cannot start: {type(e).__name__}: {e}
+")
         return code
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,6 +249,8 @@ def main(argv=None) -> int:
         engine.close()
     if probes is not None:
         probes.shutdown()
+    steps.stop()
+    dist.shutdown(layout)
     log.info("shutdown complete")
     return 0
 

@@ -1,7 +1,9 @@
 """The learner's configuration: a dataclass, its argparse flags (each also read from
 L0_LEARNER_<FLAG> in the environment), and the parts of the TrainingRun (`--run-config`, the
-run.json the operator mounts) that set the model and the loss. Precedence: flag, environment,
-run config, default."""
+resolved run.json the operator mounts, checked against the CRD's schema at start) that set the
+model, the loss and the device. Precedence: flag, environment, run config, then the learner's
+own defaults below; the loss settings the CRD defines have no default here: without a run config
+they come from the CRD's schema (runschema.defaults), so no CRD default is restated."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +11,8 @@ import json
 import os
 from dataclasses import dataclass, fields
 from typing import List, Optional
+
+from . import runschema
 
 ENV_PREFIX = "L0_LEARNER_"
 
@@ -29,21 +33,22 @@ class LearnerConfig:
     engine_require_token: bool = False  # the engine also wants the run token (Authorization: Bearer)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = -1  # /metrics, /healthz, /readyz; -1 = off, 0 = a free port
-    device: str = "cpu"
+    device: str = ""  # cpu or cuda; "" = from the run (cuda when spec.trainer.gpusPerNode > 0), else cpu
     threads: int = 1
+    dist_timeout_s: float = 1800.0  # every torch.distributed collective (RANK/WORLD_SIZE from the environment)
     seed: int = 0
     # The tiny CPU model.
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 128
     block_size: int = 1024
-    # Optimizer and loss (TrainingRun spec.algorithm fills these when given).
-    learning_rate: float = 1e-6
+    # Optimizer and loss: spec.algorithm sets these (None: not given by flag or environment).
+    learning_rate: Optional[float] = None
+    kl_coef: Optional[float] = None
+    clip_low: Optional[float] = None
+    clip_high: Optional[float] = None
+    aggregation: Optional[str] = None
     weight_decay: float = 0.0
-    kl_coef: float = 0.001
-    clip_low: float = 0.2
-    clip_high: float = 0.28
-    aggregation: str = "token_mean"
     max_grad_norm: float = 1.0
     micro_batch_tokens: int = 8192
     share_prefix: bool = True  # compute a prompt prefix the rows/requests share once (tiny model)
@@ -68,15 +73,20 @@ HELP = {
     "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
     "engine_port": "port of the OpenAI-compatible engine (CPU path; 0 = a free port, -1 = off)",
     "engine_batch_wait_ms": "after a request arrives, how long the engine waits for more to batch with it",
-    "engine_require_token": "true: the engine also requires the run token (Authorization: Bearer), like vLLM's --api-key",
+    "engine_require_token": "true: the engine also requires the run token (Authorization: Bearer), "
+    "like vLLM's --api-key",
     "served_model_name": "model name the engine answers to (default: --model)",
     "aggregation": "token_mean or sequence_mean",
+    "device": "cpu or cuda (default: cuda when the run's spec.trainer.gpusPerNode > 0, else cpu); "
+    "cuda without a usable GPU stops the learner at start",
     "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",
     "share_prefix": "true: Train/Sft compute the prompt prefix a micro-batch's rows share once, and the engine "
     "caches the system prompt's keys/values per policy version (tiny model; same numbers, less work)",
     "sft_data": "JSONL of demonstrations to warm-start on before serving: "
     '{"messages": [...]} or {"prompt_token_ids": [...], "response_token_ids": [...]}',
     "load_dir": "checkpoint directory to resume from at start",
+    "dist_timeout_s": "with WORLD_SIZE > 1 (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): "
+    "the longest any collective may wait, the other ranks' wait for rank 0's next call included",
     "export_dir": "default directory for ExportWeights",
     "weights_root": "--role inference: load only exported versions under this directory (the sidecar's root)",
     "min_version": "the policy version starts at least here, after --load-dir and the warm start (a restarted "
@@ -84,6 +94,7 @@ HELP = {
 }
 CHOICES = {
     "role": ["learner", "inference"],
+    "device": ["cpu", "cuda"],
     "aggregation": ["token_mean", "sequence_mean"],
     "log_level": ["error", "warn", "info", "debug"],
 }
@@ -107,17 +118,24 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"must be true or false, got {text!r}")
 
 
-def _type(default):
-    return parse_bool if isinstance(default, bool) else type(default)
+# Fields without a default here: their type.
+TYPES = {"learning_rate": float, "kl_coef": float, "clip_low": float, "clip_high": float, "aggregation": str}
+
+
+def _type(f):
+    if f.name in TYPES:
+        return TYPES[f.name]
+    return parse_bool if isinstance(f.default, bool) else type(f.default)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="learner", description="L0 learner: policy-gradient gRPC service (+ CPU engine)")
     for f in fields(LearnerConfig):
         flag = "--" + f.name.replace("_", "-")
-        p.add_argument(flag, type=_type(f.default), default=None, choices=CHOICES.get(f.name),
+        default = f"default {f.default!r}" if f.default is not None else "default: the run's spec.algorithm"
+        p.add_argument(flag, type=_type(f), default=None, choices=CHOICES.get(f.name),
                        help=f"{HELP.get(f.name, f.name.replace('_', ' '))} (env {ENV_PREFIX}{f.name.upper()}, "
-                            f"default {f.default!r})")
+                            f"{default})")
     return p
 
 
@@ -134,39 +152,39 @@ def read_run_config(path: str) -> dict:
         return yaml.safe_load(text)
 
 
-def from_run(run: dict, source: str) -> dict:
-    """The config values a TrainingRun sets, with errors naming the field."""
-    if not isinstance(run, dict) or not isinstance(run.get("spec"), dict):
-        raise ValueError(f"{source}: spec: missing")
-    spec = run["spec"]
-    out = {}
-    name = (spec.get("model") or {}).get("name")
-    if name:
-        out["model"] = name
-    for k, field in ALGORITHM_FIELDS.items():
-        v = (spec.get("algorithm") or {}).get(k)
-        if v is not None:
-            out[field] = v
+def from_run(run: dict, source: str, schema: dict) -> dict:
+    """The config values a resolved TrainingRun sets; ValueError naming every bad field."""
+    spec = runschema.check_run(run, source, schema)
+    out = {field: spec["algorithm"][k] for k, field in ALGORITHM_FIELDS.items()}
+    out["model"] = spec["model"]["name"]
+    out["device"] = "cuda" if spec["trainer"]["gpusPerNode"] > 0 else "cpu"
     return out
+
+
+def standalone(schema: dict) -> dict:
+    """No run config: the loss settings are the CRD's defaults, read from its schema."""
+    algorithm = runschema.defaults(schema, "algorithm")
+    return {field: algorithm[k] for k, field in ALGORITHM_FIELDS.items()}
 
 
 def load_config(argv: Optional[List[str]] = None, env: Optional[dict] = None) -> LearnerConfig:
     env = os.environ if env is None else env
     args = vars(build_parser().parse_args(argv))
-    values = {}
+    schema = runschema.load_schema()
     run_path = args.get("run_config") or env.get(ENV_PREFIX + "RUN_CONFIG")
-    if run_path:
-        values.update(from_run(read_run_config(run_path), run_path))
+    values = from_run(read_run_config(run_path), run_path, schema) if run_path else standalone(schema)
     for f in fields(LearnerConfig):
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
             try:
-                values[f.name] = _type(f.default)(raw)
+                values[f.name] = _type(f)(raw)
             except ValueError as e:
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}: must be {type(f.default).__name__}, got {raw!r}") from e
+                kind = "bool" if _type(f) is parse_bool else _type(f).__name__
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}: must be {kind}, got {raw!r}") from e
         if args.get(f.name) is not None:
             values[f.name] = args[f.name]
     cfg = LearnerConfig(**values)
+    cfg.device = cfg.device or "cpu"
     for name, allowed in CHOICES.items():  # flags are checked by argparse; env and run config here
         if getattr(cfg, name) not in allowed:
             raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")

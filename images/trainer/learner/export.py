@@ -99,7 +99,8 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
     target.parent.mkdir(parents=True, exist_ok=True)
     # A transformers model is exported under its own names (what vLLM/SGLang load), not ours.
     inner = getattr(model, "lm", model)
-    named = {n: p.detach() for n, p in inner.named_parameters()}
+    serve = getattr(model, "serve_dtype", None)  # fp32 master weights go out in the checkpoint's dtype
+    named = {n: p.detach().to(serve) if serve else p.detach() for n, p in inner.named_parameters()}
     shards = plan_shards([(n, t.numel() * t.element_size()) for n, t in named.items()],
                          shard_bytes or DEFAULT_SHARD_BYTES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))

@@ -1,10 +1,11 @@
-"""The learner's Prometheus metrics (text exposition written by hand: no client library in
-Debian's Python set) and the probe server: /metrics, /healthz, /readyz. Labels are bounded."""
+"""The learner's Prometheus metrics (prometheus_client, on a registry of its own) and the probe
+server: /metrics, /healthz, /readyz. Labels are bounded."""
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 GAUGES = {
     "l0_learner_policy_version": "Version of the policy the learner holds (+1 per optimizer step).",
@@ -14,6 +15,7 @@ GAUGES = {
     "l0_learner_clip_fraction": "Fraction of trained tokens clipped in the last Train step.",
     "l0_learner_entropy": "Mean policy entropy over trained tokens in the last Train step.",
     "l0_learner_grad_norm": "Gradient norm (before clipping) of the last step.",
+    "l0_learner_logprob_gap": "Mean |trainer - engine| log-prob over the last Train step's tokens.",
     "l0_learner_engine_running_rows": "Rows in the engine's running batch.",
 }
 COUNTERS = {
@@ -27,20 +29,21 @@ COUNTERS = {
 
 
 class Metrics:
+    """The learner's series on its own prometheus_client registry (no global state)."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.gauges: Dict[str, float] = {k: 0.0 for k in GAUGES}
-        self.counters: Dict[Tuple[str, Tuple[str, ...]], float] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._gauges = {k: Gauge(k, h, registry=self.registry) for k, h in GAUGES.items()}
+        self._counters = {k: Counter(k, h, labels, registry=self.registry) for k, (h, labels) in COUNTERS.items()}
 
     def set(self, name: str, value: float) -> None:
         assert name in GAUGES, name
-        with self._lock:
-            self.gauges[name] = float(value)
+        self._gauges[name].set(float(value))
 
     def inc(self, name: str, value: float = 1.0, *labels: str) -> None:
         assert name in COUNTERS and len(labels) == len(COUNTERS[name][1]), name
-        with self._lock:
-            self.counters[(name, labels)] = self.counters.get((name, labels), 0.0) + value
+        c = self._counters[name]
+        (c.labels(*labels) if labels else c).inc(value)
 
     def observe_step(self, kind: str, out: dict) -> None:
         self.inc("l0_learner_steps_total", 1, kind)
@@ -49,23 +52,11 @@ class Metrics:
         self.set("l0_learner_policy_version", out["policy_version"])
         self.set("l0_learner_grad_norm", out["grad_norm"])
         if kind == "train":
-            for k in ("loss", "kl", "clip_fraction", "entropy"):
+            for k in ("loss", "kl", "clip_fraction", "entropy", "logprob_gap"):
                 self.set(f"l0_learner_{k}", out[k])
 
     def render(self) -> str:
-        lines = []
-        with self._lock:
-            for name, help_ in GAUGES.items():
-                lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {self.gauges[name]!r}"]
-            for name, (help_, label_names) in COUNTERS.items():
-                lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
-                series = [(lab, v) for (n, lab), v in sorted(self.counters.items()) if n == name]
-                if not series and not label_names:
-                    series = [((), 0.0)]
-                for labels, v in series:
-                    sel = ",".join(f'{k}="{val}"' for k, val in zip(label_names, labels))
-                    lines.append(f"{name}{{{sel}}} {v!r}" if sel else f"{name} {v!r}")
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
 
 def make_probe_server(metrics: Metrics, host: str, port: int, ready=lambda: None) -> ThreadingHTTPServer:
@@ -86,7 +77,7 @@ def make_probe_server(metrics: Metrics, host: str, port: int, ready=lambda: None
         def do_GET(self):
             path = self.path.split("?")[0]
             if path == "/metrics":
-                self._send(200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+                self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 self._send(200, "ok\n")
             elif path == "/readyz":

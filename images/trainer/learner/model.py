@@ -151,30 +151,38 @@ class TinyGPT(nn.Module):
 class HFPolicy(nn.Module):
     """A transformers causal LM behind TinyGPT's calling convention (logits, cache)."""
 
-    def __init__(self, lm: nn.Module, name: str) -> None:
+    def __init__(self, lm: nn.Module, name: str, serve_dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
         self.lm = lm
         self.name = name
+        # The checkpoint's own dtype (e.g. bf16): exports are cast to it for the engines, while
+        # training keeps fp32 master weights.
+        self.serve_dtype = serve_dtype
 
     def forward(self, idx, pos=None, key_mask=None, cache=None):
         out = self.lm(input_ids=idx, attention_mask=None if key_mask is None else key_mask.long(), use_cache=False)
         return out.logits, []
 
 
-def load_hf(name: str, device: str, dtype: str = "bfloat16", gradient_checkpointing: bool = True) -> HFPolicy:
-    """GPU path: any Hugging Face causal LM by id or local path, in bf16. NOT exercised by the
-    CPU tests (transformers is not installed here); FSDP across trainer pods is not done yet."""
+def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPolicy:
+    """GPU path: any Hugging Face causal LM by id or local path. The weights are loaded in fp32
+    (the master copy AdamW updates: in bf16, a 1e-6 step rounds to nothing for most weights);
+    the Trainer runs the forward under bf16 autocast. Not run on a GPU yet (docs/gpu.md); the CPU
+    tests replace transformers with a stand-in."""
     try:
         import transformers  # noqa: PLC0415 - only the GPU path may need it
     except ImportError as e:
         raise ImportError(f"model {name!r} needs the transformers package, which is not installed here "
                           f"(the GPU trainer image has it; \"tiny\" is the built-in CPU model)") from e
 
-    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=getattr(torch, dtype))
+    served = getattr(transformers.AutoConfig.from_pretrained(name), "torch_dtype", None)
+    if isinstance(served, str):
+        served = getattr(torch, served, None)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32)
     if gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     lm.config.use_cache = False
-    return HFPolicy(lm.to(device), name)
+    return HFPolicy(lm.to(device), name, served if served in (torch.bfloat16, torch.float16) else None)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -12,18 +12,15 @@ import grpc
 
 from l0.v1 import common_pb2, learner_pb2, learner_pb2_grpc, weights_pb2
 
-from . import checkpoint
+from . import checkpoint, dist
 from . import export as export_mod
 from .batch import BatchError, from_proto
 from .log import Logger
+from .memory import StepTooLarge
 from .metrics import Metrics
-from .train import NonFiniteError, TrainSettings
+from .train import NonFiniteError
 
 ERROR_TRAILER = "l0-error-bin"
-AGGREGATIONS = {
-    learner_pb2.LOSS_AGGREGATION_TOKEN_MEAN: "token_mean",
-    learner_pb2.LOSS_AGGREGATION_SEQUENCE_MEAN: "sequence_mean",
-}
 
 
 def _abort(context, code, message: str, reason: str, violations=()):
@@ -34,28 +31,37 @@ def _abort(context, code, message: str, reason: str, violations=()):
     context.abort(code, message)
 
 
-def settings_for(base: TrainSettings, cfg: learner_pb2.LossConfig) -> TrainSettings:
-    """Per-call overrides: zero values keep the configured ones; disable_kl turns KL off."""
-    s = TrainSettings(**vars(base))
-    if cfg.learning_rate:
-        s.learning_rate = cfg.learning_rate
-    if cfg.kl_coef:
-        s.kl_coef = cfg.kl_coef
-    if cfg.disable_kl:
-        s.kl_coef = 0.0
-    if cfg.clip_low:
-        s.clip_low = cfg.clip_low
-    if cfg.clip_high:
-        s.clip_high = cfg.clip_high
-    if cfg.aggregation:
-        s.aggregation = AGGREGATIONS.get(cfg.aggregation, f"enum value {cfg.aggregation}")
-    return s
+def trainer_ops(trainer, engine=None) -> dict:
+    """The calls every rank runs in lockstep (dist.Lockstep), as rank 0 runs them. Rank 0 holds
+    the whole model on CPU, so it alone writes checkpoints and exports; a load is broadcast."""
+    gen = engine.gen if engine else None
+
+    def load(directory: str):
+        try:
+            return checkpoint.load(trainer, directory, gen)
+        finally:  # the other ranks wait for the state either way
+            dist.broadcast_state(trainer)
+
+    def export(directory: str, name: str, shard_bytes: int):
+        with trainer.writing():
+            return export_mod.export(trainer.model, trainer.version, directory, name, shard_bytes)
+
+    return {"train": trainer.train, "sft": trainer.sft, "load": load, "export": export,
+            "save": lambda directory: checkpoint.save(trainer, directory, gen)}
+
+
+def follower_ops(trainer) -> dict:
+    """The same calls on the other ranks: the steps, and the state a load broadcasts."""
+    return {"train": trainer.train, "sft": trainer.sft, "load": lambda _dir: dist.broadcast_state(trainer),
+            "save": lambda _dir: None, "export": lambda *_: None}
 
 
 class LearnerService(learner_pb2_grpc.LearnerServicer):
     def __init__(self, trainer, token: str, logger: Logger, engine=None, base_url: str = "",
-                 export_dir: str = "", device: str = "cpu", metrics: Metrics = None) -> None:
+                 export_dir: str = "", device: str = "cpu", metrics: Metrics = None,
+                 steps: dist.Lockstep = None) -> None:
         self.trainer, self.engine, self.base_url = trainer, engine, base_url
+        self.steps = steps or dist.Lockstep(trainer_ops(trainer, engine))
         self.metrics = metrics or Metrics()
         self.want = f"Bearer {token}".encode("utf-8")
         self.logger, self.export_dir, self.device = logger, export_dir, device
@@ -80,6 +86,10 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
             except checkpoint.CheckpointError as e:
                 self.metrics.inc("l0_learner_rejected_total", 1, "BadCheckpoint")
                 _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e), "BadCheckpoint")
+            except StepTooLarge as e:
+                self.logger.warn("step refused", method=fn.__name__, error=str(e))
+                self.metrics.inc("l0_learner_rejected_total", 1, "StepTooLarge")
+                _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(e), "StepTooLarge")
             except NonFiniteError as e:
                 self.logger.warn("step skipped", method=fn.__name__, error=str(e))
                 self.metrics.inc("l0_learner_rejected_total", 1, "NonFiniteGradient")
@@ -93,19 +103,19 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
 
     @_guard
     def Train(self, request, context):
-        s = settings_for(self.trainer.settings, request.loss)
-        out = self.trainer.train(from_proto(request.samples), s, step=request.step)
+        out = self.steps.run("train", from_proto(request.samples), None, request.step)
         self.metrics.observe_step("train", out)
         self.metrics.set("l0_learner_step", self.trainer.step)
         self.logger.info("trained", step=self.trainer.step, version=out["policy_version"],
                          samples=len(request.samples), loss=out["loss"], kl=out["kl"],
-                         grad_norm=out["grad_norm"], tokens_per_second=round(out["tokens_per_second"], 1))
+                         grad_norm=out["grad_norm"], logprob_gap=out["logprob_gap"],
+                         tokens_per_second=round(out["tokens_per_second"], 1))
         return learner_pb2.TrainResponse(**out)
 
     @_guard
     def Sft(self, request, context):
         lr = request.learning_rate if math.isfinite(request.learning_rate) else -1.0
-        out = self.trainer.sft(from_proto(request.samples), lr or None)
+        out = self.steps.run("sft", from_proto(request.samples), lr or None)
         self.metrics.observe_step("sft", out)
         self.logger.info("supervised step", version=out["policy_version"], loss=out["loss"], tokens=out["tokens"])
         return learner_pb2.SftResponse(**out)
@@ -114,7 +124,7 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
     def Save(self, request, context):
         if not request.dir:
             raise BatchError([("dir", "must not be empty")])
-        path = checkpoint.save(self.trainer, request.dir, self.engine.gen if self.engine else None)
+        path = self.steps.run("save", request.dir)
         self.logger.info("checkpoint saved", dir=str(path), version=self.trainer.version, step=self.trainer.step)
         return learner_pb2.SaveResponse(dir=str(path), policy_version=self.trainer.version, step=self.trainer.step)
 
@@ -122,7 +132,7 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
     def Load(self, request, context):
         if not request.dir:
             raise BatchError([("dir", "must not be empty")])
-        version, step = checkpoint.load(self.trainer, request.dir, self.engine.gen if self.engine else None)
+        version, step = self.steps.run("load", request.dir)
         self.logger.info("checkpoint loaded", dir=request.dir, version=version, step=step)
         self.metrics.set("l0_learner_policy_version", version)
         self.metrics.set("l0_learner_step", step)
@@ -133,11 +143,10 @@ class LearnerService(learner_pb2_grpc.LearnerServicer):
         directory = request.dir or self.export_dir
         if not directory:
             raise BatchError([("dir", "must not be empty (and the learner has no --export-dir)")])
-        with self.trainer.writing():
-            path, manifest = export_mod.export(self.trainer.model, self.trainer.version, directory,
-                                               self.trainer.model_name, request.shard_bytes)
+        path, manifest = self.steps.run("export", directory, self.trainer.model_name, request.shard_bytes)
         self.logger.info("weights exported", dir=str(path), version=manifest["version"])
-        return learner_pb2.ExportWeightsResponse(dir=str(path), manifest=export_mod.manifest_to_proto(manifest, weights_pb2))
+        manifest = export_mod.manifest_to_proto(manifest, weights_pb2)
+        return learner_pb2.ExportWeightsResponse(dir=str(path), manifest=manifest)
 
     @_guard
     def Info(self, request, context):
@@ -164,5 +173,3 @@ def make_grpc_server(service: LearnerService, host: str, port: int, max_message_
     if bound == 0:
         raise OSError(f"cannot bind gRPC on {host}:{port}")
     return server, bound
-
-

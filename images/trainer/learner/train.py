@@ -10,10 +10,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from . import dist
 from . import loss as L
 from .batch import BatchError, Sample, common_prefix_length, pack, validate
 from .model import TinyGPT, entropy, token_logprobs
@@ -21,14 +22,15 @@ from .model import TinyGPT, entropy, token_logprobs
 
 @dataclass
 class TrainSettings:
-    learning_rate: float = 1e-6
-    weight_decay: float = 0.0
-    kl_coef: float = 0.001
-    clip_low: float = 0.2
-    clip_high: float = 0.28
-    aggregation: str = L.TOKEN_MEAN
-    max_grad_norm: float = 1.0
-    micro_batch_tokens: int = 8192
+    """Complete, from the learner's config (no defaults here: config.py and the CRD have them)."""
+    learning_rate: float
+    weight_decay: float
+    kl_coef: float
+    clip_low: float
+    clip_high: float
+    aggregation: str
+    max_grad_norm: float
+    micro_batch_tokens: int
 
 
 class NonFiniteError(RuntimeError):
@@ -71,8 +73,14 @@ def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> 
 
 class Trainer:
     def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu",
-                 share_prefix: bool = True) -> None:
+                 share_prefix: bool = True, autocast_bf16: bool = False,
+                 check_memory: Optional[Callable[[int], None]] = None) -> None:
+        """`autocast_bf16`: the forward runs under bf16 autocast while the weights, gradients and
+        AdamW state stay fp32 (the GPU path); off, everything is fp32 (the CPU path)."""
         self.model = model
+        self.autocast_bf16 = autocast_bf16
+        # GPU path: raises memory.StepTooLarge for a micro-batch (padded tokens) that cannot fit.
+        self.check_memory = check_memory
         self.share_prefix = share_prefix
         self.settings = settings
         self.model_name = model_name
@@ -104,6 +112,13 @@ class Trainer:
             yield
         finally:
             self.lock.release()
+
+    def _forward(self, model, rows: List[Sample]) -> torch.Tensor:
+        """Response logits, under bf16 autocast when configured (log-probs are taken in fp32)."""
+        if not self.autocast_bf16:
+            return self._response_logits(model, rows)
+        with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16):
+            return self._response_logits(model, rows)
 
     @property
     def _config(self):
@@ -163,22 +178,23 @@ class Trainer:
             weights = L.token_weights(mask, [x.group for x in samples], s.aggregation)
             self.model.train()
             self.optimizer.zero_grad(set_to_none=True)
-            sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
+            sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "gap": 0.0}
             tokens = int(mask.sum())
-            for part in pack([len(x.prompt) + len(x.response) for x in samples], s.micro_batch_tokens):
+            for part in self._my_parts(samples, s):
                 rows = [samples[i] for i in part]
                 r = max(len(x.response) for x in rows)
                 targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
-                logits = self._response_logits(self.model, rows)
+                logits = self._forward(self.model, rows)
                 lp = token_logprobs(logits, targets)
                 ref_lp = None
                 if use_kl:
                     with torch.no_grad():
-                        ref_lp = token_logprobs(self._response_logits(self.reference, rows), targets)
+                        ref_lp = token_logprobs(self._forward(self.reference, rows), targets)
                 w = weights[part, :r].to(self.device)
+                old_lp = _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device)
                 out = L.policy_loss(
                     lp,
-                    _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device),
+                    old_lp,
                     torch.tensor([x.advantage for x in rows], dtype=torch.float32, device=self.device),
                     w,
                     s.clip_low,
@@ -190,8 +206,10 @@ class Trainer:
                 with torch.no_grad():
                     m = mask[part, :r].to(self.device)
                     sums["entropy"] += float((entropy(logits) * m).sum())
+                    sums["gap"] += float(((lp - old_lp).abs() * m).sum())
                 for k in ("loss", "policy_loss", "kl", "clipped"):
                     sums[k] += float(out[k])
+            sums = self._summed(sums)
             grad_norm = self._apply(s)
             self.version += 1
             self.step = step or self.step + 1
@@ -203,6 +221,7 @@ class Trainer:
                 "kl": sums["kl"],
                 "clip_fraction": sums["clipped"] / max(tokens, 1),
                 "entropy": sums["entropy"] / max(tokens, 1),
+                "logprob_gap": sums["gap"] / max(tokens, 1),
                 "grad_norm": grad_norm,
                 "tokens": n_tok,
                 "tokens_per_second": n_tok / seconds if seconds > 0 else 0.0,
@@ -210,9 +229,27 @@ class Trainer:
                 "seconds": seconds,
             }
 
+    def _my_parts(self, samples: List[Sample], s: TrainSettings) -> List[List[int]]:
+        """This rank's micro-batches: the batch's micro-batches dealt out over the ranks. The
+        loss weights are the whole batch's, so the ranks' gradients add up to the batch's. On
+        the GPU path the largest micro-batch is checked to fit before anything runs."""
+        lengths = [len(x.prompt) + len(x.response) for x in samples]
+        parts = pack(lengths, s.micro_batch_tokens)
+        if self.check_memory is not None:
+            self.check_memory(max(len(p) * max(lengths[i] for i in p) for p in parts))
+        return parts[dist.rank()::dist.world()]
+
+    @staticmethod
+    def _summed(sums: Dict[str, float]) -> Dict[str, float]:
+        if dist.world() == 1:
+            return sums
+        t = dist.all_reduce_sum(torch.tensor(list(sums.values()), dtype=torch.float64))
+        return dict(zip(sums, t.tolist()))
+
     def _apply(self, s: TrainSettings) -> float:
-        """Clip, check and apply the accumulated gradient; on NaN/inf drop it and raise."""
+        """Sum the ranks' gradients, then clip, check and apply them; on NaN/inf drop and raise."""
         params = [p for p in self.model.parameters() if p.requires_grad]
+        dist.all_reduce_grads(params)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm))
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -239,14 +276,15 @@ class Trainer:
             self.model.train()
             self.optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
-            for part in pack([len(x.prompt) + len(x.response) for x in samples], s.micro_batch_tokens):
+            for part in self._my_parts(samples, s):
                 rows = [samples[i] for i in part]
                 r = max(len(x.response) for x in rows)
                 targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
-                lp = token_logprobs(self._response_logits(self.model, rows), targets)
+                lp = token_logprobs(self._forward(self.model, rows), targets)
                 loss = -(lp * mask[part, :r].to(self.device)).sum() / total
                 loss.backward()
                 loss_sum += float(loss)
+            loss_sum = self._summed({"loss": loss_sum})["loss"]
             grad_norm = self._apply(s)
             self.version += 1
             self.reference = None
@@ -261,5 +299,5 @@ class Trainer:
             self.model.eval()
             r = max(len(x.response) for x in samples)
             targets = _padded([x.response for x in samples], r, 0, torch.long).to(self.device)
-            lp = token_logprobs(self._response_logits(self.model, samples), targets)
+            lp = token_logprobs(self._forward(self.model, samples), targets)
             return [lp[i, : len(x.response)].tolist() for i, x in enumerate(samples)]

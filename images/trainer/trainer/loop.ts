@@ -26,6 +26,8 @@ export interface HistoryRecord {
   kl?: number;
   entropy?: number;
   gradNorm?: number;
+  /** Mean |trainer - engine| log-prob of the step's tokens (TrainResponse.logprob_gap). */
+  logprobGap?: number;
   stepSeconds?: number;
   trainSeconds?: number;
   accuracy?: number;
@@ -102,6 +104,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
       kl: trained?.kl,
       entropy: trained?.entropy,
       gradNorm: trained?.gradNorm,
+      logprobGap: trained?.logprobGap,
       stepSeconds,
     });
     o.history?.({
@@ -117,6 +120,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
       kl: trained?.kl,
       entropy: trained?.entropy,
       gradNorm: trained?.gradNorm,
+      logprobGap: trained?.logprobGap,
       stepSeconds,
       trainSeconds: trained?.seconds,
     });

@@ -20,6 +20,7 @@ import { type Batch } from "../hub/samples.js";
 import { RolloutServer } from "../hub/service.js";
 import { hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
+import { followNode, learnerDevice, nodeLayout, rankEnvs, startFollowers } from "./ranks.js";
 import { type EmbeddedWeights, startWeightService } from "../weights/embed.js";
 import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
@@ -37,6 +38,10 @@ export async function main(
   const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_TRAINER_TOKEN_FILE)");
   const run = readTrainingRun(cfg.runConfig);
+  const ranks = rankEnvs(nodeLayout(run.spec.trainer, learnerDevice(run.spec.trainer.gpusPerNode, env), env));
+  const rankFlags = { runConfig: cfg.runConfig, tokenFile: cfg.tokenFile };
+  if (ranks[0]!.RANK !== undefined && ranks[0]!.RANK !== "0")
+    return followNode(ranks, rankFlags, logger.child({ attempt: cfg.attempt }));
   // Separate inference (spec.inference): the learner runs no engine; each policy version is
   // exported and served by the weight service here, and the sidecars beside the engines pull it.
   const separate = run.spec.inference !== undefined;
@@ -92,7 +97,15 @@ export async function main(
     });
   }
 
-  const learner = await launchLearner({
+  // Global rank 0 (this pod's first process) leads; this pod's other ranks follow it.
+  const followers = startFollowers(ranks.slice(1), rankFlags, log, env);
+  shutdown.add("learner-ranks", async () => {
+    followers.stopping(); // rank 0 stops the group as it exits
+    await Promise.race([followers.exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+    followers.kill();
+  });
+  const launched = launchLearner({
+    env: { ...env, ...ranks[0] },
     flags: {
       runConfig: cfg.runConfig,
       tokenFile: cfg.tokenFile,
@@ -108,6 +121,7 @@ export async function main(
     readyTimeoutMs: cfg.learnerReadyTimeout,
     onLog: logTo(log.child({ component: "learner" })),
   });
+  const learner = await Promise.race([launched, followers.failed]);
   shutdown.add("learner", async () => void (await learner.stop(30_000)));
   const client = new LearnerClient(learner.address, { token });
   const info = await client.waitReady(60_000);
@@ -233,7 +247,7 @@ export async function main(
     if (hub.step === lastTrained && hub.step > lastSaved && hub.step > 0) await save(hub.step);
   });
   try {
-    await loop;
+    await Promise.race([loop, followers.failed]);
   } catch (err) {
     if (shutdown.signal.aborted) return; // the shutdown hooks stop and save
     log.error("training loop failed", errorFields(err));

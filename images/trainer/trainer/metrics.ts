@@ -8,6 +8,7 @@ export class TrainerMetrics {
   readonly kl: Gauge;
   readonly gradNorm: Gauge;
   readonly entropy: Gauge;
+  readonly logprobGap: Gauge;
   readonly evalAccuracy: Gauge;
   readonly stepSeconds: Gauge;
   readonly trainSeconds: Gauge;
@@ -19,6 +20,10 @@ export class TrainerMetrics {
     this.kl = g("l0_learner_kl", "KL to the reference policy at the last training step.");
     this.gradNorm = g("l0_learner_grad_norm", "Gradient norm (before clipping) at the last step.");
     this.entropy = g("l0_learner_entropy", "Mean token entropy of the policy at the last step.");
+    this.logprobGap = g(
+      "l0_learner_logprob_gap",
+      "Mean absolute trainer-vs-engine log-prob difference per token at the last step.",
+    );
     this.evalAccuracy = g("l0_eval_accuracy", "Held-out answer accuracy (0..1) at the last evaluation.");
     this.stepSeconds = g("l0_trainer_step_seconds", "Wall time of the last step (rollout + train).");
     this.trainSeconds = g("l0_trainer_train_seconds", "Wall time of the last Learner.Train call.");
@@ -35,6 +40,7 @@ export class TrainerMetrics {
     this.kl.set(r.kl);
     this.gradNorm.set(r.gradNorm);
     this.entropy.set(r.entropy);
+    this.logprobGap.set(r.logprobGap);
     this.trainSeconds.set(r.seconds);
   }
 }

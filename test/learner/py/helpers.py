@@ -14,7 +14,9 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from learner import runschema  # noqa: E402
 from learner.batch import Sample  # noqa: E402
+from learner.config import ALGORITHM_FIELDS  # noqa: E402
 from learner.model import ModelConfig, TinyGPT  # noqa: E402
 from learner.tokenizer import ByteTokenizer  # noqa: E402
 from learner.train import Trainer, TrainSettings  # noqa: E402
@@ -29,10 +31,17 @@ def tiny_model(seed: int = 0, **kw) -> TinyGPT:
     return TinyGPT(ModelConfig(**cfg))
 
 
-def trainer(seed: int = 0, **settings) -> Trainer:
-    base = dict(learning_rate=1e-2, kl_coef=0.0)
-    base.update(settings)
-    return Trainer(tiny_model(seed), TrainSettings(**base), "tiny")
+def settings(**kw) -> TrainSettings:
+    """The CRD's loss defaults (from its schema) and the learner's own, overridden by `kw`."""
+    algorithm = runschema.defaults(runschema.load_schema(), "algorithm")
+    base = {field: algorithm[k] for k, field in ALGORITHM_FIELDS.items()}
+    base.update(weight_decay=0.0, max_grad_norm=1.0, micro_batch_tokens=8192)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def trainer(seed: int = 0, **kw) -> Trainer:
+    return Trainer(tiny_model(seed), settings(**{"learning_rate": 1e-2, "kl_coef": 0.0, **kw}), "tiny")
 
 
 def sample(prompt, response, advantage=1.0, logprobs=None, mask=None, group="", sid="s") -> Sample:

@@ -1,17 +1,18 @@
 """The GPU path's glue (load_hf -> Trainer -> export) on CPU. transformers is not installed
-here, so a stand-in module with the two calls we use (AutoModelForCausalLM.from_pretrained,
-gradient_checkpointing_enable) replaces it; this checks our code, not transformers."""
+here, so a stand-in module with the calls we use (AutoConfig.from_pretrained,
+AutoModelForCausalLM.from_pretrained, gradient_checkpointing_enable)
+replaces it; this checks our code, not transformers."""
 import sys
 import tempfile
 import types
 import unittest
 
 import torch
-from helpers import TOK, on_policy, sample
+from helpers import TOK, on_policy, sample, settings
 
 from learner import export
 from learner.model import load_hf
-from learner.train import Trainer, TrainSettings
+from learner.train import Trainer
 
 
 class _Lm(torch.nn.Module):
@@ -32,7 +33,10 @@ class _Lm(torch.nn.Module):
 class HfPathTest(unittest.TestCase):
     def setUp(self):
         fake = types.ModuleType("transformers")
-        fake.AutoModelForCausalLM = types.SimpleNamespace(from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
+        fake.AutoModelForCausalLM = types.SimpleNamespace(
+            from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
+        fake.AutoConfig = types.SimpleNamespace(
+            from_pretrained=lambda name: types.SimpleNamespace(torch_dtype="bfloat16"))
         sys.modules["transformers"] = fake
 
     def tearDown(self):
@@ -40,10 +44,10 @@ class HfPathTest(unittest.TestCase):
 
     def test_train_and_export_under_the_models_own_names(self):
         torch.manual_seed(0)
-        policy = load_hf("org/model", "cpu", dtype="float32")
+        policy = load_hf("org/model", "cpu")
         self.assertTrue(policy.lm.checkpointing)
         self.assertFalse(policy.lm.config.use_cache)
-        t = Trainer(policy, TrainSettings(learning_rate=1e-2, kl_coef=0.1), "org/model")
+        t = Trainer(policy, settings(learning_rate=1e-2, kl_coef=0.1), "org/model")
         self.assertEqual((t.vocab_size, t.block_size), (TOK.vocab_size, 64))
         out = t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
         self.assertEqual(out["policy_version"], 1)
@@ -51,10 +55,20 @@ class HfPathTest(unittest.TestCase):
             _, m = export.export(t.model, t.version, d, "org/model")
         self.assertEqual(sorted(x["name"] for x in m["tensors"]), ["lm_head.weight", "model.weight"])
 
-    def test_bf16_policy_exports_bf16(self):
-        policy = load_hf("org/model", "cpu", dtype="bfloat16")
+    def test_master_weights_are_fp32_and_the_forward_runs_in_bf16(self):
+        torch.manual_seed(0)
+        policy = load_hf("org/model", "cpu")
+        self.assertEqual({p.dtype for p in policy.parameters()}, {torch.float32})
+        t = Trainer(policy, settings(learning_rate=1e-2, kl_coef=0.1), "org/model", autocast_bf16=True)
+        seen = []
+        policy.lm.lm_head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
+        self.assertIn(torch.bfloat16, seen)
+        self.assertEqual({p.dtype for p in policy.parameters()}, {torch.float32})
+        self.assertEqual({s["exp_avg"].dtype for s in t.optimizer.state.values()}, {torch.float32})
+        # The engines get the checkpoint's own dtype (bf16), rounded from the fp32 master weights.
         with tempfile.TemporaryDirectory() as d:
-            _, m = export.export(policy, 0, d, "org/model")
+            _, m = export.export(policy, t.version, d, "org/model")
         self.assertEqual({x["dtype"] for x in m["tensors"]}, {"BF16"})
 
 

@@ -13,7 +13,7 @@ class MetricsTest(unittest.TestCase):
     def test_render_is_valid_exposition_with_bounded_labels(self):
         m = Metrics()
         m.observe_step("train", {"tokens": 10, "seconds": 0.5, "policy_version": 3, "grad_norm": 1.5, "loss": -0.25,
-                                 "kl": 0.01, "clip_fraction": 0.1, "entropy": 2.0})
+                                 "kl": 0.01, "clip_fraction": 0.1, "entropy": 2.0, "logprob_gap": 0.02})
         m.inc("l0_learner_rejected_total", 1, "InvalidField")
         m.inc("l0_learner_rejected_total", 2, "InvalidField")
         text = m.render()

@@ -4,9 +4,9 @@ the learner's (so on-policy ratios are exactly 1)."""
 import unittest
 
 import torch
-from helpers import TOK, sample, tiny_model, trainer
+from helpers import TOK, sample, settings, tiny_model, trainer
 
-from learner.train import Trainer, TrainSettings
+from learner.train import Trainer
 
 from learner.sampling import Decoder, GenRequest, PrefixCache, generate
 
@@ -60,7 +60,7 @@ class ModelTest(unittest.TestCase):
         self.assertEqual({r.finish_reason for r in together}, {"length"})
 
     def test_a_cached_prompt_prefix_gives_the_same_tokens_and_logprobs(self):
-        t = Trainer(tiny_model(6, block_size=128), TrainSettings(learning_rate=1e-2), "tiny")
+        t = Trainer(tiny_model(6, block_size=128), settings(learning_rate=1e-2), "tiny")
         t.model.eval()
         system = TOK.render_chat([{"role": "system", "content": "shared instructions " * 4}], False)
         ask = lambda q: system + TOK.render_chat([{"role": "user", "content": q}])[1:]  # noqa: E731
@@ -119,7 +119,7 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(t.train([s])["clip_fraction"], 0.0)
 
     def test_long_generations_outgrow_the_kv_buffer_and_keep_the_learners_logprobs(self):
-        t = Trainer(tiny_model(7, block_size=512), TrainSettings(learning_rate=1e-2), "tiny")
+        t = Trainer(tiny_model(7, block_size=512), settings(learning_rate=1e-2), "tiny")
         t.model.eval()
         reqs = [GenRequest(TOK.render_chat([{"role": "user", "content": "q" * n}]), 200, 1.0, seed=n)
                 for n in (3, 40)]

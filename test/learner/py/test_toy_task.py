@@ -7,10 +7,10 @@ import statistics
 import unittest
 
 import torch
-from helpers import TOK, Sample, tiny_model
+from helpers import TOK, Sample, settings, tiny_model
 
 from learner.sampling import GenRequest, generate
-from learner.train import Trainer, TrainSettings
+from learner.train import Trainer
 
 LETTERS, GROUP, N = "abcd", 16, 4
 
@@ -20,7 +20,7 @@ def reward(letter: str, ids) -> float:
 
 
 def run(steps: int, seed: int = 0):
-    t = Trainer(tiny_model(seed, n_embd=64), TrainSettings(learning_rate=3e-3, kl_coef=0.0), "tiny")
+    t = Trainer(tiny_model(seed, n_embd=64), settings(learning_rate=3e-3, kl_coef=0.0), "tiny")
     gen = torch.Generator().manual_seed(seed)
     # The letter repeated in the prompt makes it easy to attend to from the first step.
     prompts = {c: TOK.render_chat([{"role": "user", "content": c * 8}]) for c in LETTERS}

@@ -46,6 +46,17 @@ class TrainTest(unittest.TestCase):
                 self.assertGreater(out["entropy"], 0.0)
                 self.assertEqual(out["tokens"], len(PROMPT) + 3)
 
+    def test_the_engine_vs_trainer_logprob_gap_is_the_mean_over_trained_tokens(self):
+        t = trainer(1)
+        on = batch(t)
+        self.assertLess(t.train(on)["logprob_gap"], 1e-5)  # on-policy: the same numbers
+        t = trainer(1)
+        off = batch(t)
+        for s in off:
+            s.sampler_logprobs = [lp - 0.5 for lp in s.sampler_logprobs]
+        off[-1].sampler_logprobs[1] -= 3.0  # a masked token does not count
+        self.assertAlmostEqual(t.train(off)["logprob_gap"], 0.5, places=4)
+
     def test_a_bad_batch_leaves_model_optimizer_and_version_untouched(self):
         t = trainer(2)
         t.train(batch(t))
@@ -104,7 +115,6 @@ class TrainTest(unittest.TestCase):
         self.assertLess(losses[-1], losses[0] / 2)
         self.assertIsNone(t.reference)
         self.assertEqual(t.version, 21)
-
 
     def test_a_shared_prompt_prefix_gives_the_full_pass_logprobs_and_step(self):
         head = TOK.render_chat([{"role": "system", "content": "a system prompt every row shares"}], False)
