@@ -233,8 +233,7 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - every start failure is classified and reported in one line
         code = start_failure_code(e)
         log.error("cannot start", error=f"{type(e).__name__}: {e}", exit_code=code)
-        sys.stderr.write(f"learner: cannot start: {type(e).__name__}: {e}
-")
+        sys.stderr.write(f"learner: cannot start: {type(e).__name__}: {e}\n")
         return code
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
