@@ -6,10 +6,11 @@ import { register as learner } from "../images/trainer/learner/cli.js";
 import { register as weights } from "../images/trainer/weights/cli.js";
 import { register as sidecar } from "../images/inference/cli.js";
 import { register as operator } from "../operator/cli.js";
+import { register as render } from "../operator/render-cli.js";
 import { register as worker } from "../images/worker/cli.js";
 import { register as trainer } from "../images/trainer/trainer/cli.js";
 import { register as local } from "../local/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, learner, weights, sidecar, operator, worker, trainer, local];
+export const COMMANDS: Register[] = [hub, learner, weights, sidecar, operator, render, worker, trainer, local];

@@ -14,19 +14,9 @@ import { type Informer } from "../runtime/informer.js";
 import { finalizeRun } from "./finalize.js";
 import { type Pass, type TrainerDeps, type TrainerState, attemptOf, driveTrainer } from "./trainer.js";
 import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
-import {
-  buildConfigMap,
-  buildHubService,
-  buildTokenSecret,
-  buildTrainerNetworkPolicy,
-  buildTrainerService,
-} from "./build.js";
-import {
-  buildInference,
-  buildInferenceNetworkPolicy,
-  buildOwnedPool,
-  inlineReplicas,
-} from "./build-inference.js";
+import { buildTokenSecret } from "./build.js";
+import { buildOwnedPool, inlineReplicas } from "./build-inference.js";
+import { runChildren } from "./children.js";
 import { hubTarget } from "../hub-stats.js";
 import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
@@ -212,17 +202,8 @@ export class TrainingRunReconciler {
         message: `created run token Secret ${names.token(req.name)}`,
       });
     }
-    await ensure("ConfigMap", buildConfigMap(spec));
-    await ensure("Service", buildTrainerService(spec));
-    await ensure("Service", buildHubService(spec));
-    await ensure("NetworkPolicy", buildTrainerNetworkPolicy(spec));
-    if (spec.spec.inference) {
-      const { deployment, service } = buildInference(spec, this.#d.images);
-      if (pass.stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
-      await ensure("Deployment", deployment);
-      await ensure("Service", service);
-      await ensure("NetworkPolicy", buildInferenceNetworkPolicy(spec));
-    } else {
+    for (const c of runChildren(spec, this.#d.images, pass.stopped)) await ensure(c.kind, c.obj);
+    if (!spec.spec.inference) {
       for (const kind of ["Deployment", "Service", "NetworkPolicy"] as const)
         await this.#deleteOwned(kind, req.namespace, names.inference(req.name), uid, ctx);
     }
