@@ -13,4 +13,14 @@ import { register as local } from "../local/cli.js";
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [hub, learner, weights, sidecar, operator, render, worker, trainer, local];
+export const COMMANDS: Register[] = [
+  hub,
+  learner,
+  weights,
+  sidecar,
+  operator,
+  render,
+  worker,
+  trainer,
+  local,
+];
