@@ -206,6 +206,8 @@ export function inferencePlans(
       L0_SIDECAR_ENGINE: "local",
       L0_SIDECAR_ENGINE_URL: `http://127.0.0.1:${engine}`,
       L0_SIDECAR_ROOT: join(dir, "weights"),
+      // The cluster's init step fetches the model's files there; locally the export is complete.
+      L0_SIDECAR_BASE_MODEL_DIR: "",
       L0_SIDECAR_PEER_PORT: "0",
       L0_SIDECAR_METRICS_PORT: "0",
       POD_IP: "127.0.0.1",

@@ -26,6 +26,7 @@ import {
   stableJson,
 } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { hfTokenEnv } from "./engines.js";
 
 export const RENDEZVOUS_PORT = 29500;
 /** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
@@ -214,6 +215,8 @@ export function buildTrainerJob(
     { name: "MASTER_ADDR", value: `${jobName}-0.${names.trainerService(name)}` },
     { name: "MASTER_PORT", value: String(RENDEZVOUS_PORT) },
   ];
+  // The learner's Hugging Face client reads HF_TOKEN (gated or private models).
+  env.push(...hfTokenEnv(run));
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
   else env.push({ name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) });
   const container: V1Container = {
