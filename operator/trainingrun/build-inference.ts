@@ -17,7 +17,7 @@ import {
   ownerRef,
 } from "../labels.js";
 import { TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
-import { WEIGHTS_PORT, restrictedContainer, withGpus } from "./build.js";
+import { WEIGHTS_PORT, queueLabel, restrictedContainer, withGpus } from "./build.js";
 import {
   MODEL_FILES_DIR,
   VLLM_IMAGE,
@@ -57,6 +57,8 @@ export function buildInference(
     labels: lbl,
     ownerReferences: [ownerRef(run)],
   };
+  // Kueue's Deployment integration reads the queue from the Deployment's labels.
+  const deployMeta = { ...meta, labels: { ...lbl, ...queueLabel(run) } };
   const weights = `${names.hubService(name)}:${WEIGHTS_PORT}`;
   const image = i.image ?? VLLM_IMAGE;
   const init = modelFilesInit(run, image, restrictedContainer);
@@ -64,7 +66,7 @@ export function buildInference(
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: meta,
+    metadata: deployMeta,
     spec: {
       replicas: i.replicas,
       selector: { matchLabels: selector },

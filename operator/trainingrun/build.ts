@@ -19,6 +19,7 @@ import {
   ATTEMPT_LABEL,
   COMPONENT_LABEL as COMPONENT,
   JOB_INDEX_LABEL,
+  KUEUE_QUEUE_LABEL,
   RUN_LABEL,
   labels,
   names,
@@ -27,6 +28,11 @@ import {
 } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
 import { hfTokenEnv } from "./engines.js";
+import { trainerSuspend } from "./policy.js";
+
+/** Kueue's queue label for a queued run's workloads (spec.queueName), else none. */
+export const queueLabel = (run: ResolvedTrainingRun): Record<string, string> =>
+  run.spec.queueName ? { [KUEUE_QUEUE_LABEL]: run.spec.queueName } : {};
 
 export const RENDEZVOUS_PORT = 29500;
 /** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
@@ -242,14 +248,15 @@ export function buildTrainerJob(
   return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: meta(run, jobName, "trainer", attemptLabels),
+    // The queue label on the Job only: Kueue admits the Job as one Workload (its pods are the Job's).
+    metadata: meta(run, jobName, "trainer", { ...attemptLabels, ...queueLabel(run) }),
     spec: {
       completionMode: "Indexed",
       completions: nodes,
       parallelism: nodes,
       // Gang semantics: one failed pod fails the Job; the operator restarts the whole group.
       backoffLimit: 0,
-      suspend: run.spec.suspend,
+      suspend: trainerSuspend(run, true),
       ...(t.ttlSecondsAfterFinished !== undefined
         ? { ttlSecondsAfterFinished: t.ttlSecondsAfterFinished }
         : {}),

@@ -15,7 +15,7 @@ import {
 } from "@kubernetes/client-node";
 import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
-import { POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
+import { KUEUE_QUEUE_LABEL, POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
 import { hubAddress } from "../hub-stats.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
 
@@ -197,10 +197,14 @@ export function buildWorkerDeployment(
       : runMounts,
   };
   const runtimeClassName = s.sandbox.runtimeClassName;
+  const queue = run?.spec.queueName;
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: meta(pool),
+    // Kueue's Deployment integration reads the run's queue from the Deployment's labels.
+    metadata: queue
+      ? { ...meta(pool), labels: { ...meta(pool).labels, [KUEUE_QUEUE_LABEL]: queue } }
+      : meta(pool),
     spec: {
       replicas,
       selector: { matchLabels: workerSelector(pool) },
