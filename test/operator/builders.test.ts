@@ -40,7 +40,7 @@ function makeRun(spec: Record<string, unknown> = {}, name = "qa"): ResolvedTrain
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
     metadata: { name, namespace: "ns" },
-    spec: { model: { name: "m" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
+    spec: { model: { name: "tiny" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
   });
   return { ...r, metadata: { name, namespace: "ns", uid: "run-uid", generation: 1 } };
 }
@@ -413,7 +413,7 @@ describe("operator policies", () => {
         apiVersion: "l0.dev/v1alpha1",
         kind: "TrainingRun",
         metadata: { name: "r" },
-        spec: { model: { name: "m" }, dataset: { path: "/d" }, workers: {}, ...spec },
+        spec: { model: { name: "tiny" }, dataset: { path: "/d" }, workers: {}, ...spec },
       };
       const v = validateRun(obj as never);
       expect("invalid" in v && v.invalid.message).to.match(msg);

@@ -1,6 +1,7 @@
 // `l0 render`: the objects a manifest becomes, from the reconcilers' own child lists and builders
 // (not a second code path), errors naming the document and field, and the command's output.
 import { spawnSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
 import { expect } from "chai";
 import { parseAllDocuments, stringify } from "yaml";
 import { type KubernetesObject } from "@kubernetes/client-node";
@@ -100,6 +101,12 @@ describe("operator: l0 render", () => {
   for (const [what, text, error] of bad)
     it(`rejects ${what}, naming the file and field`, () => {
       expect(() => renderManifest(text, "run.yaml")).to.throw(error);
+    });
+
+  for (const file of readdirSync("examples").filter((f) => f.endsWith(".yaml")))
+    it(`renders the shipped example ${file}`, () => {
+      const objs = renderManifest(readFileSync(`examples/${file}`, "utf8"), file) as K[];
+      expect(objs.map((o) => o.kind)).to.include("Deployment");
     });
 
   it("formats multi-document YAML and a JSON List that parse back to the objects", () => {
