@@ -12,7 +12,14 @@ import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
 import { finalizeRun } from "./finalize.js";
-import { type Pass, type TrainerDeps, type TrainerState, attemptOf, driveTrainer } from "./trainer.js";
+import {
+  type Pass,
+  type TrainerDeps,
+  type TrainerState,
+  attemptOf,
+  driveTrainer,
+  restTrainer,
+} from "./trainer.js";
 import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
 import { buildTokenSecret } from "./build.js";
 import { buildOwnedPool, inlineReplicas } from "./build-inference.js";
@@ -22,7 +29,13 @@ import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
 import { type JobView, SPEC_REASONS, trainerFailureFromPods, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
-import { rejectedChild, scaledOutside, unschedulableTrainer, workersProblem } from "./stuck.js";
+import {
+  nothingTrained,
+  rejectedChild,
+  scaledOutside,
+  unschedulableTrainer,
+  workersProblem,
+} from "./stuck.js";
 
 type K = KubernetesObject;
 export interface RunCaches {
@@ -83,6 +96,7 @@ export class TrainingRunReconciler {
     // 5. Run-wide children: token (created once), run.json, Services, inference.
     await this.#ensureRunChildren(pass);
     // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
+    if (pass.stopped) await restTrainer(pass, trainer);
     const view = pass.stopped ? trainer.view : await driveTrainer(this.#trainerDeps, pass, trainer);
     pass.obs.job = view;
     // 7. Workers: the owned inline pool (at zero when stopped), or the referenced pool's readiness.
@@ -95,6 +109,7 @@ export class TrainingRunReconciler {
     // 8. The hub's Stats, once its pods are up.
     const live = active && !!view && view.ready > 0;
     if (live) pass.obs.hub = await this.#readHub(pass);
+    if (live) this.#checkTrained(pass);
     // 9. Status once, then events. A stuck run tells its story once per new reason.
     const { obs, events } = pass;
     if (obs.problem && conditionDiffers(run.status?.conditions, "Degraded", obs.problem))
@@ -225,6 +240,19 @@ export class TrainingRunReconciler {
     const pool = this.#d.caches.pools.get(req.namespace, obs.poolName);
     obs.readyWorkers = pool?.status?.readyReplicas ?? 0;
     if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
+  }
+
+  /** Steps that trained on nothing: Degraded, then Failed (nothingTrained). */
+  #checkTrained(pass: Pass): void {
+    const hub = pass.obs.hub;
+    if (!hub || !("stats" in hub)) return;
+    const v = nothingTrained(Number(hub.stats.emptySteps ?? 0), pass.spec.spec.trainer.maxEmptySteps);
+    if (!v) return;
+    if ("degraded" in v) pass.obs.problem ??= v.degraded;
+    else {
+      pass.obs.failed = v.failed;
+      pass.events.push({ type: "Warning", reason: "RunFailed", message: v.failed.message });
+    }
   }
 
   async #readHub(pass: Pass): Promise<RunObservation["hub"]> {

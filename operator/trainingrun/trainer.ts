@@ -128,3 +128,15 @@ async function keepTrainer(d: TrainerDeps, pass: Pass, t: TrainerState): Promise
     });
   return t.current ? t.view : viewJob(r.obj as never, t.attempt);
 }
+
+/**
+ * A run that ended while its trainer still runs (failed by a policy such as nothingTrained, not by
+ * the Job): the Job is suspended, so its pods stop holding GPUs; the Job and checkpoint are kept.
+ */
+export async function restTrainer(pass: Pass, t: TrainerState): Promise<void> {
+  const v = t.view;
+  if (!t.current || !v || v.complete || v.failed || v.suspended) return;
+  const { name, namespace, labels, ownerReferences } = t.current.metadata!;
+  const metadata = { name, namespace, labels, ownerReferences };
+  await pass.ensure("Job", { metadata, spec: { suspend: true } } as K, ["spec"]);
+}
