@@ -24,6 +24,8 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 export const names = {
   token: (run: string) => `${run}-token`,
   config: (run: string) => `${run}-config`,
+  /** The checkpoint PersistentVolumeClaim the operator creates from checkpoint.storage. */
+  checkpoints: (run: string) => `${run}-checkpoints`,
   /** Headless Service: stable DNS for each trainer pod (torchrun rendezvous). */
   trainerService: (run: string) => `${run}-trainer`,
   /** ClusterIP Service on trainer rank 0: the hub's gRPC port and the colocated engine. */

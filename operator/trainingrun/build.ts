@@ -27,6 +27,7 @@ import {
   stableJson,
 } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { checkpointVolume } from "./checkpoint-claim.js";
 import { hfTokenEnv } from "./engines.js";
 import { trainerSuspend } from "./policy.js";
 
@@ -278,9 +279,7 @@ export function buildTrainerJob(
           containers: [container],
           volumes: [
             ...runVolumes(name),
-            ck.claimName
-              ? { name: "checkpoints", persistentVolumeClaim: { claimName: ck.claimName } }
-              : { name: "checkpoints", emptyDir: {} },
+            checkpointVolume(run),
             { name: "dshm", emptyDir: { medium: "Memory" } },
           ],
         },

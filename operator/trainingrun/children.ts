@@ -8,15 +8,28 @@ import { type DefaultImages } from "../images.js";
 import { type Kind } from "../runtime/kube.js";
 import { buildConfigMap, buildHubService, buildTrainerNetworkPolicy, buildTrainerService } from "./build.js";
 import { buildInference, buildInferenceNetworkPolicy } from "./build-inference.js";
+import { buildCheckpointClaim } from "./checkpoint-claim.js";
 
 export interface Child {
   kind: Kind;
   obj: KubernetesObject;
+  /** Created when missing and never kept in step (an object the run does not own). */
+  createOnly?: boolean;
 }
 
 /** run.json, the trainer's Services and NetworkPolicy, and the inference tier (at zero when stopped or suspended). */
 export function runChildren(run: ResolvedTrainingRun, images: DefaultImages, stopped: boolean): Child[] {
+  const claim = buildCheckpointClaim(run);
   const out: Child[] = [
+    ...(claim
+      ? [
+          {
+            kind: "PersistentVolumeClaim" as const,
+            obj: claim,
+            createOnly: run.spec.checkpoint.storage!.retain,
+          },
+        ]
+      : []),
     { kind: "ConfigMap", obj: buildConfigMap(run) },
     { kind: "Service", obj: buildTrainerService(run) },
     { kind: "Service", obj: buildHubService(run) },

@@ -42,6 +42,7 @@ export interface RunCaches {
   runs: Informer<TrainingRun & K>;
   secrets: Informer<K>;
   configMaps: Informer<K>;
+  claims: Informer<K>;
   services: Informer<K>;
   jobs: Informer<K>;
   deployments: Informer<K>;
@@ -217,7 +218,11 @@ export class TrainingRunReconciler {
         message: `created run token Secret ${names.token(req.name)}`,
       });
     }
-    for (const c of runChildren(spec, this.#d.images, pass.stopped)) await ensure(c.kind, c.obj);
+    for (const c of runChildren(spec, this.#d.images, pass.stopped)) {
+      // A retained claim has no owner reference: created once, then the user's (never "foreign").
+      if (c.createOnly && this.#cacheFor(c.kind).get(req.namespace, c.obj.metadata!.name!)) continue;
+      await ensure(c.kind, c.obj);
+    }
     if (!spec.spec.inference) {
       for (const kind of ["Deployment", "Service", "NetworkPolicy"] as const)
         await this.#deleteOwned(kind, req.namespace, names.inference(req.name), uid, ctx);
@@ -293,6 +298,7 @@ export class TrainingRunReconciler {
     const map: Partial<Record<Kind, Informer<K>>> = {
       Secret: c.secrets,
       ConfigMap: c.configMaps,
+      PersistentVolumeClaim: c.claims,
       Service: c.services,
       Job: c.jobs,
       Deployment: c.deployments,
