@@ -59,6 +59,7 @@ export function absolutize(run: ResolvedTrainingRun, manifestDir: string): Resol
 export const DROPPED: Record<string, string> = {
   NNODES: "one trainer process",
   NODE_RANK: "one trainer process",
+  NPROC_PER_NODE: "one learner process",
   MASTER_ADDR: "no torch.distributed rendezvous",
   MASTER_PORT: "no torch.distributed rendezvous",
   L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",

@@ -17,6 +17,7 @@ import {
   ownerRef,
 } from "../labels.js";
 import { TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
 import { WEIGHTS_PORT, queueLabel, restrictedContainer, withGpus } from "./build.js";
 import {
   MODEL_FILES_DIR,
@@ -32,6 +33,8 @@ type Inference = NonNullable<ResolvedTrainingRun["spec"]["inference"]>;
 /** The sidecar's ports (images/inference/config.ts defaults, set explicitly so the policy matches). */
 export const SIDECAR_PEER_PORT = 7072;
 export const SIDECAR_METRICS_PORT = 9092;
+/** Override mounts go to the engine and the sidecar (which reads a model on a volume too). */
+export const INFERENCE_MOUNTED = ["engine", "weight-sync"];
 const inf = (
   run: ResolvedTrainingRun,
 ): Required<Pick<Inference, "engine" | "port" | "replicas" | "gpus" | "tensorParallel">> & Inference => ({
@@ -148,6 +151,12 @@ export function buildInference(
       },
     },
   };
+  deployment.spec!.template = applyPodOverrides(
+    deployment.spec!.template,
+    "engine",
+    INFERENCE_MOUNTED,
+    i.podOverrides as PodOverrides | undefined,
+  );
   const service: V1Service = {
     apiVersion: "v1",
     kind: "Service",

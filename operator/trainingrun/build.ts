@@ -27,6 +27,7 @@ import {
   stableJson,
 } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
 import { checkpointVolume } from "./checkpoint-claim.js";
 import { hfTokenEnv } from "./engines.js";
 import { trainerSuspend } from "./policy.js";
@@ -213,6 +214,8 @@ export function buildTrainerJob(
     { name: "L0_TRAINER_CHECKPOINT_DIR", value: ck.mountPath },
     { name: "L0_TRAINER_ATTEMPT", value: String(attempt) },
     { name: "NNODES", value: String(nodes) },
+    // torchrun's --nproc-per-node: one learner process per GPU of the node (at least one on CPU).
+    { name: "NPROC_PER_NODE", value: String(Math.max(1, t.gpusPerNode)) },
     {
       name: "NODE_RANK",
       valueFrom: {
@@ -246,7 +249,7 @@ export function buildTrainerJob(
     ],
   };
   const attemptLabels = { [ATTEMPT_LABEL]: String(attempt) };
-  return {
+  const built: V1Job = {
     apiVersion: "batch/v1",
     kind: "Job",
     // The queue label on the Job only: Kueue admits the Job as one Workload (its pods are the Job's).
@@ -286,4 +289,11 @@ export function buildTrainerJob(
       },
     },
   };
+  built.spec!.template = applyPodOverrides(
+    built.spec!.template,
+    "trainer",
+    ["trainer"],
+    t.podOverrides as PodOverrides | undefined,
+  );
+  return built;
 }

@@ -18,6 +18,7 @@ import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
 import { KUEUE_QUEUE_LABEL, POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
 import { hubAddress } from "../hub-stats.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
 
 export const WORKER_METRICS_PORT = 9090;
 export const WORKER_UID = 65532;
@@ -198,7 +199,7 @@ export function buildWorkerDeployment(
   };
   const runtimeClassName = s.sandbox.runtimeClassName;
   const queue = run?.spec.queueName;
-  return {
+  const built: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
     // Kueue's Deployment integration reads the run's queue from the Deployment's labels.
@@ -232,6 +233,13 @@ export function buildWorkerDeployment(
       },
     },
   };
+  built.spec!.template = applyPodOverrides(
+    built.spec!.template,
+    "worker",
+    ["worker"],
+    s.podOverrides as PodOverrides | undefined,
+  );
+  return built;
 }
 
 export function buildNetworkPolicy(
