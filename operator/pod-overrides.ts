@@ -133,7 +133,14 @@ export function applyPodOverrides(
         : {}),
       ...(o.affinity ? { affinity: o.affinity as V1Affinity } : {}),
       ...(o.imagePullSecrets?.length
-        ? { imagePullSecrets: o.imagePullSecrets as V1LocalObjectReference[] }
+        ? {
+            imagePullSecrets: [
+              ...(spec.imagePullSecrets ?? []).filter(
+                (s) => !o.imagePullSecrets!.some((x) => x.name === s.name),
+              ),
+              ...(o.imagePullSecrets as V1LocalObjectReference[]),
+            ],
+          }
         : {}),
       ...(o.priorityClassName ? { priorityClassName: o.priorityClassName } : {}),
       ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),

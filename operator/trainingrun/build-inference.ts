@@ -7,7 +7,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
 import {
   COMPONENT_LABEL as COMPONENT,
   GROUP_VERSION,
@@ -77,6 +77,7 @@ export function buildInference(
         metadata: { labels: lbl },
         spec: {
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           securityContext: {
             runAsNonRoot: true,

@@ -14,7 +14,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
 import {
   ATTEMPT_LABEL,
   COMPONENT_LABEL as COMPONENT,
@@ -270,6 +270,7 @@ export function buildTrainerJob(
           restartPolicy: "Never",
           subdomain: names.trainerService(name),
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           securityContext: {
             runAsNonRoot: true,

@@ -14,7 +14,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
 import { KUEUE_QUEUE_LABEL, POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
 import { hubAddress } from "../hub-stats.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
@@ -215,6 +215,7 @@ export function buildWorkerDeployment(
         spec: {
           serviceAccountName: names.workers(pool.metadata!.name!),
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           // Workers drain: they release their leases to the hub, so a stopped pod loses no task.
           terminationGracePeriodSeconds: 60,

@@ -347,6 +347,9 @@ describe("chart: l0-operator", function () {
         L0_OPERATOR_LOG_LEVEL: "debug",
       });
       expect(spec.imagePullSecrets).to.deep.equal([{ name: "regcred" }]);
+      expect(env(spec.containers[0]!).L0_OPERATOR_DEFAULT_IMAGE_PULL_SECRETS, "run pods too").to.equal(
+        "regcred",
+      );
       expect(spec.nodeSelector).to.include({ "kubernetes.io/os": "linux" });
       expect(spec.tolerations).to.have.length(1);
       expect(spec.affinity).to.have.key("nodeAffinity");

@@ -1,6 +1,7 @@
 // podOverrides per role: merged into the pods the operator builds, the operator's settings win,
 // and a conflict is refused naming the field (operator/pod-overrides.ts, the preflights).
 import { expect } from "chai";
+import { BUILTIN_IMAGES } from "../../operator/images.js";
 import { validatePool, validateRun } from "../../operator/validate.js";
 import { buildTrainerJob } from "../../operator/trainingrun/build.js";
 import { buildInference } from "../../operator/trainingrun/build-inference.js";
@@ -55,6 +56,25 @@ describe("operator: pod overrides", () => {
       .spec!;
     expect(spec.imagePullSecrets).to.deep.equal([{ name: "regcred" }]);
     expect(spec.containers[0]!.env).to.deep.include({ name: "NCCL_DEBUG", value: "WARN" });
+  });
+
+  it("gives every run pod the operator's default pull secrets, merged with a role's own", () => {
+    const images = { ...BUILTIN_IMAGES, pullSecrets: ["regcred"] };
+    const run = resolvedRun({
+      model: { name: "/m" },
+      inference: {},
+      trainer: { podOverrides: { imagePullSecrets: [{ name: "team" }] } },
+    });
+    expect(buildTrainerJob(run, 0, images).spec!.template.spec!.imagePullSecrets).to.deep.equal([
+      { name: "regcred" },
+      { name: "team" },
+    ]);
+    expect(buildInference(run, images).deployment.spec!.template.spec!.imagePullSecrets).to.deep.equal([
+      { name: "regcred" },
+    ]);
+    const w = buildWorkerDeployment(resolvedPool(), undefined, 1, images).spec!.template.spec!;
+    expect(w.imagePullSecrets).to.deep.equal([{ name: "regcred" }]);
+    expect(buildTrainerJob(resolvedRun(), 0).spec!.template.spec!.imagePullSecrets).to.equal(undefined);
   });
 
   const conflicts: [string, object, RegExp][] = [

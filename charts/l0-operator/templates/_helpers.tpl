@@ -57,3 +57,10 @@ app.kubernetes.io/part-of: l0
 {{- $ctx := index . 0 }}{{- $kind := index . 1 }}
 {{- if $ctx.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" $kind) }}true{{ end }}
 {{- end }}
+
+{{- /* imagePullSecrets names, comma-separated, for the operator's run pods. */ -}}
+{{- define "l0.pullSecretNames" -}}
+{{- $names := list }}
+{{- range .Values.imagePullSecrets }}{{ $names = append $names .name }}{{ end }}
+{{- join "," $names }}
+{{- end }}
