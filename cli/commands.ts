@@ -6,6 +6,7 @@ import { register as learner } from "../images/trainer/learner/cli.js";
 import { register as weights } from "../images/trainer/weights/cli.js";
 import { register as sidecar } from "../images/inference/cli.js";
 import { register as operator } from "../operator/cli.js";
+import { register as render } from "../operator/render-cli.js";
 import { register as worker } from "../images/worker/cli.js";
 import { register as trainer } from "../images/trainer/trainer/cli.js";
 import { register as local } from "../local/cli.js";
@@ -20,6 +21,7 @@ export const COMMANDS: Register[] = [
   weights,
   sidecar,
   operator,
+  render,
   worker,
   trainer,
   local,

@@ -67,6 +67,7 @@ export function inputFiles(run: ResolvedTrainingRun): { field: string; path: str
 
 /** Env the operator sets that has no meaning on one machine, with the reason. */
 export const DROPPED: Record<string, string> = {
+  NPROC_PER_NODE: "one learner process per trainer process here (the CPU model)",
   L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",
   L0_WORKER_SEARCH_KEY_FILE: "a mounted Secret; local runs use the local corpus",
 };
@@ -229,6 +230,8 @@ export function inferencePlans(
       L0_SIDECAR_ENGINE: "local",
       L0_SIDECAR_ENGINE_URL: `http://127.0.0.1:${engine}`,
       L0_SIDECAR_ROOT: join(dir, "weights"),
+      // The cluster's init step fetches the model's files there; locally the export is complete.
+      L0_SIDECAR_BASE_MODEL_DIR: "",
       L0_SIDECAR_PEER_PORT: "0",
       L0_SIDECAR_METRICS_PORT: "0",
       POD_IP: "127.0.0.1",

@@ -69,5 +69,10 @@ export const OPERATOR_CONFIG = defineConfig({
     default: BUILTIN_IMAGES.sidecar,
     description: "Weight-sync sidecar image for runs that set no spec.inference.sidecarImage",
   },
+  defaultImagePullSecrets: {
+    type: "string",
+    default: "",
+    description: "Comma-separated Secrets every run pod pulls its images with (the chart's imagePullSecrets)",
+  },
   ...LOG_CONFIG,
 });

@@ -5,7 +5,13 @@ export interface DefaultImages {
   trainer: string;
   worker: string;
   sidecar: string;
+  /** Secrets every run pod pulls its images with (chart value imagePullSecrets), besides a role's podOverrides. */
+  pullSecrets?: readonly string[];
 }
+
+/** The pod's imagePullSecrets from the operator's defaults (none: no field). */
+export const defaultPullSecrets = (images: DefaultImages) =>
+  images.pullSecrets?.length ? { imagePullSecrets: images.pullSecrets.map((name) => ({ name })) } : {};
 
 /** Used when the operator runs without the chart's settings (tests, `l0 local`). */
 export const BUILTIN_IMAGES: DefaultImages = {

@@ -11,6 +11,9 @@ export const ATTEMPT_LABEL = "l0.dev/attempt";
 /** Pod label the Job controller sets on indexed Job pods (Kubernetes >= 1.28). */
 export const JOB_INDEX_LABEL = "batch.kubernetes.io/job-completion-index";
 
+/** Kueue's label naming the LocalQueue of a workload (its job integrations read it). */
+export const KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name";
+
 export type Component = "trainer" | "inference" | "workers" | "config";
 
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -21,6 +24,8 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 export const names = {
   token: (run: string) => `${run}-token`,
   config: (run: string) => `${run}-config`,
+  /** The checkpoint PersistentVolumeClaim the operator creates from checkpoint.storage. */
+  checkpoints: (run: string) => `${run}-checkpoints`,
   /** Headless Service: stable DNS for each trainer pod (torchrun rendezvous). */
   trainerService: (run: string) => `${run}-trainer`,
   /** ClusterIP Service on trainer rank 0: the hub's gRPC port and the colocated engine. */

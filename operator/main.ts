@@ -83,6 +83,10 @@ export async function runOperator(flags: Record<string, unknown>): Promise<void>
       trainer: config.defaultTrainerImage,
       worker: config.defaultWorkerImage,
       sidecar: config.defaultSidecarImage,
+      pullSecrets: config.defaultImagePullSecrets
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
     },
     leaderElection: config.leaderElect
       ? {

@@ -136,6 +136,7 @@ export class Manager {
     const secrets = mk("Secret", [toRun], MANAGED_SELECTOR);
     const configMaps = mk("ConfigMap", [toRun], MANAGED_SELECTOR);
     const services = mk("Service", [toRun]);
+    const claims = mk("PersistentVolumeClaim", [toRun], MANAGED_SELECTOR);
     const jobs = mk("Job", [toRun]);
     const deployments = mk("Deployment", [toRun, toPool]);
     const serviceAccounts = mk("ServiceAccount", [toPool]);
@@ -151,7 +152,7 @@ export class Manager {
       now: o.now,
       statsIntervalMs: o.statsIntervalMs,
       images: o.images,
-      caches: { runs, secrets, configMaps, services, jobs, deployments, networkPolicies, pools },
+      caches: { runs, secrets, configMaps, claims, services, jobs, deployments, networkPolicies, pools },
     });
     const poolReconciler = new WorkerPoolReconciler({
       api: o.api,

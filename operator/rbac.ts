@@ -32,6 +32,13 @@ export const OPERATOR_RULES: readonly PolicyRule[] = [
   // Run token: created once, read to call the hub's Stats, never updated.
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "delete"] },
   { apiGroups: [""], resources: ["configmaps", "services", "serviceaccounts"], verbs: OWNED },
+  // Checkpoint claims (checkpoint.storage): created, resized; deleted only by the garbage
+  // collector through the owner reference (a retained claim has none and outlives the run).
+  {
+    apiGroups: [""],
+    resources: ["persistentvolumeclaims"],
+    verbs: ["get", "list", "watch", "create", "update", "patch"],
+  },
   { apiGroups: ["batch"], resources: ["jobs"], verbs: OWNED },
   { apiGroups: ["apps"], resources: ["deployments"], verbs: OWNED },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: OWNED },

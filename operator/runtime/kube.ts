@@ -28,6 +28,7 @@ export const RESOURCES = {
   AgentWorkerPool: R("l0.dev", "v1alpha1", "AgentWorkerPool", "agentworkerpools"),
   Secret: R("", "v1", "Secret", "secrets"),
   ConfigMap: R("", "v1", "ConfigMap", "configmaps"),
+  PersistentVolumeClaim: R("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
   Service: R("", "v1", "Service", "services"),
   ServiceAccount: R("", "v1", "ServiceAccount", "serviceaccounts"),
   Event: R("", "v1", "Event", "events"),

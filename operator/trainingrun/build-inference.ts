@@ -7,7 +7,7 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type AgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
 import {
   COMPONENT_LABEL as COMPONENT,
   GROUP_VERSION,
@@ -17,14 +17,24 @@ import {
   ownerRef,
 } from "../labels.js";
 import { TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
-import { WEIGHTS_PORT, restrictedContainer, withGpus } from "./build.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
+import { WEIGHTS_PORT, queueLabel, restrictedContainer, withGpus } from "./build.js";
+import {
+  MODEL_FILES_DIR,
+  VLLM_IMAGE,
+  WEIGHTS_ROOT,
+  baseModelDir,
+  engineCommand,
+  engineEnv,
+  modelFilesInit,
+} from "./engines.js";
 
 type Inference = NonNullable<ResolvedTrainingRun["spec"]["inference"]>;
 /** The sidecar's ports (images/inference/config.ts defaults, set explicitly so the policy matches). */
 export const SIDECAR_PEER_PORT = 7072;
 export const SIDECAR_METRICS_PORT = 9092;
-/** Volume shared by the engine and the sidecar: the sidecar's --root (staging/, versions/, current). */
-export const WEIGHTS_ROOT = "/weights";
+/** Override mounts go to the engine and the sidecar (which reads a model on a volume too). */
+export const INFERENCE_MOUNTED = ["engine", "weight-sync"];
 const inf = (
   run: ResolvedTrainingRun,
 ): Required<Pick<Inference, "engine" | "port" | "replicas" | "gpus" | "tensorParallel">> & Inference => ({
@@ -35,36 +45,6 @@ const inf = (
   tensorParallel: 1,
   ...run.spec.inference,
 });
-
-/** Engine arguments for an OpenAI-compatible server that returns token ids and logprobs. */
-export function engineArgs(run: ResolvedTrainingRun): string[] {
-  const i = inf(run);
-  const model = run.spec.model.name;
-  if (i.engine === "sglang")
-    return [
-      "python3",
-      "-m",
-      "sglang.launch_server",
-      "--model-path",
-      model,
-      "--host",
-      "0.0.0.0",
-      "--port",
-      String(i.port),
-      "--tp",
-      String(i.tensorParallel),
-    ];
-  return [
-    "--model",
-    model,
-    "--host",
-    "0.0.0.0",
-    "--port",
-    String(i.port),
-    "--tensor-parallel-size",
-    String(i.tensorParallel),
-  ];
-}
 
 export function buildInference(
   run: ResolvedTrainingRun,
@@ -80,11 +60,16 @@ export function buildInference(
     labels: lbl,
     ownerReferences: [ownerRef(run)],
   };
+  // Kueue's Deployment integration reads the queue from the Deployment's labels.
+  const deployMeta = { ...meta, labels: { ...lbl, ...queueLabel(run) } };
   const weights = `${names.hubService(name)}:${WEIGHTS_PORT}`;
+  const image = i.image ?? VLLM_IMAGE;
+  const init = modelFilesInit(run, image, restrictedContainer);
+  const base = baseModelDir(run);
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: meta,
+    metadata: deployMeta,
     spec: {
       replicas: i.replicas,
       selector: { matchLabels: selector },
@@ -92,6 +77,7 @@ export function buildInference(
         metadata: { labels: lbl },
         spec: {
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           securityContext: {
             runAsNonRoot: true,
@@ -101,18 +87,25 @@ export function buildInference(
           },
           ...(i.nodeSelector ? { nodeSelector: i.nodeSelector as Record<string, string> } : {}),
           ...(i.tolerations ? { tolerations: i.tolerations as V1Toleration[] } : {}),
+          ...(init ? { initContainers: [init] } : {}),
           containers: [
             {
               name: "engine",
-              image: i.image ?? "vllm/vllm-openai:v0.6.3",
-              ...(i.engine === "sglang" ? { command: engineArgs(run) } : { args: engineArgs(run) }),
+              image,
+              command: engineCommand(run, i),
               ports: [{ name: "http", containerPort: i.port, protocol: "TCP" }],
               resources: withGpus(i.resources, i.gpus),
               readinessProbe: { httpGet: { path: "/health", port: i.port }, periodSeconds: 10 },
               // Engines write caches under $HOME; the root filesystem stays read-only.
-              env: [{ name: "HOME", value: "/tmp" }],
+              env: engineEnv(i),
               securityContext: restrictedContainer,
-              volumeMounts: [...runMounts, { name: "weights", mountPath: WEIGHTS_ROOT }],
+              volumeMounts: [
+                ...runMounts,
+                { name: "weights", mountPath: WEIGHTS_ROOT },
+                // Tensor parallelism shares memory between the GPU processes (NCCL): the 64 MiB
+                // /dev/shm a container gets by default is too small.
+                { name: "dshm", mountPath: "/dev/shm" },
+              ],
             },
             {
               // `l0 sidecar` (images/inference/config.ts): pulls each policy version from the
@@ -128,6 +121,8 @@ export function buildInference(
                 { name: "L0_SIDECAR_ROOT", value: WEIGHTS_ROOT },
                 { name: "L0_SIDECAR_PEER_PORT", value: String(SIDECAR_PEER_PORT) },
                 { name: "L0_SIDECAR_METRICS_PORT", value: String(SIDECAR_METRICS_PORT) },
+                // config.json and the tokenizer, copied into each version so the engine can load it.
+                ...(base ? [{ name: "L0_SIDECAR_BASE_MODEL_DIR", value: base }] : []),
                 // The sidecar advertises $POD_IP:<peer port> to the other sidecars (fan-out tree).
                 { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
               ],
@@ -140,14 +135,29 @@ export function buildInference(
                 periodSeconds: 10,
               },
               securityContext: restrictedContainer,
-              volumeMounts: [...runMounts, { name: "weights", mountPath: WEIGHTS_ROOT }],
+              volumeMounts: [
+                ...runMounts,
+                { name: "weights", mountPath: WEIGHTS_ROOT },
+                ...(init ? [{ name: "model-files", mountPath: MODEL_FILES_DIR, readOnly: true }] : []),
+              ],
             },
           ],
-          volumes: [...runVolumes(name), { name: "weights", emptyDir: {} }],
+          volumes: [
+            ...runVolumes(name),
+            { name: "weights", emptyDir: {} },
+            { name: "dshm", emptyDir: { medium: "Memory" } },
+            ...(init ? [{ name: "model-files", emptyDir: {} }] : []),
+          ],
         },
       },
     },
   };
+  deployment.spec!.template = applyPodOverrides(
+    deployment.spec!.template,
+    "engine",
+    INFERENCE_MOUNTED,
+    i.podOverrides as PodOverrides | undefined,
+  );
   const service: V1Service = {
     apiVersion: "v1",
     kind: "Service",

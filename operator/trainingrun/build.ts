@@ -14,11 +14,12 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
 import {
   ATTEMPT_LABEL,
   COMPONENT_LABEL as COMPONENT,
   JOB_INDEX_LABEL,
+  KUEUE_QUEUE_LABEL,
   RUN_LABEL,
   labels,
   names,
@@ -26,6 +27,14 @@ import {
   stableJson,
 } from "../labels.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
+import { checkpointVolume } from "./checkpoint-claim.js";
+import { hfTokenEnv } from "./engines.js";
+import { trainerSuspend } from "./policy.js";
+
+/** Kueue's queue label for a queued run's workloads (spec.queueName), else none. */
+export const queueLabel = (run: ResolvedTrainingRun): Record<string, string> =>
+  run.spec.queueName ? { [KUEUE_QUEUE_LABEL]: run.spec.queueName } : {};
 
 export const RENDEZVOUS_PORT = 29500;
 /** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
@@ -205,6 +214,8 @@ export function buildTrainerJob(
     { name: "L0_TRAINER_CHECKPOINT_DIR", value: ck.mountPath },
     { name: "L0_TRAINER_ATTEMPT", value: String(attempt) },
     { name: "NNODES", value: String(nodes) },
+    // torchrun's --nproc-per-node: one learner process per GPU of the node (at least one on CPU).
+    { name: "NPROC_PER_NODE", value: String(Math.max(1, t.gpusPerNode)) },
     {
       name: "NODE_RANK",
       valueFrom: {
@@ -214,6 +225,8 @@ export function buildTrainerJob(
     { name: "MASTER_ADDR", value: `${jobName}-0.${names.trainerService(name)}` },
     { name: "MASTER_PORT", value: String(RENDEZVOUS_PORT) },
   ];
+  // The learner's Hugging Face client reads HF_TOKEN (gated or private models).
+  env.push(...hfTokenEnv(run));
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
   else env.push({ name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) });
   const container: V1Container = {
@@ -236,17 +249,18 @@ export function buildTrainerJob(
     ],
   };
   const attemptLabels = { [ATTEMPT_LABEL]: String(attempt) };
-  return {
+  const built: V1Job = {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: meta(run, jobName, "trainer", attemptLabels),
+    // The queue label on the Job only: Kueue admits the Job as one Workload (its pods are the Job's).
+    metadata: meta(run, jobName, "trainer", { ...attemptLabels, ...queueLabel(run) }),
     spec: {
       completionMode: "Indexed",
       completions: nodes,
       parallelism: nodes,
       // Gang semantics: one failed pod fails the Job; the operator restarts the whole group.
       backoffLimit: 0,
-      suspend: run.spec.suspend,
+      suspend: trainerSuspend(run, true),
       ...(t.ttlSecondsAfterFinished !== undefined
         ? { ttlSecondsAfterFinished: t.ttlSecondsAfterFinished }
         : {}),
@@ -256,6 +270,7 @@ export function buildTrainerJob(
           restartPolicy: "Never",
           subdomain: names.trainerService(name),
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           securityContext: {
             runAsNonRoot: true,
@@ -268,13 +283,18 @@ export function buildTrainerJob(
           containers: [container],
           volumes: [
             ...runVolumes(name),
-            ck.claimName
-              ? { name: "checkpoints", persistentVolumeClaim: { claimName: ck.claimName } }
-              : { name: "checkpoints", emptyDir: {} },
+            checkpointVolume(run),
             { name: "dshm", emptyDir: { medium: "Memory" } },
           ],
         },
       },
     },
   };
+  built.spec!.template = applyPodOverrides(
+    built.spec!.template,
+    "trainer",
+    ["trainer"],
+    t.podOverrides as PodOverrides | undefined,
+  );
+  return built;
 }

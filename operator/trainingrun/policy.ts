@@ -116,3 +116,19 @@ export function trainerFailureFromPods(pods: readonly PodLike[]): Failure | unde
     }
   return undefined;
 }
+
+/**
+ * `spec.suspend` the operator asks of the trainer Job; undefined leaves the Job's as it is. A new
+ * Job of a queued run is created suspended (Kueue's job integration: a Job labelled with a queue
+ * starts suspended and Kueue lifts the suspension when it admits the Workload, and sets it again
+ * when it preempts; kueue.sigs.k8s.io/docs/tasks/run/jobs). So for a queued run the operator only
+ * ever suspends (the user's spec.suspend) and never lifts a suspension: that is Kueue's alone.
+ */
+export function trainerSuspend(
+  run: { spec: { suspend: boolean; queueName?: string } },
+  creating: boolean,
+): boolean | undefined {
+  if (run.spec.suspend) return true;
+  if (!run.spec.queueName) return false;
+  return creating ? true : undefined;
+}

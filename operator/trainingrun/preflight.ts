@@ -7,7 +7,9 @@
 import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { cidrError, dnsLabelError, labelValueError } from "../k8s-rules.js";
 import { names } from "../labels.js";
-import { runConfigJson } from "./build.js";
+import { buildTrainerJob, runConfigJson } from "./build.js";
+import { INFERENCE_MOUNTED, buildInference } from "./build-inference.js";
+import { type PodOverrides, podOverrideConflicts } from "../pod-overrides.js";
 
 import { type Verdict } from "../verdict.js";
 
@@ -108,6 +110,32 @@ export const rewardCheck: RunCheck = (run) => {
   return undefined;
 };
 
+/** podOverrides that name what the operator sets (an env var, volume, mount path or label). */
+export const overridesCheck: RunCheck = (run) => {
+  const bare = structuredClone(run);
+  delete bare.spec.trainer.podOverrides;
+  if (bare.spec.inference) delete bare.spec.inference.podOverrides;
+  const conflicts = podOverrideConflicts(
+    buildTrainerJob(bare, 0).spec!.template,
+    "trainer",
+    ["trainer"],
+    run.spec.trainer.podOverrides as PodOverrides | undefined,
+    "spec.trainer.podOverrides",
+  );
+  if (run.spec.inference)
+    conflicts.push(
+      ...podOverrideConflicts(
+        buildInference(bare).deployment.spec!.template,
+        "engine",
+        INFERENCE_MOUNTED,
+        run.spec.inference.podOverrides as PodOverrides | undefined,
+        "spec.inference.podOverrides",
+      ),
+    );
+  if (!conflicts.length) return undefined;
+  return { reason: "InvalidSpec", message: conflicts.map((c) => `${c.field}: ${c.description}`).join("; ") };
+};
+
 /** In order: names first (nothing can be created), then what would fail later. */
 export const RUN_CHECKS: readonly RunCheck[] = [
   childNameCheck,
@@ -115,6 +143,7 @@ export const RUN_CHECKS: readonly RunCheck[] = [
   configSizeCheck,
   samplingCheck,
   rewardCheck,
+  overridesCheck,
 ];
 
 export function preflight(

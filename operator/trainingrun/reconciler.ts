@@ -12,33 +12,37 @@ import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
 import { finalizeRun } from "./finalize.js";
-import { type Pass, type TrainerDeps, type TrainerState, attemptOf, driveTrainer } from "./trainer.js";
+import {
+  type Pass,
+  type TrainerDeps,
+  type TrainerState,
+  attemptOf,
+  driveTrainer,
+  restTrainer,
+} from "./trainer.js";
 import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
-import {
-  buildConfigMap,
-  buildHubService,
-  buildTokenSecret,
-  buildTrainerNetworkPolicy,
-  buildTrainerService,
-} from "./build.js";
-import {
-  buildInference,
-  buildInferenceNetworkPolicy,
-  buildOwnedPool,
-  inlineReplicas,
-} from "./build-inference.js";
+import { buildTokenSecret } from "./build.js";
+import { buildOwnedPool, inlineReplicas } from "./build-inference.js";
+import { runChildren } from "./children.js";
 import { hubTarget } from "../hub-stats.js";
 import { validateRun } from "../validate.js";
 import { type HubStatsSource } from "./hub.js";
 import { type JobView, SPEC_REASONS, trainerFailureFromPods, viewJob } from "./policy.js";
 import { type RunObservation, computeRunStatus } from "./status.js";
-import { rejectedChild, scaledOutside, unschedulableTrainer, workersProblem } from "./stuck.js";
+import {
+  nothingTrained,
+  rejectedChild,
+  scaledOutside,
+  unschedulableTrainer,
+  workersProblem,
+} from "./stuck.js";
 
 type K = KubernetesObject;
 export interface RunCaches {
   runs: Informer<TrainingRun & K>;
   secrets: Informer<K>;
   configMaps: Informer<K>;
+  claims: Informer<K>;
   services: Informer<K>;
   jobs: Informer<K>;
   deployments: Informer<K>;
@@ -93,6 +97,7 @@ export class TrainingRunReconciler {
     // 5. Run-wide children: token (created once), run.json, Services, inference.
     await this.#ensureRunChildren(pass);
     // 6. The trainer: gang restart, fail, complete, or keep the current Job in step.
+    if (pass.stopped) await restTrainer(pass, trainer);
     const view = pass.stopped ? trainer.view : await driveTrainer(this.#trainerDeps, pass, trainer);
     pass.obs.job = view;
     // 7. Workers: the owned inline pool (at zero when stopped), or the referenced pool's readiness.
@@ -105,6 +110,7 @@ export class TrainingRunReconciler {
     // 8. The hub's Stats, once its pods are up.
     const live = active && !!view && view.ready > 0;
     if (live) pass.obs.hub = await this.#readHub(pass);
+    if (live) this.#checkTrained(pass);
     // 9. Status once, then events. A stuck run tells its story once per new reason.
     const { obs, events } = pass;
     if (obs.problem && conditionDiffers(run.status?.conditions, "Degraded", obs.problem))
@@ -212,17 +218,12 @@ export class TrainingRunReconciler {
         message: `created run token Secret ${names.token(req.name)}`,
       });
     }
-    await ensure("ConfigMap", buildConfigMap(spec));
-    await ensure("Service", buildTrainerService(spec));
-    await ensure("Service", buildHubService(spec));
-    await ensure("NetworkPolicy", buildTrainerNetworkPolicy(spec));
-    if (spec.spec.inference) {
-      const { deployment, service } = buildInference(spec, this.#d.images);
-      if (pass.stopped || spec.spec.suspend) deployment.spec!.replicas = 0;
-      await ensure("Deployment", deployment);
-      await ensure("Service", service);
-      await ensure("NetworkPolicy", buildInferenceNetworkPolicy(spec));
-    } else {
+    for (const c of runChildren(spec, this.#d.images, pass.stopped)) {
+      // A retained claim has no owner reference: created once, then the user's (never "foreign").
+      if (c.createOnly && this.#cacheFor(c.kind).get(req.namespace, c.obj.metadata!.name!)) continue;
+      await ensure(c.kind, c.obj);
+    }
+    if (!spec.spec.inference) {
       for (const kind of ["Deployment", "Service", "NetworkPolicy"] as const)
         await this.#deleteOwned(kind, req.namespace, names.inference(req.name), uid, ctx);
     }
@@ -244,6 +245,19 @@ export class TrainingRunReconciler {
     const pool = this.#d.caches.pools.get(req.namespace, obs.poolName);
     obs.readyWorkers = pool?.status?.readyReplicas ?? 0;
     if (!finished) obs.problem ??= workersProblem(spec, obs.poolName, pool);
+  }
+
+  /** Steps that trained on nothing: Degraded, then Failed (nothingTrained). */
+  #checkTrained(pass: Pass): void {
+    const hub = pass.obs.hub;
+    if (!hub || !("stats" in hub)) return;
+    const v = nothingTrained(Number(hub.stats.emptySteps ?? 0), pass.spec.spec.trainer.maxEmptySteps);
+    if (!v) return;
+    if ("degraded" in v) pass.obs.problem ??= v.degraded;
+    else {
+      pass.obs.failed = v.failed;
+      pass.events.push({ type: "Warning", reason: "RunFailed", message: v.failed.message });
+    }
   }
 
   async #readHub(pass: Pass): Promise<RunObservation["hub"]> {
@@ -284,6 +298,7 @@ export class TrainingRunReconciler {
     const map: Partial<Record<Kind, Informer<K>>> = {
       Secret: c.secrets,
       ConfigMap: c.configMaps,
+      PersistentVolumeClaim: c.claims,
       Service: c.services,
       Job: c.jobs,
       Deployment: c.deployments,

@@ -12,6 +12,8 @@ export interface HubView {
   policyVersion: number;
   rewardMean: number;
   backlog: number;
+  /** Consecutive steps without a trained sample (absent from an older hub). */
+  emptySteps?: number;
 }
 
 export interface RunObservation {

@@ -83,3 +83,23 @@ export function scaledOutside(
     message: `AgentWorkerPool ${name} was scaled to ${pool.spec.replicas} by ${other.manager}; a run-owned pool follows the run, so it goes back to ${want}: change spec.workers.replicas of the run, or enable spec.workers.autoscaling`,
   };
 }
+
+/**
+ * A run that trains on nothing (every group dropped or failed: no engine answers, the reward never
+ * varies, every episode errors) must not end Succeeded: after one empty step it is Degraded, after
+ * spec.trainer.maxEmptySteps consecutive ones it fails, with the same reason.
+ */
+export function nothingTrained(
+  emptySteps: number,
+  maxEmptySteps: number,
+): { degraded: Verdict } | { failed: Verdict } | undefined {
+  if (emptySteps <= 0) return undefined;
+  const why = {
+    reason: "NothingTrained",
+    message: `${emptySteps} consecutive training step(s) had no trained sample: every group was dropped or failed (see the hub's groups_dropped and failed counts, the workers' logs and the inference engine)`,
+  };
+  if (emptySteps < maxEmptySteps) return { degraded: why };
+  return {
+    failed: { ...why, message: `${why.message}; spec.trainer.maxEmptySteps is ${maxEmptySteps}` },
+  };
+}

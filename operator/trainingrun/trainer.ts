@@ -11,7 +11,7 @@ import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
 import { type Verdict } from "../verdict.js";
 import { ATTEMPT_LABEL } from "../labels.js";
 import { buildTrainerJob } from "./build.js";
-import { type JobView, trainerAction, viewJob } from "./policy.js";
+import { type JobView, trainerAction, trainerSuspend, viewJob } from "./policy.js";
 import { type RunObservation } from "./status.js";
 
 type K = KubernetesObject;
@@ -103,10 +103,12 @@ async function keepTrainer(d: TrainerDeps, pass: Pass, t: TrainerState): Promise
   const job = buildTrainerJob(pass.spec, t.attempt, d.images);
   // A Job's pod template is immutable: only suspend and the TTL are kept in step; other trainer
   // changes take effect at the next gang restart or resume (docs/operator.md).
+  // A queued run's Job: its suspension is Kueue's to lift (trainerSuspend).
+  const suspend = trainerSuspend(pass.spec, false);
   const desired = t.current
     ? ({
         metadata: job.metadata,
-        spec: { suspend: job.spec!.suspend, ttlSecondsAfterFinished: job.spec!.ttlSecondsAfterFinished },
+        spec: { suspend, ttlSecondsAfterFinished: job.spec!.ttlSecondsAfterFinished },
       } as K)
     : job;
   const r = await pass.ensure("Job", desired, ["spec"]);
@@ -116,13 +118,25 @@ async function keepTrainer(d: TrainerDeps, pass: Pass, t: TrainerState): Promise
       reason: "TrainerCreated",
       message: `created trainer Job ${job.metadata!.name}`,
     });
-  if (r.outcome === "updated" && t.current && t.view?.suspended !== job.spec!.suspend)
+  if (r.outcome === "updated" && t.current && suspend !== undefined && t.view?.suspended !== suspend)
     pass.events.push({
       type: "Normal",
-      reason: job.spec!.suspend ? "Suspended" : "Resumed",
-      message: job.spec!.suspend
+      reason: suspend ? "Suspended" : "Resumed",
+      message: suspend
         ? "trainer pods deleted, workers at zero; checkpoint kept"
         : "resuming from the last checkpoint",
     });
   return t.current ? t.view : viewJob(r.obj as never, t.attempt);
+}
+
+/**
+ * A run that ended while its trainer still runs (failed by a policy such as nothingTrained, not by
+ * the Job): the Job is suspended, so its pods stop holding GPUs; the Job and checkpoint are kept.
+ */
+export async function restTrainer(pass: Pass, t: TrainerState): Promise<void> {
+  const v = t.view;
+  if (!t.current || !v || v.complete || v.failed || v.suspended) return;
+  const { name, namespace, labels, ownerReferences } = t.current.metadata!;
+  const metadata = { name, namespace, labels, ownerReferences };
+  await pass.ensure("Job", { metadata, spec: { suspend: true } } as K, ["spec"]);
 }

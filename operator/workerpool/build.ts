@@ -14,10 +14,11 @@ import {
   type V1Toleration,
 } from "@kubernetes/client-node";
 import { type ResolvedAgentWorkerPool, type ResolvedTrainingRun } from "../../gen/crds/index.js";
-import { BUILTIN_IMAGES, type DefaultImages } from "../images.js";
-import { POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
+import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
+import { KUEUE_QUEUE_LABEL, POOL_LABEL, RUN_LABEL, labels, names, ownerRef } from "../labels.js";
 import { hubAddress } from "../hub-stats.js";
 import { CONFIG_DIR, TOKEN_DIR, runMounts, runVolumes } from "../run-files.js";
+import { type PodOverrides, applyPodOverrides } from "../pod-overrides.js";
 
 export const WORKER_METRICS_PORT = 9090;
 export const WORKER_UID = 65532;
@@ -205,10 +206,14 @@ export function buildWorkerDeployment(
       : runMounts,
   };
   const runtimeClassName = s.sandbox.runtimeClassName;
-  return {
+  const queue = run?.spec.queueName;
+  const built: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: meta(pool),
+    // Kueue's Deployment integration reads the run's queue from the Deployment's labels.
+    metadata: queue
+      ? { ...meta(pool), labels: { ...meta(pool).labels, [KUEUE_QUEUE_LABEL]: queue } }
+      : meta(pool),
     spec: {
       replicas,
       selector: { matchLabels: workerSelector(pool) },
@@ -218,6 +223,7 @@ export function buildWorkerDeployment(
         spec: {
           serviceAccountName: names.workers(pool.metadata!.name!),
           automountServiceAccountToken: false,
+          ...defaultPullSecrets(images),
           enableServiceLinks: false,
           // Workers drain: they release their leases to the hub, so a stopped pod loses no task.
           terminationGracePeriodSeconds: 60,
@@ -237,6 +243,13 @@ export function buildWorkerDeployment(
       },
     },
   };
+  built.spec!.template = applyPodOverrides(
+    built.spec!.template,
+    "worker",
+    ["worker"],
+    s.podOverrides as PodOverrides | undefined,
+  );
+  return built;
 }
 
 export function buildNetworkPolicy(

@@ -15,13 +15,8 @@ import { ensureChild } from "../runtime/ensure.js";
 import { type EventRecorder, type PendingEvent } from "../runtime/events.js";
 import { type Informer } from "../runtime/informer.js";
 import { type Kind, type KubeApi } from "../runtime/kube.js";
-import {
-  buildNetworkPolicy,
-  buildPdb,
-  buildServiceAccount,
-  buildWorkerDeployment,
-  selectorString,
-} from "./build.js";
+import { selectorString } from "./build.js";
+import { type PoolChild, poolChildren } from "./children.js";
 import { type PoolMetrics } from "./metrics.js";
 import { type EpisodeReader, httpEpisodeReader, markDeletionCost } from "./scale-down.js";
 import { validatePool, validateRun } from "../validate.js";
@@ -196,17 +191,21 @@ export class WorkerPoolReconciler {
       if (r.rejected) rejected ??= rejectedChild(kind, desired.metadata!.name!, r.rejected);
       return r;
     };
-    await ensure("ServiceAccount", caches.serviceAccounts, buildServiceAccount(pool));
-    const deployment = buildWorkerDeployment(pool, run, obs.desired, this.#d.images);
-    const d = await ensure("Deployment", caches.deployments, deployment);
-    if (d.outcome === "created")
-      events.push({
-        type: "Normal",
-        reason: "WorkersCreated",
-        message: `created Deployment ${d.obj.metadata!.name}`,
-      });
-    await ensure("NetworkPolicy", caches.networkPolicies, buildNetworkPolicy(pool, run));
-    await ensure("PodDisruptionBudget", caches.pdbs, buildPdb(pool));
+    const cacheOf: Record<PoolChild["kind"], Informer<K>> = {
+      ServiceAccount: caches.serviceAccounts,
+      Deployment: caches.deployments,
+      NetworkPolicy: caches.networkPolicies,
+      PodDisruptionBudget: caches.pdbs,
+    };
+    for (const c of poolChildren(pool, run, obs.desired, this.#d.images)) {
+      const r = await ensure(c.kind, cacheOf[c.kind], c.obj);
+      if (c.kind === "Deployment" && r.outcome === "created")
+        events.push({
+          type: "Normal",
+          reason: "WorkersCreated",
+          message: `created Deployment ${r.obj.metadata!.name}`,
+        });
+    }
     return rejected;
   }
 

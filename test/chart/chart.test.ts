@@ -79,6 +79,8 @@ describe("chart: l0-operator", function () {
     it("renders the operator's objects and no monitoring kinds on a cluster without them", () => {
       expect(objs.map((o) => o.kind).sort()).to.deep.equal([
         "ClusterRole",
+        "ClusterRole", // the aggregated user roles (edit, view)
+        "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
         "Deployment",
@@ -147,7 +149,7 @@ describe("chart: l0-operator", function () {
     });
 
     it("grants exactly operator/rbac.ts: OPERATOR_RULES cluster-wide, leases only in its own namespace", () => {
-      const cr = one(objs, "ClusterRole");
+      const cr = one(objs, "ClusterRole", FULLNAME);
       expect(cr.rules).to.deep.equal(plainRules(OPERATOR_RULES));
       const le = one(objs, "Role");
       expect(le.metadata.namespace).to.equal(NAMESPACE);
@@ -157,6 +159,31 @@ describe("chart: l0-operator", function () {
       }
       expect((one(objs, "ClusterRoleBinding").roleRef as { name: string }).name).to.equal(cr.metadata.name);
       expect(podSpec(objs).serviceAccountName).to.equal(one(objs, "ServiceAccount").metadata.name);
+    });
+
+    it("aggregates TrainingRun and AgentWorkerPool access into admin/edit and view", () => {
+      const edit = one(objs, "ClusterRole", `${FULLNAME}-edit`);
+      expect(edit.metadata.labels).to.include({
+        "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+        "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+      });
+      const editRules = edit.rules as { resources: string[]; verbs: string[] }[];
+      expect(editRules[0]!.resources).to.include.members(["trainingruns", "agentworkerpools"]);
+      expect(editRules[0]!.verbs).to.include("create");
+      expect(editRules[1]!.verbs, "status is the operator's").to.deep.equal(["get", "list", "watch"]);
+      const view = one(objs, "ClusterRole", `${FULLNAME}-view`);
+      expect(view.metadata.labels).to.include({ "rbac.authorization.k8s.io/aggregate-to-view": "true" });
+      for (const r of view.rules as { verbs: string[] }[])
+        expect(r.verbs).to.deep.equal(["get", "list", "watch"]);
+      expect(find(render(["--set", "rbac.aggregateUserRoles=false"]), "ClusterRole")).to.have.length(1);
+    });
+
+    it("accepts a parent chart's global values and puts commonLabels on every object", () => {
+      const r = runHelm(["lint", "--strict", CHART, "--set", "global.imageRegistry=reg.example.com"]);
+      expect(r.status, r.stdout + r.stderr).to.equal(0);
+      const labelled = render(["--set", "global.x=1,commonLabels.team=ml"]);
+      for (const o of labelled)
+        expect(o.metadata.labels, `${o.kind} ${o.metadata.name}`).to.include({ team: "ml" });
     });
 
     it("grants no wildcards, no pods and no cluster-scoped resources", () => {
@@ -287,7 +314,8 @@ describe("chart: l0-operator", function () {
     it("fullnameOverride names every object", () => {
       const objs = render(["--set", "fullnameOverride=l0"]);
       expect(one(objs, "Deployment").metadata.name).to.equal("l0");
-      expect(one(objs, "ClusterRole").metadata.name).to.equal("l0");
+      expect(one(objs, "ClusterRole", "l0").metadata.name).to.equal("l0");
+      expect(one(objs, "ClusterRole", "l0-view").metadata.name).to.equal("l0-view");
       expect(one(objs, "Role").metadata.name).to.equal("l0-leader-election");
     });
   });
@@ -319,6 +347,9 @@ describe("chart: l0-operator", function () {
         L0_OPERATOR_LOG_LEVEL: "debug",
       });
       expect(spec.imagePullSecrets).to.deep.equal([{ name: "regcred" }]);
+      expect(env(spec.containers[0]!).L0_OPERATOR_DEFAULT_IMAGE_PULL_SECRETS, "run pods too").to.equal(
+        "regcred",
+      );
       expect(spec.nodeSelector).to.include({ "kubernetes.io/os": "linux" });
       expect(spec.tolerations).to.have.length(1);
       expect(spec.affinity).to.have.key("nodeAffinity");

@@ -44,6 +44,18 @@ describe("kube server: custom resources from crds/", () => {
     expect(e.body.message).to.match(/^TrainingRun\.l0\.dev "r" is invalid: \[/);
   });
 
+  it("rejects a model that needs an external engine without spec.inference, naming the field", async () => {
+    const model = { name: "Qwen/Qwen2.5-7B-Instruct" };
+    const e = await apiError(() => create(trainingRun("r", { model })));
+    expect(e.code).to.equal(422);
+    const cause = e.body.details.causes.find((x: any) => x.field === "spec.inference");
+    expect(cause, JSON.stringify(e.body.details.causes)).to.not.equal(undefined);
+    expect(cause.message).to.match(/required unless spec.model.name is tiny/);
+    // With an engine, or with the built-in model and its colocated engine, the run is admitted.
+    await create(trainingRun("r", { model, inference: {} }));
+    await create(trainingRun("s", { model: { name: "tiny" } }));
+  });
+
   it("prunes unknown fields and applies schema defaults on create and update", async () => {
     const r = await create(trainingRun("r", { bogus: 1, dataset: { path: "/d", nope: true } }));
     expect(r.spec.bogus).to.equal(undefined);
@@ -63,7 +75,7 @@ describe("kube server: custom resources from crds/", () => {
     const r = await create({ ...trainingRun("r"), status: { phase: "Running" } });
     expect(r.status).to.equal(undefined);
     r.status = { phase: "Running" };
-    r.spec.model.name = "other";
+    r.spec.dataset.path = "/other";
     const u = await c.custom.replaceNamespacedCustomObject({
       ...TR,
       namespace: "default",
@@ -71,9 +83,9 @@ describe("kube server: custom resources from crds/", () => {
       body: r,
     });
     expect(u.status).to.equal(undefined);
-    expect(u.spec.model.name).to.equal("other");
+    expect(u.spec.dataset.path).to.equal("/other");
     u.status = { phase: "Running", step: 3 };
-    u.spec.model.name = "ignored";
+    u.spec.dataset.path = "/ignored";
     const s = await c.custom.replaceNamespacedCustomObjectStatus({
       ...TR,
       namespace: "default",
@@ -81,7 +93,7 @@ describe("kube server: custom resources from crds/", () => {
       body: u,
     });
     expect(s.status).to.deep.include({ phase: "Running", step: 3 });
-    expect(s.spec.model.name).to.equal("other");
+    expect(s.spec.dataset.path).to.equal("/other");
   });
 
   it("bumps generation on spec changes only, not on status or metadata changes", async () => {
@@ -99,7 +111,7 @@ describe("kube server: custom resources from crds/", () => {
     expect(st.metadata.generation).to.equal(1);
     expect(Number(st.metadata.resourceVersion)).to.be.greaterThan(Number(labelled.metadata.resourceVersion));
     const spec = await c.custom.patchNamespacedCustomObject(
-      { ...TR, namespace: "default", name: "r", body: { spec: { model: { name: "m2" } } } },
+      { ...TR, namespace: "default", name: "r", body: { spec: { dataset: { path: "/data/other.jsonl" } } } },
       mergePatch,
     );
     expect(spec.metadata.generation).to.equal(2);
@@ -137,11 +149,11 @@ describe("kube server: custom resources from crds/", () => {
         ...TR,
         namespace: "default",
         name: "r",
-        body: [{ op: "replace", path: "/spec/model/name", value: "m3" }],
+        body: [{ op: "replace", path: "/spec/dataset/path", value: "/d3" }],
       },
       jsonPatch,
     );
-    expect(ok.spec.model.name).to.equal("m3");
+    expect(ok.spec.dataset.path).to.equal("/d3");
   });
 
   it("serves the scale subresource from the CRD's replicas paths", async () => {

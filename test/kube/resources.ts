@@ -41,6 +41,14 @@ const BUILTINS: Builtin[] = [
   { group: "", version: "v1", kind: "Service", plural: "services", status: true, shortNames: ["svc"] },
   { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", shortNames: ["cm"] },
   { group: "", version: "v1", kind: "Secret", plural: "secrets" },
+  {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolumeClaim",
+    plural: "persistentvolumeclaims",
+    status: true,
+    shortNames: ["pvc"],
+  },
   { group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts", shortNames: ["sa"] },
   { group: "", version: "v1", kind: "Event", plural: "events", shortNames: ["ev"] },
   {

@@ -40,7 +40,7 @@ function makeRun(spec: Record<string, unknown> = {}, name = "qa"): ResolvedTrain
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
     metadata: { name, namespace: "ns" },
-    spec: { model: { name: "m" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
+    spec: { model: { name: "tiny" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
   });
   return { ...r, metadata: { name, namespace: "ns", uid: "run-uid", generation: 1 } };
 }
@@ -145,17 +145,58 @@ describe("operator builders: TrainingRun children", () => {
     ).to.deep.equal(["hub", "metrics", "weights"]);
   });
 
-  it("inference: engine args per engine, GPUs, sidecar with the hub address", () => {
-    const v = buildInference(makeRun({ inference: { engine: "vllm", gpus: 4, tensorParallel: 4 } }));
-    const [engine, sidecar] = v.deployment.spec!.template.spec!.containers;
-    expect(engine!.args).to.include.members(["--tensor-parallel-size", "4", "--model", "m"]);
+  it("inference: engine on the sidecar's weights link, GPUs, sidecar with the hub address", () => {
+    const run = makeRun({
+      model: { name: "Qwen/Qwen2.5-7B-Instruct", revision: "abc123", tokenSecretRef: { name: "hf" } },
+      inference: { engine: "vllm", gpus: 4, tensorParallel: 4, args: ["--max-model-len", "8192"] },
+    });
+    const pod = buildInference(run).deployment.spec!.template.spec!;
+    const [engine, sidecar] = pod.containers;
+    expect(engine!.image).to.equal("vllm/vllm-openai:v0.11.0");
+    const cmd = engine!.command!;
+    // Waits for the first version, then `vllm serve /weights/current` (what reload_weights re-reads).
+    expect(cmd.slice(0, 2)).to.deep.equal(["/bin/sh", "-c"]);
+    expect(cmd.slice(4, 7)).to.deep.equal(["vllm", "serve", "/weights/current"]);
+    expect(cmd.join(" ")).to.include("--served-model-name Qwen/Qwen2.5-7B-Instruct");
+    expect(cmd.join(" ")).to.include("--tensor-parallel-size 4");
+    expect(cmd.slice(-2), "engine args from the spec, last").to.deep.equal(["--max-model-len", "8192"]);
+    expect(engine!.env).to.deep.include({ name: "VLLM_SERVER_DEV_MODE", value: "1" });
+    expect(engine!.volumeMounts).to.deep.include({ name: "dshm", mountPath: "/dev/shm" });
+    expect(pod.volumes).to.deep.include({ name: "dshm", emptyDir: { medium: "Memory" } });
     expect(engine!.resources!.limits!["nvidia.com/gpu"]).to.equal("4");
     expect(sidecar!.args).to.deep.equal(["sidecar"]);
-    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_WEIGHTS_ADDRESS")!.value).to.equal("qa-hub:7071");
-    expect(sidecar!.env!.find((e) => e.name === "L0_SIDECAR_ENGINE")!.value).to.equal("vllm");
+    const env = (name: string) => sidecar!.env!.find((e) => e.name === name)?.value;
+    expect(env("L0_SIDECAR_WEIGHTS_ADDRESS")).to.equal("qa-hub:7071");
+    expect(env("L0_SIDECAR_ENGINE")).to.equal("vllm");
+    expect(env("L0_SIDECAR_BASE_MODEL_DIR")).to.equal("/model");
+    // The init step fetches config and tokenizer at the run's revision, with the run's token.
+    const init = pod.initContainers![0]!;
+    expect(init.env).to.deep.include({ name: "L0_MODEL_REVISION", value: "abc123" });
+    expect(init.env).to.deep.include({
+      name: "HF_TOKEN",
+      valueFrom: { secretKeyRef: { name: "hf", key: "HF_TOKEN" } },
+    });
     const s = buildInference(makeRun({ inference: { engine: "sglang", image: "sg:1" } })).deployment.spec!
       .template.spec!.containers[0]!;
-    expect(s.command!.slice(0, 3)).to.deep.equal(["python3", "-m", "sglang.launch_server"]);
+    expect(s.command!.slice(4, 9)).to.deep.equal([
+      "python3",
+      "-m",
+      "sglang.launch_server",
+      "--model-path",
+      "/weights/current",
+    ]);
+    expect(
+      s.env!.map((e) => e.name),
+      "dev mode is vLLM's",
+    ).to.not.include("VLLM_SERVER_DEV_MODE");
+  });
+
+  it("inference: a model on a volume is not fetched, the sidecar reads its files there", () => {
+    const pod = buildInference(makeRun({ model: { name: "/models/qwen" }, inference: {} })).deployment.spec!
+      .template.spec!;
+    expect(pod.initContainers).to.equal(undefined);
+    const sidecar = pod.containers[1]!;
+    expect(sidecar.env).to.deep.include({ name: "L0_SIDECAR_BASE_MODEL_DIR", value: "/models/qwen" });
   });
 
   it("trainer NetworkPolicy: engine from workers, weights from inference, any port between trainers", () => {
@@ -378,7 +419,7 @@ describe("operator policies", () => {
         apiVersion: "l0.dev/v1alpha1",
         kind: "TrainingRun",
         metadata: { name: "r" },
-        spec: { model: { name: "m" }, dataset: { path: "/d" }, workers: {}, ...spec },
+        spec: { model: { name: "tiny" }, dataset: { path: "/d" }, workers: {}, ...spec },
       };
       const v = validateRun(obj as never);
       expect("invalid" in v && v.invalid.message).to.match(msg);

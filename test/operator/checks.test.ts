@@ -17,7 +17,7 @@ import { startProblem } from "../../operator/workerpool/health.js";
 
 /** A resolved run (the CRD's defaults applied), as the checks receive it. */
 const runOf = (name: string, spec: Record<string, unknown> = {}): ResolvedTrainingRun => {
-  const run = resolvedRun({ model: { name: "m" }, dataset: { path: "/d" }, ...spec }, name, "ml");
+  const run = resolvedRun({ model: { name: "tiny" }, dataset: { path: "/d" }, ...spec }, name, "ml");
   return { ...run, metadata: { ...run.metadata, uid: "u1" } };
 };
 

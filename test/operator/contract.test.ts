@@ -24,7 +24,7 @@ function makeRun(spec: Record<string, unknown>): ResolvedTrainingRun {
     apiVersion: "l0.dev/v1alpha1",
     kind: "TrainingRun",
     metadata: { name: "qa", namespace: "ns" },
-    spec: { model: { name: "m" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
+    spec: { model: { name: "tiny" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
   });
   return { ...r, metadata: { name: "qa", namespace: "ns", uid: "run-uid", generation: 1 } };
 }

@@ -29,6 +29,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: l0
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "l0.serviceAccountName" -}}
@@ -53,4 +56,11 @@ app.kubernetes.io/part-of: l0
 {{- define "l0.hasMonitoringKind" -}}
 {{- $ctx := index . 0 }}{{- $kind := index . 1 }}
 {{- if $ctx.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" $kind) }}true{{ end }}
+{{- end }}
+
+{{- /* imagePullSecrets names, comma-separated, for the operator's run pods. */ -}}
+{{- define "l0.pullSecretNames" -}}
+{{- $names := list }}
+{{- range .Values.imagePullSecrets }}{{ $names = append $names .name }}{{ end }}
+{{- join "," $names }}
 {{- end }}

@@ -14,7 +14,7 @@ import { CHECKPOINT_FORMAT, type HubCheckpoint } from "./checkpoint.js";
 import { type Dataset, type Question, QuestionSource, reportSkippedLines } from "./dataset.js";
 import { Evaluations } from "./evaluation.js";
 import { HubMetrics } from "./metrics.js";
-import { type Batch } from "./samples.js";
+import { type Batch, toTrainSamples } from "./samples.js";
 import { WorkWaiters } from "./waiters.js";
 import { type HubSettings } from "./settings.js";
 import { RecentStats, statsResponse, WorkerLiveness } from "./recent.js";
@@ -64,6 +64,8 @@ export class Hub {
   #batchWaiter: { step: number; resolve: (b: Batch) => void } | null = null;
   readonly #evals: Evaluations;
   #rewardMean = 0;
+  /** Consecutive served batches without a trained sample (Stats.empty_steps). */
+  #emptySteps = 0;
   readonly #workers: WorkerLiveness;
   readonly #waiters = new WorkWaiters();
   readonly #recent: RecentStats;
@@ -298,6 +300,7 @@ export class Hub {
     );
     for (const g of groups) this.book.markServed(g); // the batch holds the results now
     this.#rewardMean = batch.rewardMean;
+    this.#emptySteps = toTrainSamples(batch).length === 0 ? this.#emptySteps + 1 : 0;
     this.#step = cur.step;
     this.#current = null;
     this.#batchWaiter = null;
@@ -402,6 +405,7 @@ export class Hub {
       rewardMean: this.#rewardMean,
       phase: this.#phase,
       evalAccuracy: this.#evals.accuracy,
+      emptySteps: this.#emptySteps,
     });
   }
 

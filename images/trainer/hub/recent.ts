@@ -83,6 +83,8 @@ export interface StatsInput {
   rewardMean: number;
   phase: l0.v1.HubPhase;
   evalAccuracy: number | null;
+  /** Consecutive steps without a trained sample. */
+  emptySteps?: number;
 }
 
 export function statsResponse(i: StatsInput): l0.v1.IStatsResponse {
@@ -104,5 +106,6 @@ export function statsResponse(i: StatsInput): l0.v1.IStatsResponse {
     activeWorkers: i.activeWorkers,
     llmSecondsPerTurn: i.recent.llmSecondsPerTurn(),
     evalAccuracy: i.evalAccuracy ?? 0,
+    emptySteps: i.emptySteps ?? 0,
   };
 }
