@@ -26,6 +26,7 @@ import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
 import { emit, median, round } from "./stats.js";
+import { type StageCosts, stageCosts } from "./weights-parts/stages.js";
 import { cpuSeconds, rawReceive, rawServer, shardServer, verifiedTcpPull } from "./weights-parts/tcp.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -444,7 +445,13 @@ async function parentMain(): Promise<void> {
     console.log(
       `4 sidecars without fan-out in ${round(f4star.seconds, 2)} s; the trainer sent ${round(f4star.egress, 3)}x the model (load ${load()})`,
     );
+    const stages = await stageCosts(b.stage, Math.min(b.bytes, GiB));
+    console.log(
+      `CPU-s/GB per stage on one thread: sha256 ${round(stages.hash, 2)}, copy into a hashing slot ${round(stages.copy, 2)}, ` +
+        `write into staging ${round(stages.write, 2)}, read back (engine load from files) ${round(stages.read, 2)} (load ${load()})`,
+    );
     report(b, {
+      stages,
       tcp,
       transport,
       pulls,
@@ -469,6 +476,7 @@ async function parentMain(): Promise<void> {
 function report(
   b: Bench,
   r: {
+    stages: StageCosts;
     tcp: Measured[];
     transport: Measured[];
     pulls: Measured[];
@@ -522,6 +530,7 @@ function report(
       3,
     ),
     scaling: r.scaling,
+    stage_cpu_s_per_gb: Object.fromEntries(Object.entries(r.stages).map(([k, v]) => [k, round(v, 3)])),
     disk_pull_gbps: round(r.diskPull.bytesPerSecond / 1e9, 3),
     pull_max_rss_mib: round(b.maxRss, 0),
     seconds_1: round(r.f1.seconds, 3),
