@@ -9,11 +9,11 @@
 // fan-out) to serve a newly published version, with the trainer's egress for the 4.
 // Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3] [--streams N] [--fanout 2]
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes, randomFillSync } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statfsSync } from "node:fs";
-import { link, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import type net from "node:net";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../lib/grpc.js";
@@ -21,12 +21,14 @@ import { defaultThreads } from "../../lib/weights/hash-pool.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { EngineRegistry } from "../../images/trainer/weights/engines.js";
-import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
+import { type Manifest } from "../../lib/weights/manifest.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
-import { emit, median, round } from "./stats.js";
-import { type StageCosts, stageCosts } from "./weights-parts/stages.js";
+import { round } from "./stats.js";
+import { exportCheckpoint, republish } from "./weights-parts/export.js";
+import { type Measured, load, report } from "./weights-parts/report.js";
+import { stageCosts } from "./weights-parts/stages.js";
 import { cpuSeconds, rawReceive, rawServer, shardServer, verifiedTcpPull } from "./weights-parts/tcp.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -57,76 +59,6 @@ function spawnChild(mode: string, args: string[]): { proc: ChildProcess; done: P
 }
 
 const child = (mode: string, args: string[]): Promise<string> => spawnChild(mode, args).done;
-
-/** Writes one exported version of `totalBytes` in `nShards` safetensors shards, hashing chunks as it goes. */
-async function exportCheckpoint(
-  dir: string,
-  version: number,
-  totalBytes: number,
-  nShards: number,
-): Promise<Manifest> {
-  const chunkBytes = 4 * MiB; // as the learner exports (images/trainer/learner/export.py)
-  const vdir = join(dir, String(version));
-  await mkdir(vdir, { recursive: true });
-  const shards: Shard[] = [];
-  const tensors: Manifest["tensors"] = [];
-  const block = Buffer.allocUnsafe(chunkBytes);
-  for (let i = 0; i < nShards; i++) {
-    const file = `model-${String(i + 1).padStart(5, "0")}-of-${String(nShards).padStart(5, "0")}.safetensors`;
-    const dataBytes = Math.floor(totalBytes / nShards / 4) * 4;
-    const name = `layers.${i}.weight`;
-    let header = Buffer.from(
-      JSON.stringify({ [name]: { dtype: "F32", shape: [dataBytes / 4], data_offsets: [0, dataBytes] } }),
-    );
-    header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(header.length));
-    const head = Buffer.concat([len, header]);
-    const size = head.length + dataBytes;
-    const fh = await open(join(vdir, file), "w");
-    const whole = createHash("sha256");
-    const chunks = [];
-    for (let off = 0; off < size; off += chunkBytes) {
-      const n = Math.min(chunkBytes, size - off);
-      const part = block.subarray(0, n);
-      randomFillSync(part);
-      if (off === 0) head.copy(part);
-      await fh.write(part, 0, n, off);
-      whole.update(part);
-      chunks.push({ offset: off, sizeBytes: n, sha256: createHash("sha256").update(part).digest("hex") });
-    }
-    await fh.close();
-    shards.push({ file, sizeBytes: size, sha256: whole.digest("hex"), chunks });
-    tensors.push({
-      name,
-      dtype: "F32",
-      shape: [dataBytes / 4],
-      shard: file,
-      offset: head.length,
-      sizeBytes: dataBytes,
-    });
-  }
-  const m: Manifest = {
-    version,
-    format: "safetensors",
-    chunkBytes,
-    shards,
-    tensors,
-    createdUnixMs: Date.now(),
-    model: "bench",
-  };
-  await writeFile(join(vdir, "manifest.json"), JSON.stringify(m));
-  return m;
-}
-
-/** The same bytes as version `version` in another export dir: hard links, then the manifest (by rename). */
-async function republish(fromDir: string, from: Manifest, toDir: string, version: number): Promise<void> {
-  const vdir = join(toDir, String(version));
-  await mkdir(vdir, { recursive: true });
-  for (const s of from.shards) await link(join(fromDir, String(from.version), s.file), join(vdir, s.file));
-  await writeFile(join(vdir, "manifest.tmp"), JSON.stringify({ ...from, version }));
-  await rename(join(vdir, "manifest.tmp"), join(vdir, "manifest.json"));
-}
 
 // ---------------------------------------------------------------- children
 async function childMain(mode: string, args: string[]): Promise<void> {
@@ -230,14 +162,6 @@ async function childMain(mode: string, args: string[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------- parent
-interface Measured {
-  bytesPerSecond: number;
-  /** CPU seconds of both ends (sender here, receiver in the child) per GB moved. */
-  cpuPerGB: number;
-  /** 1-minute load average when it started (the machine is shared). */
-  load: number;
-}
-
 /** Raw TCP ceiling: this process writes `total` bytes in 4 MiB writes on one connection; a child reads them. */
 async function tcpCeiling(total: number): Promise<Measured> {
   const server = await rawServer(total);
@@ -282,7 +206,6 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-const load = () => round(loadavg()[0]!, 2);
 const rate = (m: Measured) =>
   `${round(m.bytesPerSecond / 1e9, 2)} GB/s (${round(m.cpuPerGB, 2)} CPU-s/GB, load ${m.load})`;
 
@@ -450,98 +373,30 @@ async function parentMain(): Promise<void> {
       `CPU-s/GB per stage on one thread: sha256 ${round(stages.hash, 2)}, copy into a hashing slot ${round(stages.copy, 2)}, ` +
         `write into staging ${round(stages.write, 2)}, read back (engine load from files) ${round(stages.read, 2)} (load ${load()})`,
     );
-    report(b, {
-      stages,
-      tcp,
-      transport,
-      pulls,
-      vtcp,
-      scaling,
-      diskPull,
-      f1,
-      f4,
-      f4star,
-      streams,
-      threads,
-      fanout,
-      repeat,
-      notes,
-    });
+    report(
+      { bytes: b.bytes, shards: b.m1.shards.length, chunkBytes: b.m1.chunkBytes, maxRss: b.maxRss },
+      {
+        stages,
+        tcp,
+        transport,
+        pulls,
+        vtcp,
+        scaling,
+        diskPull,
+        f1,
+        f4,
+        f4star,
+        streams,
+        threads,
+        fanout,
+        repeat,
+        notes,
+      },
+    );
   } finally {
     await rm(b.base, { recursive: true, force: true });
     await rm(b.stage, { recursive: true, force: true });
   }
-}
-
-function report(
-  b: Bench,
-  r: {
-    stages: StageCosts;
-    tcp: Measured[];
-    transport: Measured[];
-    pulls: Measured[];
-    vtcp: Measured[];
-    scaling: unknown[];
-    diskPull: Measured;
-    f1: { seconds: number };
-    f4: { seconds: number; egress: number };
-    f4star: { seconds: number; egress: number };
-    streams: number;
-    threads: number;
-    fanout: number;
-    repeat: number;
-    notes: string[];
-  },
-): void {
-  const med = (ms: Measured[], f: (m: Measured) => number) => median(ms.map(f));
-  const gbps = med(r.pulls, (m) => m.bytesPerSecond) / 1e9;
-  const vtcpGbps = med(r.vtcp, (m) => m.bytesPerSecond) / 1e9;
-  const tcpGbps = med(r.tcp, (m) => m.bytesPerSecond) / 1e9;
-  const grpcGbps = med(r.transport, (m) => m.bytesPerSecond) / 1e9;
-  const tcpCpu = med(r.tcp, (m) => m.cpuPerGB);
-  const pullCpu = med(r.pulls, (m) => m.cpuPerGB);
-  const vtcpCpu = med(r.vtcp, (m) => m.cpuPerGB);
-  const loads = [...r.pulls, ...r.vtcp].map((m) => m.load);
-  console.log(
-    `median of ${r.repeat}: verified pull over gRPC ${round(gbps, 3)} GB/s (${round(pullCpu, 2)} CPU-s/GB), over plain TCP ${round(vtcpGbps, 3)} GB/s (${round(vtcpCpu, 2)} CPU-s/GB): ` +
-      `ratio ${round(gbps / vtcpGbps, 3)}; raw TCP ${round(tcpGbps, 3)} GB/s (${round(tcpCpu, 2)} CPU-s/GB); gRPC Pull alone ${round(grpcGbps, 3)} GB/s; ` +
-      `load average ${round(Math.min(...loads), 1)}..${round(Math.max(...loads), 1)} during them on ${availableParallelism()} CPUs`,
-  );
-  console.log(`peak RSS of a pulling process: ${round(b.maxRss, 0)} MiB (it never holds a whole shard)`);
-  for (const n of r.notes) console.log(`note: ${n}`);
-  emit({
-    bench: "weights",
-    bytes: b.bytes,
-    shards: b.m1.shards.length,
-    chunk_bytes: b.m1.chunkBytes,
-    cpus: availableParallelism(),
-    streams: r.streams,
-    hash_threads: r.threads,
-    gbps: round(gbps, 3),
-    verified_tcp_gbps: round(vtcpGbps, 3),
-    verified_tcp_ratio: round(gbps / vtcpGbps, 3),
-    pull_cpu_s_per_gb: round(pullCpu, 3),
-    verified_tcp_cpu_s_per_gb: round(vtcpCpu, 3),
-    tcp_gbps: round(tcpGbps, 3),
-    tcp_cpu_s_per_gb: round(tcpCpu, 3),
-    grpc_gbps: round(grpcGbps, 3),
-    grpc_cpu_s_per_gb: round(
-      med(r.transport, (m) => m.cpuPerGB),
-      3,
-    ),
-    scaling: r.scaling,
-    stage_cpu_s_per_gb: Object.fromEntries(Object.entries(r.stages).map(([k, v]) => [k, round(v, 3)])),
-    disk_pull_gbps: round(r.diskPull.bytesPerSecond / 1e9, 3),
-    pull_max_rss_mib: round(b.maxRss, 0),
-    seconds_1: round(r.f1.seconds, 3),
-    seconds_4: round(r.f4.seconds, 3),
-    fanout: r.fanout,
-    trainer_egress_ratio_4: round(r.f4.egress, 3),
-    seconds_4_no_fanout: round(r.f4star.seconds, 3),
-    trainer_egress_ratio_4_no_fanout: round(r.f4star.egress, 3),
-    loadavg_1m: { min: Math.min(...loads), max: Math.max(...loads), end: load() },
-    ...(r.notes.length ? { note: r.notes.join("; ") } : {}),
-  });
 }
 
 const ci = process.argv.indexOf("--child");
