@@ -70,11 +70,15 @@ export async function exportCheckpoint(
 }
 
 /** The same bytes as version `version` in another export dir: hard links, then the manifest (by rename). */
-export async function republish(fromDir: string, from: Manifest, toDir: string, version: number): Promise<void> {
+export async function republish(
+  fromDir: string,
+  from: Manifest,
+  toDir: string,
+  version: number,
+): Promise<void> {
   const vdir = join(toDir, String(version));
   await mkdir(vdir, { recursive: true });
   for (const s of from.shards) await link(join(fromDir, String(from.version), s.file), join(vdir, s.file));
   await writeFile(join(vdir, "manifest.tmp"), JSON.stringify({ ...from, version }));
   await rename(join(vdir, "manifest.tmp"), join(vdir, "manifest.json"));
 }
-

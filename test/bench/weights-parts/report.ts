@@ -90,4 +90,3 @@ export function report(
     ...(r.notes.length ? { note: r.notes.join("; ") } : {}),
   });
 }
-
