@@ -45,6 +45,21 @@ export const SIDECAR_CONFIG = defineConfig({
     max: 65535,
     description: "/metrics, /healthz, /readyz port",
   },
+  pullStreams: {
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 64,
+    description: "Shards of a version pulled at once, one Pull stream each (0 = one per CPU core, at most 8)",
+  },
+  hashThreads: {
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 64,
+    description:
+      "Worker threads that verify (sha256) and write received chunks (0 = one per CPU core, at most 8)",
+  },
   reportInterval: {
     type: "duration",
     default: "5s",

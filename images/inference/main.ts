@@ -6,6 +6,7 @@ import { createLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
 import { readSecretFile } from "../../lib/secrets.js";
+import { HashPool, defaultThreads } from "../../lib/weights/hash-pool.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
 import { createEngine } from "./engines.js";
@@ -40,6 +41,8 @@ export async function main(
   shutdown.add("peers", () => peerServer.stop());
   const peerAddress = cfg.peerAddress || (env.POD_IP ? `${env.POD_IP}:${peerServer.port}` : "");
   const service = weightsClient(cfg.weightsAddress);
+  const hashPool = new HashPool(cfg.hashThreads || defaultThreads());
+  shutdown.add("hash pool", () => hashPool.close());
   const sidecar = new Sidecar({
     engineId,
     root: cfg.root,
@@ -53,6 +56,7 @@ export async function main(
     baseModelDir: cfg.baseModelDir || undefined,
     reportIntervalMs: cfg.reportInterval,
     engineWaitMs: cfg.engineWait,
+    pull: { streams: cfg.pullStreams || defaultThreads(), hashPool },
   });
   const probes = await serveProbes({
     registry,
@@ -65,6 +69,8 @@ export async function main(
     peerAddress: peerAddress || "(serves no peers)",
     metricsPort: probes.port,
     config: redact(SIDECAR_CONFIG, cfg),
+    pullStreams: cfg.pullStreams || defaultThreads(),
+    hashThreads: hashPool.threads,
   });
   await sidecar.run(shutdown.signal);
 }

@@ -1,9 +1,11 @@
 // Pulls one version's shards into a staging directory: hashes each piece as it arrives and writes
 // it in place, compares each chunk's hash with the manifest once its last piece is in, and on a
 // bad chunk, a cut or a stalled stream pulls again from the first byte not yet verified (resume),
-// moving from a failing peer to the weight service. Memory: the pieces whose writes are still
-// running (at most ~16 MiB per shard being pulled).
-import { type Hash, createHash } from "node:crypto";
+// moving from a failing peer to the weight service. Several shards may be pulled at once, one
+// Pull stream each (`streams`); chunks are hashed and written on the event loop or by a HashPool's
+// worker threads (lib/weights/sink.ts). Memory: the pieces whose writes are still running (at
+// most ~16 MiB per stream), or the pool's slots.
+import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -11,8 +13,10 @@ import { L0Error } from "../../lib/errors.js";
 import { channelOptions, fromServiceError, tokenMetadata } from "../../lib/grpc.js";
 import { type Logger, errorFields } from "../../lib/log.js";
 import { type l0, WeightsClient } from "../../lib/proto.js";
-import { type Chunk, type Manifest, type Shard } from "../../lib/weights/manifest.js";
+import { type HashPool } from "../../lib/weights/hash-pool.js";
+import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
+import { ChunkMismatch, ShardSink } from "../../lib/weights/sink.js";
 
 /** Client for the weight service or a peer, with a receive window large enough for bulk data. */
 export function weightsClient(address: string): WeightsClient {
@@ -53,9 +57,11 @@ export interface PullVersionOptions {
    * match the manifest are not pulled again (resume across a sidecar restart).
    */
   resume?: boolean;
+  /** Shards pulled at once, each on its own Pull stream (default 1). */
+  streams?: number;
+  /** Worker threads that hash and write received chunks; none: on this thread. */
+  hashPool?: HashPool | null;
 }
-
-class ChunkMismatch extends Error {}
 
 /** End of the leading chunks of an existing file that match the manifest. */
 async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
@@ -72,38 +78,51 @@ async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
   return end;
 }
 
-/** Writes all of `buf` at `offset` (a positional write may be short). */
-async function writeAll(fh: FileHandle, buf: Uint8Array, offset: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done);
-    done += bytesWritten;
-  }
-}
-
-/** Bytes of received pieces whose writes may be running at once, per shard. */
-const WRITE_WINDOW = 16 << 20;
 const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated"]);
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 
+/**
+ * Pulls every shard of the version, `streams` shards at a time (largest first, so the streams
+ * end together). The first shard to fail stops the others and fails the pull.
+ */
 export async function pullVersion(opts: PullVersionOptions): Promise<void> {
   // Once the peer fails, the rest of the version comes from the service.
   const from = { source: opts.primary };
-  for (const shard of opts.manifest.shards) {
-    if (opts.signal?.aborted) throw new L0Error("Unavailable", "pull aborted");
-    await pullShard(opts, shard, from);
-  }
+  const queue = [...opts.manifest.shards].sort((a, b) => b.sizeBytes - a.sizeBytes);
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  let failed: { err: unknown } | null = null;
+  const lane = async () => {
+    for (let shard = queue.shift(); shard && !signal.aborted; shard = queue.shift()) {
+      try {
+        await pullShard(opts, shard, from, signal);
+      } catch (err) {
+        failed ??= { err };
+        stop.abort();
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(opts.streams ?? 1, queue.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  if (failed) throw (failed as { err: unknown }).err;
+  if (signal.aborted) throw new L0Error("Unavailable", "pull aborted");
 }
 
 async function pullShard(
   opts: PullVersionOptions,
   shard: Shard,
   from: { source: PullSource },
+  signal: AbortSignal,
 ): Promise<void> {
   const maxAttempts = opts.maxAttempts ?? 8;
   const path = join(opts.dir, shard.file);
@@ -124,9 +143,9 @@ async function pullShard(
     if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
     while (st.verified < shard.sizeBytes) {
       try {
-        await pullRange(opts, source, fh, shard, st);
+        await pullRange(opts, source, fh, shard, st, signal);
       } catch (err) {
-        if (opts.signal?.aborted) throw new L0Error("Unavailable", "pull aborted");
+        if (signal.aborted) throw new L0Error("Unavailable", "pull aborted");
         // The service saying the version or shard is gone, or the token is wrong, will not change.
         const last = source === (opts.fallback ?? opts.primary);
         if (last && err instanceof L0Error && FATAL.has(err.kind)) throw err;
@@ -148,7 +167,7 @@ async function pullShard(
           opts.logger.warn("weights peer failed, pulling from the service", fields);
           source = from.source = opts.fallback;
         }
-        await sleep(Math.min(2000, 25 * 2 ** attempt), opts.signal);
+        await sleep(Math.min(2000, 25 * 2 ** attempt), signal);
       }
     }
   } finally {
@@ -163,6 +182,7 @@ async function pullRange(
   fh: FileHandle,
   shard: Shard,
   st: { verified: number },
+  signal: AbortSignal,
 ): Promise<void> {
   const req: l0.v1.IPullRequest = {
     version: opts.manifest.version,
@@ -176,65 +196,26 @@ async function pullRange(
   let stalled = false;
   const idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
   const onAbort = () => stream.cancel();
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  let ci = shard.chunks.findIndex((c) => c.offset === st.verified);
-  let pos = st.verified;
-  // Each piece is hashed here as it arrives (sha256 at ~2 GB/s per core costs less than copying it
-  // to the thread pool, which is what WebCrypto does) and written in place, straight from the
-  // buffer gRPC received it in. A chunk counts as verified once its hash matches the manifest and
-  // every write of it has landed; chunks are checked in order.
-  let cur: { hash: Hash; filled: number; writes: Promise<void>[] } | null = null;
-  const done: { chunk: Chunk; sha256: string; writes: Promise<void> }[] = [];
-  const writing: { bytes: number; landed: Promise<void> }[] = [];
-  let writingBytes = 0;
-  const settle = async () => {
-    const { chunk, sha256, writes } = done.shift()!;
-    await writes;
-    if (sha256 !== chunk.sha256)
-      throw new ChunkMismatch(
-        `chunk at ${chunk.offset} of ${shard.file}: sha256 ${sha256}, manifest ${chunk.sha256}`,
-      );
-    st.verified = chunk.offset + chunk.sizeBytes;
-    opts.onVerified?.(shard.file, st.verified);
-  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  const sink = new ShardSink({
+    fh,
+    shard,
+    from: st.verified,
+    pool: opts.hashPool,
+    onVerified: (end) => {
+      st.verified = end;
+      opts.onVerified?.(shard.file, end);
+    },
+  });
   try {
     for await (const p of stream as AsyncIterable<l0.v1.WeightPiece>) {
       idle.refresh();
-      const data = p.data;
-      if (Number(p.offset) !== pos) throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${pos}`);
-      if (pos + data.length > shard.sizeBytes) throw new ChunkMismatch(`piece runs past the shard's end`);
-      opts.metrics.bytes.inc({ direction: "received" }, data.length);
-      const landed = writeAll(fh, data, pos);
-      landed.catch(() => undefined); // awaited through its chunk; a failure must not go unhandled meanwhile
-      writing.push({ bytes: data.length, landed });
-      writingBytes += data.length;
-      let used = 0;
-      while (used < data.length) {
-        const chunk = shard.chunks[ci]!;
-        cur ??= { hash: createHash("sha256"), filled: 0, writes: [] };
-        const take = Math.min(data.length - used, chunk.sizeBytes - cur.filled);
-        cur.hash.update(data.subarray(used, used + take));
-        cur.writes.push(landed);
-        cur.filled += take;
-        used += take;
-        pos += take;
-        if (cur.filled === chunk.sizeBytes) {
-          const writes = Promise.all(cur.writes).then(() => undefined);
-          writes.catch(() => undefined); // awaited (and thrown) by settle; unhandled meanwhile would crash
-          done.push({ chunk, sha256: cur.hash.digest("hex"), writes });
-          cur = null;
-          ci++;
-        }
-      }
-      while (done.length > 1) await settle();
-      // Bounded memory: wait for the oldest writes when too many received bytes are unwritten.
-      while (writingBytes > WRITE_WINDOW) {
-        const w = writing.shift()!;
-        await w.landed;
-        writingBytes -= w.bytes;
-      }
+      if (Number(p.offset) !== sink.position)
+        throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${sink.position}`);
+      opts.metrics.bytes.inc({ direction: "received" }, p.data.length);
+      await sink.push(p.data);
     }
-    while (done.length > 0) await settle();
+    await sink.finish();
   } catch (err) {
     stream.cancel();
     if (err instanceof ChunkMismatch) throw err;
@@ -242,11 +223,14 @@ async function pullRange(
     throw fromServiceError(err);
   } finally {
     clearTimeout(idle);
-    opts.signal?.removeEventListener("abort", onAbort);
+    signal.removeEventListener("abort", onAbort);
     // Writes still running (of a chunk not verified yet) land before the caller pulls the same
     // range again, so a late write of bad bytes cannot overwrite good ones.
-    await Promise.allSettled(writing.map((w) => w.landed));
+    await sink.drain();
   }
   if (st.verified < shard.sizeBytes)
-    throw new L0Error("Unavailable", `stream from ${source.label} ended at ${pos} of ${shard.sizeBytes}`);
+    throw new L0Error(
+      "Unavailable",
+      `stream from ${source.label} ended at ${sink.position} of ${shard.sizeBytes}`,
+    );
 }

@@ -11,7 +11,7 @@ import { type Manifest, fromProto, safetensorsIndex } from "../../lib/weights/ma
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { type EngineAdapter, type LoadRequest } from "./engines.js";
 import { type PeerStore } from "./peer.js";
-import { pullVersion, weightsClient } from "./puller.js";
+import { type PullVersionOptions, pullVersion, weightsClient } from "./puller.js";
 
 export type SidecarState = "Serving" | "Syncing" | "Degraded";
 
@@ -44,7 +44,7 @@ export interface SidecarOptions {
   /** Wait before pulling a version again after its pull failed. */
   retryMs?: number;
   rpcTimeoutMs?: number;
-  pull?: { pieceBytes?: number; idleTimeoutMs?: number; maxAttempts?: number };
+  pull?: Pick<PullVersionOptions, "pieceBytes" | "idleTimeoutMs" | "maxAttempts" | "streams" | "hashPool">;
   clientFor?: (address: string) => WeightsClient;
 }
 

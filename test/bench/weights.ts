@@ -3,26 +3,33 @@
 // child process), the gRPC transport alone (the same Pull streams, pieces dropped), one
 // subscriber pulling it from the weight service (a child process that verifies every chunk and
 // writes the shards into RAM-backed staging, like a sidecar on an emptyDir with medium Memory;
-// one more pull onto disk for reference), and the wall time for 1 and 4 full sidecars (child
-// processes, peer fan-out) to serve a newly published version.
-// Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3]
+// one more pull onto disk for reference), the same verified pull over plain sockets (its ceiling
+// whatever the transport: test/bench/weights-parts/tcp.ts), the scaling of both with parallel
+// streams and hashing threads, and the wall time for 1 and 4 full sidecars (child processes, peer
+// fan-out) to serve a newly published version, with the trainer's egress for the 4.
+// Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3] [--streams N] [--fanout 2]
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes, randomFillSync } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statfsSync } from "node:fs";
-import { link, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import type net from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../lib/grpc.js";
+import { defaultThreads } from "../../lib/weights/hash-pool.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { EngineRegistry } from "../../images/trainer/weights/engines.js";
-import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
+import { type Manifest } from "../../lib/weights/manifest.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { WeightService } from "../../images/trainer/weights/service.js";
 import { VersionStore } from "../../images/trainer/weights/store.js";
-import { emit, median, round } from "./stats.js";
+import { round } from "./stats.js";
+import { exportCheckpoint, republish } from "./weights-parts/export.js";
+import { type Measured, load, report } from "./weights-parts/report.js";
+import { stageCosts } from "./weights-parts/stages.js";
+import { cpuSeconds, rawReceive, rawServer, shardServer, verifiedTcpPull } from "./weights-parts/tcp.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const GiB = 1024 ** 3;
@@ -53,91 +60,19 @@ function spawnChild(mode: string, args: string[]): { proc: ChildProcess; done: P
 
 const child = (mode: string, args: string[]): Promise<string> => spawnChild(mode, args).done;
 
-/** Writes one exported version of `totalBytes` in `nShards` safetensors shards, hashing chunks as it goes. */
-async function exportCheckpoint(
-  dir: string,
-  version: number,
-  totalBytes: number,
-  nShards: number,
-): Promise<Manifest> {
-  const chunkBytes = 4 * MiB; // as the learner exports (images/trainer/learner/export.py)
-  const vdir = join(dir, String(version));
-  await mkdir(vdir, { recursive: true });
-  const shards: Shard[] = [];
-  const tensors: Manifest["tensors"] = [];
-  const block = Buffer.allocUnsafe(chunkBytes);
-  for (let i = 0; i < nShards; i++) {
-    const file = `model-${String(i + 1).padStart(5, "0")}-of-${String(nShards).padStart(5, "0")}.safetensors`;
-    const dataBytes = Math.floor(totalBytes / nShards / 4) * 4;
-    const name = `layers.${i}.weight`;
-    let header = Buffer.from(
-      JSON.stringify({ [name]: { dtype: "F32", shape: [dataBytes / 4], data_offsets: [0, dataBytes] } }),
-    );
-    header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(header.length));
-    const head = Buffer.concat([len, header]);
-    const size = head.length + dataBytes;
-    const fh = await open(join(vdir, file), "w");
-    const whole = createHash("sha256");
-    const chunks = [];
-    for (let off = 0; off < size; off += chunkBytes) {
-      const n = Math.min(chunkBytes, size - off);
-      const part = block.subarray(0, n);
-      randomFillSync(part);
-      if (off === 0) head.copy(part);
-      await fh.write(part, 0, n, off);
-      whole.update(part);
-      chunks.push({ offset: off, sizeBytes: n, sha256: createHash("sha256").update(part).digest("hex") });
-    }
-    await fh.close();
-    shards.push({ file, sizeBytes: size, sha256: whole.digest("hex"), chunks });
-    tensors.push({
-      name,
-      dtype: "F32",
-      shape: [dataBytes / 4],
-      shard: file,
-      offset: head.length,
-      sizeBytes: dataBytes,
-    });
-  }
-  const m: Manifest = {
-    version,
-    format: "safetensors",
-    chunkBytes,
-    shards,
-    tensors,
-    createdUnixMs: Date.now(),
-    model: "bench",
-  };
-  await writeFile(join(vdir, "manifest.json"), JSON.stringify(m));
-  return m;
-}
-
-/** The same bytes as version `version` in another export dir: hard links, then the manifest (by rename). */
-async function republish(fromDir: string, from: Manifest, toDir: string, version: number): Promise<void> {
-  const vdir = join(toDir, String(version));
-  await mkdir(vdir, { recursive: true });
-  for (const s of from.shards) await link(join(fromDir, String(from.version), s.file), join(vdir, s.file));
-  await writeFile(join(vdir, "manifest.tmp"), JSON.stringify({ ...from, version }));
-  await rename(join(vdir, "manifest.tmp"), join(vdir, "manifest.json"));
-}
-
 // ---------------------------------------------------------------- children
 async function childMain(mode: string, args: string[]): Promise<void> {
   if (mode === "tcp-recv") {
-    const c0 = cpuSeconds();
-    const sock = net.connect(Number(args[0]), "127.0.0.1");
-    let n = 0;
-    let t0 = 0;
-    sock.on("data", (d: Buffer) => {
-      if (n === 0) t0 = performance.now();
-      n += d.length;
-    });
-    await new Promise((r) => sock.once("end", r));
-    console.log(
-      JSON.stringify({ bytes: n, seconds: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 }),
-    );
+    console.log(JSON.stringify(await rawReceive(Number(args[0]))));
+    return;
+  }
+  if (mode === "tcp-verified") {
+    const [port, manifestFile, dir, streams, threads] = args as [string, string, string, string, string];
+    const { readFile } = await import("node:fs/promises");
+    const { parseManifestText } = await import("../../lib/weights/manifest.js");
+    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
+    const out = await verifiedTcpPull(Number(port), manifest, dir, Number(streams), Number(threads));
+    console.log(JSON.stringify({ ...out, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
     return;
   }
   if (mode === "discard") {
@@ -167,7 +102,16 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     return;
   }
   if (mode === "pull") {
-    const [address, tokenFile, manifestFile, dir] = args as [string, string, string, string];
+    const [address, tokenFile, manifestFile, dir, streams, threads] = args as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const { HashPool } = await import("../../lib/weights/hash-pool.js");
+    const hashPool = Number(threads) > 0 ? new HashPool(Number(threads)) : null;
     const { readFile } = await import("node:fs/promises");
     const { parseManifestText } = await import("../../lib/weights/manifest.js");
     const { pullVersion, weightsClient } = await import("../../images/inference/puller.js");
@@ -184,12 +128,15 @@ async function childMain(mode: string, args: string[]): Promise<void> {
       pullerId: "bench",
       metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
       logger: silentLogger(),
+      streams: Number(streams),
+      hashPool,
     });
     const seconds = (performance.now() - t0) / 1000;
     console.log(
       JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
     );
     client.close();
+    await hashPool?.close();
     return;
   }
   if (mode === "sidecar") {
@@ -216,33 +163,8 @@ async function childMain(mode: string, args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 /** Raw TCP ceiling: this process writes `total` bytes in 4 MiB writes on one connection; a child reads them. */
-/** CPU seconds (user + system) this process has used. */
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-interface Measured {
-  bytesPerSecond: number;
-  /** CPU seconds of both ends (sender here, receiver in the child) per GB moved. */
-  cpuPerGB: number;
-}
-
 async function tcpCeiling(total: number): Promise<Measured> {
-  const buf = randomBytes(4 * MiB);
-  const server = net.createServer((sock) => {
-    void (async () => {
-      let sent = 0;
-      while (sent < total) {
-        const n = Math.min(buf.length, total - sent);
-        sent += n;
-        if (!sock.write(n === buf.length ? buf : buf.subarray(0, n)))
-          await new Promise((r) => sock.once("drain", r));
-      }
-      sock.end();
-    })();
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const server = await rawServer(total);
   const port = (server.address() as net.AddressInfo).port;
   const cpu0 = cpuSeconds();
   const out = JSON.parse(await child("tcp-recv", [String(port)])) as {
@@ -253,11 +175,13 @@ async function tcpCeiling(total: number): Promise<Measured> {
   const cpu = cpuSeconds() - cpu0 + out.cpu;
   server.close();
   if (out.bytes !== total) throw new Error(`tcp: got ${out.bytes} of ${total} bytes`);
-  return { bytesPerSecond: total / out.seconds, cpuPerGB: cpu / (total / 1e9) };
+  return { bytesPerSecond: total / out.seconds, cpuPerGB: cpu / (total / 1e9), load: load() };
 }
 
 interface Service {
   address: string;
+  /** Weight bytes this service (the trainer pod) has sent. */
+  sent(): Promise<number>;
   store: VersionStore;
   engines: EngineRegistry;
   stop(): Promise<void>;
@@ -268,10 +192,13 @@ async function startService(dir: string, token: string, fanout: number): Promise
   const engines = new EngineRegistry({ logger });
   const store = new VersionStore({ dir, logger, keep: 100 });
   await store.scan();
-  const metrics = weightsMetrics(createRegistry({ defaultMetrics: false }));
+  const registry = createRegistry({ defaultMetrics: false });
+  const metrics = weightsMetrics(registry);
   const service = new WeightService({ store, token, logger, metrics, fanout, registry: engines });
   const server = await startServer((s) => service.addToServer(s), { host: "127.0.0.1", port: 0 });
-  return { address: server.address, store, engines, stop: () => server.stop(100) };
+  const sent = async () =>
+    Number(/l0_weights_bytes_total\{direction="sent"\} (\d+)/.exec(await registry.metrics())?.[1] ?? 0);
+  return { address: server.address, sent, store, engines, stop: () => server.stop(100) };
 }
 
 function memAvailable(): number {
@@ -279,14 +206,80 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-async function parentMain(): Promise<void> {
+const rate = (m: Measured) =>
+  `${round(m.bytesPerSecond / 1e9, 2)} GB/s (${round(m.cpuPerGB, 2)} CPU-s/GB, load ${m.load})`;
+
+interface Bench {
+  base: string;
+  stage: string;
+  bytes: number;
+  manifestFile: string;
+  tokenFile: string;
+  exportDir: string;
+  m1: Manifest;
+  maxRss: number;
+}
+
+/** One verified pull in a child: over gRPC from `svc` ("pull"/"discard") or plain sockets ("tcp-verified"). */
+async function pullOnce(
+  b: Bench,
+  mode: "pull" | "discard" | "tcp-verified",
+  to: string,
+  where: string,
+  streams: number,
+  threads: number,
+): Promise<Measured> {
+  const l = load();
+  const cpu0 = cpuSeconds();
+  const dir = join(to, `${mode}-${streams}-${threads}-${Math.random().toString(36).slice(2)}`);
+  await mkdir(dir);
+  const args =
+    mode === "tcp-verified"
+      ? [where, b.manifestFile, dir, String(streams), String(threads)]
+      : [where, b.tokenFile, b.manifestFile, dir, String(streams), String(threads)];
+  const out = JSON.parse(await child(mode, args)) as { seconds: number; maxRssMiB: number; cpu: number };
+  const cpu = cpuSeconds() - cpu0 + out.cpu;
+  await rm(dir, { recursive: true, force: true });
+  b.maxRss = Math.max(b.maxRss, out.maxRssMiB);
+  return { bytesPerSecond: b.bytes / out.seconds, cpuPerGB: cpu / (b.bytes / 1e9), load: l };
+}
+
+/** Fan-out: a fresh service over an empty dir; n sidecars connect, then the version is published. */
+async function fanoutRun(b: Bench, n: number, k: number): Promise<{ seconds: number; egress: number }> {
+  const dir = await mkdtemp(join(b.base, `export-${n}-${k}-`));
+  const token = readFileSync(b.tokenFile, "utf8");
+  const s = await startService(dir, token, k);
+  const roots = await Promise.all(
+    Array.from({ length: n }, (_, i) => mkdtemp(join(b.stage, `sidecar-${n}-${i}-`))),
+  );
+  const kids = roots.map((root, i) => spawnChild("sidecar", [s.address, b.tokenFile, root, `e${n}-${i}`]));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (s.engines.engines().length < n) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${s.engines.engines().length} of ${n} sidecars reported`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await republish(b.exportDir, b.m1, dir, 1);
+    const t = performance.now();
+    await s.store.scan();
+    const res = await s.engines.awaitAllServe(1, { timeoutMs: 600_000, minEngines: n });
+    if (!res.ok) throw new Error(res.message);
+    return { seconds: (performance.now() - t) / 1000, egress: (await s.sent()) / b.bytes };
+  } finally {
+    for (const k of kids) k.proc.kill("SIGTERM");
+    await Promise.allSettled(kids.map((k) => k.done));
+    await s.stop();
+    await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
+  }
+}
+
+async function setup(): Promise<{ b: Bench; notes: string[]; shm: string }> {
   const base = await mkdtemp(join(tmpdir(), "l0-bench-weights-"));
   const fsInfo = statfsSync(base);
   const free = fsInfo.bavail * fsInfo.bsize;
   const asked = arg("gib", 2);
   const nShards = arg("shards", 8);
-  const repeat = arg("repeat", 3);
-  const fanout = arg("fanout", 2);
   let gib = asked;
   const notes: string[] = [];
   // Disk: the export plus one pulled copy on disk (the disk-bound reference pull).
@@ -296,142 +289,113 @@ async function parentMain(): Promise<void> {
   // Staging in RAM (/dev/shm, like an emptyDir with medium Memory): five copies at the peak.
   const shm = existsSync("/dev/shm") && memAvailable() > gib * GiB * 5 * 1.5 ? "/dev/shm" : tmpdir();
   if (shm !== "/dev/shm") notes.push(`staging on disk (${tmpdir()}): too little free memory for /dev/shm`);
-  const total = gib * GiB;
   const stage = await mkdtemp(join(shm, "l0-bench-weights-stage-"));
-  try {
-    const exportDir = join(base, "export");
-    const t0 = performance.now();
-    const m1 = await exportCheckpoint(exportDir, 1, total, nShards);
-    const bytes = m1.shards.reduce((a, s) => a + s.sizeBytes, 0);
-    console.log(
-      `exported ${round(bytes / GiB, 2)} GiB in ${nShards} shards (${m1.chunkBytes / MiB} MiB chunks) in ${round((performance.now() - t0) / 1000, 1)} s; staging in ${shm}`,
-    );
-    const token = randomBytes(16).toString("hex");
-    const tokenFile = join(base, "token");
-    await writeFile(tokenFile, token);
-    const manifestFile = join(exportDir, "1", "manifest.json");
-    const svc = await startService(exportDir, token, fanout);
+  const exportDir = join(base, "export");
+  const t0 = performance.now();
+  const m1 = await exportCheckpoint(exportDir, 1, gib * GiB, nShards);
+  const bytes = m1.shards.reduce((a, s) => a + s.sizeBytes, 0);
+  console.log(
+    `exported ${round(bytes / GiB, 2)} GiB in ${nShards} shards (${m1.chunkBytes / MiB} MiB chunks) in ${round((performance.now() - t0) / 1000, 1)} s; staging in ${shm}`,
+  );
+  const tokenFile = join(base, "token");
+  await writeFile(tokenFile, randomBytes(16).toString("hex"));
+  const manifestFile = join(exportDir, "1", "manifest.json");
+  return { b: { base, stage, bytes, manifestFile, tokenFile, exportDir, m1, maxRss: 0 }, notes, shm };
+}
 
+async function parentMain(): Promise<void> {
+  const { b, notes } = await setup();
+  const repeat = arg("repeat", 3);
+  const fanout = arg("fanout", 2);
+  const streams = arg("streams", defaultThreads());
+  const threads = arg("threads", streams);
+  try {
+    const svc = await startService(b.exportDir, readFileSync(b.tokenFile, "utf8"), fanout);
+    const files = await shardServer(join(b.exportDir, "1"));
+    const tcpPort = String((files.address() as net.AddressInfo).port);
     const tcp: Measured[] = [];
-    const pulls: Measured[] = [];
-    let maxRss = 0;
-    const pull = async (dir: string, mode = "pull"): Promise<Measured> => {
-      const cpu0 = cpuSeconds();
-      await mkdir(dir);
-      const out = JSON.parse(await child(mode, [svc.address, tokenFile, manifestFile, dir])) as {
-        seconds: number;
-        maxRssMiB: number;
-        cpu: number;
-      };
-      const cpu = cpuSeconds() - cpu0 + out.cpu;
-      await rm(dir, { recursive: true, force: true });
-      maxRss = Math.max(maxRss, out.maxRssMiB);
-      return { bytesPerSecond: bytes / out.seconds, cpuPerGB: cpu / (bytes / 1e9) };
-    };
     const transport: Measured[] = [];
-    const rate = (m: Measured) =>
-      `${round(m.bytesPerSecond / 1e9, 2)} GB/s (${round(m.cpuPerGB, 2)} CPU-s/GB)`;
+    const pulls: Measured[] = [];
+    const vtcp: Measured[] = [];
     for (let r = 0; r < repeat; r++) {
-      tcp.push(await tcpCeiling(bytes));
-      transport.push(await pull(join(stage, `discard-${r}`), "discard"));
-      pulls.push(await pull(join(stage, `pull-${r}`)));
+      tcp.push(await tcpCeiling(b.bytes));
+      transport.push(await pullOnce(b, "discard", b.stage, svc.address, streams, 0));
+      // Side by side, alternating which goes first.
+      const pair = async () => [
+        await pullOnce(b, "pull", b.stage, svc.address, streams, threads),
+        await pullOnce(b, "tcp-verified", b.stage, tcpPort, streams, threads),
+      ];
+      const [g, t] = r % 2 === 0 ? await pair() : (await pair()).reverse();
+      pulls.push(g!);
+      vtcp.push(t!);
       console.log(
-        `round ${r + 1}: raw TCP ${rate(tcp[r]!)}, gRPC Pull alone (pieces dropped) ${rate(transport[r]!)}, ` +
-          `weight service -> verified staging ${rate(pulls[r]!)}`,
+        `round ${r + 1}: raw TCP ${rate(tcp[r]!)}; gRPC Pull alone ${rate(transport[r]!)}; ` +
+          `verified pull (${streams} streams, ${threads} hash threads): gRPC ${rate(g!)}, plain TCP ${rate(t!)}`,
       );
     }
-    const diskPull = await pull(join(base, "pull-disk"));
-    console.log(
-      `one pull into ${tmpdir()} (disk page cache): ${round(diskPull.bytesPerSecond / 1e9, 2)} GB/s`,
-    );
+    // Scaling: inline hashing on one stream (the old puller), then 1..N streams with as many threads.
+    const scaling: { streams: number; threads: number; gbps: number; tcp_gbps: number; load: number }[] = [];
+    const maxStreams = Math.max(4, streams);
+    for (const [s, t] of [
+      [1, 0] as const,
+      ...[1, 2, 4, 8].filter((n) => n <= maxStreams).map((n) => [n, n] as const),
+    ]) {
+      const g = await pullOnce(b, "pull", b.stage, svc.address, s, t);
+      const v = await pullOnce(b, "tcp-verified", b.stage, tcpPort, s, t);
+      scaling.push({
+        streams: s,
+        threads: t,
+        gbps: round(g.bytesPerSecond / 1e9),
+        tcp_gbps: round(v.bytesPerSecond / 1e9),
+        load: g.load,
+      });
+      console.log(
+        `scaling: ${s} streams, ${t || "inline"} hash threads: gRPC ${rate(g)}, plain TCP ${rate(v)}`,
+      );
+    }
+    const diskPull = await pullOnce(b, "pull", b.base, svc.address, streams, threads);
+    console.log(`one pull into ${tmpdir()} (disk page cache): ${rate(diskPull)}`);
+    files.close();
     await svc.stop();
 
-    // Fan-out: a fresh service over an empty dir; N sidecars (child processes, engine "none")
-    // connect, then the version is published; wall time until every engine serves it.
-    let round_ = 0;
-    const fanoutSeconds = async (n: number, k: number): Promise<number> => {
-      const dir = join(base, `export-${round_++}`);
-      await mkdir(dir);
-      const s = await startService(dir, token, k);
-      const roots = await Promise.all(
-        Array.from({ length: n }, (_, i) => mkdtemp(join(stage, `sidecar-${n}-${i}-`))),
-      );
-      const kids = roots.map((root, i) => spawnChild("sidecar", [s.address, tokenFile, root, `e${n}-${i}`]));
-      try {
-        const deadline = Date.now() + 60_000;
-        while (s.engines.engines().length < n) {
-          if (Date.now() > deadline)
-            throw new Error(`only ${s.engines.engines().length} of ${n} sidecars reported`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await republish(exportDir, m1, dir, 1);
-        const t = performance.now();
-        await s.store.scan();
-        const res = await s.engines.awaitAllServe(1, { timeoutMs: 600_000, minEngines: n });
-        if (!res.ok) throw new Error(res.message);
-        return (performance.now() - t) / 1000;
-      } finally {
-        for (const k of kids) k.proc.kill("SIGTERM");
-        await Promise.allSettled(kids.map((k) => k.done));
-        await s.stop();
-        await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
-      }
-    };
-    const s1 = await fanoutSeconds(1, fanout);
-    console.log(`1 sidecar serves a new version in ${round(s1, 2)} s`);
-    const s4 = await fanoutSeconds(4, fanout);
-    console.log(`4 sidecars (fan-out ${fanout}) serve a new version in ${round(s4, 2)} s`);
-    const s4star = await fanoutSeconds(4, 0);
-    console.log(`4 sidecars without fan-out (all pull from the service) in ${round(s4star, 2)} s`);
-
-    const gbps = median(pulls.map((m) => m.bytesPerSecond)) / 1e9;
-    const grpcGbps = median(transport.map((m) => m.bytesPerSecond)) / 1e9;
-    const grpcCpu = median(transport.map((m) => m.cpuPerGB));
-    const tcpGbps = median(tcp.map((m) => m.bytesPerSecond)) / 1e9;
-    const tcpCpu = median(tcp.map((m) => m.cpuPerGB));
-    const pullCpu = median(pulls.map((m) => m.cpuPerGB));
-    const load = loadavg()[0]!;
+    const f1 = await fanoutRun(b, 1, fanout);
+    console.log(`1 sidecar serves a new version in ${round(f1.seconds, 2)} s (load ${load()})`);
+    const f4 = await fanoutRun(b, 4, fanout);
     console.log(
-      `median of ${repeat}: weight service ${round(gbps, 3)} GB/s, raw TCP ${round(tcpGbps, 3)} GB/s, tcp_ratio ${round(gbps / tcpGbps, 3)}; seconds_4 / seconds_1 = ${round(s4 / s1, 2)}`,
+      `4 sidecars (fan-out ${fanout}) serve it in ${round(f4.seconds, 2)} s; the trainer sent ${round(f4.egress, 3)}x the model (load ${load()})`,
     );
+    const f4star = await fanoutRun(b, 4, 0);
     console.log(
-      `CPU per GB (both ends): raw TCP ${round(tcpCpu, 2)} s, weight service + verifying puller ${round(pullCpu, 2)} s; ` +
-        `cpu_ratio ${round(tcpCpu / pullCpu, 3)} (CPU cost of raw TCP / weight service per byte); load average ${round(load, 1)} on ${availableParallelism()} CPUs`,
+      `4 sidecars without fan-out in ${round(f4star.seconds, 2)} s; the trainer sent ${round(f4star.egress, 3)}x the model (load ${load()})`,
     );
+    const stages = await stageCosts(b.stage, Math.min(b.bytes, GiB));
     console.log(
-      `gRPC transport alone: ${round(grpcGbps, 3)} GB/s, ${round(grpcCpu, 2)} CPU-s/GB (grpc_ratio ${round(grpcGbps / tcpGbps, 3)} of raw TCP): ` +
-        `the ceiling of a verified pull over gRPC here`,
+      `CPU-s/GB per stage on one thread: sha256 ${round(stages.hash, 2)}, copy into a hashing slot ${round(stages.copy, 2)}, ` +
+        `write into staging ${round(stages.write, 2)}, read back (engine load from files) ${round(stages.read, 2)} (load ${load()})`,
     );
-    console.log(`peak RSS of a pulling process: ${round(maxRss, 0)} MiB (it never holds a whole shard)`);
-    for (const n of notes) console.log(`note: ${n}`);
-    emit({
-      bench: "weights",
-      bytes,
-      shards: nShards,
-      chunk_bytes: m1.chunkBytes,
-      cpus: availableParallelism(),
-      tcp_gbps: round(tcpGbps, 3),
-      gbps: round(gbps, 3),
-      tcp_ratio: round(gbps / tcpGbps, 3),
-      grpc_gbps: round(grpcGbps, 3),
-      grpc_ratio: round(grpcGbps / tcpGbps, 3),
-      grpc_cpu_s_per_gb: round(grpcCpu, 3),
-      tcp_cpu_s_per_gb: round(tcpCpu, 3),
-      pull_cpu_s_per_gb: round(pullCpu, 3),
-      cpu_ratio: round(tcpCpu / pullCpu, 3),
-      loadavg_1m: round(load, 2),
-      disk_pull_gbps: round(diskPull.bytesPerSecond / 1e9, 3),
-      pull_max_rss_mib: round(maxRss, 0),
-      seconds_1: round(s1, 3),
-      seconds_4: round(s4, 3),
-      fanout,
-      fanout_ratio: round(s4 / s1, 3),
-      seconds_4_no_fanout: round(s4star, 3),
-      ...(notes.length ? { note: notes.join("; ") } : {}),
-    });
+    report(
+      { bytes: b.bytes, shards: b.m1.shards.length, chunkBytes: b.m1.chunkBytes, maxRss: b.maxRss },
+      {
+        stages,
+        tcp,
+        transport,
+        pulls,
+        vtcp,
+        scaling,
+        diskPull,
+        f1,
+        f4,
+        f4star,
+        streams,
+        threads,
+        fanout,
+        repeat,
+        notes,
+      },
+    );
   } finally {
-    await rm(base, { recursive: true, force: true });
-    await rm(stage, { recursive: true, force: true });
+    await rm(b.base, { recursive: true, force: true });
+    await rm(b.stage, { recursive: true, force: true });
   }
 }
 

@@ -151,8 +151,8 @@ describe("weights: units", () => {
   });
 
   describe("fan-out tree", () => {
-    it("feeds at most `fanout` children per node and roots the first `fanout` at the service", () => {
-      expect([0, 1, 2, 3, 4, 5, 6].map((i) => parentIndex(i, 2))).to.deep.equal([-1, -1, 0, 0, 1, 1, 2]);
+    it("feeds at most `fanout` children per node; the service feeds one node, so it sends each byte once", () => {
+      expect([0, 1, 2, 3, 4, 5, 6].map((i) => parentIndex(i, 2))).to.deep.equal([-1, 0, 0, 1, 1, 2, 2]);
       expect([0, 1, 2, 3].map((i) => parentIndex(i, 1))).to.deep.equal([-1, 0, 1, 2]);
       fc.assert(
         fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 200 }), (k, n) => {
@@ -163,6 +163,7 @@ describe("weights: units", () => {
             children.set(p, (children.get(p) ?? 0) + 1);
           }
           for (const c of children.values()) expect(c).to.be.at.most(k);
+          expect(children.get(-1)).to.equal(1);
         }),
       );
     });
@@ -177,7 +178,9 @@ describe("weights: units", () => {
       ];
       expect(assign(members, "a", 2).sourceAddress).to.equal("");
       expect(assign(members, "c", 2)).to.deep.equal({ sourceAddress: "a:1", sourceEngineId: "a" });
-      expect(assign(members, "e", 2).sourceAddress).to.equal(""); // parent b serves no peers -> service
+      // Parent b serves no peers: its own parent a feeds them instead (never the service).
+      expect(assign(members, "d", 2).sourceAddress).to.equal("a:1");
+      expect(assign(members, "e", 2).sourceAddress).to.equal("a:1");
       expect(assign(members, "c", 2, (id) => id !== "a").sourceAddress).to.equal("");
       const planner = new FanoutPlanner(1);
       expect(planner.plan(7, "x", "x:1").sourceAddress).to.equal("");

@@ -1,7 +1,8 @@
 // The fan-out tree: pure bookkeeping of who pulls a version from whom. Sidecars join a
-// version's tree in order of arrival; the first `fanout` pull from the weight service, each
-// later one from a peer that joined before it, so every node feeds at most `fanout` children
-// and the service's link carries each byte `fanout` times, not once per replica.
+// version's tree in order of arrival; the first pulls from the weight service, each later one
+// from a peer that joined before it, so every node feeds at most `fanout` children and the
+// trainer's link carries each byte once, however many replicas pull (peers relay each chunk as
+// soon as it is verified, so a deeper tree costs little time).
 
 export interface PlanEntry {
   engineId: string;
@@ -14,10 +15,10 @@ export interface Assignment {
   sourceEngineId: string;
 }
 
-/** Index of the node that feeds node `index`, or -1 for the service. */
+/** Index of the node that feeds node `index`, or -1 for the service (which feeds node 0 only). */
 export function parentIndex(index: number, fanout: number): number {
   const k = Math.max(1, Math.floor(fanout));
-  return Math.floor(index / k) - 1;
+  return index <= 0 ? -1 : Math.floor((index - 1) / k);
 }
 
 /**
