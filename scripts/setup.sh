@@ -18,6 +18,15 @@ DEB_PACKAGES=(
   openssl               # throwaway TLS certificates in the in-process API server tests
 )
 
+# --images: also what building and smoke-testing the container images needs (CI does this).
+if [[ "${1:-}" == "--images" ]]; then
+  DEB_PACKAGES+=(
+    buildah runc          # scripts/build-images.sh without a Docker engine
+    mmdebstrap            # its --local-base: a Node base made from Debian when no registry answers
+    podman                # scripts/smoke-images.sh runs the built images
+  )
+fi
+
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   [[ "$p" == \#* ]] && continue
