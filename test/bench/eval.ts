@@ -8,38 +8,16 @@
 //   the step `checkpoints/latest` names)
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readTrainingRun } from "../../lib/run-config.js";
 import { warmStartFlags } from "../../images/trainer/trainer/warm-start.js";
-import { normalizeAnswer } from "../../images/trainer/hub/reward.js";
 import { detectCgroups } from "../../images/worker/sandbox/cgroup.js";
 import { emit, round } from "./stats.js";
+import { scriptedJudge } from "../eval/fixtures/judge.js";
 
 const RUN = "examples/tiny-qa.yaml";
 const SETS = ["examples/eval/simpleqa-sample.csv", "examples/eval/hotpotqa-sample.json"];
-
-async function scriptedJudge(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      const text = (JSON.parse(body) as { messages: { content: string }[] }).messages[1]!.content;
-      const ref = /Reference answer: (.*)/.exec(text)?.[1] ?? "";
-      const got = /Answer to grade: (.*)/.exec(text)?.[1] ?? "";
-      res.writeHead(200, { "content-type": "application/json" });
-      const grade = normalizeAnswer(ref) === normalizeAnswer(got) ? "A" : "B";
-      res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: grade } }] }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}
 
 /**
  * Starts the learner (a warm start, or the learner checkpoint `load`, then its CPU engine);

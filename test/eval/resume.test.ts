@@ -7,10 +7,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import http from "node:http";
-import { type AddressInfo } from "node:net";
 import { detectCgroups } from "../../images/worker/sandbox/cgroup.js";
 import { decode, startScriptedEngine, turn } from "../worker/fixtures/engine.js";
+import { scriptedJudge } from "./fixtures/judge.js";
 
 const N = 8;
 const questionOf = (i: number): string => `Repeat the number ${100 + i}`;
@@ -20,28 +19,6 @@ const script = (prompt: string): ReturnType<typeof turn> => {
   const n = Number(/Repeat the number (\d+)/.exec(prompt)?.[1]);
   return turn("answer it", `submit_final_answer("${n % 2 === 0 ? n : n + 1}")`);
 };
-
-/** A judge that grades by comparing the reference and the answer in its prompt. */
-async function scriptedJudge(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      const text = (JSON.parse(body) as { messages: { content: string }[] }).messages[1]!.content;
-      const ref = /Reference answer: (.*)/.exec(text)?.[1];
-      const got = /Answer to grade: (.*)/.exec(text)?.[1];
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({ choices: [{ message: { role: "assistant", content: ref === got ? "A" : "B" } }] }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}
 
 function lines(path: string): { id: string; status: string; em: number }[] {
   if (!existsSync(path)) return [];
