@@ -16,6 +16,7 @@ DEB_PACKAGES=(
   prometheus            # monitoring end-to-end tests and promtool
   util-linux            # prlimit, setpriv (per-kernel uids in the sandbox)
   openssl               # throwaway TLS certificates in the in-process API server tests
+  flake8                # Python lint of the learner, the kernel and their tests (npm run lint:py)
 )
 
 # --images: also what building and smoke-testing the container images needs (CI does this).

@@ -1,7 +1,8 @@
 """Checkpoints: model, optimizer, frozen reference, version, step and RNG states: tensors in
 `checkpoint.pt` (loaded with weights_only, so a checkpoint cannot run code; torch 1.13's safe
-unpickler takes no floats, so the rest lives in `meta.json`), written into a temporary sibling directory and renamed into place, so a reader
-never sees a half-written checkpoint and resuming gives the same next step as not stopping."""
+unpickler takes no floats, so the rest lives in `meta.json`), written into a temporary sibling
+directory and renamed into place, so a reader never sees a half-written checkpoint and resuming
+gives the same next step as not stopping."""
 from __future__ import annotations
 
 import copy

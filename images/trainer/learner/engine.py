@@ -207,9 +207,9 @@ class Api:
                                "model", "model_not_found")
 
     def models(self) -> dict:
-        return {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "l0",
-                                             "max_model_len": self.engine.trainer.block_size,
-                                             "policy_version": self.engine.trainer.version}]}
+        model = {"id": self.model, "object": "model", "owned_by": "l0",
+                 "max_model_len": self.engine.trainer.block_size, "policy_version": self.engine.trainer.version}
+        return {"object": "list", "data": [model]}
 
     def tokenize(self, body: dict) -> dict:
         check_params(body, "tokenize")

@@ -1,7 +1,8 @@
 """Batched generation with the KV cache: prompts are left-padded into one batch, sampled token by
 token with per-request temperature / top-p / seed / stop strings; finished rows leave the batch
-as they end and new requests can join it between steps (continuous batching). Logprobs are of the raw (temperature 1) policy, the same quantity the
-learner computes for the importance ratio (vLLM's "raw_logprobs")."""
+as they end and new requests can join it between steps (continuous batching). Logprobs are of the
+raw (temperature 1) policy, the same quantity the learner computes for the importance ratio
+(vLLM's "raw_logprobs")."""
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -170,7 +171,8 @@ class Decoder:
             return F.pad(t, (0, 0, S - n, 0)) if S > n else t
 
         old = self.key_mask.shape[1]
-        self.cache = [KVBuffer(torch.cat([pad(b.keys(), old), pad(k1, L)]), torch.cat([pad(b.values(), old), pad(v1, L)]))
+        self.cache = [KVBuffer(torch.cat([pad(b.keys(), old), pad(k1, L)]),
+                               torch.cat([pad(b.values(), old), pad(v1, L)]))
                       for b, (k1, v1) in zip(self.cache, cache)]
         self.key_mask = torch.cat([F.pad(self.key_mask, (S - old, 0)), F.pad(key_mask, (S - L, 0))])
         self.next_pos = torch.cat([self.next_pos, key_mask.long().sum(1)])
@@ -204,7 +206,8 @@ class Decoder:
             # rows coming and going would drag an ever longer cache.
             first = int(self.key_mask.any(0).long().argmax())
             self.key_mask = self.key_mask[:, first:]
-            self.cache = [KVBuffer(b.keys().index_select(0, sel)[:, :, first:], b.values().index_select(0, sel)[:, :, first:])
+            self.cache = [KVBuffer(b.keys().index_select(0, sel)[:, :, first:],
+                                   b.values().index_select(0, sel)[:, :, first:])
                           for b in self.cache]
         step = torch.tensor(chosen, dtype=torch.long, device=self.device).view(-1, 1)
         self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)

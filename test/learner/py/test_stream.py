@@ -51,7 +51,6 @@ class RowTest(unittest.TestCase):
             free.add(ord(ch), -1.0)
             self.assertEqual(free.settled(), n)
 
-
     def test_top_logprobs_are_the_most_likely_tokens_in_order(self):
         from helpers import tiny_model
         from learner.sampling import generate
