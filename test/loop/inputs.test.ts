@@ -3,12 +3,12 @@
 // started), and a dataset of another wording with no demonstrations (no spec.warmStart) runs to
 // the end from the model as is.
 import { expect } from "chai";
-import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { ROOT, startLocal } from "./run-local.js";
+import { skipUnlessReadableBy } from "../fixtures/uid.js";
 
 const EXAMPLES = join(ROOT, "examples");
 
@@ -135,16 +135,7 @@ spec:
 
   it("runs without root: weak sandbox (bwrap in a user namespace), saying what it cannot enforce", async function () {
     if (process.getuid?.() !== 0) this.skip(); // switching to another uid needs root
-    // ...and a checkout that uid can read (not one under a 0700 directory, as mktemp -d makes).
-    const readable = spawnSync("setpriv", [
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "test",
-      "-r",
-      join(ROOT, "bin", "l0.js"),
-    ]);
-    if (readable.status !== 0) this.skip();
+    skipUnlessReadableBy(this, 65534); // ...and a checkout that uid can read
     const file = sums();
     chmodSync(dir, 0o755);
     const runDir = join(dir, "run-nobody");
