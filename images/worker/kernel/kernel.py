@@ -166,8 +166,13 @@ class Kernel:
         # channel would be out of step): the alarm is noted and raised once the reply is read.
         self.in_channel = False
         self.alarm_pending = False
+        self.alarm_live = False
 
     def _on_alarm(self, signum, frame):
+        # A deadline that arrives once the cell body is over (its timer cancelled, the handler run
+        # late) is no longer the cell's: raising it in the error handling would kill the kernel.
+        if not self.alarm_live:
+            return
         if self.in_channel:
             self.alarm_pending = True
             return
@@ -232,18 +237,25 @@ class Kernel:
         reply["timedOut"] = False
 
         self.alarm_pending = False
+        self.alarm_live = True
         signal.signal(signal.SIGALRM, self._on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            tree = ast.parse(code, "<cell>", "exec")
-            last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
-            exec(compile(tree, "<cell>", "exec"), self.ns)
-            if last is not None:
-                value = eval(compile(last, "<cell>", "eval"), self.ns)
-                if value is not None:
-                    reply["result"] = repr(value)[: self.budget]
+            try:
+                tree = ast.parse(code, "<cell>", "exec")
+                last = None
+                if tree.body and isinstance(tree.body[-1], ast.Expr):
+                    last = ast.Expression(tree.body.pop().value)
+                exec(compile(tree, "<cell>", "exec"), self.ns)
+                if last is not None:
+                    value = eval(compile(last, "<cell>", "eval"), self.ns)
+                    if value is not None:
+                        reply["result"] = repr(value)[: self.budget]
+            finally:
+                # The deadline ends with the body, before any error is handled: an alarm raised
+                # here is still caught as the cell's timeout below, one after it is ignored.
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                self.alarm_live = False
         except CellTimeout:
             reply["ok"] = False
             reply["timedOut"] = True
@@ -257,7 +269,6 @@ class Kernel:
             tb = [line for line in tb if 'kernel.py"' not in line]
             reply["error"] = "".join(tb)[-self.budget :]
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         try:
             fd_text, fd_dropped = self._drain_fd_output()
