@@ -128,6 +128,6 @@ for image in $ONLY; do
     inference) ref="${PREFIX}inference-sidecar:$VERSION" ;;
     trainer) [[ "$TRAINER_FULL" == 1 ]] && ref="${PREFIX}trainer:$VERSION" || ref="${PREFIX}trainer-stages:$VERSION" ;;
   esac
-  size=$("${ENGINE[@]}" images --format '{{.Size}}' "$ref" 2>/dev/null | head -1)
+  size=$("${ENGINE[@]}" images --format '{{.Size}}' "$ref" 2>/dev/null | head -1 || true)
   echo "build-images: $ref ${size:-size unknown}"
 done
