@@ -65,10 +65,10 @@ def build_trainer(cfg, tok, device: str):
     # step checked to fit before it runs.
     cuda = device.startswith("cuda")
     return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix, autocast_bf16=cuda,
-                   check_memory=memory_check(model, device) if cuda else None)
+                   check_memory=memory_check(model, device, reference=settings.kl_coef > 0) if cuda else None)
 
 
-def memory_check(model, device: str):
+def memory_check(model, device: str, reference: bool = False):
     import torch
 
     from .memory import Shape, check_fits
@@ -80,7 +80,7 @@ def memory_check(model, device: str):
     total = torch.cuda.get_device_properties(torch.device(device)).total_memory
     # The weights are replicated on every rank (no sharding yet: docs/gpu.md), so one shard.
     return lambda tokens: check_fits(shape, tokens, shards=1, checkpointing=not hasattr(c, "n_embd"),
-                                     device_bytes=total)
+                                     device_bytes=total, reference=reference)
 
 
 def follow(cfg, layout, log: Logger) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STATE_BYTES_PER_PARAM = 16  # fp32 weight + fp32 gradient + AdamW exp_avg + exp_avg_sq
+REFERENCE_BYTES_PER_PARAM = 2  # the KL reference, kept in bf16 on the GPU path (train.py)
 HEADROOM = 0.9  # of the card's memory: the CUDA context, allocator caches, fragmentation
 
 
@@ -28,8 +29,14 @@ class StepTooLarge(ValueError):
     """The step's estimated memory exceeds the device's: refused before it runs."""
 
 
-def step_bytes(shape: Shape, tokens: int, shards: int, checkpointing: bool) -> int:
-    state = shape.parameters * STATE_BYTES_PER_PARAM // max(shards, 1)
+def state_bytes(shape: Shape, shards: int, reference: bool) -> int:
+    """What every step holds: weights, gradients, AdamW state, and the KL reference when used."""
+    per_param = STATE_BYTES_PER_PARAM + (REFERENCE_BYTES_PER_PARAM if reference else 0)
+    return shape.parameters * per_param // max(shards, 1)
+
+
+def step_bytes(shape: Shape, tokens: int, shards: int, checkpointing: bool, reference: bool = False) -> int:
+    state = state_bytes(shape, shards, reference)
     per_token_layer = 2 * shape.hidden * (1 if checkpointing else 34)
     activations = tokens * shape.layers * per_token_layer
     if checkpointing:  # one layer's activations are recomputed at a time
@@ -38,17 +45,19 @@ def step_bytes(shape: Shape, tokens: int, shards: int, checkpointing: bool) -> i
     return state + activations + logits
 
 
-def check_fits(shape: Shape, tokens: int, shards: int, checkpointing: bool, device_bytes: int) -> None:
+def check_fits(shape: Shape, tokens: int, shards: int, checkpointing: bool, device_bytes: int,
+               reference: bool = False) -> None:
     """Raises StepTooLarge naming the knobs when the step cannot fit in `device_bytes`."""
-    need = step_bytes(shape, tokens, shards, checkpointing)
+    need = step_bytes(shape, tokens, shards, checkpointing, reference)
     have = int(device_bytes * HEADROOM)
     if need <= have:
         return
     gib = 1 << 30
-    state = shape.parameters * STATE_BYTES_PER_PARAM // max(shards, 1)
+    state = state_bytes(shape, shards, reference)
     if state > have:
+        kl = " and the KL reference (spec.algorithm.klCoef > 0)" if reference else ""
         raise StepTooLarge(
-            f"the model's weights, gradients and optimizer state alone need ~{state / gib:.1f} GiB per GPU "
+            f"the model's weights, gradients and optimizer state{kl} alone need ~{state / gib:.1f} GiB per GPU "
             f"({shape.parameters:,} parameters over {shards} shard(s)), more than the {have / gib:.1f} GiB usable: "
             "give the trainer more GPUs (spec.trainer.nodes, spec.trainer.gpusPerNode)")
     raise StepTooLarge(

@@ -4,6 +4,7 @@ so the engine can generate batches; and the Hugging Face loader for the GPU path
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import List, Optional, Tuple, Union
 
@@ -164,6 +165,22 @@ class HFPolicy(nn.Module):
         return out.logits, []
 
 
+def dtype_kwarg(transformers, dtype: torch.dtype) -> dict:
+    """`from_pretrained`/`from_config`'s dtype argument: `dtype` from transformers 4.56 on
+    (`torch_dtype` is deprecated there and may go), `torch_dtype` before."""
+    version = tuple(int(x) for x in re.findall(r"\d+", getattr(transformers, "__version__", "0"))[:2])
+    return {"dtype": dtype} if version >= (4, 56) else {"torch_dtype": dtype}
+
+
+def checkpoint_dtype(config) -> Optional[torch.dtype]:
+    """The dtype a checkpoint was saved in (config.json's `dtype`, or `torch_dtype` before
+    transformers 4.56), when it is one the engines serve (bf16/fp16); else None."""
+    served = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(served, str):
+        served = getattr(torch, served, None)
+    return served if served in (torch.bfloat16, torch.float16) else None
+
+
 def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPolicy:
     """GPU path: any Hugging Face causal LM by id or local path. The weights are loaded in fp32
     (the master copy AdamW updates: in bf16, a 1e-6 step rounds to nothing for most weights);
@@ -175,14 +192,12 @@ def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPo
         raise ImportError(f"model {name!r} needs the transformers package, which is not installed here "
                           f"(the GPU trainer image has it; \"tiny\" is the built-in CPU model)") from e
 
-    served = getattr(transformers.AutoConfig.from_pretrained(name), "torch_dtype", None)
-    if isinstance(served, str):
-        served = getattr(torch, served, None)
-    lm = transformers.AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32)
+    served = checkpoint_dtype(transformers.AutoConfig.from_pretrained(name))
+    lm = transformers.AutoModelForCausalLM.from_pretrained(name, **dtype_kwarg(transformers, torch.float32))
     if gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     lm.config.use_cache = False
-    return HFPolicy(lm.to(device), name, served if served in (torch.bfloat16, torch.float16) else None)
+    return HFPolicy(lm.to(device), name, served)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

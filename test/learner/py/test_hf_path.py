@@ -11,7 +11,7 @@ import torch
 from helpers import TOK, on_policy, sample, settings
 
 from learner import export
-from learner.model import load_hf
+from learner.model import checkpoint_dtype, dtype_kwarg, load_hf
 from learner.train import Trainer
 
 
@@ -28,6 +28,23 @@ class _Lm(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask=None, use_cache=False):
         return types.SimpleNamespace(logits=self.lm_head(self.model(input_ids)))
+
+
+class DtypeTest(unittest.TestCase):
+    def test_the_dtype_argument_follows_the_transformers_version(self):
+        for version, key in (("4.46.3", "torch_dtype"), ("4.55.0", "torch_dtype"), ("4.56.0", "dtype"),
+                             ("5.17.0", "dtype"), ("5.0.0.dev0", "dtype"), (None, "torch_dtype")):
+            with self.subTest(version=version):
+                module = types.SimpleNamespace(**({} if version is None else {"__version__": version}))
+                self.assertEqual(dtype_kwarg(module, torch.float32), {key: torch.float32})
+
+    def test_the_checkpoint_dtype_is_read_under_either_name(self):
+        table = [({"dtype": "bfloat16"}, torch.bfloat16), ({"torch_dtype": "float16"}, torch.float16),
+                 ({"dtype": torch.bfloat16}, torch.bfloat16), ({"torch_dtype": "float32"}, None), ({}, None),
+                 ({"dtype": None, "torch_dtype": "bfloat16"}, torch.bfloat16), ({"dtype": "float8"}, None)]
+        for fields, want in table:
+            with self.subTest(fields=fields):
+                self.assertEqual(checkpoint_dtype(types.SimpleNamespace(**fields)), want)
 
 
 class HfPathTest(unittest.TestCase):

@@ -16,19 +16,23 @@ QWEN_05B = Shape(parameters=494_032_768, layers=24, hidden=896, vocab=151936)
 class MemoryTest(unittest.TestCase):
     def test_table(self):
         table = [
-            # shape, tokens, shards, device GiB, error (None: fits)
-            (QWEN_05B, 8192, 1, 80, None),
-            (QWEN_05B, 65536, 1, 80, "lower --micro-batch-tokens"),
-            (QWEN_7B, 4096, 1, 80, r"give the trainer more GPUs \(spec.trainer.nodes, spec.trainer.gpusPerNode\)"),
-            (QWEN_7B, 4096, 8, 80, None),
+            # shape, tokens, shards, device GiB, KL reference, error (None: fits)
+            (QWEN_05B, 8192, 1, 80, False, None),
+            (QWEN_05B, 65536, 1, 80, False, "lower --micro-batch-tokens"),
+            (QWEN_7B, 4096, 1, 80, False, r"more GPUs \(spec.trainer.nodes, spec.trainer.gpusPerNode\)"),
+            (QWEN_7B, 4096, 8, 80, False, None),
+            # 16 bytes/parameter fit a 141 GiB card (H200) with a small micro-batch; the bf16 KL
+            # reference's 2 more do not.
+            (QWEN_7B, 1024, 1, 141, False, None),
+            (QWEN_7B, 1024, 1, 141, True, r"and the KL reference \(spec.algorithm.klCoef > 0\) alone"),
         ]
-        for shape, tokens, shards, gib, error in table:
-            with self.subTest(tokens=tokens, shards=shards, error=error):
+        for shape, tokens, shards, gib, ref, error in table:
+            with self.subTest(tokens=tokens, shards=shards, gib=gib, reference=ref):
                 if error is None:
-                    check_fits(shape, tokens, shards, True, gib * GIB)
+                    check_fits(shape, tokens, shards, True, gib * GIB, reference=ref)
                 else:
                     with self.assertRaisesRegex(StepTooLarge, error):
-                        check_fits(shape, tokens, shards, True, gib * GIB)
+                        check_fits(shape, tokens, shards, True, gib * GIB, reference=ref)
 
     def test_checkpointing_and_sharding_lower_the_estimate(self):
         full = step_bytes(QWEN_05B, 8192, 1, checkpointing=False)

@@ -35,6 +35,17 @@ class PrecisionTest(unittest.TestCase):
         self.assertLess(float((amp - ref).norm() / ref.norm()), 0.2)
         self.assertGreater(float((bf16 - ref).norm() / ref.norm()), 0.8)
 
+    def test_the_kl_reference_is_kept_in_bf16_under_autocast_and_still_scores_the_batch(self):
+        batch = [sample([256, 1, 2, 3], [4, 5, 6], 1.0, sid="a"), sample([256, 1, 2, 7], [8, 9, 6], -1.0, sid="b")]
+        for autocast, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+            with self.subTest(autocast_bf16=autocast):
+                t = Trainer(tiny_model(3), settings(learning_rate=LR, kl_coef=0.1), "tiny", autocast_bf16=autocast)
+                out = t.train(on_policy(t, batch))
+                self.assertEqual({p.dtype for p in t.reference.parameters()}, {dtype})
+                self.assertEqual({p.dtype for p in t.model.parameters()}, {torch.float32})
+                # The first step's reference is the policy itself: the KL term is ~0, not garbage.
+                self.assertLess(abs(out["kl"]), 1e-2)
+
 
 if __name__ == "__main__":
     unittest.main()
