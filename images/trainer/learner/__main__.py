@@ -204,6 +204,15 @@ def start_failure_code(e: BaseException) -> int:
     return EXIT_FAILURE
 
 
+def wait_for(stop: threading.Event, poll_s: float = 0.5) -> None:
+    """Waits for `stop`, waking every `poll_s`. Python runs signal handlers in the main thread
+    only, and a process-directed SIGTERM may be delivered to any other thread (CUDA's, gRPC's):
+    an untimed wait is then never interrupted and the handler never runs. Seen on an H200
+    machine: `python3 -m learner --device cuda` ignored SIGTERM while the CPU path stopped."""
+    while not stop.wait(poll_s):
+        pass
+
+
 def main(argv=None) -> int:
     try:
         cfg = load_config(argv)
@@ -238,7 +247,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    wait_for(stop)
     log.info("shutting down")
     if server is not None:
         server.stop(grace=5).wait(6)

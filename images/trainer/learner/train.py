@@ -217,7 +217,7 @@ class Trainer:
                     sums["entropy"] += float((entropy(logits) * m).sum())
                     sums["gap"] += float(((lp - old_lp).abs() * m).sum())
                 for k in ("loss", "policy_loss", "kl", "clipped"):
-                    sums[k] += float(out[k])
+                    sums[k] += float(out[k].detach())
             sums = self._summed(sums)
             grad_norm = self._apply(s)
             self.version += 1

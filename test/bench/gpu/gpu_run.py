@@ -15,11 +15,13 @@ Each part records its own error instead of stopping the others. Prints one JSON 
 Without CUDA (or transformers) it prints why and exits 0."""
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -215,6 +217,16 @@ def hf_roundtrip() -> dict:
                 "max_abs_logit_diff_served_vs_trained": float((trained - served).abs().max())}
 
 
+def _drain(stream, lines: list, ready: "queue.Queue") -> None:
+    """Keeps the learner's output; puts its gRPC port on `ready` at 'learner ready' (None at EOF)."""
+    for line in stream:
+        lines.append(line.rstrip()[:300])
+        m = re.search(r'"grpc_port":\s*(\d+)', line) if "learner ready" in line else None
+        if m:
+            ready.put(int(m.group(1)))
+    ready.put(None)
+
+
 def learner_process(device: str = "cuda", model: str = "", vocab: int = SMALL["vocab_size"]) -> dict:
     """`python3 -m learner` on CUDA with a Hugging Face directory (a small Qwen2 saved here unless
     `model` names one), driven over real gRPC."""
@@ -232,15 +244,11 @@ def learner_process(device: str = "cuda", model: str = "", vocab: int = SMALL["v
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT / "images" / "trainer", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
-        lines = []
+        lines, ready = [], queue.Queue()
+        # Read every line to the end (a full pipe would block the learner's logging).
+        threading.Thread(target=_drain, args=(proc.stdout, lines, ready), daemon=True).start()
         try:
-            port = None
-            for line in proc.stdout:
-                lines.append(line.rstrip()[:300])
-                m = re.search(r'"grpc_port":\s*(\d+)', line) if "learner ready" in line else None
-                if m:
-                    port = int(m.group(1))
-                    break
+            port = ready.get(timeout=600)
             if port is None:
                 return {"error": f"exited {proc.wait()} before 'learner ready'", "log": lines[-8:]}
             ready_s = time.perf_counter() - t0
@@ -255,10 +263,15 @@ def learner_process(device: str = "cuda", model: str = "", vocab: int = SMALL["v
                 train = stub.Train(learner_pb2.TrainRequest(step=1, samples=samples), metadata=md, timeout=300)
                 exp = stub.ExportWeights(learner_pb2.ExportWeightsRequest(), metadata=md, timeout=300)
             proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
+            t1 = time.perf_counter()
+            try:
+                code = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                return {"error": "still running 60 s after SIGTERM", "log": lines[-12:]}
             return {"ready_seconds": round(ready_s, 1), "info": str(info).replace("\n", " ")[:300],
                     "train_loss": train.loss, "policy_version": train.policy_version,
-                    "exported_tensors": len(exp.manifest.tensors), "exit_code_after_sigterm": code}
+                    "exported_tensors": len(exp.manifest.tensors), "exit_code_after_sigterm": code,
+                    "exit_seconds": round(time.perf_counter() - t1, 1), "log": lines[-4:]}
         finally:
             if proc.poll() is None:
                 proc.kill()
