@@ -2,7 +2,13 @@
 little-endian header length, JSON header padded to 8 bytes, raw little-endian bytes) plus
 `manifest.json`, the proto3 JSON form of l0.v1.WeightManifest with a sha256 per chunk. A version
 directory is written under a temporary name and renamed into place; exporting a version that is
-already there returns its manifest unchanged."""
+already there returns its manifest unchanged.
+
+The directory is also a Hugging Face model directory: `model.safetensors.index.json` (the
+weight map), `config.json` (in the served dtype), and for a transformers model its
+`generation_config.json` and tokenizer files, so `transformers`, vLLM and SGLang load it as it
+is. The built-in tiny model writes a `config.json` of its own (`model_type: l0-tiny`), which
+`read_model_dir` reads back by the same conventions."""
 from __future__ import annotations
 
 import hashlib
@@ -105,9 +111,10 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
                          shard_bytes or DEFAULT_SHARD_BYTES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
     try:
-        shard_infos, tensor_infos = [], []
+        shard_infos, tensor_infos, weight_map = [], [], {}
         for k, names in enumerate(shards):
             file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+            weight_map.update((n, file) for n in names)
             spans = write_safetensors(tmp / file, {n: named[n] for n in names})
             digest, chunks = hash_file(tmp / file, chunk_bytes)
             shard_infos.append({"file": file, "sizeBytes": (tmp / file).stat().st_size, "sha256": digest,
@@ -126,11 +133,85 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
             "model": model_name,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        write_model_files(model, tmp, weight_map, sum(t.numel() * t.element_size() for t in named.values()))
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target, manifest
+
+
+TINY_MODEL_TYPE = "l0-tiny"
+
+
+def model_config(model) -> dict:
+    """config.json for an export: a transformers model's own config in the dtype the export is
+    written in, with the generation cache back on (training turns it off); the tiny model's
+    ModelConfig under `model_type: l0-tiny`."""
+    from .model import ModelConfig
+
+    inner = getattr(model, "lm", model)
+    dtype = str(getattr(model, "serve_dtype", None) or torch.float32).replace("torch.", "")
+    if isinstance(inner.config, ModelConfig):
+        return {"architectures": ["L0TinyGPT"], "model_type": TINY_MODEL_TYPE, "dtype": dtype,
+                **inner.config.to_dict()}
+    to_dict = getattr(inner.config, "to_dict", None)  # a transformers PretrainedConfig
+    config = to_dict() if to_dict else dict(vars(inner.config))
+    config.pop("torch_dtype", None)
+    config.update(dtype=dtype, use_cache=True)
+    return config
+
+
+def write_model_files(model, directory: Path, weight_map: Dict[str, str], total_bytes: int) -> None:
+    """What makes `directory` a Hugging Face model directory beside the shards."""
+    index = {"metadata": {"total_size": total_bytes}, "weight_map": weight_map}
+    (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=1) + "\n")
+    (directory / "config.json").write_text(json.dumps(model_config(model), indent=1, default=str) + "\n")
+    inner = getattr(model, "lm", model)
+    generation = getattr(inner, "generation_config", None)
+    if generation is not None and hasattr(generation, "to_json_file"):
+        generation.to_json_file(str(directory / "generation_config.json"))
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(directory))
+
+
+def read_model_dir(directory: str) -> Tuple[dict, Dict[str, torch.Tensor]]:
+    """A Hugging Face model directory as the loaders read it: config.json, and the tensors of the
+    shards `model.safetensors.index.json` maps (or of `model.safetensors`). Errors name the file."""
+    root = Path(directory)
+    try:
+        config = json.loads((root / "config.json").read_text(encoding="utf-8"))
+        index = root / "model.safetensors.index.json"
+        files = (sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+                 if index.is_file() else ["model.safetensors"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsLoadError(f"{directory}: not a Hugging Face model directory: {e}") from e
+    tensors: Dict[str, torch.Tensor] = {}
+    for name in files:
+        tensors.update(read_safetensors(root / name))
+    return config, tensors
+
+
+def read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
+    """Every tensor of one safetensors file (the format `write_safetensors` writes)."""
+    try:
+        raw = path.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+    except (OSError, ValueError, struct.error) as e:
+        raise WeightsLoadError(f"{path}: not a safetensors file: {e}") from e
+    base, out = 8 + n, {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = FROM_DTYPES.get(h.get("dtype"))
+        start, end = (base + int(x) for x in h["data_offsets"])
+        if dtype is None or end > len(raw):
+            raise WeightsLoadError(f"{path}: tensor {name}: dtype {h.get('dtype')} or span [{start}, {end}) unreadable")
+        t = torch.frombuffer(bytearray(raw[start:end]), dtype=torch.uint8)
+        out[name] = (t.view(torch.int16).view(dtype) if dtype == torch.bfloat16 else t.view(dtype)).reshape(h["shape"])
+    return out
 
 
 def manifest_to_proto(m: dict, weights_pb2):

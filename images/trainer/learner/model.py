@@ -152,10 +152,12 @@ class TinyGPT(nn.Module):
 class HFPolicy(nn.Module):
     """A transformers causal LM behind TinyGPT's calling convention (logits, cache)."""
 
-    def __init__(self, lm: nn.Module, name: str, serve_dtype: Optional[torch.dtype] = None) -> None:
+    def __init__(self, lm: nn.Module, name: str, serve_dtype: Optional[torch.dtype] = None, tokenizer=None) -> None:
         super().__init__()
         self.lm = lm
         self.name = name
+        # Saved beside every export (export.py), so an exported version is a whole model directory.
+        self.tokenizer = tokenizer
         # The checkpoint's own dtype (e.g. bf16): exports are cast to it for the engines, while
         # training keeps fp32 master weights.
         self.serve_dtype = serve_dtype
@@ -197,7 +199,17 @@ def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPo
     if gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     lm.config.use_cache = False
-    return HFPolicy(lm.to(device), name, served)
+    return HFPolicy(lm.to(device), name, served, _tokenizer(transformers, name))
+
+
+def _tokenizer(transformers, name: str):
+    """The model's tokenizer, for exports; None where it has none or it cannot be read (the
+    learner itself works on token ids and never tokenizes)."""
+    auto = getattr(transformers, "AutoTokenizer", None)
+    try:
+        return auto.from_pretrained(name) if auto is not None else None
+    except (OSError, ValueError):
+        return None
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -163,12 +163,27 @@ def train_steps(policy, rows, steps: int) -> dict:
             "mfu": round(flops / peak, 4) if peak else None}
 
 
+def export_time(policy) -> dict:
+    """One ExportWeights of the model (bf16 shards + sha256 manifest + model files) to local disk."""
+    from learner import export
+
+    policy.serve_dtype = torch.bfloat16
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        _, m = export.export(policy, 1, d, policy.name)
+        seconds = time.perf_counter() - t0
+    size = sum(s["sizeBytes"] for s in m["shards"])
+    return {"export_seconds": round(seconds, 1), "export_gb": round(size / 1e9, 2),
+            "export_gb_per_s": round(size / 1e9 / seconds, 2)}
+
+
 def shape_part(name: str, steps: int):
     def run() -> dict:
         policy = build(name)
         try:
             rows = batch(policy.lm.config.vocab_size, rows=ROWS[name], prompt=512, response=256)
-            return {"max_abs_logprob_diff": logprob_check(policy, rows), **train_steps(policy, rows, steps)}
+            out = {"max_abs_logprob_diff": logprob_check(policy, rows), **train_steps(policy, rows, steps)}
+            return {**out, **export_time(policy)}
         finally:
             del policy
             torch.cuda.empty_cache()
@@ -176,8 +191,16 @@ def shape_part(name: str, steps: int):
 
 
 def save_small(directory: Path) -> None:
-    """A small random Qwen2 saved as a Hugging Face checkpoint in bf16 (config.json + safetensors)."""
+    """A small random Qwen2 saved as a Hugging Face checkpoint in bf16 (config.json, safetensors)
+    with a word-level tokenizer of its vocabulary ("t0" .. "t1023")."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     qwen2(SMALL, torch.bfloat16).save_pretrained(directory)
+    vocab = {f"t{i}": i for i in range(SMALL["vocab_size"] - 1)} | {"<unk>": SMALL["vocab_size"] - 1}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(directory)
 
 
 def hf_roundtrip() -> dict:
@@ -199,9 +222,14 @@ def hf_roundtrip() -> dict:
         state = {}
         for f in sorted(path.glob("*.safetensors")):
             state.update(load_file(str(f)))
-        fresh = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.from_pretrained(src))
-        missing, unexpected = fresh.load_state_dict(state, strict=False)
+        # The export directory as it is, through transformers' own loader.
+        fresh, info = transformers.AutoModelForCausalLM.from_pretrained(str(path), output_loading_info=True)
+        missing, unexpected = info.get("missing_keys", []), info.get("unexpected_keys", [])
+        loaded_dtype = str(next(fresh.parameters()).dtype)
         fresh = fresh.to("cuda", torch.bfloat16).eval()
+        text = "t5 t7 t1000"
+        same_tokens = (transformers.AutoTokenizer.from_pretrained(str(path))(text)["input_ids"]
+                       == transformers.AutoTokenizer.from_pretrained(str(src))(text)["input_ids"])
         ids = torch.tensor([rows[0].prompt + rows[0].response], device="cuda")
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
             trained = policy.lm(input_ids=ids).logits.float()
@@ -213,7 +241,9 @@ def hf_roundtrip() -> dict:
         masters = sorted({str(p.dtype) for p in policy.parameters()})
         return {"serve_dtype": str(policy.serve_dtype), "master_dtypes": masters,
                 "export_dtypes": sorted({x["dtype"] for x in manifest["tensors"]}), "losses": losses,
-                "names_as_saved": sorted(saved) == sorted(state), "missing": missing, "unexpected": unexpected,
+                "names_as_saved": sorted(saved) == sorted(state), "missing": list(missing),
+                "unexpected": list(unexpected), "from_pretrained_dtype": loaded_dtype,
+                "tokenizer_round_trip": same_tokens, "files": sorted(f.name for f in path.iterdir()),
                 "max_abs_logit_diff_served_vs_trained": float((trained - served).abs().max())}
 
 

@@ -30,6 +30,12 @@ class _Lm(torch.nn.Module):
         return types.SimpleNamespace(logits=self.lm_head(self.model(input_ids)))
 
 
+class _Tokenizer:
+    def save_pretrained(self, directory):
+        with open(f"{directory}/tokenizer.json", "w") as f:
+            f.write("{}")
+
+
 class DtypeTest(unittest.TestCase):
     def test_the_dtype_argument_follows_the_transformers_version(self):
         for version, key in (("4.46.3", "torch_dtype"), ("4.55.0", "torch_dtype"), ("4.56.0", "dtype"),
@@ -54,6 +60,7 @@ class HfPathTest(unittest.TestCase):
             from_pretrained=lambda name, torch_dtype: _Lm().to(torch_dtype))
         fake.AutoConfig = types.SimpleNamespace(
             from_pretrained=lambda name: types.SimpleNamespace(torch_dtype="bfloat16"))
+        fake.AutoTokenizer = types.SimpleNamespace(from_pretrained=lambda name: _Tokenizer())
         sys.modules["transformers"] = fake
 
     def tearDown(self):
@@ -69,8 +76,17 @@ class HfPathTest(unittest.TestCase):
         out = t.train(on_policy(t, [sample([256, 1, 2], [3, 4], 1.0)]))
         self.assertEqual(out["policy_version"], 1)
         with tempfile.TemporaryDirectory() as d:
-            _, m = export.export(t.model, t.version, d, "org/model")
+            path, m = export.export(t.model, t.version, d, "org/model")
+            config, tensors = export.read_model_dir(str(path))
+            tokenizer_files = sorted(f.name for f in path.glob("tokenizer*"))
         self.assertEqual(sorted(x["name"] for x in m["tensors"]), ["lm_head.weight", "model.weight"])
+        # A whole model directory: its config in the served dtype with the cache back on, the
+        # weights by the index, and the tokenizer the model was loaded with.
+        self.assertEqual((config["dtype"], config["use_cache"], config["vocab_size"]),
+                         ("bfloat16", True, TOK.vocab_size))
+        self.assertNotIn("torch_dtype", config)
+        self.assertEqual(sorted(tensors), ["lm_head.weight", "model.weight"])
+        self.assertEqual(tokenizer_files, ["tokenizer.json"])
 
     def test_master_weights_are_fp32_and_the_forward_runs_in_bf16(self):
         torch.manual_seed(0)

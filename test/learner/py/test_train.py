@@ -236,6 +236,36 @@ class ExportTest(unittest.TestCase):
             again_path, again = export.export(t.model, t.version, d, "tiny")
             self.assertEqual(again, m)  # a version is written once
 
+    def test_the_export_is_a_hugging_face_model_directory_that_loads_back_with_identical_logits(self):
+        from learner.model import ModelConfig, TinyGPT
+
+        t = trainer(8)
+        t.train(batch(t))
+        with tempfile.TemporaryDirectory() as d:
+            path, m = export.export(t.model, t.version, d, "tiny", shard_bytes=40_000)
+            index = json.loads((path / "model.safetensors.index.json").read_text())
+            self.assertEqual(index["weight_map"], {x["name"]: x["shard"] for x in m["tensors"]})
+            self.assertEqual(index["metadata"]["total_size"], sum(x["sizeBytes"] for x in m["tensors"]))
+            config, tensors = export.read_model_dir(str(path))
+        self.assertEqual((config["model_type"], config["architectures"], config["dtype"]),
+                         ("l0-tiny", ["L0TinyGPT"], "float32"))
+        fields = {k: config[k] for k in ModelConfig().to_dict()}
+        loaded = TinyGPT(ModelConfig(**fields))
+        loaded.load_state_dict(tensors, strict=True)
+        ids = torch.tensor([[256] + list(b"what is two plus two?")])
+        t.model.eval()
+        with torch.no_grad():
+            self.assertTrue(torch.equal(loaded.eval()(ids)[0], t.model(ids)[0]))
+
+    def test_a_model_directory_that_is_not_one_is_refused_naming_the_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(export.WeightsLoadError, "not a Hugging Face model directory"):
+                export.read_model_dir(d)
+            (Path(d) / "config.json").write_text("{}")
+            (Path(d) / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+            with self.assertRaisesRegex(export.WeightsLoadError, r"model.safetensors: not a safetensors file"):
+                export.read_model_dir(d)
+
     def test_bf16_tensors_export_their_raw_bits(self):
         x = torch.tensor([1.0, -2.5, 3.140625], dtype=torch.bfloat16)
         self.assertEqual(export.tensor_bytes(x), x.view(torch.int16).numpy().tobytes())
