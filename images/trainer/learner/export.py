@@ -19,7 +19,8 @@ import struct
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -33,14 +34,16 @@ DTYPES = {
 }
 DEFAULT_SHARD_BYTES = 2 * 1024**3
 CHUNK_BYTES = 4 * 1024**2
+HASH_THREADS = min(8, os.cpu_count() or 1)
 
 
-def tensor_bytes(t: torch.Tensor) -> bytes:
-    """Raw little-endian bytes of a tensor (bf16 included, which numpy lacks)."""
+def tensor_bytes(t: torch.Tensor) -> memoryview:
+    """Raw little-endian bytes of a tensor (bf16 included, which numpy lacks), without a copy
+    beyond the one to host memory."""
     t = t.detach().to("cpu").contiguous()
     if t.dtype == torch.bfloat16:
         t = t.view(torch.int16)
-    return t.numpy().tobytes()
+    return memoryview(t.numpy()).cast("B")
 
 
 def plan_shards(sizes: List[Tuple[str, int]], shard_bytes: int) -> List[List[str]]:
@@ -57,43 +60,92 @@ def plan_shards(sizes: List[Tuple[str, int]], shard_bytes: int) -> List[List[str
     return shards
 
 
-def write_safetensors(path: Path, tensors: Dict[str, torch.Tensor]) -> Dict[str, Tuple[int, int]]:
-    """Writes one shard; returns each tensor's absolute (file offset, size)."""
+class ShardHasher:
+    """The manifest's hashes of a file as it is written, from the bytes in memory (no read-back):
+    the whole file's sha256 on one thread (in order), each `chunk_bytes` chunk's on a pool.
+    hashlib releases the GIL, so both run beside the writes."""
+
+    def __init__(self, chunk_bytes: int, pool: ThreadPoolExecutor) -> None:
+        self.chunk_bytes, self.pool = chunk_bytes, pool
+        self.whole = hashlib.sha256()
+        self.ordered = ThreadPoolExecutor(1)  # the whole-file hash takes the pieces in order
+        self.pending: List[Future] = []
+        self.chunks: List[Tuple[int, int, Future]] = []
+        self.partial = bytearray()  # the start of a chunk that a piece ended in
+        self.offset = 0  # bytes seen
+
+    def update(self, piece: memoryview) -> None:
+        self.pending.append(self.ordered.submit(self.whole.update, piece))
+        if self.partial:
+            take = min(self.chunk_bytes - len(self.partial), len(piece))
+            self.partial += piece[:take]
+            piece = piece[take:]
+            if len(self.partial) == self.chunk_bytes:
+                self._chunk(bytes(self.partial))
+                self.partial = bytearray()
+        while len(piece) >= self.chunk_bytes:
+            self._chunk(piece[:self.chunk_bytes])
+            piece = piece[self.chunk_bytes:]
+        self.partial += piece
+
+    def _chunk(self, data) -> None:
+        start = self.offset
+        self.offset += len(data)
+        self.chunks.append((start, len(data), self.pool.submit(lambda: hashlib.sha256(data).hexdigest())))
+
+    def close(self) -> None:
+        self.ordered.shutdown(cancel_futures=True)
+
+    def finish(self) -> Tuple[str, List[dict]]:
+        if self.partial:
+            self._chunk(bytes(self.partial))
+        for f in self.pending:
+            f.result()
+        chunks = [{"offset": o, "sizeBytes": n, "sha256": f.result()} for o, n, f in self.chunks]
+        return self.whole.hexdigest(), chunks
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def write_safetensors(path: Path, tensors: Dict[str, torch.Tensor], chunk_bytes: int = CHUNK_BYTES,
+                      pool: Optional[ThreadPoolExecutor] = None, dtype: Optional[torch.dtype] = None
+                      ) -> Tuple[Dict[str, Tuple[int, int]], str, List[dict]]:
+    """Writes one shard (each tensor cast to `dtype` when given, one at a time); returns each
+    tensor's absolute (file offset, size), the file's sha256 and its chunks' (offset, size,
+    sha256), hashed as the bytes go out."""
     header: Dict[str, object] = {"__metadata__": {"format": "pt"}}
-    blobs = []
     pos = 0
     for name, t in tensors.items():
-        b = tensor_bytes(t)
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
-        blobs.append(b)
-        pos += len(b)
+        n = t.numel() * _itemsize(dtype or t.dtype)
+        header[name] = {"dtype": DTYPES[dtype or t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + n]}
+        pos += n
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
     h += b" " * (-len(h) % 8)
     base = 8 + len(h)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    return {n: (base + v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
-            for n, v in header.items() if n != "__metadata__"}
-
-
-def hash_file(path: Path, chunk_bytes: int) -> Tuple[str, List[dict]]:
-    whole = hashlib.sha256()
-    chunks = []
-    offset = 0
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk_bytes)
-            if not b:
-                break
-            whole.update(b)
-            chunks.append({"offset": offset, "sizeBytes": len(b), "sha256": hashlib.sha256(b).hexdigest()})
-            offset += len(b)
-    return whole.hexdigest(), chunks
+    own = pool is None
+    pool = pool or ThreadPoolExecutor(HASH_THREADS)
+    hasher = ShardHasher(chunk_bytes, pool)
+    try:
+        with open(path, "wb") as f:
+            for piece in (memoryview(struct.pack("<Q", len(h))), memoryview(h)):
+                f.write(piece)
+                hasher.update(piece)
+            for t in tensors.values():
+                b = tensor_bytes(t.to(dtype) if dtype else t)
+                f.write(b)
+                hasher.update(b)
+            digest, chunks = hasher.finish()
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        hasher.close()
+        if own:
+            pool.shutdown()
+    spans = {n: (base + v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
+             for n, v in header.items() if n != "__metadata__"}
+    return spans, digest, chunks
 
 
 def export(model, version: int, directory: str, model_name: str, shard_bytes: int = 0,
@@ -105,24 +157,26 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
     target.parent.mkdir(parents=True, exist_ok=True)
     # A transformers model is exported under its own names (what vLLM/SGLang load), not ours.
     inner = getattr(model, "lm", model)
-    serve = getattr(model, "serve_dtype", None)  # fp32 master weights go out in the checkpoint's dtype
-    named = {n: p.detach().to(serve) if serve else p.detach() for n, p in inner.named_parameters()}
-    shards = plan_shards([(n, t.numel() * t.element_size()) for n, t in named.items()],
-                         shard_bytes or DEFAULT_SHARD_BYTES)
+    # fp32 master weights go out in the checkpoint's dtype, cast one tensor at a time.
+    serve = getattr(model, "serve_dtype", None)
+    named = {n: p.detach() for n, p in inner.named_parameters()}
+    size = {n: t.numel() * _itemsize(serve or t.dtype) for n, t in named.items()}
+    shards = plan_shards(list(size.items()), shard_bytes or DEFAULT_SHARD_BYTES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
     try:
         shard_infos, tensor_infos, weight_map = [], [], {}
-        for k, names in enumerate(shards):
-            file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
-            weight_map.update((n, file) for n in names)
-            spans = write_safetensors(tmp / file, {n: named[n] for n in names})
-            digest, chunks = hash_file(tmp / file, chunk_bytes)
-            shard_infos.append({"file": file, "sizeBytes": (tmp / file).stat().st_size, "sha256": digest,
-                                "chunks": chunks})
-            for n in names:
-                t = named[n]
-                tensor_infos.append({"name": n, "dtype": DTYPES[t.dtype], "shape": list(t.shape), "shard": file,
-                                     "offset": spans[n][0], "sizeBytes": spans[n][1]})
+        with ThreadPoolExecutor(HASH_THREADS) as pool:
+            for k, names in enumerate(shards):
+                file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+                weight_map.update((n, file) for n in names)
+                spans, digest, chunks = write_safetensors(tmp / file, {n: named[n] for n in names}, chunk_bytes,
+                                                          pool, serve)
+                shard_infos.append({"file": file, "sizeBytes": (tmp / file).stat().st_size, "sha256": digest,
+                                    "chunks": chunks})
+                for n in names:
+                    t = named[n]
+                    tensor_infos.append({"name": n, "dtype": DTYPES[serve or t.dtype], "shape": list(t.shape),
+                                         "shard": file, "offset": spans[n][0], "sizeBytes": spans[n][1]})
         manifest = {
             "version": version,
             "format": "safetensors",
@@ -133,7 +187,7 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
             "model": model_name,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        write_model_files(model, tmp, weight_map, sum(t.numel() * t.element_size() for t in named.values()))
+        write_model_files(model, tmp, weight_map, sum(size.values()))
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -266,9 +266,30 @@ class ExportTest(unittest.TestCase):
             with self.assertRaisesRegex(export.WeightsLoadError, r"model.safetensors: not a safetensors file"):
                 export.read_model_dir(d)
 
+    def test_hashes_taken_while_writing_equal_hashes_of_the_whole_bytes(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        data = bytes(range(256)) * 97  # 24832 bytes
+        table = [(4096, [len(data)]), (4096, [1, 4095, 4096, 3, 16636]), (1000, [999, 2, 999, 22832]),
+                 (100_000, [10, 20]), (7, [0, 5, 0, 9, 24818])]
+        with ThreadPoolExecutor(3) as pool:
+            for chunk, cuts in table:
+                with self.subTest(chunk=chunk, cuts=cuts):
+                    h, pos = export.ShardHasher(chunk, pool), 0
+                    for n in cuts:
+                        h.update(memoryview(data)[pos:pos + n])
+                        pos += n
+                    digest, chunks = h.finish()
+                    h.close()
+                    seen = data[:pos]
+                    self.assertEqual(digest, hashlib.sha256(seen).hexdigest())
+                    want = [{"offset": o, "sizeBytes": len(seen[o:o + chunk]),
+                             "sha256": hashlib.sha256(seen[o:o + chunk]).hexdigest()} for o in range(0, pos, chunk)]
+                    self.assertEqual(chunks, want)
+
     def test_bf16_tensors_export_their_raw_bits(self):
         x = torch.tensor([1.0, -2.5, 3.140625], dtype=torch.bfloat16)
-        self.assertEqual(export.tensor_bytes(x), x.view(torch.int16).numpy().tobytes())
+        self.assertEqual(bytes(export.tensor_bytes(x)), x.view(torch.int16).numpy().tobytes())
         self.assertEqual(len(export.tensor_bytes(x)), 6)
 
 
