@@ -186,7 +186,7 @@ def checkpoint_dtype(config) -> Optional[torch.dtype]:
 def load_hf(name: str, device: str, gradient_checkpointing: bool = True) -> HFPolicy:
     """GPU path: any Hugging Face causal LM by id or local path. The weights are loaded in fp32
     (the master copy AdamW updates: in bf16, a 1e-6 step rounds to nothing for most weights);
-    the Trainer runs the forward under bf16 autocast. Not run on a GPU yet (docs/gpu.md); the CPU
+    the Trainer runs the forward under bf16 autocast. Ran on one H200 (docs/gpu.md); the CPU
     tests replace transformers with a stand-in."""
     try:
         import transformers  # noqa: PLC0415 - only the GPU path may need it
