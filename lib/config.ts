@@ -160,3 +160,14 @@ export const LOG_CONFIG = defineConfig({
   logLevel: { type: "enum", values: LOG_LEVELS, default: "info", description: "Log level" },
   logFormat: { type: "enum", values: ["auto", "json", "pretty"], default: "auto", description: "Log format" },
 });
+
+/** The run's TLS material for gRPC (lib/tls.ts); the operator sets it in every run pod. */
+export const TLS_CONFIG = defineConfig({
+  tlsDir: {
+    type: "string",
+    default: "",
+    description:
+      "Directory holding the run's ca.crt, tls.crt and tls.key (the mounted run Secret): mutual TLS on gRPC; " +
+      "empty = plaintext (l0 local, on loopback)",
+  },
+});

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { l0 } from "../gen/proto/l0.js";
 import { type ErrorKind, L0Error } from "./errors.js";
 import { type Logger, errorFields, silentLogger } from "./log.js";
+import { type RunTls, serverCredentials } from "./tls.js";
 
 /** Default cap on one message, each way. Explicit so a hostile peer cannot make us buffer more. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -157,16 +158,19 @@ export interface StartedServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts a grpc-js server on host:port (0 = a free port) with explicit message limits. */
+/**
+ * Starts a grpc-js server on host:port (0 = a free port) with explicit message limits; with
+ * `tls`, mutual TLS with the run's certificate (lib/tls.ts), else plaintext.
+ */
 export async function startServer(
   register: (server: grpc.Server) => void,
-  opts: { host?: string; port: number; maxMessageBytes?: number },
+  opts: { host?: string; port: number; maxMessageBytes?: number; tls?: RunTls },
 ): Promise<StartedServer> {
   const server = new grpc.Server(channelOptions(opts.maxMessageBytes));
   register(server);
   const host = opts.host ?? "0.0.0.0";
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${host}:${opts.port}`, serverCredentials(opts.tls), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );

@@ -70,6 +70,9 @@ export const DROPPED: Record<string, string> = {
   NPROC_PER_NODE: "one learner process per trainer process here (the CPU model)",
   L0_WORKER_SEARCH_API_KEY: "a Secret reference; local runs use the local corpus",
   L0_WORKER_SEARCH_KEY_FILE: "a mounted Secret; local runs use the local corpus",
+  L0_TRAINER_TLS_DIR: "the mounted run Secret; local runs speak plaintext on loopback",
+  L0_WORKER_TLS_DIR: "the mounted run Secret; local runs speak plaintext on loopback",
+  L0_SIDECAR_TLS_DIR: "the mounted run Secret; local runs speak plaintext on loopback",
 };
 
 /**

@@ -12,6 +12,7 @@ import { invalidFields } from "../lib/errors.js";
 import { BUILTIN_IMAGES, type DefaultImages } from "./images.js";
 import { buildOwnedPool, inlineReplicas } from "./trainingrun/build-inference.js";
 import { buildTokenSecret, buildTrainerJob } from "./trainingrun/build.js";
+import { TLS_KEYS } from "../lib/tls.js";
 import { runChildren } from "./trainingrun/children.js";
 import { validatePool, validateRun } from "./validate.js";
 import { poolChildren } from "./workerpool/children.js";
@@ -19,6 +20,10 @@ import { poolChildren } from "./workerpool/children.js";
 type K = KubernetesObject;
 /** What the token Secret holds in a rendering: the operator generates the real one at the first reconcile. */
 export const TOKEN_PLACEHOLDER = "generated-by-the-operator";
+/** Likewise the run's TLS material (operator/run-tls.ts). */
+const TLS_PLACEHOLDER = Object.fromEntries(
+  Object.values(TLS_KEYS).map((k) => [k, Buffer.from(TOKEN_PLACEHOLDER).toString("base64")]),
+);
 
 export interface RenderOptions {
   /** Namespace of objects that name none (kubectl's default). */
@@ -83,7 +88,7 @@ function resolveRun(run: TrainingRun, source: string): ResolvedTrainingRun {
 /** A resolved run's objects: token Secret, run-wide children, trainer Job, and its inline pool's. */
 export function renderRun(run: ResolvedTrainingRun, images: DefaultImages = BUILTIN_IMAGES): K[] {
   const out: K[] = [
-    buildTokenSecret(run, TOKEN_PLACEHOLDER),
+    buildTokenSecret(run, TOKEN_PLACEHOLDER, TLS_PLACEHOLDER),
     ...runChildren(run, images, false).map((c) => c.obj),
     buildTrainerJob(run, 0, images),
   ];

@@ -1,5 +1,5 @@
 // `l0 sidecar` configuration: flags and L0_SIDECAR_* variables (lib/config.ts).
-import { LOG_CONFIG, defineConfig } from "../../lib/config.js";
+import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../lib/config.js";
 import { ENGINE_KINDS } from "./engines.js";
 
 export const SIDECAR_ENV_PREFIX = "L0_SIDECAR_";
@@ -66,4 +66,5 @@ export const SIDECAR_CONFIG = defineConfig({
     description: "How often the served version is reported",
   },
   ...LOG_CONFIG,
+  ...TLS_CONFIG,
 });

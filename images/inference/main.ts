@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { loadConfig, redact } from "../../lib/config.js";
 import { startServer } from "../../lib/grpc.js";
+import { readTlsDir } from "../../lib/tls.js";
 import { createLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
@@ -27,6 +28,7 @@ export async function main(
     fields: { engine: engineId },
   });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_SIDECAR_TOKEN_FILE)");
+  const tls = readTlsDir(cfg.tlsDir, "--tls-dir (L0_SIDECAR_TLS_DIR)");
   const apiKey = cfg.engineApiKeyFile
     ? readSecretFile(cfg.engineApiKeyFile, "--engine-api-key-file (L0_SIDECAR_ENGINE_API_KEY_FILE)")
     : undefined;
@@ -36,14 +38,15 @@ export async function main(
   const shutdown = createShutdown({ logger });
   const peerServer = await startServer(
     (s) => new PeerService({ store: peers, token, logger, metrics }).addToServer(s),
-    { host: cfg.host, port: cfg.peerPort },
+    { host: cfg.host, port: cfg.peerPort, tls },
   );
   shutdown.add("peers", () => peerServer.stop());
   const peerAddress = cfg.peerAddress || (env.POD_IP ? `${env.POD_IP}:${peerServer.port}` : "");
-  const service = weightsClient(cfg.weightsAddress);
+  const service = weightsClient(cfg.weightsAddress, tls);
   const hashPool = new HashPool(cfg.hashThreads || defaultThreads());
   shutdown.add("hash pool", () => hashPool.close());
   const sidecar = new Sidecar({
+    clientFor: (address) => weightsClient(address, tls),
     engineId,
     root: cfg.root,
     service,

@@ -8,20 +8,25 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
 import { L0Error } from "../../lib/errors.js";
 import { channelOptions, fromServiceError, tokenMetadata } from "../../lib/grpc.js";
 import { type Logger, errorFields } from "../../lib/log.js";
 import { type l0, WeightsClient } from "../../lib/proto.js";
+import { clientCredentials, type RunTls } from "../../lib/tls.js";
 import { type HashPool } from "../../lib/weights/hash-pool.js";
 import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { ChunkMismatch, ShardSink } from "../../lib/weights/sink.js";
 
-/** Client for the weight service or a peer, with a receive window large enough for bulk data. */
-export function weightsClient(address: string): WeightsClient {
-  return new WeightsClient(address, grpc.credentials.createInsecure(), {
+/**
+ * Client for the weight service or a peer, with a receive window large enough for bulk data;
+ * mutual TLS with the run's material when given (lib/tls.ts).
+ */
+export function weightsClient(address: string, tls?: RunTls): WeightsClient {
+  const { credentials, options } = clientCredentials(tls);
+  return new WeightsClient(address, credentials, {
     ...channelOptions(),
+    ...options,
     // grpc-js defaults to HTTP/2's 64 KiB window, which caps a stream far below the link.
     "grpc-node.flow_control_window": 16 << 20,
   });

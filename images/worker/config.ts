@@ -1,6 +1,6 @@
 // `l0 worker` configuration: flags and L0_WORKER_* variables (lib/config.ts). Sandbox limits
 // mirror the AgentWorkerPool's spec.sandbox fields, which the operator passes as these flags.
-import { LOG_CONFIG, defineConfig } from "../../lib/config.js";
+import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../lib/config.js";
 
 export const WORKER_ENV_PREFIX = "L0_WORKER_";
 
@@ -141,4 +141,5 @@ export const WORKER_CONFIG = defineConfig({
     description: "File holding the search API key (stays in the worker, never in the sandbox)",
   },
   ...LOG_CONFIG,
+  ...TLS_CONFIG,
 });

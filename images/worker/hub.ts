@@ -1,7 +1,7 @@
 // The worker's client of the Rollout service (proto/l0/v1/rollout.proto): every call carries
 // the run token and a deadline; errors come back as domain errors (lib/grpc.ts).
-import * as grpc from "@grpc/grpc-js";
 import { call, channelOptions } from "../../lib/grpc.js";
+import { clientCredentials, type RunTls } from "../../lib/tls.js";
 import { l0, RolloutClient } from "../../lib/proto.js";
 
 export interface HubApi {
@@ -17,12 +17,18 @@ export class HubClient implements HubApi {
   readonly #token: string;
   readonly #timeoutMs: number;
 
-  constructor(opts: { address: string; token: string; timeoutMs: number; maxMessageBytes?: number }) {
-    this.#client = new RolloutClient(
-      opts.address,
-      grpc.credentials.createInsecure(),
-      channelOptions(opts.maxMessageBytes),
-    );
+  constructor(opts: {
+    address: string;
+    token: string;
+    timeoutMs: number;
+    maxMessageBytes?: number;
+    tls?: RunTls;
+  }) {
+    const { credentials, options } = clientCredentials(opts.tls);
+    this.#client = new RolloutClient(opts.address, credentials, {
+      ...channelOptions(opts.maxMessageBytes),
+      ...options,
+    });
     this.#token = opts.token;
     this.#timeoutMs = opts.timeoutMs;
   }

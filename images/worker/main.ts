@@ -2,6 +2,7 @@
 // prepares the sandbox (failing closed in strict mode), warms the kernel pool, serves /metrics
 // and /episodes, and runs K episodes at a time until SIGTERM drains it.
 import { readSecretFile } from "../../lib/secrets.js";
+import { readTlsDir } from "../../lib/tls.js";
 import { hostname } from "node:os";
 import { loadConfig, redact, type ConfigOf } from "../../lib/config.js";
 import { L0Error, invalidField, isL0Error } from "../../lib/errors.js";
@@ -64,7 +65,8 @@ export async function main(
   const registry = createRegistry({ labels: { component: "worker" } });
   const metrics = createWorkerMetrics(registry);
   const { host, pool, guard } = startSandbox(cfg, logger, metrics);
-  const hub = new HubClient({ address: cfg.hub, token, timeoutMs: cfg.hubTimeout });
+  const tls = readTlsDir(cfg.tlsDir, "--tls-dir (L0_WORKER_TLS_DIR)");
+  const hub = new HubClient({ address: cfg.hub, token, timeoutMs: cfg.hubTimeout, tls });
   const worker = buildWorker(cfg, { workerId, logger, metrics, pool, tools, hub });
   // The drain gets the grace period; the other hooks a little room after it.
   const shutdown = createShutdown({ logger, graceMs: cfg.grace + 10_000 });

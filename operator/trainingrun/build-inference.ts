@@ -116,6 +116,7 @@ export function buildInference(
               env: [
                 { name: "L0_SIDECAR_WEIGHTS_ADDRESS", value: weights },
                 { name: "L0_SIDECAR_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+                { name: "L0_SIDECAR_TLS_DIR", value: TOKEN_DIR },
                 { name: "L0_SIDECAR_ENGINE", value: i.engine },
                 { name: "L0_SIDECAR_ENGINE_URL", value: `http://127.0.0.1:${i.port}` },
                 { name: "L0_SIDECAR_ROOT", value: WEIGHTS_ROOT },

@@ -53,14 +53,18 @@ const meta = (
   ownerReferences: [ownerRef(run)],
 });
 
-/** The run token Secret; `token` is generated once by the caller and never rotated by a rebuild. */
-export function buildTokenSecret(run: ResolvedTrainingRun, token: string): V1Secret {
+/**
+ * The run token Secret: the token and the run's TLS material (ca.crt, tls.crt, tls.key as
+ * base64 Secret data, operator/run-tls.ts), each generated once by the caller and never rotated
+ * by a rebuild.
+ */
+export function buildTokenSecret(run: ResolvedTrainingRun, token: string, tls: Record<string, string>): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",
     metadata: meta(run, names.token(run.metadata!.name!), "config"),
     type: "Opaque",
-    data: { token: Buffer.from(token).toString("base64") },
+    data: { token: Buffer.from(token).toString("base64"), ...tls },
   };
 }
 
@@ -209,6 +213,7 @@ export function buildTrainerJob(
   const env: V1EnvVar[] = [
     { name: "L0_TRAINER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_TRAINER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+    { name: "L0_TRAINER_TLS_DIR", value: TOKEN_DIR },
     { name: "L0_TRAINER_HUB_PORT", value: String(t.hubPort) },
     { name: "L0_TRAINER_METRICS_PORT", value: String(t.metricsPort) },
     { name: "L0_TRAINER_CHECKPOINT_DIR", value: ck.mountPath },

@@ -21,6 +21,8 @@ import {
   restTrainer,
 } from "./trainer.js";
 import { type Kind, type KubeApi, isStatus } from "../runtime/kube.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
+import { issueRunTls, runDnsNames } from "../run-tls.js";
 import { buildTokenSecret } from "./build.js";
 import { buildOwnedPool, inlineReplicas } from "./build-inference.js";
 import { runChildren } from "./children.js";
@@ -210,14 +212,7 @@ export class TrainingRunReconciler {
 
   async #ensureRunChildren(pass: Pass): Promise<void> {
     const { req, spec, uid, ctx, ensure } = pass;
-    if (!this.#d.caches.secrets.get(req.namespace, names.token(req.name))) {
-      await ensure("Secret", buildTokenSecret(spec, this.#d.newToken()));
-      pass.events.push({
-        type: "Normal",
-        reason: "TokenCreated",
-        message: `created run token Secret ${names.token(req.name)}`,
-      });
-    }
+    await this.#ensureTokenSecret(pass);
     for (const c of runChildren(spec, this.#d.images, pass.stopped)) {
       // A retained claim has no owner reference: created once, then the user's (never "foreign").
       if (c.createOnly && this.#cacheFor(c.kind).get(req.namespace, c.obj.metadata!.name!)) continue;
@@ -227,6 +222,33 @@ export class TrainingRunReconciler {
       for (const kind of ["Deployment", "Service", "NetworkPolicy"] as const)
         await this.#deleteOwned(kind, req.namespace, names.inference(req.name), uid, ctx);
     }
+  }
+
+  /**
+   * The run token Secret, created once with the token and the run's TLS material; a Secret
+   * from before TLS gets it added (checked live first: a lagging cache must not re-issue it).
+   */
+  async #ensureTokenSecret(pass: Pass): Promise<void> {
+    const { req, spec, ensure } = pass;
+    const name = names.token(req.name);
+    let secret = this.#d.caches.secrets.get(req.namespace, name) as V1Secret | undefined;
+    if (secret && !tlsFromSecretData(secret.data))
+      secret = await this.#d.api.get<V1Secret>("Secret", req.namespace, name).catch(() => secret);
+    if (secret && tlsFromSecretData(secret.data)) return;
+    const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
+    const tls = issueRunTls({
+      run: `${req.namespace}/${req.name}`,
+      dnsNames: runDnsNames(req.name, req.namespace),
+      now: this.#d.now(),
+    });
+    await ensure("Secret", buildTokenSecret(spec, token ?? this.#d.newToken(), tls));
+    pass.events.push({
+      type: "Normal",
+      reason: token ? "TLSIssued" : "TokenCreated",
+      message: token
+        ? `added the run's TLS certificates to Secret ${name}`
+        : `created run token Secret ${name} (token and TLS certificates)`,
+    });
   }
 
   async #ensureWorkers(pass: Pass, finished: boolean): Promise<void> {

@@ -164,6 +164,7 @@ export function buildWorkerDeployment(
   const env: V1EnvVar[] = [
     ...endpoints(pool, run),
     { name: "L0_WORKER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+    { name: "L0_WORKER_TLS_DIR", value: TOKEN_DIR },
     { name: "L0_WORKER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_WORKER_EPISODES", value: String(s.episodesPerWorker) },
     { name: "L0_WORKER_SANDBOX_MODE", value: workerSandboxMode(pool) },

@@ -9,6 +9,8 @@ import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { BacklogRecommender } from "../../operator/autoscaler/recommender.js";
 import { HubStats } from "../../operator/hub-stats.js";
+import { issueRunTls } from "../../operator/run-tls.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
 import { GrpcStatsSource } from "../../operator/autoscaler/stats-source.js";
 import { cond, eventually, getPool, run, startEnv, TR, type Env } from "../operator/harness.js";
 import { serve, settings, TOKEN, type Served } from "../hub/helpers.js";
@@ -19,6 +21,7 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
   let hub: Served | undefined;
   let hubAddress = "127.0.0.1:1";
   const source = new GrpcStatsSource(new HubStats({ timeoutMs: 500 }));
+  const tls = tlsFromSecretData(issueRunTls({ run: "default/qa", dnsNames: [], now: new Date() }))!;
 
   before(async () => {
     env = await startEnv();
@@ -35,14 +38,18 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
 
   it("scales up on a backlog, holds with Degraded when the hub dies, and comes back down when it answers", async () => {
     // 4 questions x 4 samples = 16 episodes; 2 per worker -> 8 workers wanted.
-    hub = await serve({ settings: settings({ algorithm: { groupSize: 4, batchSize: 4, name: "grpo" } }) });
+    // The hub speaks the run's mutual TLS, as in a cluster: the operator's client must too.
+    hub = await serve({
+      settings: settings({ algorithm: { groupSize: 4, batchSize: 4, name: "grpo" } }),
+      tls,
+    });
     hubAddress = hub.server.address;
     const registry = createRegistry({ defaultMetrics: false });
     await env.startOperator({
       registry,
       recommender: new BacklogRecommender({
         source,
-        resolveHub: () => Promise.resolve({ address: hubAddress, token: TOKEN }),
+        resolveHub: () => Promise.resolve({ address: hubAddress, token: TOKEN, tls }),
         registry,
         logger: silentLogger(),
       }),
@@ -87,7 +94,7 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
     expect(degraded.spec.replicas).to.equal(5);
     expect(deploymentReplicas()).to.equal(5);
 
-    hub = await serve({ settings: settings() });
+    hub = await serve({ settings: settings(), tls });
     hubAddress = hub.server.address;
     await eventually(() => cond(pool(), "Degraded")?.status === "False", "Degraded clears");
     // The old samples (backlog 16) leave the 20 s smoothing window first.

@@ -235,7 +235,7 @@ async function directWrites(): Promise<number> {
       const run = parseTrainingRun(created);
       const r = { ...run, metadata: (created as { metadata: never }).metadata };
       for (const o of [
-        buildTokenSecret(r, "t"),
+        buildTokenSecret(r, "t", {}),
         buildConfigMap(r),
         buildTrainerService(r),
         buildHubService(r),

@@ -1,9 +1,9 @@
 // Builders shared by the hub tests: settings from a TrainingRun-like object, datasets from
 // lines, trajectories, and a hub served over real gRPC on port 0 with a real client.
-import * as grpc from "@grpc/grpc-js";
 import { call, channelOptions, startServer, type StartedServer } from "../../lib/grpc.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { l0, RolloutClient } from "../../lib/proto.js";
+import { clientCredentials, type RunTls } from "../../lib/tls.js";
 import { resolvedRun } from "../fixtures/runs.js";
 import { type Dataset, parseJsonl } from "../../images/trainer/hub/dataset.js";
 import { Hub, type HubOptions } from "../../images/trainer/hub/hub.js";
@@ -88,7 +88,9 @@ export interface Served {
   close(): Promise<void>;
 }
 
-export async function serve(opts: Partial<HubOptions> & { settings: HubSettings }): Promise<Served> {
+export async function serve(
+  opts: Partial<HubOptions> & { settings: HubSettings; tls?: RunTls },
+): Promise<Served> {
   const registry = opts.registry ?? createRegistry({ defaultMetrics: false });
   const hub = new Hub({ train: dataset(50), registry, ...opts });
   hub.start();
@@ -96,8 +98,10 @@ export async function serve(opts: Partial<HubOptions> & { settings: HubSettings 
     host: "127.0.0.1",
     port: 0,
     maxMessageBytes: 4 * 1024 * 1024,
+    tls: opts.tls,
   });
-  const client = new RolloutClient(server.address, grpc.credentials.createInsecure(), channelOptions());
+  const { credentials, options } = clientCredentials(opts.tls);
+  const client = new RolloutClient(server.address, credentials, { ...channelOptions(), ...options });
   const o = { token: TOKEN, timeoutMs: 10_000 };
   return {
     hub,

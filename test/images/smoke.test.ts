@@ -12,6 +12,8 @@ import type { V1PodSpec } from "@kubernetes/client-node";
 import { l0 } from "../../lib/proto.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
 import { CONFIG_DIR, TOKEN_DIR } from "../../operator/run-files.js";
+import { issueRunTls } from "../../operator/run-tls.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
 import { resolvedPool, resolvedRun } from "../fixtures/runs.js";
 import { startScriptedEngine, turn, type ScriptedEngine } from "../worker/fixtures/engine.js";
 import { startTestHub, task, type TestHub } from "../worker/fixtures/hub.js";
@@ -102,12 +104,14 @@ smoke("images: the built images run", function () {
 
   describe("worker: one real sandboxed episode under the operator's pod security settings", () => {
     let hub: TestHub;
+    const tlsData = issueRunTls({ run: "default/smoke", dnsNames: [], now: new Date() });
+    const tls = tlsFromSecretData(tlsData)!;
     let engine: ScriptedEngine;
     let child: ChildProcess | undefined;
     const stderr: string[] = [];
 
     before(async () => {
-      hub = await startTestHub();
+      hub = await startTestHub({ tls }); // the run's mutual TLS, as the operator sets it up
       engine = await startScriptedEngine(
         (_p, n) =>
           [turn("compute", "x = 6 * 7\nprint('x is', x)"), turn("submit", "submit_final_answer(x)")][n]!,
@@ -127,6 +131,9 @@ smoke("images: the built images run", function () {
       for (const d of ["token", "config"]) mkdirSync(join(dir, d), { mode: 0o755 });
       chmodSync(dir, 0o755);
       writeFileSync(join(dir, "token", "token"), hub.token, { mode: 0o444 });
+      // The rest of the run Secret: the TLS material the pod's L0_WORKER_TLS_DIR names.
+      for (const [k, v] of Object.entries(tlsData))
+        writeFileSync(join(dir, "token", k), Buffer.from(v, "base64"), { mode: 0o444 });
       const args = podmanArgs(pod, {
         name: "l0-smoke-worker",
         mounts: { [TOKEN_DIR]: join(dir, "token"), [CONFIG_DIR]: join(dir, "config") },

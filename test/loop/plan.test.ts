@@ -129,7 +129,7 @@ describe("l0 local plans", () => {
       (c) => c.name === "weight-sync",
     )!;
     expect(sidecar.args).to.deep.equal(sync.args);
-    for (const e of sync.env!) expect(sidecar.env).to.have.property(e.name);
+    for (const e of sync.env!) if (!(e.name in DROPPED)) expect(sidecar.env).to.have.property(e.name);
     expect(sidecar.env).to.include({
       L0_SIDECAR_WEIGHTS_ADDRESS: "127.0.0.1:4444",
       L0_SIDECAR_ENGINE: "local", // the CPU engine, whatever the cluster engine is
@@ -154,6 +154,25 @@ describe("l0 local plans", () => {
       MASTER_PORT: "4444",
     });
     expect([other!.name, other!.logFile]).to.deep.equal(["trainer-1", "/r/logs/trainer-1.log"]);
+  });
+
+  it("speaks plaintext on loopback: no process is given the operator's TLS directory", () => {
+    const r = run();
+    r.spec.inference = { replicas: 1, engine: "sglang", gpus: 1, tensorParallel: 1, port: 8000 };
+    const p1 = { ...ports, weights: 4444, engines: [5550] };
+    const envs = [
+      trainerPlan(r, paths, p1).env,
+      workerPlan(r, paths, p1, 0, "weak").env,
+      inferencePlans(r, paths, p1, 0).sidecar.env,
+    ];
+    // The operator does set them (each env above is derived from its pods).
+    expect(buildTrainerJob(r, 0).spec!.template.spec!.containers[0]!.env).to.deep.include({
+      name: "L0_TRAINER_TLS_DIR",
+      value: "/var/run/l0",
+    });
+    const tls = Object.keys(DROPPED).filter((k) => k.endsWith("_TLS_DIR"));
+    expect(tls).to.have.members(["L0_TRAINER_TLS_DIR", "L0_WORKER_TLS_DIR", "L0_SIDECAR_TLS_DIR"]);
+    for (const env of envs) for (const k of tls) expect(env).to.not.have.property(k);
   });
 
   it("refuses a reference-valued variable it has no local value for, naming it", () => {

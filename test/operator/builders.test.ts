@@ -56,9 +56,10 @@ function makePool(spec: Record<string, unknown> = {}): ResolvedAgentWorkerPool {
 }
 
 describe("operator builders: TrainingRun children", () => {
-  it("the token Secret holds the given token and is owned by the run", () => {
-    const s = buildTokenSecret(makeRun(), "tok");
+  it("the token Secret holds the given token and TLS material and is owned by the run", () => {
+    const s = buildTokenSecret(makeRun(), "tok", { "ca.crt": "Y2E=" });
     expect(Buffer.from(s.data!.token!, "base64").toString()).to.equal("tok");
+    expect(s.data!["ca.crt"]).to.equal("Y2E=");
     expect(s.metadata!.ownerReferences![0]).to.include({ uid: "run-uid", controller: true });
   });
 

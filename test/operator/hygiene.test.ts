@@ -4,7 +4,9 @@
 // ConfigMap of the cluster was cached.
 import { expect } from "chai";
 import { Writable } from "node:stream";
+import { X509Certificate } from "node:crypto";
 import { createLogger } from "../../lib/log.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
 import { type Env, TR, AWP, cond, eventually, getPool, getRun, run, startEnv } from "./harness.js";
 
 const CHILDREN: [string, string, string][] = [
@@ -110,6 +112,40 @@ describe("operator: manners on a real cluster", function () {
       "AgentWorkerPool a was scaled to 5 by kubectl; a run-owned pool follows the run, so it goes back to 2: change spec.workers.replicas of the run, or enable spec.workers.autoscaling",
     );
     expect(cond(getRun(env, "a"), "Failed").status).to.equal("False");
+  });
+
+  it("issues the run's TLS certificates once, and adds them to a token Secret from before TLS, keeping its token", async () => {
+    const op = await env.startOperator();
+    await env.custom.createNamespacedCustomObject({ ...TR, body: run("a") });
+    await eventually(() => converged(env), "converged");
+    const first = env.kube.get("v1", "Secret", "default", "a-token")!;
+    const tls = tlsFromSecretData(first.data)!;
+    expect(tls, "ca.crt, tls.crt and tls.key").to.not.equal(undefined);
+    expect(new X509Certificate(tls.cert).checkHost("a-hub.default.svc")).to.equal("a-hub.default.svc");
+    // A Secret as an operator before TLS left it: the token alone.
+    await op.stop();
+    await env.core.replaceNamespacedSecret({
+      namespace: "default",
+      name: "a-token",
+      body: { ...first, data: { token: first.data.token } },
+    });
+    const op2 = await env.startOperator(); // its first list reconciles the run
+    const again = await eventually(() => {
+      const s = env.kube.get("v1", "Secret", "default", "a-token")!;
+      return tlsFromSecretData(s.data) && s;
+    }, "TLS added");
+    expect(again.data.token, "the token is kept").to.equal(first.data.token);
+    expect(again.data["ca.crt"], "new material").to.not.equal(first.data["ca.crt"]);
+    await eventually(
+      () => env.kube.list("v1", "Event", "default").some((e) => e.reason === "TLSIssued"),
+      "TLSIssued event",
+    );
+    // Issued once: a later start's reconciles keep it.
+    await op2.stop();
+    const op3 = await env.startOperator();
+    await eventually(() => op3.informer("Secret").get("default", "a-token"), "Secret cached again");
+    await env.kube.settled();
+    expect(env.kube.get("v1", "Secret", "default", "a-token")!.data["ca.crt"]).to.equal(again.data["ca.crt"]);
   });
 
   it("caches only the Secrets and ConfigMaps it created; a same-named foreign Secret is NameTaken", async () => {

@@ -2,6 +2,7 @@
 // leader election, API faults (409, 500, 410 Gone, cut watches) and idle resyncs.
 import { expect } from "chai";
 import { createRegistry } from "../../lib/metrics.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
 import { apiError, mergePatch } from "../kube/testkit.js";
 import {
   AWP,
@@ -278,7 +279,9 @@ describe("operator: ownership, faults and restarts", function () {
     expect(target).to.deep.equal({
       address: "a-hub.default.svc:7777",
       token: Buffer.from(secret.data.token, "base64").toString("utf8"),
+      tls: tlsFromSecretData(secret.data),
     });
+    expect(target.tls, "the run's TLS material").to.not.equal(undefined);
     const orphan = { metadata: { namespace: "default", name: "x" }, spec: { hubRef: { name: "missing" } } };
     await m.resolveHub(orphan as never).then(
       () => expect.fail("resolved a missing run"),

@@ -1,9 +1,12 @@
 // The embedded weight service as the trainer's loop uses it: publish(v) after an export resolves
 // once the engines serve v, and fails with a reason (never hangs) when they do not.
 import { rm } from "node:fs/promises";
+import type * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { type L0Error } from "../../lib/errors.js";
 import { silentLogger } from "../../lib/log.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
+import { issueRunTls } from "../../operator/run-tls.js";
 import { createRegistry } from "../../lib/metrics.js";
 import { startWeightService, type EmbeddedWeights } from "../../images/trainer/weights/embed.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
@@ -77,5 +80,60 @@ describe("weights: embedded service and publish", () => {
     const degraded = await w.publish(2, { timeoutMs: 10_000, minEngines: 1 }).catch((e: L0Error) => e);
     expect((degraded as L0Error).reason).to.equal("EngineDegraded");
     expect((degraded as L0Error).message).to.match(/e1 \(serves v1, Degraded: engine load of v2 failed/);
+  });
+
+  it("over the run's mutual TLS: a sidecar of the run syncs, a plaintext client is refused", async () => {
+    const dir = await tempDir();
+    const root = await tempDir("l0-embed-root-");
+    cleanup.push(
+      () => rm(dir, { recursive: true, force: true }),
+      () => rm(root, { recursive: true, force: true }),
+    );
+    const tls = tlsFromSecretData(issueRunTls({ run: "ns/r", dnsNames: [], now: new Date() }))!;
+    const logger = silentLogger();
+    w = await startWeightService({
+      dir,
+      token: "t",
+      logger,
+      registry: createRegistry({ defaultMetrics: false }),
+      host: "127.0.0.1",
+      port: 0,
+      pollIntervalMs: 60_000,
+      tls,
+    });
+    cleanup.push(() => w.close());
+    await writeVersion(dir, 1);
+    const plain = weightsClient(w.address);
+    cleanup.push(async () => plain.close());
+    const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+      plain.waitForReady(Date.now() + 3000, (err) => resolve(err ? ({ code: -1 } as never) : null)),
+    );
+    expect(refused, "a plaintext client connected").to.not.equal(null);
+    const engine = await engineStandIn(() => false);
+    cleanup.push(() => engine.close());
+    const client = weightsClient(w.address, tls);
+    const abort = new AbortController();
+    const sidecar = new Sidecar({
+      engineId: "e1",
+      root,
+      service: client,
+      clientFor: (address) => weightsClient(address, tls),
+      token: "t",
+      engine: createEngine({ kind: "sglang", url: engine.url }),
+      peers: new PeerStore(),
+      logger,
+      metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
+      reportIntervalMs: 100,
+    });
+    const running = sidecar.run(abort.signal);
+    cleanup.push(async () => {
+      abort.abort();
+      await running;
+      client.close();
+    });
+    await w.publish(1, { timeoutMs: 10_000, minEngines: 1 });
+    expect(w.engines.engines().map((e) => [e.engineId, e.version, e.state])).to.deep.equal([
+      ["e1", 1, "Serving"],
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 // `l0 hub` configuration: flags and L0_HUB_* variables (lib/config.ts). The run itself
 // (dataset, algorithm, reward, agent) comes from the TrainingRun file, not from flags.
-import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
+import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const HUB_ENV_PREFIX = "L0_HUB_";
 
@@ -68,4 +68,5 @@ export const HUB_CONFIG = defineConfig({
       "standalone: step through batches without a learner; none: serve tasks only, steps driven elsewhere",
   },
   ...LOG_CONFIG,
+  ...TLS_CONFIG,
 });

@@ -4,6 +4,7 @@
 import { readSecretFile } from "../../../lib/secrets.js";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { startServer } from "../../../lib/grpc.js";
+import { readTlsDir } from "../../../lib/tls.js";
 import { createLogger } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { readTrainingRun } from "../../../lib/run-config.js";
@@ -23,6 +24,7 @@ export async function main(
   const cfg = loadConfig(HUB_CONFIG, { flags, env, envPrefix: HUB_ENV_PREFIX });
   const logger = createLogger({ component: "hub", level: cfg.logLevel, format: cfg.logFormat });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_HUB_TOKEN_FILE)");
+  const tls = readTlsDir(cfg.tlsDir, "--tls-dir (L0_HUB_TLS_DIR)");
   const run = readTrainingRun(cfg.runConfig);
   const settings = hubSettings(run);
   const { train, eval: evalDs } = loadRunDatasets(settings.dataset, cfg.runConfig);
@@ -60,6 +62,7 @@ export async function main(
     host: cfg.host,
     port: cfg.port,
     maxMessageBytes: cfg.maxMessageBytes,
+    tls,
   });
   listening = true;
   shutdown.add("grpc", async () => {

@@ -1,7 +1,7 @@
 // `l0 trainer` configuration: flags and L0_TRAINER_* variables (lib/config.ts), named after the
 // env the operator gives the trainer Job (operator/trainingrun/build.ts). The run itself
 // (dataset, algorithm, reward, agent, checkpoint) comes from the TrainingRun file.
-import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
+import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../../lib/config.js";
 import { HUB_LEASE_CONFIG } from "../hub/config.js";
 
 export const TRAINER_ENV_PREFIX = "L0_TRAINER_";
@@ -80,4 +80,5 @@ export const TRAINER_CONFIG = defineConfig({
     description: "How long the learner may take to start (model build, warm start)",
   },
   ...LOG_CONFIG,
+  ...TLS_CONFIG,
 });

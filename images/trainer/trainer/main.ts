@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { loadConfig, redact } from "../../../lib/config.js";
 import { L0Error, invalidField } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
+import { readTlsDir } from "../../../lib/tls.js";
 import { createLogger, errorFields } from "../../../lib/log.js";
 import { createRegistry, serveProbes } from "../../../lib/metrics.js";
 import { readTrainingRun } from "../../../lib/run-config.js";
@@ -37,6 +38,7 @@ export async function main(
   const cfg = loadConfig(TRAINER_CONFIG, { flags, env, envPrefix: TRAINER_ENV_PREFIX });
   const logger = createLogger({ component: "trainer", level: cfg.logLevel, format: cfg.logFormat });
   const token = readSecretFile(cfg.tokenFile, "--token-file (L0_TRAINER_TOKEN_FILE)");
+  const tls = readTlsDir(cfg.tlsDir, "--tls-dir (L0_TRAINER_TLS_DIR)");
   const run = readTrainingRun(cfg.runConfig);
   const ranks = rankEnvs(nodeLayout(run.spec.trainer, learnerDevice(run.spec.trainer.gpusPerNode, env), env));
   const rankFlags = { runConfig: cfg.runConfig, tokenFile: cfg.tokenFile };
@@ -78,6 +80,7 @@ export async function main(
       registry,
       host: cfg.host,
       port: cfg.weightsPort,
+      tls,
     });
     weights = w;
     shutdown.add("weights", () => w.close());
@@ -159,6 +162,7 @@ export async function main(
   const server = await startServer((s) => new RolloutServer(hub, { token, logger: log }).addToServer(s), {
     host: cfg.host,
     port: cfg.hubPort,
+    tls,
   });
   listening = true;
   shutdown.add("grpc", async () => {

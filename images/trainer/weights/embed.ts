@@ -5,6 +5,7 @@
 import { type Registry } from "prom-client";
 import { L0Error } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
+import { type RunTls } from "../../../lib/tls.js";
 import { type Logger } from "../../../lib/log.js";
 import { EngineRegistry, type WeightsHubHook } from "./engines.js";
 import { weightsMetrics } from "../../../lib/weights/metrics.js";
@@ -23,6 +24,8 @@ export interface EmbedOptions {
   keep?: number;
   fanout?: number;
   pollIntervalMs?: number;
+  /** The run's TLS material: the service then speaks mutual TLS (lib/tls.ts). */
+  tls?: RunTls;
 }
 
 export interface PublishOptions {
@@ -68,7 +71,7 @@ export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeigh
     fanout: o.fanout,
     registry: engines,
   });
-  const server = await startServer((s) => service.addToServer(s), { host: o.host, port: o.port });
+  const server = await startServer((s) => service.addToServer(s), { host: o.host, port: o.port, tls: o.tls });
   return {
     service,
     store,
