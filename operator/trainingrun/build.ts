@@ -58,7 +58,11 @@ const meta = (
  * base64 Secret data, operator/run-tls.ts), each generated once by the caller and never rotated
  * by a rebuild.
  */
-export function buildTokenSecret(run: ResolvedTrainingRun, token: string, tls: Record<string, string>): V1Secret {
+export function buildTokenSecret(
+  run: ResolvedTrainingRun,
+  token: string,
+  tls: Record<string, string>,
+): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",
