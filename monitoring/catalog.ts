@@ -4,7 +4,7 @@
 
 export type MetricType = "counter" | "gauge" | "histogram";
 /** The scrape job a metric is read from; the chart's ServiceMonitor/PodMonitor set `job` to these. */
-export type Job = "l0-trainer" | "l0-worker" | "l0-operator" | "l0-inference";
+export type Job = "l0-trainer" | "l0-worker" | "l0-operator" | "l0-inference" | "l0-engine";
 
 export interface MetricSpec {
   name: string;
@@ -182,6 +182,46 @@ export const METRICS: readonly MetricSpec[] = [
     "operator",
   ),
 ];
+
+const VLLM = "vLLM v0.11 docs (V1 engine; VLLM_IMAGE is v0.11.0)";
+const SGLANG = "SGLang production-metrics docs (with --enable-metrics)";
+const engine = (name: string, type: MetricType, help: string, source: string): MetricSpec => ({
+  name,
+  type,
+  labels: ["model_name"],
+  help,
+  job: "l0-engine",
+  source,
+});
+
+/**
+ * Metrics the inference engines expose themselves, not L0's (the engines' names and units), read by
+ * the dashboard's engine row as job l0-engine (the chart's engine PodMonitor, through the sidecar's
+ * /engine/metrics). Checked against vLLM's docs/design/metrics.md (v0.11, V1 engine) and SGLang's
+ * docs/references/production_metrics.md (v0.5; needs --enable-metrics, which the operator passes).
+ * No test can scrape a real engine here; docs/metrics.md lists these with this source.
+ */
+export const ENGINE_METRICS: readonly MetricSpec[] = [
+  engine("vllm:kv_cache_usage_perc", "gauge", "Fraction of KV-cache blocks in use (0..1).", VLLM),
+  engine(
+    "vllm:gpu_cache_usage_perc",
+    "gauge",
+    "Older name of vllm:kv_cache_usage_perc (deprecated; for images that still expose it).",
+    "vLLM, older releases",
+  ),
+  engine("vllm:num_requests_running", "gauge", "Requests in the running batch.", VLLM),
+  engine("vllm:num_requests_waiting", "gauge", "Requests waiting to be scheduled.", VLLM),
+  engine("vllm:generation_tokens_total", "counter", "Generated (completion) tokens.", VLLM),
+  engine("sglang:token_usage", "gauge", "Fraction of the KV-cache token pool in use (0..1).", SGLANG),
+  engine("sglang:num_running_reqs", "gauge", "Requests in the running batch.", SGLANG),
+  engine("sglang:num_queue_reqs", "gauge", "Requests waiting in the queue.", SGLANG),
+  engine("sglang:generation_tokens_total", "counter", "Generated (completion) tokens.", SGLANG),
+];
+
+/** Engine series (vllm:*, sglang:*) a PromQL expression reads. */
+export function engineSeriesIn(expr: string): string[] {
+  return [...expr.matchAll(/\b((?:vllm|sglang):[a-z0-9_]+)\b/g)].map((m) => m[1]!);
+}
 
 /** Values of the hub's `outcome` label that are infrastructure failures (retried, never scored). */
 export const INFRA_OUTCOMES = [

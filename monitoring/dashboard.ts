@@ -34,6 +34,8 @@ const RUN = 'namespace=~"$namespace", run=~"$run"';
 const HUB = `job="l0-trainer", ${RUN}`;
 const WORKER = `job="l0-worker", ${RUN}`;
 const SIDECAR = `job="l0-inference", ${RUN}`;
+/** The engines' own series (vLLM, SGLang): the chart's engine PodMonitor sets job l0-engine. */
+export const ENGINE = `job="l0-engine", ${RUN}`;
 const POOL = 'job="l0-operator", namespace=~"$namespace"';
 const OP = 'job="l0-operator"';
 const R = "$__rate_interval";
@@ -46,6 +48,67 @@ const quantiles = (metric: string, sel: string, by = "namespace, run"): Query[] 
       `p${Number(p) * 100} {{run}}`,
     ),
   );
+
+/** `agg` over the two engines' names of one series, OR-ed: a run serves with one engine or the other. */
+const eitherEngine = (agg: string, vllm: string[], sglang: string): string =>
+  `${agg} (${[...vllm, sglang].map((m) => `${m}{${ENGINE}}`).join(" or ")})`;
+
+/** The inference engines' own metrics (monitoring/catalog.ts ENGINE_METRICS), vLLM or SGLang. */
+const ENGINES_ROW: RowSpec = {
+  title: "Inference engines",
+  panels: [
+    {
+      title: "KV-cache usage",
+      description:
+        "Share of each engine's KV cache in use (vLLM vllm:kv_cache_usage_perc, older vllm:gpu_cache_usage_perc; SGLang sglang:token_usage). Near 1, requests queue or are preempted.",
+      kind: "timeseries",
+      unit: "percentunit",
+      span: 8,
+      queries: [
+        q(
+          eitherEngine(
+            "max by (namespace, run, pod)",
+            ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"],
+            "sglang:token_usage",
+          ),
+          "{{pod}}",
+        ),
+      ],
+    },
+    {
+      title: "Engine requests running and waiting",
+      description:
+        "Requests in the engines' running batches and in their queues (vLLM vllm:num_requests_running/waiting; SGLang sglang:num_running_reqs/num_queue_reqs).",
+      kind: "timeseries",
+      unit: "short",
+      span: 8,
+      queries: [
+        q(
+          eitherEngine("sum by (namespace, run)", ["vllm:num_requests_running"], "sglang:num_running_reqs"),
+          "running {{run}}",
+        ),
+        q(
+          eitherEngine("sum by (namespace, run)", ["vllm:num_requests_waiting"], "sglang:num_queue_reqs"),
+          "waiting {{run}}",
+        ),
+      ],
+    },
+    {
+      title: "Engine generation tokens/s",
+      description:
+        "Tokens the engines generate per second (vllm:generation_tokens_total, sglang:generation_tokens_total).",
+      kind: "timeseries",
+      unit: "short",
+      span: 8,
+      queries: [
+        q(
+          `sum by (namespace, run) (rate(vllm:generation_tokens_total{${ENGINE}}[${R}]) or rate(sglang:generation_tokens_total{${ENGINE}}[${R}]))`,
+          "{{run}}",
+        ),
+      ],
+    },
+  ],
+};
 
 export const ROWS: readonly RowSpec[] = [
   {
@@ -204,6 +267,7 @@ export const ROWS: readonly RowSpec[] = [
       },
     ],
   },
+  ENGINES_ROW,
   {
     title: "Operator",
     panels: [

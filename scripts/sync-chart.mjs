@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Brings charts/l0-operator up to date with its sources, which stay the one source of truth:
-//   crds/*.yaml                     -> charts/l0-operator/crds/            (byte-for-byte copies)
+//   crds/*.yaml                     -> charts/l0-operator/crds/            (byte-for-byte copies;
+//                                      templates/crds.yaml renders them when crds.enabled)
 //   operator/rbac.ts                -> charts/l0-operator/files/rbac.yaml  (the operator's rules)
 //   monitoring/rules/l0.rules.yaml  -> charts/l0-operator/files/l0.rules.yaml
 //   monitoring/dashboard.ts         -> charts/l0-operator/files/dashboards/l0-overview.json

@@ -10,6 +10,7 @@ import { readSecretFile } from "../../lib/secrets.js";
 import { HashPool, defaultThreads } from "../../lib/weights/hash-pool.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
+import { engineMetricsRoute } from "./engine-metrics.js";
 import { createEngine } from "./engines.js";
 import { PeerService, PeerStore } from "./peer.js";
 import { weightsClient } from "./puller.js";
@@ -66,6 +67,7 @@ export async function main(
     host: cfg.host,
     port: cfg.metricsPort,
     readiness: () => sidecar.readiness(),
+    extra: engineMetricsRoute({ engineUrl: cfg.engineUrl }),
   });
   shutdown.add("probes", () => probes.close());
   logger.info("sidecar started", {

@@ -55,6 +55,9 @@ export function engineArgs(run: ResolvedTrainingRun, i: Inference): string[] {
       String(i.port),
       "--tp",
       String(i.tensorParallel),
+      // /metrics on the API port, which the sidecar relays to the chart's engine PodMonitor
+      // (vLLM serves it without a flag).
+      "--enable-metrics",
       ...extra,
     ];
   return [

@@ -203,8 +203,13 @@ describe("chart: l0-operator", function () {
       objs = render(MONITORING_APIS);
     });
 
-    it("adds a ServiceMonitor, a PodMonitor and a PrometheusRule, each valid against its CRD schema", async () => {
-      for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule"]) await validate(one(objs, kind));
+    it("adds a ServiceMonitor, two PodMonitors (runs, engines) and a PrometheusRule, each valid against its CRD schema", async () => {
+      for (const kind of ["ServiceMonitor", "PrometheusRule"]) await validate(one(objs, kind));
+      expect(find(objs, "PodMonitor").map((o) => o.metadata.name)).to.have.members([
+        `${FULLNAME}-runs`,
+        `${FULLNAME}-engines`,
+      ]);
+      for (const pm of find(objs, "PodMonitor")) await validate(pm);
     });
 
     it("the ServiceMonitor scrapes the metrics Service as job l0-operator, keeping the pools' namespace", () => {
@@ -228,7 +233,7 @@ describe("chart: l0-operator", function () {
     });
 
     it("the PodMonitor maps pod labels to the job and run labels the rules use", () => {
-      const pm = one(objs, "PodMonitor").spec as {
+      const pm = one(objs, "PodMonitor", `${FULLNAME}-runs`).spec as {
         namespaceSelector: Record<string, unknown>;
         selector: { matchLabels: Record<string, string>; matchExpressions: { values: string[] }[] };
         podMetricsEndpoints: {
@@ -279,7 +284,7 @@ describe("chart: l0-operator", function () {
       const off = render([
         ...MONITORING_APIS,
         "--set",
-        "serviceMonitor.enabled=false,podMonitor.enabled=false,prometheusRule.enabled=false,grafanaDashboard.enabled=false",
+        "serviceMonitor.enabled=false,podMonitor.enabled=false,enginePodMonitor.enabled=false,prometheusRule.enabled=false,grafanaDashboard.enabled=false",
       ]);
       for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"])
         expect(find(off, kind), kind).to.have.length(0);
@@ -308,7 +313,7 @@ describe("chart: l0-operator", function () {
       const objs = render([...MONITORING_APIS, "--set", "metrics.service.enabled=false"]);
       expect(find(objs, "Service")).to.have.length(0);
       expect(find(objs, "ServiceMonitor")).to.have.length(0);
-      expect(find(objs, "PodMonitor")).to.have.length(1);
+      expect(find(objs, "PodMonitor")).to.have.length(2);
     });
 
     it("fullnameOverride names every object", () => {
@@ -364,13 +369,19 @@ describe("chart: l0-operator", function () {
       expect(one(objs, "RoleBinding", FULLNAME).metadata.namespace).to.equal("ml-team-a");
       expect(one(objs, "Role", `${FULLNAME}-leader-election`).metadata.namespace).to.equal(NAMESPACE);
       expect(env(podSpec(objs).containers[0]!).L0_OPERATOR_NAMESPACE).to.equal("ml-team-a");
-      const pm = one(objs, "PodMonitor").spec as { namespaceSelector: unknown };
-      expect(pm.namespaceSelector).to.deep.equal({ matchNames: ["ml-team-a"] });
+      for (const pm of find(objs, "PodMonitor"))
+        expect((pm.spec as { namespaceSelector: unknown }).namespaceSelector).to.deep.equal({
+          matchNames: ["ml-team-a"],
+        });
     });
 
     it("puts the selector labels on the monitors and the dashboard in Grafana's namespace", () => {
-      for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule"])
-        expect(one(objs, kind).metadata.labels).to.include({ release: "kube-prometheus-stack" });
+      for (const o of [
+        ...find(objs, "ServiceMonitor"),
+        ...find(objs, "PodMonitor"),
+        ...find(objs, "PrometheusRule"),
+      ])
+        expect(o.metadata.labels, o.metadata.name).to.include({ release: "kube-prometheus-stack" });
       const cm = one(objs, "ConfigMap");
       expect(cm.metadata.namespace).to.equal("monitoring");
       expect(cm.metadata.annotations).to.deep.equal({ grafana_folder: "L0" });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
-import { METRICS, seriesIndex } from "../../monitoring/catalog.js";
+import { ENGINE_METRICS, METRICS, engineSeriesIn, seriesIndex } from "../../monitoring/catalog.js";
 import { ROWS, allQueries, expandVariables } from "../../monitoring/dashboard.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -84,6 +84,29 @@ describe("monitoring: rules and dashboard", function () {
     expect(unknown).to.deep.equal([]);
   });
 
+  it("every engine series the dashboard reads is in ENGINE_METRICS, from job l0-engine", () => {
+    const known = seriesIndex(ENGINE_METRICS);
+    const read = allQueries().flatMap((q) => engineSeriesIn(q.expr).map((s) => ({ ...q, s })));
+    expect(read.length, "the engine row reads engine series").to.be.greaterThan(0);
+    expect(read.filter((r) => !known.has(r.s)).map((r) => `panel "${r.panel}": ${r.s}`)).to.deep.equal([]);
+    for (const r of read) expect(r.expr, r.panel).to.include('job="l0-engine"');
+  });
+
+  it("each engine query reads both engines (a run serves with vLLM or SGLang)", () => {
+    const engineQueries = allQueries().filter((q) => engineSeriesIn(q.expr).length > 0);
+    for (const q of engineQueries) {
+      const names = engineSeriesIn(q.expr);
+      expect(
+        names.some((n) => n.startsWith("vllm:")),
+        `${q.panel}: vLLM`,
+      ).to.equal(true);
+      expect(
+        names.some((n) => n.startsWith("sglang:")),
+        `${q.panel}: SGLang`,
+      ).to.equal(true);
+    }
+  });
+
   it("every dashboard query parses (promtool, with Grafana's variables expanded)", () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-dash-"));
     try {
@@ -140,6 +163,9 @@ describe("monitoring: rules and dashboard", function () {
       "Learner",
       "Reconciles/s",
       "Reconcile errors and queue",
+      "KV-cache usage",
+      "Engine requests running and waiting",
+      "Engine generation tokens/s",
     ]);
   });
 
@@ -150,12 +176,20 @@ describe("monitoring: rules and dashboard", function () {
     expect(expandVariables('x{run=~"$run"}', { run: "qa" })).to.equal('x{run=~"qa"}');
   });
 
-  it("docs/metrics.md lists every metric of the catalog with its type, labels, meaning and owner", () => {
+  it("docs/metrics.md lists every metric of the catalog and every engine metric with its type, labels, meaning and source", () => {
     // Cells compared with their padding collapsed (prettier aligns Markdown table columns).
     const doc = readFileSync(join(ROOT, "docs/metrics.md"), "utf8").replace(/ *\| */g, " | ");
-    for (const m of METRICS) {
+    for (const m of [...METRICS, ...ENGINE_METRICS]) {
       const labels = m.labels.map((l) => "`" + l + "`").join(", ") || "—";
       expect(doc, m.name).to.include(`| \`${m.name}\` | ${m.type} | ${labels} | ${m.help} | ${m.source} |`);
+    }
+  });
+
+  it("engine metrics are the engines' (vllm:/sglang: names, counters end in _total, job l0-engine)", () => {
+    for (const m of ENGINE_METRICS) {
+      expect(m.name, m.name).to.match(/^(vllm|sglang):[a-z0-9_]+$/);
+      expect(m.name.endsWith("_total"), m.name).to.equal(m.type === "counter");
+      expect(m.job, m.name).to.equal("l0-engine");
     }
   });
 

@@ -192,6 +192,15 @@ describe("operator builders: TrainingRun children", () => {
     ).to.not.include("VLLM_SERVER_DEV_MODE");
   });
 
+  it("inference: SGLang is started with --enable-metrics (its /metrics), vLLM needs no flag", () => {
+    const cmd = (engine: string) =>
+      buildInference(makeRun({ inference: { engine, image: "e:1", args: ["--x"] } })).deployment.spec!
+        .template.spec!.containers[0]!.command!;
+    expect(cmd("sglang")).to.include("--enable-metrics");
+    expect(cmd("sglang").slice(-1), "the spec's own args stay last").to.deep.equal(["--x"]);
+    expect(cmd("vllm")).not.to.include("--enable-metrics");
+  });
+
   it("inference: a model on a volume is not fetched, the sidecar reads its files there", () => {
     const pod = buildInference(makeRun({ model: { name: "/models/qwen" }, inference: {} })).deployment.spec!
       .template.spec!;
