@@ -15,6 +15,8 @@ export interface EvalQuestion {
   question: string;
   /** Acceptable answers (the first is the reference the judge sees). */
   answers: string[];
+  /** 1-based line of the file it came from (HotpotQA: item, Parquet: row), for messages. */
+  line?: number;
   /** Kept for reports: SimpleQA's metadata, HotpotQA's type and level. */
   meta?: Record<string, unknown>;
 }
@@ -118,6 +120,7 @@ export function parseSimpleQa(text: string, skipBad: boolean, source = "dataset"
     }
     out.questions.push({
       id: `line-${r.line}`,
+      line: r.line,
       question: problem,
       answers: [answer],
       ...(m >= 0 ? { meta: { metadata: r.cells[m] } } : {}),
@@ -141,7 +144,12 @@ export function parseHotpotQa(text: string, skipBad: boolean, source = "dataset"
     // A JSON array has no useful line numbers: the record's 1-based index stands in for one.
     if (typeof q === "string") return record(out, { line: i + 1, error: `item ${i}: ${q}` }, skipBad, source);
     const o = item as Record<string, unknown>;
-    out.questions.push({ ...q, id: q.id || `item-${i}`, meta: { type: o.type, level: o.level } });
+    out.questions.push({
+      ...q,
+      id: q.id || `item-${i}`,
+      line: i + 1,
+      meta: { type: o.type, level: o.level },
+    });
   });
   return out;
 }
@@ -169,7 +177,7 @@ export function parseJsonl(
     }
     const q = toQuestion(obj, fields);
     if (typeof q === "string") return record(out, { line: i + 1, error: q }, skipBad, source);
-    out.questions.push({ ...q, id: q.id || `line-${i + 1}` });
+    out.questions.push({ ...q, id: q.id || `line-${i + 1}`, line: i + 1 });
   });
   return out;
 }
@@ -199,7 +207,7 @@ export async function parseParquet(
     const q = toQuestion(obj, fields);
     if (typeof q === "string")
       return record(out, { line: i + 1, error: `row ${i + 1}: ${q}` }, skipBad, source);
-    out.questions.push({ ...q, id: q.id || `row-${i + 1}` });
+    out.questions.push({ ...q, id: q.id || `row-${i + 1}`, line: i + 1 });
   });
   return out;
 }
