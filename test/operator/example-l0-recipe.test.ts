@@ -37,6 +37,8 @@ describe("examples/l0-qwen2.5-7b.yaml (the paper's recipe) rendered", () => {
     ["spec.agent.temperature", 1],
     ["spec.agent.episodeTimeoutSeconds", 240],
     ["spec.dataset.evalEvery", 50],
+    ["spec.dataset.evalSize", 0],
+    ["spec.reward.exactMatch", 0.5],
     ["spec.checkpoint.everySteps", 10],
   ];
   for (const [path, want] of reference)
