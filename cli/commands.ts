@@ -11,6 +11,7 @@ import { register as worker } from "../images/worker/cli.js";
 import { register as trainer } from "../images/trainer/trainer/cli.js";
 import { register as local } from "../local/cli.js";
 import { register as evaluate } from "../eval/cli.js";
+import { register as data } from "../eval/data/cli.js";
 import { register as completion } from "./completion.js";
 
 export type Register = (program: Command) => void;
@@ -26,5 +27,6 @@ export const COMMANDS: Register[] = [
   trainer,
   local,
   evaluate,
+  data,
   completion,
 ];

@@ -12,22 +12,27 @@ export const EVAL_CONFIG = defineConfig({
   data: {
     type: "string",
     required: true,
-    description: "Dataset file (SimpleQA CSV, HotpotQA JSON or JSONL)",
+    description: "Dataset file (SimpleQA CSV, HotpotQA JSON, JSONL or Parquet)",
   },
   format: {
     type: "enum",
-    values: ["auto", "simpleqa", "hotpotqa", "jsonl"] as const,
+    values: ["auto", "simpleqa", "hotpotqa", "jsonl", "parquet"] as const,
     default: "auto",
-    description: "Dataset format; auto: .csv SimpleQA, .json HotpotQA, anything else JSONL",
+    description: "Dataset format; auto: .csv SimpleQA, .json HotpotQA, .parquet Parquet, anything else JSONL",
   },
-  idField: { type: "string", default: "id", description: "JSONL: the id field (line-N where absent)" },
+  idField: {
+    type: "string",
+    default: "id",
+    description: "JSONL and Parquet: the id field (line-N / row-N where absent)",
+  },
   questionField: {
     type: "string",
-    description: "JSONL: the question field (default: the run's spec.dataset.questionField)",
+    description: "JSONL and Parquet: the question field (default: the run's spec.dataset.questionField)",
   },
   answerField: {
     type: "string",
-    description: "JSONL: the answer field, a string or list (default: the run's spec.dataset.answerField)",
+    description:
+      "JSONL and Parquet: the answer field, a string or list (default: the run's spec.dataset.answerField)",
   },
   skipBad: {
     type: "bool",

@@ -1,30 +1,35 @@
 // Evaluation datasets as they come: SimpleQA's CSV (`metadata, problem, answer`), HotpotQA's JSON
-// (an array of `{_id, question, answer, type, level, ...}`), and JSONL with configurable fields.
-// Pure parsers over text; a broken record is reported with its line number, and either skipped
-// (listed in `bad`) or fatal, never silently dropped.
+// (an array of `{_id, question, answer, type, level, ...}`), JSONL with configurable fields, and
+// Parquet (what Hugging Face datasets ship) with the same fields. Pure parsers over text or bytes;
+// a broken record is reported with its line (Parquet: row) number, and either skipped (listed in
+// `bad`) or fatal, never silently dropped.
 import { readFileSync } from "node:fs";
+import { parquetReadObjects } from "hyparquet";
 import { invalidField } from "../lib/errors.js";
 
-export type DatasetFormat = "simpleqa" | "hotpotqa" | "jsonl";
+export type DatasetFormat = "simpleqa" | "hotpotqa" | "jsonl" | "parquet";
 
 export interface EvalQuestion {
-  /** Stable id: the dataset's own (`_id`, the id field) or `line-N` (1-based) where it has none. */
+  /** Stable id: the dataset's own (`_id`, the id field) or `line-N` / `row-N` (1-based) where it has none. */
   id: string;
   question: string;
   /** Acceptable answers (the first is the reference the judge sees). */
   answers: string[];
+  /** 1-based line of the file it came from (HotpotQA: item, Parquet: row), for messages. */
+  line?: number;
   /** Kept for reports: SimpleQA's metadata, HotpotQA's type and level. */
   meta?: Record<string, unknown>;
 }
 
 export interface BadRecord {
+  /** 1-based line; a JSON array's item and a Parquet file's row number stand in for one. */
   line: number;
   error: string;
 }
 
 export interface ReadOptions {
   format: DatasetFormat;
-  /** JSONL only: field names (dots not followed). */
+  /** JSONL and Parquet: field (column) names (dots not followed). */
   idField: string;
   questionField: string;
   answerField: string;
@@ -115,6 +120,7 @@ export function parseSimpleQa(text: string, skipBad: boolean, source = "dataset"
     }
     out.questions.push({
       id: `line-${r.line}`,
+      line: r.line,
       question: problem,
       answers: [answer],
       ...(m >= 0 ? { meta: { metadata: r.cells[m] } } : {}),
@@ -138,7 +144,12 @@ export function parseHotpotQa(text: string, skipBad: boolean, source = "dataset"
     // A JSON array has no useful line numbers: the record's 1-based index stands in for one.
     if (typeof q === "string") return record(out, { line: i + 1, error: `item ${i}: ${q}` }, skipBad, source);
     const o = item as Record<string, unknown>;
-    out.questions.push({ ...q, id: q.id || `item-${i}`, meta: { type: o.type, level: o.level } });
+    out.questions.push({
+      ...q,
+      id: q.id || `item-${i}`,
+      line: i + 1,
+      meta: { type: o.type, level: o.level },
+    });
   });
   return out;
 }
@@ -166,7 +177,37 @@ export function parseJsonl(
     }
     const q = toQuestion(obj, fields);
     if (typeof q === "string") return record(out, { line: i + 1, error: q }, skipBad, source);
-    out.questions.push({ ...q, id: q.id || `line-${i + 1}` });
+    out.questions.push({ ...q, id: q.id || `line-${i + 1}`, line: i + 1 });
+  });
+  return out;
+}
+
+/**
+ * Parquet: one question per row, columns named like JSONL's fields; the answer column is a string
+ * or a list of strings. Async only because hyparquet's API is; the bytes are already in memory.
+ */
+export async function parseParquet(
+  bytes: Uint8Array,
+  fields: Pick<ReadOptions, "idField" | "questionField" | "answerField">,
+  skipBad: boolean,
+  source = "dataset",
+): Promise<Dataset> {
+  let rows: Record<string, unknown>[];
+  try {
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    rows = await parquetReadObjects({ file });
+  } catch (err) {
+    throw invalidField(source, `not a readable Parquet file: ${(err as Error).message}`);
+  }
+  const out: Dataset = { questions: [], bad: [] };
+  rows.forEach((row, i) => {
+    // INT64 ids come back as bigint; toQuestion takes a string or a number.
+    const id = row[fields.idField];
+    const obj = typeof id === "bigint" ? { ...row, [fields.idField]: String(id) } : row;
+    const q = toQuestion(obj, fields);
+    if (typeof q === "string")
+      return record(out, { line: i + 1, error: `row ${i + 1}: ${q}` }, skipBad, source);
+    out.questions.push({ ...q, id: q.id || `row-${i + 1}`, line: i + 1 });
   });
   return out;
 }
@@ -198,20 +239,25 @@ function record(out: Dataset, bad: BadRecord, skipBad: boolean, source: string):
   out.bad.push(bad);
 }
 
+function parseBytes(bytes: Buffer, path: string, opts: ReadOptions): Dataset | Promise<Dataset> {
+  if (opts.format === "parquet") return parseParquet(bytes, opts, opts.skipBad, path);
+  const text = bytes.toString("utf8");
+  return opts.format === "simpleqa"
+    ? parseSimpleQa(text, opts.skipBad, path)
+    : opts.format === "hotpotqa"
+      ? parseHotpotQa(text, opts.skipBad, path)
+      : parseJsonl(text, opts, opts.skipBad, path);
+}
+
 /** Reads and parses a dataset file; duplicate ids are an error (results are keyed by id). */
-export function readDataset(path: string, opts: ReadOptions): Dataset {
-  let text: string;
+export async function readDataset(path: string, opts: ReadOptions): Promise<Dataset> {
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (err) {
     throw invalidField(path, `cannot read: ${(err as Error).message}`);
   }
-  const ds =
-    opts.format === "simpleqa"
-      ? parseSimpleQa(text, opts.skipBad, path)
-      : opts.format === "hotpotqa"
-        ? parseHotpotQa(text, opts.skipBad, path)
-        : parseJsonl(text, opts, opts.skipBad, path);
+  const ds = await parseBytes(bytes, path, opts);
   const seen = new Set<string>();
   for (const q of ds.questions) {
     if (seen.has(q.id)) throw invalidField(path, `question id ${JSON.stringify(q.id)} appears twice`);
@@ -220,7 +266,13 @@ export function readDataset(path: string, opts: ReadOptions): Dataset {
   return ds;
 }
 
-/** The format a file's name suggests: .csv SimpleQA, .json HotpotQA, anything else JSONL. */
+/** The format a file's name suggests: .csv SimpleQA, .json HotpotQA, .parquet Parquet, anything else JSONL. */
 export function formatOf(path: string): DatasetFormat {
-  return path.endsWith(".csv") ? "simpleqa" : path.endsWith(".json") ? "hotpotqa" : "jsonl";
+  return path.endsWith(".csv")
+    ? "simpleqa"
+    : path.endsWith(".json")
+      ? "hotpotqa"
+      : path.endsWith(".parquet")
+        ? "parquet"
+        : "jsonl";
 }

@@ -46,8 +46,11 @@ function evalRun(file: string | undefined, cfg: Config): ResolvedTrainingRun {
   );
 }
 
-function questionsOf(cfg: Config, run: ResolvedTrainingRun): { questions: EvalQuestion[]; bad: number } {
-  const ds = readDataset(cfg.data, {
+async function questionsOf(
+  cfg: Config,
+  run: ResolvedTrainingRun,
+): Promise<{ questions: EvalQuestion[]; bad: number }> {
+  const ds = await readDataset(cfg.data, {
     format: cfg.format === "auto" ? formatOf(cfg.data) : cfg.format,
     idField: cfg.idField,
     questionField: cfg.questionField ?? run.spec.dataset.questionField,
@@ -98,7 +101,7 @@ export async function main(
     model: cfg.model ?? settings.agent.model,
     temperature: cfg.temperature ?? settings.agent.temperature,
   };
-  const { questions, bad } = questionsOf(cfg, run);
+  const { questions, bad } = await questionsOf(cfg, run);
   mkdirSync(cfg.out, { recursive: true });
   const resultsPath = join(cfg.out, "results.jsonl");
   repairTail(resultsPath);

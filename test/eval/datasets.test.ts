@@ -1,17 +1,28 @@
 // Dataset readers on small files in each format, broken records included: each is reported with
-// its line number, fatal by default and skipped (and listed) with skipBad, never silently dropped.
+// its line (Parquet: row) number, fatal by default and skipped (and listed) with skipBad, never silently dropped.
 import { expect } from "chai";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import {
   formatOf,
   parseCsv,
   parseHotpotQa,
   parseJsonl,
+  parseParquet,
   parseSimpleQa,
   readDataset,
 } from "../../eval/datasets.js";
+
+async function expectReject(p: Promise<unknown>, error: RegExp): Promise<void> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  expect(err, `expected a rejection matching ${error}`).to.be.instanceOf(Error);
+  expect(err!.message).to.match(error);
+}
 
 const FIELDS = { idField: "id", questionField: "question", answerField: "answer" };
 
@@ -88,15 +99,64 @@ describe("eval datasets", () => {
     expect(ds.bad[1]!.error).to.match(/gold must be a non-empty string or list/);
   });
 
-  it("reads the shipped samples, and rejects duplicate ids", () => {
+  it("reads Parquet with configurable columns: list answers, INT64 ids, a broken row named by its number", async () => {
+    const bytes = parquetWriteBuffer({
+      columnData: [
+        { name: "qid", data: [7n, 8n, 9n, 10n], type: "INT64" },
+        { name: "q", data: ["What is 2+2?", null, "Capital of France?", "Empty answers?"], type: "STRING" },
+        { name: "gold", data: [["4", "four"], ["x"], ["Paris"], []] },
+      ],
+    });
+    const fields = { idField: "qid", questionField: "q", answerField: "gold" };
+    await expectReject(
+      parseParquet(new Uint8Array(bytes), fields, false, "d.parquet"),
+      /d\.parquet:2: row 2: q must be a non-empty string/,
+    );
+    const ds = await parseParquet(new Uint8Array(bytes), fields, true, "d.parquet");
+    expect(ds.questions.map((q) => [q.id, q.question, q.answers])).to.deep.equal([
+      ["7", "What is 2+2?", ["4", "four"]],
+      ["9", "Capital of France?", ["Paris"]],
+    ]);
+    expect(ds.bad.map((b) => [b.line, b.error])).to.deep.equal([
+      [2, "row 2: q must be a non-empty string"],
+      [4, "row 4: gold must be a non-empty string or list of non-empty strings"],
+    ]);
+    await expectReject(
+      parseParquet(new TextEncoder().encode("not parquet"), fields, false, "x.parquet"),
+      /x\.parquet: not a readable Parquet file/,
+    );
+  });
+
+  it("reads a Parquet file by its extension; rows without an id get row-N", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "l0-eval-pq-"));
+    const path = join(dir, "train.parquet");
+    const bytes = parquetWriteBuffer({
+      columnData: [
+        { name: "question", data: ["Who wrote Hamlet?", "Boiling point of water in C?"], type: "STRING" },
+        { name: "answer", data: ["Shakespeare", "100"], type: "STRING" },
+      ],
+    });
+    writeFileSync(path, new Uint8Array(bytes));
+    expect(formatOf(path)).to.equal("parquet");
+    const ds = await readDataset(path, { ...FIELDS, skipBad: false, format: formatOf(path) });
+    expect(ds.questions.map((q) => [q.id, q.answers])).to.deep.equal([
+      ["row-1", ["Shakespeare"]],
+      ["row-2", ["100"]],
+    ]);
+  });
+
+  it("reads the shipped samples, and rejects duplicate ids", async () => {
     const opts = { ...FIELDS, skipBad: false };
-    const s = readDataset("examples/eval/simpleqa-sample.csv", { ...opts, format: formatOf("x.csv") });
-    const h = readDataset("examples/eval/hotpotqa-sample.json", { ...opts, format: formatOf("x.json") });
+    const s = await readDataset("examples/eval/simpleqa-sample.csv", { ...opts, format: formatOf("x.csv") });
+    const h = await readDataset("examples/eval/hotpotqa-sample.json", {
+      ...opts,
+      format: formatOf("x.json"),
+    });
     expect([s.questions.length, h.questions.length]).to.deep.equal([12, 12]);
     expect(s.questions[0]!.meta!.metadata).to.match(/'topic': 'Arithmetic'/);
     const dir = mkdtempSync(join(tmpdir(), "l0-eval-ds-"));
     const dup = join(dir, "dup.jsonl");
     writeFileSync(dup, '{"id":"a","question":"q","answer":"x"}\n{"id":"a","question":"r","answer":"y"}\n');
-    expect(() => readDataset(dup, { ...opts, format: "jsonl" })).to.throw(/question id "a" appears twice/);
+    await expectReject(readDataset(dup, { ...opts, format: "jsonl" }), /question id "a" appears twice/);
   });
 });
