@@ -28,6 +28,7 @@ describe("examples/l0-qwen2.5-7b.yaml (the paper's recipe) rendered", () => {
     ["spec.algorithm.klCoef", 0.001],
     ["spec.algorithm.clipLow", 0.2],
     ["spec.algorithm.clipHigh", 0.25],
+    ["spec.algorithm.oldLogprobs", "recompute"],
     ["spec.algorithm.gamma", 0.95],
     ["spec.algorithm.dynamicSampling", true],
     ["spec.algorithm.maxOversample", 3],

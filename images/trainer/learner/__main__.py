@@ -58,7 +58,7 @@ def build_trainer(cfg, tok, device: str):
         model = load_hf(cfg.model, device)
     settings = TrainSettings(
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, kl_coef=cfg.kl_coef,
-        clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation,
+        clip_low=cfg.clip_low, clip_high=cfg.clip_high, aggregation=cfg.aggregation, old_logprobs=cfg.old_logprobs,
         max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
     )
     # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast), and each

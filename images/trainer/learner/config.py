@@ -48,6 +48,7 @@ class LearnerConfig:
     clip_low: Optional[float] = None
     clip_high: Optional[float] = None
     aggregation: Optional[str] = None
+    old_logprobs: Optional[str] = None
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     micro_batch_tokens: int = 8192
@@ -77,6 +78,8 @@ HELP = {
     "like vLLM's --api-key",
     "served_model_name": "model name the engine answers to (default: --model)",
     "aggregation": "token_mean or sequence_mean",
+    "old_logprobs": "the PPO ratio's old log-probs: sampler (the engine's) or recompute (the trainer's own, "
+    "before the update)",
     "device": "cpu or cuda (default: cuda when the run's spec.trainer.gpusPerNode > 0, else cpu); "
     "cuda without a usable GPU stops the learner at start",
     "micro_batch_tokens": "padded tokens per forward/backward; a batch is split to fit and gradients accumulated",
@@ -96,6 +99,7 @@ CHOICES = {
     "role": ["learner", "inference"],
     "device": ["cpu", "cuda"],
     "aggregation": ["token_mean", "sequence_mean"],
+    "old_logprobs": ["sampler", "recompute"],
     "log_level": ["error", "warn", "info", "debug"],
 }
 
@@ -106,6 +110,7 @@ ALGORITHM_FIELDS = {
     "clipLow": "clip_low",
     "clipHigh": "clip_high",
     "lossAggregation": "aggregation",
+    "oldLogprobs": "old_logprobs",
 }
 
 
@@ -119,7 +124,8 @@ def parse_bool(text: str) -> bool:
 
 
 # Fields without a default here: their type.
-TYPES = {"learning_rate": float, "kl_coef": float, "clip_low": float, "clip_high": float, "aggregation": str}
+TYPES = {"learning_rate": float, "kl_coef": float, "clip_low": float, "clip_high": float, "aggregation": str,
+         "old_logprobs": str}
 
 
 def _type(f):

@@ -29,6 +29,7 @@ class TrainSettings:
     clip_low: float
     clip_high: float
     aggregation: str
+    old_logprobs: str  # "sampler" or "recompute"
     max_grad_norm: float
     micro_batch_tokens: int
 
@@ -49,6 +50,8 @@ def check_settings(s: TrainSettings) -> List[tuple]:
         v.append(("loss.kl_coef", f"must be >= 0, got {s.kl_coef}"))
     if s.aggregation not in (L.TOKEN_MEAN, L.SEQUENCE_MEAN):
         v.append(("loss.aggregation", f"unknown {s.aggregation!r}"))
+    if s.old_logprobs not in ("sampler", "recompute"):
+        v.append(("loss.old_logprobs", f"unknown {s.old_logprobs!r}"))
     return v
 
 
@@ -200,7 +203,10 @@ class Trainer:
                     with torch.no_grad():
                         ref_lp = token_logprobs(self._forward(self.reference, rows), targets)
                 w = weights[part, :r].to(self.device)
-                old_lp = _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device)
+                sampled = _padded([x.sampler_logprobs for x in rows], r, 0.0, torch.float32).to(self.device)
+                # recompute: the policy's own log-probs before this step's update; with one optimizer
+                # step per batch that is this forward, detached (ratio exactly 1).
+                old_lp = lp.detach() if s.old_logprobs == "recompute" else sampled
                 out = L.policy_loss(
                     lp,
                     old_lp,
@@ -215,7 +221,7 @@ class Trainer:
                 with torch.no_grad():
                     m = mask[part, :r].to(self.device)
                     sums["entropy"] += float((entropy(logits) * m).sum())
-                    sums["gap"] += float(((lp - old_lp).abs() * m).sum())
+                    sums["gap"] += float(((lp - sampled).abs() * m).sum())
                 for k in ("loss", "policy_loss", "kl", "clipped"):
                     sums[k] += float(out[k].detach())
             sums = self._summed(sums)

@@ -57,6 +57,35 @@ class TrainTest(unittest.TestCase):
         off[-1].sampler_logprobs[1] -= 3.0  # a masked token does not count
         self.assertAlmostEqual(t.train(off)["logprob_gap"], 0.5, places=4)
 
+    def test_recomputed_old_logprobs_take_the_engine_out_of_the_ratio_and_still_report_the_gap(self):
+        # The engine's log-probs are off by 0.5 per token: its ratio exp(0.5) = 1.65 is clipped
+        # (clipHigh 0.28) for positive advantages, and the step differs from the on-policy one.
+        def step(old_logprobs: str, shift: float):
+            t = trainer(3, learning_rate=1e-3, old_logprobs=old_logprobs)
+            rows = batch(t)
+            for r in rows:
+                r.sampler_logprobs = [lp - shift for lp in r.sampler_logprobs]
+            before = params(t)
+            out = t.train(rows)
+            return out, {k: v - before[k] for k, v in t.model.state_dict().items()}
+
+        exact, exact_delta = step("sampler", 0.0)
+        off, off_delta = step("sampler", 0.5)
+        recomputed, re_delta = step("recompute", 0.5)
+        self.assertGreater(off["clip_fraction"], 0.0)
+        self.assertEqual(recomputed["clip_fraction"], 0.0)
+        self.assertAlmostEqual(recomputed["logprob_gap"], off["logprob_gap"], places=5)
+        self.assertGreater(recomputed["logprob_gap"], 0.4)
+
+        # recompute with a wrong engine steps as sampler with a right one (up to float round-off,
+        # which Adam's first step can turn into a sign for near-zero gradients), unlike sampler.
+        def distance(a, b):
+            flat = lambda d: torch.cat([v.flatten().float() for v in d.values()])  # noqa: E731
+            return float((flat(a) - flat(b)).norm() / flat(b).norm())
+
+        self.assertLess(distance(re_delta, exact_delta), 0.05)
+        self.assertGreater(distance(off_delta, exact_delta), 0.2)
+
     def test_a_bad_batch_leaves_model_optimizer_and_version_untouched(self):
         t = trainer(2)
         t.train(batch(t))
