@@ -19,7 +19,7 @@ import { type CellResult, type ToolHandler } from "../../../images/worker/sandbo
 import { type KernelPool } from "../../../images/worker/sandbox/pool.js";
 import { NoTools } from "../../../images/worker/tools.js";
 import { type ScriptedEngine, startScriptedEngine } from "../fixtures/engine.js";
-import { processesIn, sandboxNamespace, until, zombies } from "../fixtures/procs.js";
+import { bootTicks, leftoverIn, sandboxNamespace, until, zombies } from "../fixtures/procs.js";
 import { testMetrics, testPool } from "../fixtures/sandbox.js";
 import { CHANNEL_CASES } from "./cases-channel.js";
 import { WALL_CASES } from "./cases-walls.js";
@@ -75,14 +75,14 @@ describe(`worker sandbox: adversarial agent code (${MODE})`, function () {
       } finally {
         gone = await k.kill();
       }
+      const killed = bootTicks();
       // Nothing of the kernel outlives it: its pid namespace is empty, its cgroups are gone.
       expect(gone, "kill() verified the tree and cgroups gone").to.equal(true);
       // The namespace's last process may still be exiting when kill() returns (a kernel that
       // ended by itself leaves the sandbox's init to PID 1 to reap): wait a little, then judge.
-      await until(() => processesIn(ns).length === 0, "the sandbox's processes to exit", 3000).catch(
-        () => undefined,
-      );
-      expect(processesIn(ns), "processes left in the sandbox").to.deep.equal([]);
+      const left = (): number[] => leftoverIn(ns, killed, pool.live());
+      await until(() => left().length === 0, "the sandbox's processes to exit", 3000).catch(() => undefined);
+      expect(left(), "processes left in the sandbox").to.deep.equal([]);
       expect(leftoverCgroups(k.name)).to.deep.equal([]);
       await noZombies();
       // The worker is healthy: a fresh kernel computes.
