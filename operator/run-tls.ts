@@ -1,10 +1,12 @@
 // Issues a run's TLS material (lib/tls.ts says how it is used): a CA of its own and one
 // certificate it signs, for the name every run client checks plus the run's Service names, so
-// that tools such as grpcurl can also verify by DNS name. RSA 2048 keys from Node's crypto;
-// certificates built and signed with node-forge (Node can parse X.509 but not create it). Kept
+// that tools such as grpcurl can also verify by DNS name. RSA 2048 keys and the signatures from
+// Node's crypto (keys generated on libuv's thread pool: the operator's event loop never waits on
+// them); the certificates' structure from node-forge (Node can parse X.509 but not create it). Kept
 // in the run token Secret and never rotated: the certificate outlives any realistic run
 // (VALIDITY_DAYS), and a run that needs new ones is deleted and applied again.
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPair, randomBytes, sign } from "node:crypto";
+import { promisify } from "node:util";
 import forge from "node-forge";
 import { TLS_KEYS, TLS_SERVER_NAME } from "../lib/tls.js";
 import { names } from "./labels.js";
@@ -21,8 +23,8 @@ export interface IssueOptions {
 }
 
 /** The Secret data (base64 values) holding ca.crt, tls.crt and tls.key. */
-export function issueRunTls(o: IssueOptions): Record<string, string> {
-  const caKeys = rsaKeys();
+export async function issueRunTls(o: IssueOptions): Promise<Record<string, string>> {
+  const [caKeys, leafKeys] = await Promise.all([rsaKeys(), rsaKeys()]);
   const ca = certificate({
     subject: `l0 run CA ${o.run}`,
     publicKey: caKeys.publicKey,
@@ -33,8 +35,7 @@ export function issueRunTls(o: IssueOptions): Record<string, string> {
     ],
   });
   ca.setIssuer(ca.subject.attributes);
-  ca.sign(caKeys.privateKey, forge.md.sha256.create());
-  const leafKeys = rsaKeys();
+  signWith(ca, caKeys.privatePem);
   const altNames = [TLS_SERVER_NAME, "localhost", ...o.dnsNames].map((value) => ({ type: 2, value }));
   const leaf = certificate({
     subject: `l0 run ${o.run}`,
@@ -48,7 +49,7 @@ export function issueRunTls(o: IssueOptions): Record<string, string> {
     ],
   });
   leaf.setIssuer(ca.subject.attributes);
-  leaf.sign(caKeys.privateKey, forge.md.sha256.create());
+  signWith(leaf, caKeys.privatePem);
   const b64 = (pem: string): string => Buffer.from(pem).toString("base64");
   return {
     [TLS_KEYS.ca]: b64(forge.pki.certificateToPem(ca)),
@@ -57,21 +58,30 @@ export function issueRunTls(o: IssueOptions): Record<string, string> {
   };
 }
 
-function rsaKeys(): {
-  publicKey: forge.pki.rsa.PublicKey;
-  privateKey: forge.pki.rsa.PrivateKey;
-  privatePem: string;
-} {
-  const { publicKey, privateKey } = generateKeyPairSync("rsa", {
+const generateRsa = promisify(generateKeyPair);
+
+async function rsaKeys(): Promise<{ publicKey: forge.pki.rsa.PublicKey; privatePem: string }> {
+  const { publicKey, privateKey } = await generateRsa("rsa", {
     modulusLength: 2048,
     publicKeyEncoding: { type: "spki", format: "pem" },
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
   });
   return {
     publicKey: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey,
-    privateKey: forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey,
     privatePem: privateKey,
   };
+}
+
+// forge exports the TBSCertificate builder its own sign() uses, but its types omit it.
+const forgePki = forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 };
+
+/** What forge's cert.sign() does (SHA-256 with RSA), the signature made by Node's native RSA. */
+function signWith(cert: forge.pki.Certificate, issuerKeyPem: string): void {
+  const oid = forge.pki.oids.sha256WithRSAEncryption!;
+  cert.signatureOid = oid;
+  cert.siginfo.algorithmOid = oid;
+  const tbs = forge.asn1.toDer(forgePki.getTBSCertificate(cert)).getBytes();
+  cert.signature = sign("sha256", Buffer.from(tbs, "binary"), issuerKeyPem).toString("binary");
 }
 
 function certificate(o: {

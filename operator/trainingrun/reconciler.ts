@@ -236,7 +236,7 @@ export class TrainingRunReconciler {
       secret = await this.#d.api.get<V1Secret>("Secret", req.namespace, name).catch(() => secret);
     if (secret && tlsFromSecretData(secret.data)) return;
     const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
-    const tls = issueRunTls({
+    const tls = await issueRunTls({
       run: `${req.namespace}/${req.name}`,
       dnsNames: runDnsNames(req.name, req.namespace),
       now: this.#d.now(),

@@ -10,7 +10,7 @@ import { createRegistry } from "../../lib/metrics.js";
 import { BacklogRecommender } from "../../operator/autoscaler/recommender.js";
 import { HubStats } from "../../operator/hub-stats.js";
 import { issueRunTls } from "../../operator/run-tls.js";
-import { tlsFromSecretData } from "../../lib/tls.js";
+import { type RunTls, tlsFromSecretData } from "../../lib/tls.js";
 import { GrpcStatsSource } from "../../operator/autoscaler/stats-source.js";
 import { cond, eventually, getPool, run, startEnv, TR, type Env } from "../operator/harness.js";
 import { serve, settings, TOKEN, type Served } from "../hub/helpers.js";
@@ -21,9 +21,10 @@ describe("autoscaler end to end (in-process API server, real hub)", function () 
   let hub: Served | undefined;
   let hubAddress = "127.0.0.1:1";
   const source = new GrpcStatsSource(new HubStats({ timeoutMs: 500 }));
-  const tls = tlsFromSecretData(issueRunTls({ run: "default/qa", dnsNames: [], now: new Date() }))!;
+  let tls: RunTls;
 
   before(async () => {
+    tls = tlsFromSecretData(await issueRunTls({ run: "default/qa", dnsNames: [], now: new Date() }))!;
     env = await startEnv();
   });
   after(async () => {

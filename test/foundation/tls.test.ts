@@ -62,8 +62,8 @@ describe("run TLS", function () {
   let server: StartedServer;
 
   before(async () => {
-    tls = tlsFromSecretData(issueRunTls({ run: "ml/r1", dnsNames: ["r1-hub.ml.svc"], now: NOW }))!;
-    other = tlsFromSecretData(issueRunTls({ run: "ml/r2", dnsNames: [], now: NOW }))!;
+    tls = tlsFromSecretData(await issueRunTls({ run: "ml/r1", dnsNames: ["r1-hub.ml.svc"], now: NOW }))!;
+    other = tlsFromSecretData(await issueRunTls({ run: "ml/r2", dnsNames: [], now: NOW }))!;
     server = await startServer(
       (s) =>
         s.addService(PING, {

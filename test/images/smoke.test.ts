@@ -104,14 +104,14 @@ smoke("images: the built images run", function () {
 
   describe("worker: one real sandboxed episode under the operator's pod security settings", () => {
     let hub: TestHub;
-    const tlsData = issueRunTls({ run: "default/smoke", dnsNames: [], now: new Date() });
-    const tls = tlsFromSecretData(tlsData)!;
+    let tlsData: Record<string, string>;
     let engine: ScriptedEngine;
     let child: ChildProcess | undefined;
     const stderr: string[] = [];
 
     before(async () => {
-      hub = await startTestHub({ tls }); // the run's mutual TLS, as the operator sets it up
+      tlsData = await issueRunTls({ run: "default/smoke", dnsNames: [], now: new Date() });
+      hub = await startTestHub({ tls: tlsFromSecretData(tlsData) }); // the run's mutual TLS, as the operator sets it up
       engine = await startScriptedEngine(
         (_p, n) =>
           [turn("compute", "x = 6 * 7\nprint('x is', x)"), turn("submit", "submit_final_answer(x)")][n]!,

@@ -89,7 +89,7 @@ describe("weights: embedded service and publish", () => {
       () => rm(dir, { recursive: true, force: true }),
       () => rm(root, { recursive: true, force: true }),
     );
-    const tls = tlsFromSecretData(issueRunTls({ run: "ns/r", dnsNames: [], now: new Date() }))!;
+    const tls = tlsFromSecretData(await issueRunTls({ run: "ns/r", dnsNames: [], now: new Date() }))!;
     const logger = silentLogger();
     w = await startWeightService({
       dir,
