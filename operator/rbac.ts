@@ -1,8 +1,8 @@
 // THE one definition of what the operator may do in the Kubernetes API. The Helm chart's
 // ClusterRole/Role are generated from these lists; a test checks the reconcilers' writes against
 // them. Least privilege: pods only listed and annotated (the trainer Job and worker Deployment own
-// them), no secret updates (the run token is created once, never rotated by accident), no
-// cluster-scoped writes.
+// them), secrets only created and, once, patched (a run token Secret from before TLS gets the run's
+// certificates added; the token itself is never rewritten), no cluster-scoped writes.
 
 export interface PolicyRule {
   apiGroups: string[];
@@ -29,8 +29,9 @@ export const OPERATOR_RULES: readonly PolicyRule[] = [
     resources: ["trainingruns/finalizers", "agentworkerpools/finalizers"],
     verbs: ["update"],
   },
-  // Run token: created once, read to call the hub's Stats, never updated.
-  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "delete"] },
+  // Run token and TLS material: created once, read to call the hub's Stats; patched only to add
+  // the TLS material to a Secret from before TLS (no update: nothing replaces a Secret whole).
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["configmaps", "services", "serviceaccounts"], verbs: OWNED },
   // Checkpoint claims (checkpoint.storage): created, resized; deleted only by the garbage
   // collector through the owner reference (a retained claim has none and outlives the run).

@@ -7,7 +7,8 @@ import { Writable } from "node:stream";
 import { X509Certificate } from "node:crypto";
 import { createLogger } from "../../lib/log.js";
 import { tlsFromSecretData } from "../../lib/tls.js";
-import { type Env, TR, AWP, cond, eventually, getPool, getRun, run, startEnv } from "./harness.js";
+import { OPERATOR_RULES, allows } from "../../operator/rbac.js";
+import { type Env, TR, AWP, cond, eventually, getPool, getRun, rbacOf, run, startEnv } from "./harness.js";
 
 const CHILDREN: [string, string, string][] = [
   ["v1", "Secret", "a-token"],
@@ -140,6 +141,17 @@ describe("operator: manners on a real cluster", function () {
       () => env.kube.list("v1", "Event", "default").some((e) => e.reason === "TLSIssued"),
       "TLSIssued event",
     );
+    // Every call it made is allowed by the chart's least-privilege rules (the patch included).
+    for (const r of env.requests) {
+      const need = rbacOf(r.method, r.path);
+      expect(allows(OPERATOR_RULES, need.group, need.resource, need.verb), `${r.method} ${r.path}`).to.equal(
+        true,
+      );
+    }
+    expect(
+      env.requests.some((r) => r.method === "PATCH" && r.path.includes("/secrets/a-token")),
+      "patched",
+    ).to.equal(true);
     // Issued once: a later start's reconciles keep it.
     await op2.stop();
     const op3 = await env.startOperator();
