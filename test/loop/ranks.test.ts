@@ -62,10 +62,10 @@ describe("l0 local with two learner ranks (spec.trainer.nodes: 2)", function () 
     expect(ranks.map((r) => r.rank).sort()).to.deep.equal(["0", "1"]);
     const leader = readFileSync(join(runDir, "logs", "trainer.log"), "utf8");
     expect(leader).to.match(/"message":"learner ready".*"world_size":2/);
-    const killedAt = Date.now();
     process.kill(ranks.find((r) => r.rank === "1")!.pid, "SIGKILL");
+    // Waits on the failure itself; the bound is the "within a minute" (a rank hanging in a
+    // collective would wait out --dist-timeout-s, 1800 s, instead).
     await until("the attempt to fail", () => /the trainer exited with code/.test(run.out()), 60_000);
-    expect(Date.now() - killedAt).to.be.lessThan(60_000);
     expect(await run.done).to.equal(0, run.out());
     expect(run.out()).to.match(/restarting it from the last checkpoint/);
     expect(
