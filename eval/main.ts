@@ -17,7 +17,7 @@ import { buildTools, startSandbox } from "../images/worker/main.js";
 import { ChatEngine } from "./chat-engine.js";
 import { EVAL_CONFIG, EVAL_ENV_PREFIX } from "./config.js";
 import { type EvalQuestion, formatOf, readDataset } from "./datasets.js";
-import { Judge } from "./judge.js";
+import { Judge } from "../images/trainer/hub/judge.js";
 import {
   appendResult,
   loadResults,

@@ -2,36 +2,9 @@
 // failures retried, and a judge that keeps failing counted as judge_failed, never as incorrect;
 // the summary's accuracy, accuracy given attempted and F-score by hand.
 import { expect } from "chai";
-import http from "node:http";
-import { type AddressInfo } from "node:net";
-import { Judge, parseGrade } from "../../eval/judge.js";
+import { Judge, parseGrade } from "../../images/trainer/hub/judge.js";
+import { judgeServer } from "./fixtures/judge.js";
 import { type QuestionResult, summarize, summaryTable } from "../../eval/results.js";
-
-/** Answers each chat completion with the next reply (a number is an HTTP error status). */
-async function judgeServer(
-  replies: (string | number)[],
-): Promise<{ url: string; bodies: unknown[]; close: () => Promise<void> }> {
-  const bodies: unknown[] = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      bodies.push(JSON.parse(body));
-      const r = replies.shift() ?? 500;
-      res.writeHead(typeof r === "number" ? r : 200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify(
-          typeof r === "number"
-            ? { error: { message: "down" } }
-            : { choices: [{ message: { role: "assistant", content: r } }] },
-        ),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, bodies, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 const judge = (url: string): Judge =>
   new Judge({

@@ -5,6 +5,7 @@ import { type Logger } from "../../../lib/log.js";
 import { type l0 } from "../../../lib/proto.js";
 import { type Hub } from "../hub/hub.js";
 import { type Batch, toTrainSamples } from "../hub/samples.js";
+import { type JudgeSummary } from "../hub/scores.js";
 import { type TrainerMetrics } from "./metrics.js";
 
 /** The Learner calls the loop makes (LearnerClient satisfies it). */
@@ -30,10 +31,18 @@ export interface HistoryRecord {
   logprobGap?: number;
   stepSeconds?: number;
   trainSeconds?: number;
+  /** Evaluations: `l0 eval`'s summary (hub/scores.ts); accuracy = mean exact match. */
   accuracy?: number;
+  em?: number;
   f1?: number;
+  reward?: number;
+  meanTurns?: number;
+  questions?: number;
   scored?: number;
+  failed?: number;
+  answered?: number;
   dropped?: number;
+  judge?: JudgeSummary | null;
 }
 
 export interface LoopOptions {
@@ -70,7 +79,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
   const evaluate = async (): Promise<void> => {
     if (!o.hasEval || signal.aborted) return;
     const r = await hub.evaluate(version, { signal });
-    o.metrics.evalAccuracy.set(r.accuracy);
+    o.metrics.observeEval(r);
     logger.info("held-out evaluation", { step: hub.step, ...r });
     o.history?.({ kind: "eval", step: hub.step, unixMs: clock(), ...r });
   };

@@ -1,7 +1,11 @@
 // The training loop's Prometheus figures (docs/metrics.md): the last Train result, the last
-// held-out accuracy, step timing and checkpoints, on the trainer process's injected registry.
+// held-out evaluation's scores, step timing and checkpoints, on the trainer process's injected registry.
 import { Counter, Gauge, type Registry } from "prom-client";
 import { type l0 } from "../../../lib/proto.js";
+import { type EvalResult } from "../hub/assemble.js";
+
+/** The judge's grades, as the l0_eval_judge_answers label. */
+export const JUDGE_GRADES = ["correct", "incorrect", "not_attempted", "judge_failed"] as const;
 
 export class TrainerMetrics {
   readonly loss: Gauge;
@@ -10,6 +14,12 @@ export class TrainerMetrics {
   readonly entropy: Gauge;
   readonly logprobGap: Gauge;
   readonly evalAccuracy: Gauge;
+  readonly evalF1: Gauge;
+  readonly evalReward: Gauge;
+  readonly judgeAnswers: Gauge<"grade">;
+  readonly judgeAccuracy: Gauge;
+  readonly judgeAccuracyGivenAttempted: Gauge;
+  readonly judgeFScore: Gauge;
   readonly stepSeconds: Gauge;
   readonly trainSeconds: Gauge;
   readonly checkpoints: Counter<"result">;
@@ -24,7 +34,30 @@ export class TrainerMetrics {
       "l0_learner_logprob_gap",
       "Mean absolute trainer-vs-engine log-prob difference per token at the last step.",
     );
-    this.evalAccuracy = g("l0_eval_accuracy", "Held-out answer accuracy (0..1) at the last evaluation.");
+    this.evalAccuracy = g(
+      "l0_eval_accuracy",
+      "Held-out answer accuracy (mean exact match, 0..1) at the last evaluation.",
+    );
+    this.evalF1 = g("l0_eval_f1", "Mean held-out answer F1 (0..1) at the last evaluation.");
+    this.evalReward = g(
+      "l0_eval_reward",
+      "Mean training reward of the held-out episodes at the last evaluation.",
+    );
+    this.judgeAnswers = new Gauge({
+      name: "l0_eval_judge_answers",
+      help: "Held-out answers at the last evaluation by the judge's grade (spec.evaluation.judge).",
+      labelNames: ["grade"],
+      registers: [registry],
+    });
+    this.judgeAccuracy = g("l0_eval_judge_accuracy", "Judge: correct / graded at the last evaluation.");
+    this.judgeAccuracyGivenAttempted = g(
+      "l0_eval_judge_accuracy_given_attempted",
+      "Judge: correct / (correct + incorrect) at the last evaluation.",
+    );
+    this.judgeFScore = g(
+      "l0_eval_judge_f_score",
+      "Judge: harmonic mean of accuracy and accuracy given attempted at the last evaluation.",
+    );
     this.stepSeconds = g("l0_trainer_step_seconds", "Wall time of the last step (rollout + train).");
     this.trainSeconds = g("l0_trainer_train_seconds", "Wall time of the last Learner.Train call.");
     this.checkpoints = new Counter({
@@ -33,6 +66,24 @@ export class TrainerMetrics {
       labelNames: ["result"],
       registers: [registry],
     });
+  }
+
+  /** A held-out evaluation's scores; the judge's only when the run has a judge. */
+  observeEval(r: EvalResult): void {
+    this.evalAccuracy.set(r.accuracy);
+    this.evalF1.set(r.f1);
+    this.evalReward.set(r.reward);
+    if (!r.judge) return;
+    const count = {
+      correct: r.judge.correct,
+      incorrect: r.judge.incorrect,
+      not_attempted: r.judge.notAttempted,
+      judge_failed: r.judge.failed,
+    };
+    for (const grade of JUDGE_GRADES) this.judgeAnswers.set({ grade }, count[grade]);
+    this.judgeAccuracy.set(r.judge.accuracy);
+    this.judgeAccuracyGivenAttempted.set(r.judge.accuracyGivenAttempted);
+    this.judgeFScore.set(r.judge.fScore);
   }
 
   observeTrain(r: l0.v1.TrainResponse): void {

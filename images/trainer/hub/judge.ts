@@ -1,7 +1,8 @@
 // SimpleQA-style grading by an LLM judge at an OpenAI-compatible `/v1/chat/completions` endpoint:
 // correct, incorrect or not attempted. The grader prompt is our own (docs/eval.md explains it).
 // A judge that fails or answers without a grade is retried; if it keeps failing the question is
-// counted as `judge_failed`, never graded incorrect.
+// counted as `judge_failed`, never graded incorrect. Shared by `l0 eval` and the hub's in-run
+// evaluation (the hub holds the reference answers), so both grade alike.
 
 export type Grade = "correct" | "incorrect" | "not_attempted";
 export type Judgement = Grade | "judge_failed";
