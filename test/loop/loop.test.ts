@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { createRegistry } from "../../lib/metrics.js";
 import { type l0 } from "../../lib/proto.js";
 import { Hub } from "../../images/trainer/hub/hub.js";
+import { summarize } from "../../images/trainer/hub/scores.js";
 import { TrainerMetrics } from "../../images/trainer/trainer/metrics.js";
 import { type HistoryRecord, runLoop } from "../../images/trainer/trainer/loop.js";
 import { silentLogger } from "../../lib/log.js";
@@ -101,6 +102,42 @@ describe("training loop", () => {
     const text = await registry.metrics();
     expect(text).to.match(/l0_learner_loss(\{[^}]*\})? 0\.5/);
     expect(text).to.match(/l0_eval_accuracy(\{[^}]*\})? 1/);
+    expect(text).to.match(/l0_eval_f1(\{[^}]*\})? 1/);
+    expect(text).to.match(/^l0_eval_reward(\{[^}]*\})? [1-9]/m);
+    expect(history.find((r) => r.kind === "eval")).to.deep.include({ em: 1, f1: 1, judge: null });
+    // No judge configured: no judge series.
+    expect(text).not.to.match(/^l0_eval_judge_answers\{/m);
+  });
+
+  it("exports a judged evaluation's grades and ratios as gauges", async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    new TrainerMetrics(registry).observeEval({
+      ...summarize([], true),
+      policyVersion: 3,
+      accuracy: 0.5,
+      dropped: 0,
+      f1: 0.6,
+      judge: {
+        correct: 4,
+        incorrect: 2,
+        notAttempted: 1,
+        failed: 3,
+        accuracy: 4 / 7,
+        accuracyGivenAttempted: 4 / 6,
+        fScore: 0.615,
+      },
+    });
+    const text = await registry.metrics();
+    for (const [grade, n] of [
+      ["correct", 4],
+      ["incorrect", 2],
+      ["not_attempted", 1],
+      ["judge_failed", 3],
+    ])
+      expect(text).to.match(new RegExp(`^l0_eval_judge_answers\\{[^}]*grade="${grade}"[^}]*\\} ${n}$`, "m"));
+    expect(text).to.match(/^l0_eval_judge_accuracy_given_attempted(\{[^}]*\})? 0\.666/m);
+    expect(text).to.match(/^l0_eval_judge_f_score(\{[^}]*\})? 0\.615$/m);
+    expect(text).to.match(/^l0_eval_f1(\{[^}]*\})? 0\.6$/m);
   });
 
   it("stops between steps when aborted, after the step in flight is trained", async () => {
