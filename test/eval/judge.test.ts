@@ -5,6 +5,8 @@ import { expect } from "chai";
 import { Judge, parseGrade } from "../../images/trainer/hub/judge.js";
 import { judgeServer } from "./fixtures/judge.js";
 import { type QuestionResult, summarize, summaryTable } from "../../eval/results.js";
+import { judgeSettings } from "../../eval/main.js";
+import { resolvedRun } from "../fixtures/runs.js";
 
 const judge = (url: string): Judge =>
   new Judge({
@@ -100,5 +102,28 @@ describe("eval judge", () => {
     expect(s.judge!.fScore).to.be.closeTo((2 * 0.5 * (2 / 3)) / (0.5 + 2 / 3), 1e-9);
     expect(summaryTable(s)).to.match(/accuracy given attempted\s+66\.7%/);
     expect(summarize(rs, false).judge).to.equal(null);
+  });
+
+  it("takes the judge from the flags, else from the run's spec.evaluation.judge, else none", () => {
+    const flags = { judgeUrl: undefined, judgeModel: "", judgeAttempts: 3, judgeTimeout: 60_000 };
+    const plain = resolvedRun({ dataset: { path: "/t.jsonl", evalPath: "/e.jsonl" } });
+    const judged = resolvedRun({
+      dataset: { path: "/t.jsonl", evalPath: "/e.jsonl" },
+      evaluation: { judge: { url: "https://j", model: "grader", attempts: 5, secretRef: { name: "k" } } },
+    });
+    expect(judgeSettings(flags, plain)).to.equal(null);
+    expect(judgeSettings(flags, judged)).to.deep.include({
+      baseUrl: "https://j",
+      model: "grader",
+      attempts: 5,
+      timeoutMs: 60_000,
+      keyed: true,
+    });
+    expect(judgeSettings({ ...flags, judgeUrl: "http://mine", judgeModel: "m" }, judged)).to.deep.include({
+      baseUrl: "http://mine",
+      model: "m",
+      attempts: 3,
+      keyed: false,
+    });
   });
 });
