@@ -143,6 +143,46 @@ describe("in-run evaluation with l0 eval's scorers", () => {
     expect((await done).judge).to.deep.include({ correct: 4, failed: 0 });
   });
 
+  it("an aborted evaluation stops the judge's request in flight and its retries", async () => {
+    const signals: AbortSignal[] = [];
+    let arrived: (() => void) | null = null;
+    const fetch = ((_url: string, init: RequestInit) =>
+      new Promise<Response>((_, reject) => {
+        signals.push(init.signal!);
+        init.signal!.addEventListener("abort", () => reject(new Error("aborted")));
+        arrived?.();
+      })) as typeof globalThis.fetch;
+    const judge = new Judge({
+      baseUrl: "http://judge",
+      model: "m",
+      attempts: 3,
+      timeoutMs: 60_000,
+      backoffMs: 1,
+      sleep: () => Promise.resolve(),
+      fetch,
+    });
+    s = await serve({
+      settings: settings({ algorithm: { groupSize: 1, batchSize: 1 } }),
+      eval: dataset(1),
+      judge: { judge, maxConcurrent: 1 },
+    });
+    const stop = new AbortController();
+    const done = s.hub.evaluate(2, { signal: stop.signal });
+    const asked = new Promise<void>((r) => (arrived = r));
+    const [t] = (await s.rpc.lease("w", 1)).tasks;
+    await s.rpc.submit(traj(t!, { answer: "x" }));
+    await asked;
+    stop.abort();
+    const err = await done.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/evaluation aborted/);
+    await new Promise((r) => setImmediate(r)); // a retry would have been asked by now
+    expect(signals).to.have.length(1);
+    expect(signals[0]!.aborted).to.equal(true);
+  });
+
   it("without a judge: the same EM, F1 and reward, and no judge figures", async () => {
     s = await hubWith(null);
     const done = s.hub.evaluate(2);

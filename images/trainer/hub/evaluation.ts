@@ -20,6 +20,8 @@ interface EvalRun {
   remaining: number;
   version: number;
   grades: Map<TaskRec, Promise<JudgeResult>>;
+  /** Aborted with the evaluation: stops the judge's requests and retries. */
+  stop: AbortController;
   resolve: (r: EvalResult) => void;
 }
 
@@ -51,6 +53,7 @@ export class Evaluations {
         remaining: questions.length,
         version,
         grades: new Map(),
+        stop: new AbortController(),
         resolve,
       };
       this.#run = run;
@@ -59,6 +62,7 @@ export class Evaluations {
         () => {
           for (const g of run.groups) this.book.dropGroup(g, "aborted", "evaluation aborted");
           this.#run = null;
+          run.stop.abort();
           reject(new L0Error("Unavailable", "evaluation aborted"));
         },
         { once: true },
@@ -73,17 +77,17 @@ export class Evaluations {
     const run = this.#run;
     if (!run || !run.groups.has(g)) return;
     if (this.judge && g.status !== "dropped")
-      for (const t of g.tasks) run.grades.set(t, this.#grade(t, this.judge.judge));
+      for (const t of g.tasks) run.grades.set(t, this.#grade(t, this.judge.judge, run.stop.signal));
     if (--run.remaining === 0) void this.#finish(run);
   }
 
-  async #grade(t: TaskRec, judge: Judge): Promise<JudgeResult> {
+  async #grade(t: TaskRec, judge: Judge, signal: AbortSignal): Promise<JudgeResult> {
     const { trajectory } = t.result!;
     const answer = trajectory.hasFinalAnswer ? (trajectory.finalAnswer ?? "") : null;
     await this.#slot();
     try {
-      const r = await judge.grade(t.group.question.prompt, t.group.question.answers[0]!, answer);
-      if (r.judgement === "judge_failed")
+      const r = await judge.grade(t.group.question.prompt, t.group.question.answers[0]!, answer, signal);
+      if (r.judgement === "judge_failed" && !signal.aborted)
         this.log.warn("the judge could not grade an answer; counted as judge_failed, not incorrect", {
           question: t.group.question.index,
           attempts: r.attempts,
