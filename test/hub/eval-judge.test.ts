@@ -2,7 +2,8 @@
 // spec.evaluation.judge, the judge's grades from a real HTTP endpoint on loopback (the eval
 // tests' fixtures). A judge that keeps failing is retried and counted as judge_failed, never as
 // incorrect; a question dropped for infrastructure is in no mean and never sent to the judge;
-// without a judge the result carries none.
+// at most maxConcurrent requests are in flight; an aborted evaluation aborts the judge's request
+// and its retries; without a judge the result carries none.
 import { expect } from "chai";
 import { type l0 } from "../../lib/proto.js";
 import { type EvalJudge } from "../../images/trainer/hub/evaluation.js";
