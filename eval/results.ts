@@ -76,6 +76,10 @@ export function summaryTable(s: Summary): string {
     ["F1", pct(s.f1)],
     ["reward (training recipe)", s.reward.toFixed(3)],
     ["mean turns", s.meanTurns.toFixed(2)],
+    ...Object.entries(s.byTurns).map(([n, b]): [string, string] => [
+      `exact match, ${n} turn(s)`,
+      `${pct(b.em)} of ${b.scored}`,
+    ]),
   ];
   if (s.judge)
     rows.push(

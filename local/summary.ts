@@ -10,6 +10,9 @@ export interface HeldOutScores {
   em: number | null;
   f1: number | null;
   reward: number | null;
+  meanTurns: number | null;
+  /** Exact match by the number of turns the answers took ("1", "2", ...). */
+  byTurns: Record<string, { scored: number; em: number }> | null;
   judge: JudgeSummary | null;
 }
 
@@ -61,6 +64,8 @@ function heldOut(r: HistoryRecord | undefined): HeldOutScores | null {
     em: r.em ?? r.accuracy ?? null,
     f1: r.f1 ?? null,
     reward: r.reward ?? null,
+    meanTurns: r.meanTurns ?? null,
+    byTurns: r.byTurns ?? null,
     judge: r.judge ?? null,
   };
 }
@@ -111,6 +116,26 @@ function judgeRows(before: JudgeSummary | null, after: JudgeSummary | null): [st
   ];
 }
 
+/** Mean turns and exact match by turns taken, before -> after (rows only where recorded). */
+function turnRows(before: HeldOutScores | null, after: HeldOutScores | null): [string, string][] {
+  if (after?.meanTurns == null) return [];
+  const turns = (h: HeldOutScores | null) => h?.meanTurns?.toFixed(2) ?? "-";
+  const by = (h: HeldOutScores | null, n: string): string => {
+    const b = h?.byTurns?.[n];
+    return b ? `${pct(b.em)} of ${b.scored}` : "-";
+  };
+  const ns = [...new Set([...Object.keys(before?.byTurns ?? {}), ...Object.keys(after.byTurns ?? {})])];
+  return [
+    ["held-out mean turns", `${turns(before)} -> ${turns(after)}`],
+    ...ns
+      .sort((a, b) => Number(a) - Number(b))
+      .map((n): [string, string] => [
+        `held-out accuracy, ${n} turn(s)`,
+        `${by(before, n)} -> ${by(after, n)}`,
+      ]),
+  ];
+}
+
 /** Pure: the summary as an aligned two-column table. */
 export function summaryTable(s: Summary): string {
   const failures = Object.entries(s.failures)
@@ -120,6 +145,7 @@ export function summaryTable(s: Summary): string {
     ["held-out accuracy", `${pct(s.accuracyBefore)} -> ${pct(s.accuracyAfter)}`],
     ["held-out F1", `${pct(s.heldOutBefore?.f1 ?? null)} -> ${pct(s.heldOutAfter?.f1 ?? null)}`],
     ...judgeRows(s.heldOutBefore?.judge ?? null, s.heldOutAfter?.judge ?? null),
+    ...turnRows(s.heldOutBefore, s.heldOutAfter),
     [
       "reward mean (first -> last step)",
       `${s.rewardFirst?.toFixed(3) ?? "-"} -> ${s.rewardLast?.toFixed(3) ?? "-"}`,

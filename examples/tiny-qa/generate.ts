@@ -44,7 +44,7 @@ const SYLLABLES = [
   "mir",
 ];
 
-function makeName(r: () => number, used: Set<string>): string {
+export function makeName(r: () => number, used: Set<string>): string {
   for (;;) {
     const n = 2 + Math.floor(r() * 2);
     let s = "";

@@ -104,6 +104,21 @@ describe("eval judge", () => {
     expect(summarize(rs, false).judge).to.equal(null);
   });
 
+  it("breaks exact match down by the number of turns the scored answers took", () => {
+    const turns = (n: number) =>
+      ({ turns: Array.from({ length: n }, () => ({})) }) as Partial<QuestionResult>;
+    const rs = [
+      result("1", null, { em: 1, ...turns(2) }),
+      result("2", null, { em: 0, ...turns(2) }),
+      result("3", null, { em: 1, ...turns(1) }),
+      result("4", null, { em: 1, ...turns(3), status: "failed" }),
+    ];
+    const s = summarize(rs, false);
+    expect(s.byTurns).to.deep.equal({ "1": { scored: 1, em: 1 }, "2": { scored: 2, em: 0.5 } });
+    expect(s.meanTurns).to.be.closeTo(5 / 3, 1e-9);
+    expect(summaryTable(s)).to.match(/exact match, 2 turn\(s\)\s+50\.0% of 2/);
+  });
+
   it("takes the judge from the flags, else from the run's spec.evaluation.judge, else none", () => {
     const flags = { judgeUrl: undefined, judgeModel: "", judgeAttempts: 3, judgeTimeout: 60_000 };
     const plain = resolvedRun({ dataset: { path: "/t.jsonl", evalPath: "/e.jsonl" } });

@@ -61,6 +61,8 @@ describe("l0 local report", () => {
         em: 0.2,
         f1: 0.3,
         reward: 0.25,
+        meanTurns: 1.5,
+        byTurns: { "1": { scored: 5, em: 0.2 }, "2": { scored: 5, em: 0.2 } },
         judge: judge(1, 3),
       },
       {
@@ -72,17 +74,23 @@ describe("l0 local report", () => {
         em: 0.6,
         f1: 0.7,
         reward: 0.65,
+        meanTurns: 2,
+        byTurns: { "2": { scored: 10, em: 0.6 } },
         judge: judge(3, 1),
       },
     ];
     const s = summarize(parseHistory(evals.map((r) => JSON.stringify(r)).join("\n")), {}, 10);
-    expect(s.heldOutBefore).to.deep.equal({ step: 0, em: 0.2, f1: 0.3, reward: 0.25, judge: judge(1, 3) });
+    expect(s.heldOutBefore).to.deep.include({ step: 0, em: 0.2, f1: 0.3, reward: 0.25, meanTurns: 1.5 });
+    expect(s.heldOutBefore!.judge).to.deep.equal(judge(1, 3));
     expect(s.heldOutAfter).to.deep.include({ step: 4, f1: 0.7, reward: 0.65 });
     expect(s.heldOutAfter!.judge).to.deep.include({ correct: 3, incorrect: 1, notAttempted: 1, failed: 2 });
     const table = summaryTable(s);
     expect(table).to.match(/held-out F1\s+30\.0% -> 70\.0%/);
     expect(table).to.match(/judge correct\/incorrect\/not attempted\/failed\s+1\/3\/1\/2 -> 3\/1\/1\/2/);
     expect(table).to.match(/judge accuracy given attempted\s+25\.0% -> 75\.0%/);
+    expect(table).to.match(/held-out mean turns\s+1\.50 -> 2\.00/);
+    expect(table).to.match(/held-out accuracy, 1 turn\(s\)\s+20\.0% of 5 -> -/);
+    expect(table).to.match(/held-out accuracy, 2 turn\(s\)\s+20\.0% of 5 -> 60\.0% of 10/);
     // Without a judge: no judge rows (the history of a run without spec.evaluation.judge).
     expect(summaryTable(summarize(parseHistory(HISTORY), {}, 10))).not.to.match(/judge/);
   });

@@ -39,6 +39,8 @@ export interface Summary {
   f1: number;
   reward: number;
   meanTurns: number;
+  /** Per number of turns taken ("1", "2", ...): scored answers and their mean EM. */
+  byTurns: Record<string, { scored: number; em: number }>;
   judge: JudgeSummary | null;
 }
 
@@ -62,6 +64,16 @@ function judgeSummary(scored: readonly ScoredAnswer[]): JudgeSummary {
   return { correct, incorrect, notAttempted, failed, accuracy, accuracyGivenAttempted, fScore };
 }
 
+function byTurns(scored: readonly ScoredAnswer[]): Summary["byTurns"] {
+  const groups = new Map<number, number[]>();
+  for (const r of scored) groups.set(r.turns.length, [...(groups.get(r.turns.length) ?? []), r.em]);
+  return Object.fromEntries(
+    [...groups.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([n, ems]) => [String(n), { scored: ems.length, em: mean(ems) }]),
+  );
+}
+
 /** `judged`: a judge was configured (its figures are reported, zeros included); else judge is null. */
 export function summarize(results: readonly ScoredAnswer[], judged: boolean): Summary {
   const scored = results.filter((r) => r.status === "scored");
@@ -74,6 +86,7 @@ export function summarize(results: readonly ScoredAnswer[], judged: boolean): Su
     f1: mean(scored.map((r) => r.f1)),
     reward: mean(scored.map((r) => r.reward)),
     meanTurns: mean(scored.map((r) => r.turns.length)),
+    byTurns: byTurns(scored),
     judge: judged ? judgeSummary(scored) : null,
   };
 }

@@ -5,7 +5,7 @@ import { type Logger } from "../../../lib/log.js";
 import { type l0 } from "../../../lib/proto.js";
 import { type Hub } from "../hub/hub.js";
 import { type Batch, toTrainSamples } from "../hub/samples.js";
-import { type JudgeSummary } from "../hub/scores.js";
+import { type JudgeSummary, type Summary } from "../hub/scores.js";
 import { type TrainerMetrics } from "./metrics.js";
 
 /** The Learner calls the loop makes (LearnerClient satisfies it). */
@@ -37,6 +37,7 @@ export interface HistoryRecord {
   f1?: number;
   reward?: number;
   meanTurns?: number;
+  byTurns?: Summary["byTurns"];
   questions?: number;
   scored?: number;
   failed?: number;
