@@ -1,7 +1,7 @@
 // The end-of-run report of `l0 local`: pure functions from the trainer's history.jsonl (one
 // record per step and per evaluation) and the episode outcome counts to a summary and its table.
 import { stringify } from "yaml";
-import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
+import { type HistoryRecord } from "../images/trainer/trainer/record.js";
 
 export interface Summary {
   accuracyBefore: number | null;

@@ -7,7 +7,8 @@ import { createRegistry } from "../../lib/metrics.js";
 import { type l0 } from "../../lib/proto.js";
 import { Hub } from "../../images/trainer/hub/hub.js";
 import { TrainerMetrics } from "../../images/trainer/trainer/metrics.js";
-import { type HistoryRecord, runLoop } from "../../images/trainer/trainer/loop.js";
+import { runLoop } from "../../images/trainer/trainer/loop.js";
+import { type HistoryRecord } from "../../images/trainer/trainer/record.js";
 import { silentLogger } from "../../lib/log.js";
 import { dataset, rightAnswer, settings, traj } from "../hub/helpers.js";
 
