@@ -111,7 +111,9 @@ export class EventFileWriter {
     try {
       this.#open();
       const head: TfEvent[] =
-        this.#size === 0 ? [{ wallTime: this.#clock() / 1000, step: 0, what: { fileVersion: FILE_VERSION } }] : [];
+        this.#size === 0
+          ? [{ wallTime: this.#clock() / 1000, step: 0, what: { fileVersion: FILE_VERSION } }]
+          : [];
       const records = [...head, ...events].map((e) => tfRecord(encodeEvent(e)));
       this.#write(Buffer.concat(records));
     } catch (err) {
@@ -138,7 +140,7 @@ export class EventFileWriter {
   #write(buf: Buffer): void {
     const fd = this.#fd!;
     try {
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
       fdatasyncSync(fd);
       this.#size += buf.length;
     } catch (err) {

@@ -219,10 +219,14 @@ export async function main(
       appendFileSync(join(root, TRAJECTORIES_FILE), lines.map((l) => JSON.stringify(l) + "\n").join(""));
   };
   const tbDir = tensorboardDir(run, root);
-  const tensorboard = tbDir ? new TensorBoardLog({ dir: tbDir, logger: log, errors: metrics.tensorboardErrors }) : null;
+  const tensorboard = tbDir
+    ? new TensorBoardLog({ dir: tbDir, logger: log, errors: metrics.tensorboardErrors })
+    : null;
   if (tensorboard) shutdown.add("tensorboard", () => tensorboard.close());
   if (run.spec.observability.tensorboard.enabled && !tensorboard)
-    log.warn("spec.observability.tensorboard.enabled, but no checkpoint directory to write under: no event files");
+    log.warn(
+      "spec.observability.tensorboard.enabled, but no checkpoint directory to write under: no event files",
+    );
   const history = (rec: HistoryRecord): void => {
     if (rec.kind === "step") lastTrained = rec.step;
     if (root) appendFileSync(join(root, HISTORY_FILE), JSON.stringify(rec) + "\n");

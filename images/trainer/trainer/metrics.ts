@@ -30,6 +30,7 @@ export class TrainerMetrics {
 
   /** Sets the gauge of every scalar the record carries. */
   observe(rec: HistoryRecord): void {
-    for (const { spec, value } of scalarsOf(rec)) if (spec.gauge) this.gauges.get(spec.gauge.name)!.set(value);
+    for (const { spec, value } of scalarsOf(rec))
+      if (spec.gauge) this.gauges.get(spec.gauge.name)!.set(value);
   }
 }

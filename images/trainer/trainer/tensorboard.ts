@@ -24,13 +24,7 @@ export class TensorBoardLog {
   /** Whether this process's SessionLog START is in the file. */
   #started = false;
 
-  constructor(o: {
-    dir: string;
-    logger: Logger;
-    errors: Counter;
-    clock?: () => number;
-    host?: string;
-  }) {
+  constructor(o: { dir: string; logger: Logger; errors: Counter; clock?: () => number; host?: string }) {
     this.#writer = new EventFileWriter(o.dir, { clock: o.clock, host: o.host });
     this.#logger = o.logger;
     this.#errors = o.errors;
