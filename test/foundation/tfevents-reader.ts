@@ -2,7 +2,8 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78, as RFC 3720 B.4 defines it), the TFRecord
 // framing checked record by record (both CRCs), and the Event fields decoded from the protobuf
 // wire format by field number (event.proto / summary.proto of tensorflow/tensorboard).
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import protobuf from "protobufjs/minimal.js";
 
 /** CRC32C one bit at a time: slow, obviously the textbook algorithm, independent of the writer's. */
@@ -20,13 +21,22 @@ export function maskedBitwise(data: Uint8Array): number {
   return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
 }
 
-/** The records' payloads; throws naming the record and offset on a bad CRC or a torn record. */
-export function readRecords(buf: Buffer): Buffer[] {
+/**
+ * The records' payloads; throws naming the record and offset on a bad CRC, or on a torn record
+ * unless `tornTail` (a file being written, or cut by a crash: TensorBoard stops there and waits).
+ */
+export function readRecords(buf: Buffer, opts: { tornTail?: boolean } = {}): Buffer[] {
   const out: Buffer[] = [];
   let off = 0;
   while (off < buf.length) {
     const n = out.length;
-    if (off + 12 > buf.length) throw new Error(`record ${n} at ${off}: torn header`);
+    const torn = (what: string) => {
+      if (!opts.tornTail) throw new Error(`record ${n} at ${off}: torn ${what}`);
+    };
+    if (off + 12 > buf.length) {
+      torn("header");
+      break;
+    }
     const lenBytes = buf.subarray(off, off + 8);
     if (buf.readUInt32LE(off + 8) !== maskedBitwise(lenBytes))
       throw new Error(`record ${n} at ${off}: length CRC`);
@@ -101,6 +111,31 @@ export function decodeEvent(bytes: Uint8Array): DecodedEvent {
   return e;
 }
 
-export function readEventFile(path: string): DecodedEvent[] {
-  return readRecords(readFileSync(path)).map(decodeEvent);
+export function readEventFile(path: string, opts: { tornTail?: boolean } = {}): DecodedEvent[] {
+  return readRecords(readFileSync(path), opts).map(decodeEvent);
+}
+
+/**
+ * The curves TensorBoard shows for a directory of event files, by tag and step: files in name
+ * order, a SessionLog START at step s dropping every point read so far at steps >= s (TensorBoard's
+ * event_accumulator purge for file_version >= 2, `_CheckForRestartAndMaybePurge`). A tag with two
+ * points at one step left after that is an error: the curve would fold back.
+ */
+export function tensorboardView(dir: string): Map<string, Map<number, number>> {
+  const view = new Map<string, Map<number, number>>();
+  for (const name of readdirSync(dir)
+    .filter((f) => f.includes("tfevents"))
+    .sort()) {
+    for (const e of readEventFile(join(dir, name), { tornTail: true })) {
+      if (e.sessionStatus === 1)
+        for (const points of view.values())
+          for (const step of [...points.keys()]) if (step >= e.step) points.delete(step);
+      for (const [tag, value] of Object.entries(e.scalars ?? {})) {
+        if (!view.has(tag)) view.set(tag, new Map());
+        if (view.get(tag)!.has(e.step)) throw new Error(`${name}: ${tag} has step ${e.step} twice`);
+        view.get(tag)!.set(e.step, value);
+      }
+    }
+  }
+  return view;
 }

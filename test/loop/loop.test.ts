@@ -15,7 +15,7 @@ import { runLoop } from "../../images/trainer/trainer/loop.js";
 import { type HistoryRecord } from "../../images/trainer/trainer/record.js";
 import { TensorBoardLog, tensorboardDir } from "../../images/trainer/trainer/tensorboard.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
-import { readEventFile } from "../foundation/tfevents-reader.js";
+import { readEventFile, tensorboardView } from "../foundation/tfevents-reader.js";
 import { resolvedRun } from "../fixtures/runs.js";
 import { dataset, rightAnswer, settings, traj } from "../hub/helpers.js";
 
@@ -248,5 +248,30 @@ describe("training loop: TensorBoard curves (spec.observability.tensorboard)", (
     expect(errors).to.have.length(9);
     expect(errors[0]!.path).to.match(/checkpoints\/tensorboard\/events\.out\.tfevents\./);
     expect(String(errors[0]!.error)).to.include(String(errors[0]!.path)).and.include("ENOTDIR");
+  });
+
+  it("a restarted trainer's new file makes TensorBoard drop the steps it repeats", () => {
+    const dir = tmp();
+    const { metrics } = setup(1);
+    const attempt = (t: number, steps: number[], loss: number) => {
+      const tb = new TensorBoardLog({
+        dir,
+        logger: silentLogger(),
+        errors: metrics.tensorboardErrors,
+        clock: () => t,
+      });
+      for (const step of steps) tb.record({ kind: "step", step, policyVersion: step, unixMs: t, loss });
+      tb.close();
+    };
+    attempt(1_000_000, [1, 2, 3, 4], 1); // killed after step 4, checkpoint at step 2
+    attempt(2_000_000, [3, 4, 5], 2); // resumed from step 2
+    const loss = tensorboardView(dir).get("train/loss")!;
+    expect([...loss.entries()].sort(([a], [b]) => a - b)).to.deep.equal([
+      [1, 1],
+      [2, 1],
+      [3, 2],
+      [4, 2],
+      [5, 2],
+    ]);
   });
 });
