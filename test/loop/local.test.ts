@@ -117,6 +117,7 @@ describe("l0 local end to end", function () {
     // TensorBoard: a file per trainer process; with the repeated steps dropped (SessionLog START),
     // one point per step, each the value history.jsonl kept.
     const tbDir = join(runDir, "checkpoints", "tensorboard");
+    expect(second.out()).to.contain(`curves: tensorboard --logdir ${tbDir}`);
     expect(readdirSync(tbDir).length).to.be.at.least(2);
     const curves = tensorboardView(tbDir);
     const reward = curves.get("rollout/reward_mean")!;
