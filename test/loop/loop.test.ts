@@ -3,7 +3,7 @@
 // local.test.ts). Checks the order of evaluations, steps, versions and checkpoints, that an
 // abort stops between steps with the trained step still consistent, and the TensorBoard curves.
 import { expect } from "chai";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -13,7 +13,9 @@ import { Hub } from "../../images/trainer/hub/hub.js";
 import { TrainerMetrics } from "../../images/trainer/trainer/metrics.js";
 import { runLoop } from "../../images/trainer/trainer/loop.js";
 import { type HistoryRecord } from "../../images/trainer/trainer/record.js";
+import { SCALARS } from "../../images/trainer/trainer/record.js";
 import { TensorBoardLog, tensorboardDir } from "../../images/trainer/trainer/tensorboard.js";
+import { METRICS } from "../../monitoring/catalog.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
 import { readEventFile, tensorboardView } from "../foundation/tfevents-reader.js";
 import { resolvedRun } from "../fixtures/runs.js";
@@ -273,5 +275,21 @@ describe("training loop: TensorBoard curves (spec.observability.tensorboard)", (
       [4, 2],
       [5, 2],
     ]);
+  });
+
+  it("docs/metrics.md lists every tag; every gauge is in the metric catalog with the same meaning", () => {
+    const doc = readFileSync(join(import.meta.dirname, "..", "..", "docs", "metrics.md"), "utf8").replace(
+      / *\| */g,
+      " | ",
+    );
+    for (const s of SCALARS) {
+      const gauge = s.gauge ? `\`${s.gauge.name}\`` : "—";
+      expect(doc, s.tag).to.match(new RegExp(`\\| \`${s.tag}\` \\| ${s.kind} \\| [^|]+ \\| ${gauge} \\|`));
+      if (s.gauge)
+        expect(
+          METRICS.find((m) => m.name === s.gauge!.name),
+          s.gauge.name,
+        ).to.include({ type: "gauge", help: s.gauge.help });
+    }
   });
 });
