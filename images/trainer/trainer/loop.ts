@@ -88,7 +88,7 @@ export async function runLoop(o: LoopOptions): Promise<number> {
       stepSeconds: (clock() - t0) / 1000,
       trainSeconds: trained?.seconds,
     };
-    logger.info("step trained", rec);
+    logger.info("step trained", { ...rec });
     record(rec);
     if (o.checkpoint && (scheduleAfter(step, max, o.everySteps) || step === max)) await o.checkpoint(step);
     if (scheduleAfter(step, max, hub.settings.dataset.evalEvery)) await evaluate();
