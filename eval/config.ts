@@ -79,7 +79,8 @@ export const EVAL_CONFIG = defineConfig({
   judgeUrl: {
     type: "string",
     pattern: /^https?:\/\//,
-    description: "Base URL of an OpenAI-compatible judge (/v1/chat/completions); no judge without it",
+    description:
+      "Base URL of an OpenAI-compatible judge (/v1/chat/completions); default: the run's spec.evaluation.judge (-f), no judge without either",
   },
   judgeModel: { type: "string", default: "", description: "Model name sent to the judge" },
   judgeKeyFile: {

@@ -17,7 +17,7 @@ import { buildTools, startSandbox } from "../images/worker/main.js";
 import { ChatEngine } from "./chat-engine.js";
 import { EVAL_CONFIG, EVAL_ENV_PREFIX } from "./config.js";
 import { type EvalQuestion, formatOf, readDataset } from "./datasets.js";
-import { Judge } from "./judge.js";
+import { Judge, type JudgeOptions } from "../images/trainer/hub/judge.js";
 import {
   appendResult,
   loadResults,
@@ -75,18 +75,46 @@ function engineOf(cfg: Config): EngineClient {
   return new ChatEngine({ ...common, apiKey });
 }
 
-function judgeOf(cfg: Config): Judge | null {
-  if (!cfg.judgeUrl) return null;
-  return new Judge({
-    baseUrl: cfg.judgeUrl,
-    model: cfg.judgeModel,
-    apiKey: cfg.judgeKeyFile
-      ? readSecretFile(cfg.judgeKeyFile, "--judge-key-file (L0_EVAL_JUDGE_KEY_FILE)")
-      : "",
-    attempts: cfg.judgeAttempts,
-    timeoutMs: cfg.judgeTimeout,
-    backoffMs: 500,
-  });
+/**
+ * Pure: the judge's settings: the flags' (--judge-url), else the run's spec.evaluation.judge (the
+ * judge its training run grades with), else none. `keyed`: the run names a Secret for the key.
+ */
+export function judgeSettings(
+  cfg: Pick<Config, "judgeUrl" | "judgeModel" | "judgeAttempts" | "judgeTimeout">,
+  run: ResolvedTrainingRun,
+): (Omit<JudgeOptions, "apiKey"> & { keyed: boolean }) | null {
+  const backoffMs = 500;
+  if (cfg.judgeUrl)
+    return {
+      baseUrl: cfg.judgeUrl,
+      model: cfg.judgeModel,
+      attempts: cfg.judgeAttempts,
+      timeoutMs: cfg.judgeTimeout,
+      backoffMs,
+      keyed: false,
+    };
+  const j = run.spec.evaluation?.judge;
+  if (!j) return null;
+  return {
+    baseUrl: j.url,
+    model: j.model,
+    attempts: j.attempts,
+    timeoutMs: j.timeoutSeconds * 1000,
+    backoffMs,
+    keyed: j.secretRef !== undefined,
+  };
+}
+
+function judgeOf(cfg: Config, run: ResolvedTrainingRun): Judge | null {
+  const j = judgeSettings(cfg, run);
+  if (!j) return null;
+  const flag = "--judge-key-file (L0_EVAL_JUDGE_KEY_FILE)";
+  if (j.keyed && !cfg.judgeKeyFile)
+    throw invalidField(
+      flag,
+      "is required: the run's spec.evaluation.judge.secretRef names a Secret for the judge's key",
+    );
+  return new Judge({ ...j, apiKey: cfg.judgeKeyFile ? readSecretFile(cfg.judgeKeyFile, flag) : "" });
 }
 
 export async function main(
@@ -101,6 +129,7 @@ export async function main(
     model: cfg.model ?? settings.agent.model,
     temperature: cfg.temperature ?? settings.agent.temperature,
   };
+  const judge = judgeOf(cfg, run);
   const { questions, bad } = await questionsOf(cfg, run);
   mkdirSync(cfg.out, { recursive: true });
   const resultsPath = join(cfg.out, "results.jsonl");
@@ -146,7 +175,7 @@ export async function main(
       weights: settings.weights,
       concurrency: cfg.concurrency,
       episodeAttempts: cfg.episodeAttempts,
-      judge: judgeOf(cfg),
+      judge,
       signal: stop.signal,
       onResult: (r) => {
         appendResult(resultsPath, r);
@@ -161,7 +190,7 @@ export async function main(
   }
   process.stderr.write("\n");
   const summary = {
-    ...summarize(results, cfg.judgeUrl !== undefined),
+    ...summarize(results, judge !== null),
     skippedRecords: bad,
     complete: !stop.signal.aborted,
   };

@@ -1,8 +1,12 @@
 // Per-question results of an evaluation: one JSON line each, appended as each question finishes
 // (so a killed run loses at most the line being written), read back on resume (a torn last line
-// is ignored and its question asked again), and summarized. The summary math is pure.
+// is ignored and its question asked again), and summarized by the summary the in-run evaluation
+// also reports (images/trainer/hub/scores.ts).
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { type Judgement } from "./judge.js";
+import { type Judgement } from "../images/trainer/hub/judge.js";
+import { type Summary } from "../images/trainer/hub/scores.js";
+
+export { summarize, type Summary } from "../images/trainer/hub/scores.js";
 
 export interface TurnRecord {
   response: string;
@@ -58,66 +62,6 @@ export function repairTail(path: string): void {
   if (!existsSync(path)) return;
   const text = readFileSync(path, "utf8");
   if (text.length > 0 && !text.endsWith("\n")) appendFileSync(path, "\n");
-}
-
-export interface Summary {
-  questions: number;
-  scored: number;
-  /** Infrastructure failures after every attempt: in no mean below. */
-  failed: number;
-  answered: number;
-  em: number;
-  f1: number;
-  reward: number;
-  meanTurns: number;
-  judge: {
-    correct: number;
-    incorrect: number;
-    notAttempted: number;
-    /** Questions the judge could not grade after its retries: in no grade or ratio. */
-    failed: number;
-    /** correct / graded (SimpleQA's "overall correct"). */
-    accuracy: number;
-    /** correct / (correct + incorrect). */
-    accuracyGivenAttempted: number;
-    /** Harmonic mean of the two, as SimpleQA reports it. */
-    fScore: number;
-  } | null;
-}
-
-const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-
-export function summarize(results: readonly QuestionResult[], judged: boolean): Summary {
-  const scored = results.filter((r) => r.status === "scored");
-  const count = (j: Judgement): number => scored.filter((r) => r.judge?.judgement === j).length;
-  let judge: Summary["judge"] = null;
-  if (judged) {
-    const [correct, incorrect, notAttempted, failed] = [
-      count("correct"),
-      count("incorrect"),
-      count("not_attempted"),
-      count("judge_failed"),
-    ];
-    const graded = correct + incorrect + notAttempted;
-    const accuracy = graded ? correct / graded : 0;
-    const accuracyGivenAttempted = correct + incorrect ? correct / (correct + incorrect) : 0;
-    const fScore =
-      accuracy + accuracyGivenAttempted > 0
-        ? (2 * accuracy * accuracyGivenAttempted) / (accuracy + accuracyGivenAttempted)
-        : 0;
-    judge = { correct, incorrect, notAttempted, failed, accuracy, accuracyGivenAttempted, fScore };
-  }
-  return {
-    questions: results.length,
-    scored: scored.length,
-    failed: results.length - scored.length,
-    answered: scored.filter((r) => r.finalAnswer !== null).length,
-    em: mean(scored.map((r) => r.em)),
-    f1: mean(scored.map((r) => r.f1)),
-    reward: mean(scored.map((r) => r.reward)),
-    meanTurns: mean(scored.map((r) => r.turns.length)),
-    judge,
-  };
 }
 
 /** The summary as a two-column terminal table. */

@@ -6,7 +6,7 @@ import { l0 } from "../lib/proto.js";
 import { type EpisodeDeps, runEpisode } from "../images/worker/agent/episode.js";
 import { type RewardWeights, scoreTrajectory } from "../images/trainer/hub/reward.js";
 import { type EvalQuestion } from "./datasets.js";
-import { type Judge } from "./judge.js";
+import { type Judge } from "../images/trainer/hub/judge.js";
 import { type QuestionResult, type TurnRecord } from "./results.js";
 
 const End = l0.v1.EpisodeEnd;

@@ -29,6 +29,12 @@ export const LOCAL_CONFIG = defineConfig({
     description:
       "Worker sandbox mode: auto = strict where a pids cgroup is writable (root), else weak (bwrap in a user namespace, rlimits; what it cannot enforce is printed)",
   },
+  judgeKeyFile: {
+    type: "string",
+    default: "",
+    description:
+      "File holding the API key of spec.evaluation.judge, which a cluster reads from its secretRef (required when the run names one)",
+  },
   output: {
     type: "enum",
     values: ["table", "json", "yaml"] as const,

@@ -43,7 +43,7 @@ export async function main(
   const cfg = loadConfig(LOCAL_CONFIG, { flags, env, envPrefix: LOCAL_ENV_PREFIX });
   const file = resolve(String(flags.file));
   const run = absolutize(readTrainingRun(file), dirname(file));
-  checkInputs(run);
+  checkInputs(run, cfg.judgeKeyFile);
   // spec.inference: separate engines as the cluster runs them (weight service -> sidecar ->
   // engine), each engine here the learner's CPU engine alone, whatever spec.inference.engine says.
   const replicas = run.spec.inference ? (run.spec.inference.replicas ?? 1) : 0;
@@ -59,7 +59,13 @@ export async function main(
   const tokenFile = join(runDir, "token");
   writeFileSync(tokenFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
-  const paths: LocalPaths = { runDir, runConfig, tokenFile, checkpointDir: ckDir };
+  const paths: LocalPaths = {
+    runDir,
+    runConfig,
+    tokenFile,
+    checkpointDir: ckDir,
+    ...(cfg.judgeKeyFile ? { judgeKeyFile: resolve(cfg.judgeKeyFile) } : {}),
+  };
   const gangSize = run.spec.trainer.nodes;
   const picked = await freePorts(3 + (gangSize > 1 ? 1 : 0) + (replicas > 0 ? 1 + replicas : 0));
   const ports: LocalPorts = { hub: picked.shift()!, engine: picked.shift()!, metrics: picked.shift()! };

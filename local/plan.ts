@@ -15,6 +15,8 @@ export interface LocalPaths {
   runConfig: string;
   tokenFile: string;
   checkpointDir: string;
+  /** The judge's API key (--judge-key-file), standing for spec.evaluation.judge.secretRef. */
+  judgeKeyFile?: string;
 }
 
 export interface LocalPorts {
@@ -143,6 +145,7 @@ export function trainerPlan(
       NODE_RANK: String(node),
       MASTER_ADDR: "127.0.0.1",
       MASTER_PORT: String(ports.rendezvous ?? 0),
+      L0_TRAINER_JUDGE_KEY_FILE: paths.judgeKeyFile ?? "",
     },
     {
       // Loopback only: nothing on this machine needs to reach the trainer from outside.

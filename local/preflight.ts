@@ -26,9 +26,18 @@ export function sandboxMode(chosen: "auto" | "strict" | "weak"): { mode: "strict
   };
 }
 
-/** Every input file the run names must be readable before anything starts (exit 2 naming it). */
-export function checkInputs(run: ResolvedTrainingRun): void {
+/**
+ * Every input file the run names must be readable before anything starts (exit 2 naming it), and
+ * a judge key the run names a Secret for must be given as a file (--judge-key-file).
+ */
+export function checkInputs(run: ResolvedTrainingRun, judgeKeyFile = ""): void {
   const missing: FieldViolation[] = [];
+  if (run.spec.evaluation?.judge?.secretRef && !judgeKeyFile)
+    missing.push({
+      field: "spec.evaluation.judge.secretRef",
+      description:
+        "names a Secret, which l0 local cannot read: give the key's file with --judge-key-file (L0_LOCAL_JUDGE_KEY_FILE)",
+    });
   for (const { field, path } of inputFiles(run)) {
     try {
       accessSync(path, constants.R_OK);

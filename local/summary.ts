@@ -1,11 +1,24 @@
 // The end-of-run report of `l0 local`: pure functions from the trainer's history.jsonl (one
 // record per step and per evaluation) and the episode outcome counts to a summary and its table.
 import { stringify } from "yaml";
+import { type JudgeSummary } from "../images/trainer/hub/scores.js";
 import { type HistoryRecord } from "../images/trainer/trainer/record.js";
+
+/** One held-out evaluation's scores, as `l0 eval` reports them (judge: with spec.evaluation.judge). */
+export interface HeldOutScores {
+  step: number;
+  em: number | null;
+  f1: number | null;
+  reward: number | null;
+  judge: JudgeSummary | null;
+}
 
 export interface Summary {
   accuracyBefore: number | null;
   accuracyAfter: number | null;
+  /** The first (step 0) and last held-out evaluations' scores. */
+  heldOutBefore: HeldOutScores | null;
+  heldOutAfter: HeldOutScores | null;
   steps: number;
   seconds: number;
   episodes: number;
@@ -41,6 +54,17 @@ export function parseHistory(text: string): HistoryRecord[] {
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
+function heldOut(r: HistoryRecord | undefined): HeldOutScores | null {
+  if (!r) return null;
+  return {
+    step: r.step,
+    em: r.em ?? r.accuracy ?? null,
+    f1: r.f1 ?? null,
+    reward: r.reward ?? null,
+    judge: r.judge ?? null,
+  };
+}
+
 const INFRA = ["sandbox_failure", "engine_failure", "worker_shutdown", "lease_expired"];
 const AGENT = ["max_turns", "context_exhausted", "agent_error"];
 
@@ -57,6 +81,8 @@ export function summarize(
   return {
     accuracyBefore: evals.find((e) => e.step === 0)?.accuracy ?? null,
     accuracyAfter: evals.length > 0 ? (evals[evals.length - 1]!.accuracy ?? null) : null,
+    heldOutBefore: heldOut(evals.find((e) => e.step === 0)),
+    heldOutAfter: heldOut(evals[evals.length - 1]),
     steps: steps.length > 0 ? steps[steps.length - 1]!.step : 0,
     seconds,
     episodes,
@@ -70,6 +96,21 @@ export function summarize(
 
 const pct = (x: number | null): string => (x === null ? "-" : `${(x * 100).toFixed(1)}%`);
 
+/** The judge's figures, before -> after; none when the run has no judge. */
+function judgeRows(before: JudgeSummary | null, after: JudgeSummary | null): [string, string][] {
+  if (!before && !after) return [];
+  const counts = (j: JudgeSummary | null): string =>
+    j ? `${j.correct}/${j.incorrect}/${j.notAttempted}/${j.failed}` : "-";
+  const both = (f: (j: JudgeSummary) => number): string =>
+    `${pct(before ? f(before) : null)} -> ${pct(after ? f(after) : null)}`;
+  return [
+    ["judge correct/incorrect/not attempted/failed", `${counts(before)} -> ${counts(after)}`],
+    ["judge accuracy", both((j) => j.accuracy)],
+    ["judge accuracy given attempted", both((j) => j.accuracyGivenAttempted)],
+    ["judge F-score", both((j) => j.fScore)],
+  ];
+}
+
 /** Pure: the summary as an aligned two-column table. */
 export function summaryTable(s: Summary): string {
   const failures = Object.entries(s.failures)
@@ -77,6 +118,8 @@ export function summaryTable(s: Summary): string {
     .join(", ");
   const rows: [string, string][] = [
     ["held-out accuracy", `${pct(s.accuracyBefore)} -> ${pct(s.accuracyAfter)}`],
+    ["held-out F1", `${pct(s.heldOutBefore?.f1 ?? null)} -> ${pct(s.heldOutAfter?.f1 ?? null)}`],
+    ...judgeRows(s.heldOutBefore?.judge ?? null, s.heldOutAfter?.judge ?? null),
     [
       "reward mean (first -> last step)",
       `${s.rewardFirst?.toFixed(3) ?? "-"} -> ${s.rewardLast?.toFixed(3) ?? "-"}`,

@@ -56,7 +56,45 @@ export const METRICS: readonly MetricSpec[] = [
   hub("l0_trajectories_stale_total", "counter", "Trajectories discarded for lagging more than maxStaleness."),
   hub("l0_dataset_lines_skipped_total", "counter", "Dataset lines that could not be used.", ["dataset"]),
   hub("l0_hub_batches_total", "counter", "Training batches served, full or short.", ["result"]),
-  hub("l0_eval_accuracy", "gauge", "Held-out answer accuracy (0..1) at the last evaluation.", [], "loop"),
+  hub(
+    "l0_eval_accuracy",
+    "gauge",
+    "Held-out answer accuracy (mean exact match, 0..1) at the last evaluation.",
+    [],
+    "loop",
+  ),
+  // The rest of `l0 eval`'s summary for the in-run evaluation (docs/eval.md); the judge's only
+  // with spec.evaluation.judge.
+  hub("l0_eval_f1", "gauge", "Mean held-out answer F1 (0..1) at the last evaluation.", [], "loop"),
+  hub(
+    "l0_eval_reward",
+    "gauge",
+    "Mean training reward of the held-out episodes at the last evaluation.",
+    [],
+    "loop",
+  ),
+  hub(
+    "l0_eval_judge_answers",
+    "gauge",
+    "Held-out answers at the last evaluation by the judge's grade (spec.evaluation.judge).",
+    ["grade"],
+    "loop",
+  ),
+  hub("l0_eval_judge_accuracy", "gauge", "Judge: correct / graded at the last evaluation.", [], "loop"),
+  hub(
+    "l0_eval_judge_accuracy_given_attempted",
+    "gauge",
+    "Judge: correct / (correct + incorrect) at the last evaluation.",
+    [],
+    "loop",
+  ),
+  hub(
+    "l0_eval_judge_f_score",
+    "gauge",
+    "Judge: harmonic mean of accuracy and accuracy given attempted at the last evaluation.",
+    [],
+    "loop",
+  ),
   // Learner figures of the last Train call, exposed by the hub (the learner has no HTTP server).
   hub("l0_learner_loss", "gauge", "Total loss of the last training step.", [], "loop"),
   hub("l0_learner_kl", "gauge", "KL to the reference policy at the last training step.", [], "loop"),

@@ -12,6 +12,8 @@ import {
   type V1Secret,
   type V1Service,
   type V1Toleration,
+  type V1Volume,
+  type V1VolumeMount,
 } from "@kubernetes/client-node";
 import { type ResolvedTrainingRun } from "../../gen/crds/index.js";
 import { BUILTIN_IMAGES, type DefaultImages, defaultPullSecrets } from "../images.js";
@@ -203,6 +205,28 @@ export const restrictedContainer = {
   capabilities: { drop: ["ALL"] },
 };
 
+/** Where the judge's API key (spec.evaluation.judge.secretRef) is mounted in the trainer container. */
+export const JUDGE_KEY_DIR = "/var/run/l0-judge";
+
+/**
+ * The judge's API key as a file only the trainer process reads (L0_TRAINER_JUDGE_KEY_FILE), as
+ * the worker's search key is; nothing without a secretRef. Never an environment value: the
+ * learner child processes inherit the trainer's environment.
+ */
+export function judgeKeyFile(run: ResolvedTrainingRun): {
+  env: V1EnvVar[];
+  mounts: V1VolumeMount[];
+  volumes: V1Volume[];
+} {
+  const ref = run.spec.evaluation?.judge?.secretRef;
+  if (!ref) return { env: [], mounts: [], volumes: [] };
+  return {
+    env: [{ name: "L0_TRAINER_JUDGE_KEY_FILE", value: `${JUDGE_KEY_DIR}/${ref.key}` }],
+    mounts: [{ name: "judge-key", mountPath: JUDGE_KEY_DIR, readOnly: true }],
+    volumes: [{ name: "judge-key", secret: { secretName: ref.name, defaultMode: 0o440 } }],
+  };
+}
+
 /** The trainer group: an indexed Job, one pod per node, any pod failure fails the Job (gang restart). */
 export function buildTrainerJob(
   run: ResolvedTrainingRun,
@@ -214,6 +238,7 @@ export function buildTrainerJob(
   const nodes = t.nodes;
   const jobName = names.trainerJob(name, attempt);
   const ck = run.spec.checkpoint;
+  const judgeKey = judgeKeyFile(run);
   const env: V1EnvVar[] = [
     { name: "L0_TRAINER_RUN_CONFIG", value: `${CONFIG_DIR}/run.json` },
     { name: "L0_TRAINER_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
@@ -235,7 +260,7 @@ export function buildTrainerJob(
     { name: "MASTER_PORT", value: String(RENDEZVOUS_PORT) },
   ];
   // The learner's Hugging Face client reads HF_TOKEN (gated or private models).
-  env.push(...hfTokenEnv(run));
+  env.push(...hfTokenEnv(run), ...judgeKey.env);
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
   else env.push({ name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) });
   const container: V1Container = {
@@ -255,6 +280,7 @@ export function buildTrainerJob(
       ...runMounts,
       { name: "checkpoints", mountPath: ck.mountPath },
       { name: "dshm", mountPath: "/dev/shm" },
+      ...judgeKey.mounts,
     ],
   };
   const attemptLabels = { [ATTEMPT_LABEL]: String(attempt) };
@@ -294,6 +320,7 @@ export function buildTrainerJob(
             ...runVolumes(name),
             checkpointVolume(run),
             { name: "dshm", emptyDir: { medium: "Memory" } },
+            ...judgeKey.volumes,
           ],
         },
       },

@@ -2,36 +2,11 @@
 // failures retried, and a judge that keeps failing counted as judge_failed, never as incorrect;
 // the summary's accuracy, accuracy given attempted and F-score by hand.
 import { expect } from "chai";
-import http from "node:http";
-import { type AddressInfo } from "node:net";
-import { Judge, parseGrade } from "../../eval/judge.js";
+import { Judge, parseGrade } from "../../images/trainer/hub/judge.js";
+import { judgeServer } from "./fixtures/judge.js";
 import { type QuestionResult, summarize, summaryTable } from "../../eval/results.js";
-
-/** Answers each chat completion with the next reply (a number is an HTTP error status). */
-async function judgeServer(
-  replies: (string | number)[],
-): Promise<{ url: string; bodies: unknown[]; close: () => Promise<void> }> {
-  const bodies: unknown[] = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      bodies.push(JSON.parse(body));
-      const r = replies.shift() ?? 500;
-      res.writeHead(typeof r === "number" ? r : 200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify(
-          typeof r === "number"
-            ? { error: { message: "down" } }
-            : { choices: [{ message: { role: "assistant", content: r } }] },
-        ),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, bodies, close: () => new Promise((r) => server.close(() => r())) };
-}
+import { judgeSettings } from "../../eval/main.js";
+import { resolvedRun } from "../fixtures/runs.js";
 
 const judge = (url: string): Judge =>
   new Judge({
@@ -127,5 +102,28 @@ describe("eval judge", () => {
     expect(s.judge!.fScore).to.be.closeTo((2 * 0.5 * (2 / 3)) / (0.5 + 2 / 3), 1e-9);
     expect(summaryTable(s)).to.match(/accuracy given attempted\s+66\.7%/);
     expect(summarize(rs, false).judge).to.equal(null);
+  });
+
+  it("takes the judge from the flags, else from the run's spec.evaluation.judge, else none", () => {
+    const flags = { judgeUrl: undefined, judgeModel: "", judgeAttempts: 3, judgeTimeout: 60_000 };
+    const plain = resolvedRun({ dataset: { path: "/t.jsonl", evalPath: "/e.jsonl" } });
+    const judged = resolvedRun({
+      dataset: { path: "/t.jsonl", evalPath: "/e.jsonl" },
+      evaluation: { judge: { url: "https://j", model: "grader", attempts: 5, secretRef: { name: "k" } } },
+    });
+    expect(judgeSettings(flags, plain)).to.equal(null);
+    expect(judgeSettings(flags, judged)).to.deep.include({
+      baseUrl: "https://j",
+      model: "grader",
+      attempts: 5,
+      timeoutMs: 60_000,
+      keyed: true,
+    });
+    expect(judgeSettings({ ...flags, judgeUrl: "http://mine", judgeModel: "m" }, judged)).to.deep.include({
+      baseUrl: "http://mine",
+      model: "m",
+      attempts: 3,
+      keyed: false,
+    });
   });
 });

@@ -10,6 +10,7 @@ import { PassThrough } from "node:stream";
 import { createRegistry } from "../../lib/metrics.js";
 import { type l0 } from "../../lib/proto.js";
 import { Hub } from "../../images/trainer/hub/hub.js";
+import { summarize } from "../../images/trainer/hub/scores.js";
 import { TrainerMetrics } from "../../images/trainer/trainer/metrics.js";
 import { runLoop } from "../../images/trainer/trainer/loop.js";
 import { type HistoryRecord } from "../../images/trainer/trainer/record.js";
@@ -111,6 +112,45 @@ describe("training loop", () => {
     const text = await registry.metrics();
     expect(text).to.match(/l0_learner_loss(\{[^}]*\})? 0\.5/);
     expect(text).to.match(/l0_eval_accuracy(\{[^}]*\})? 1/);
+    expect(text).to.match(/l0_eval_f1(\{[^}]*\})? 1/);
+    expect(text).to.match(/^l0_eval_reward(\{[^}]*\})? [1-9]/m);
+    expect(history.find((r) => r.kind === "eval")).to.deep.include({ em: 1, f1: 1, judge: null });
+    // No judge configured: no judge series.
+    expect(text).not.to.match(/^l0_eval_judge_answers\{/m);
+  });
+
+  it("exports a judged evaluation's grades and ratios as gauges", async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    new TrainerMetrics(registry).observe({
+      kind: "eval",
+      step: 4,
+      unixMs: 0,
+      ...summarize([], true),
+      policyVersion: 3,
+      accuracy: 0.5,
+      dropped: 0,
+      f1: 0.6,
+      judge: {
+        correct: 4,
+        incorrect: 2,
+        notAttempted: 1,
+        failed: 3,
+        accuracy: 4 / 7,
+        accuracyGivenAttempted: 4 / 6,
+        fScore: 0.615,
+      },
+    });
+    const text = await registry.metrics();
+    for (const [grade, n] of [
+      ["correct", 4],
+      ["incorrect", 2],
+      ["not_attempted", 1],
+      ["judge_failed", 3],
+    ])
+      expect(text).to.match(new RegExp(`^l0_eval_judge_answers\\{[^}]*grade="${grade}"[^}]*\\} ${n}$`, "m"));
+    expect(text).to.match(/^l0_eval_judge_accuracy_given_attempted(\{[^}]*\})? 0\.666/m);
+    expect(text).to.match(/^l0_eval_judge_f_score(\{[^}]*\})? 0\.615$/m);
+    expect(text).to.match(/^l0_eval_f1(\{[^}]*\})? 0\.6$/m);
   });
 
   it("stops between steps when aborted, after the step in flight is trained", async () => {
@@ -219,9 +259,13 @@ describe("training loop: TensorBoard curves (spec.observability.tensorboard)", (
       ).to.deep.equal({
         "eval/accuracy": 1,
         "eval/f1": 1,
+        "eval/reward": 1.25,
+        "eval/mean_turns": 1,
+        "eval/questions": 3,
         "eval/scored": 3,
+        "eval/answered": 3,
         "eval/dropped": 0,
-      });
+      }); // no judge: no eval/judge_* tags
     }
   });
 
@@ -277,13 +321,42 @@ describe("training loop: TensorBoard curves (spec.observability.tensorboard)", (
     ]);
   });
 
+  it("a judged evaluation adds the judge's grades and ratios as eval/judge_* curves", () => {
+    const dir = tmp();
+    const { metrics } = setup(1);
+    const tb = new TensorBoardLog({ dir, logger: silentLogger(), errors: metrics.tensorboardErrors });
+    const judge = {
+      correct: 4,
+      incorrect: 2,
+      notAttempted: 1,
+      failed: 3,
+      accuracy: 0.5,
+      accuracyGivenAttempted: 0.75,
+      fScore: 0.6,
+    };
+    tb.record({ kind: "eval", step: 2, policyVersion: 2, unixMs: 1, accuracy: 0.25, judge });
+    const [, , e] = readEventFile(tb.path);
+    expect(e!.scalars).to.deep.equal({
+      "eval/accuracy": 0.25,
+      "eval/judge_correct": 4,
+      "eval/judge_incorrect": 2,
+      "eval/judge_not_attempted": 1,
+      "eval/judge_failed": 3,
+      "eval/judge_accuracy": 0.5,
+      "eval/judge_accuracy_given_attempted": 0.75,
+      "eval/judge_f_score": Math.fround(0.6),
+    });
+  });
+
   it("docs/metrics.md lists every tag; every gauge is in the metric catalog with the same meaning", () => {
     const doc = readFileSync(join(import.meta.dirname, "..", "..", "docs", "metrics.md"), "utf8").replace(
       / *\| */g,
       " | ",
     );
     for (const s of SCALARS) {
-      const gauge = s.gauge ? `\`${s.gauge.name}\`` : "—";
+      const labels = Object.entries(s.gauge?.labels ?? {}).map(([k, v]) => `${k}="${v}"`);
+      const name = s.gauge ? `\`${s.gauge.name}${labels.length ? `{${labels.join(",")}}` : ""}\`` : "—";
+      const gauge = name.replace(/[{}]/g, "\\$&");
       expect(doc, s.tag).to.match(new RegExp(`\\| \`${s.tag}\` \\| ${s.kind} \\| [^|]+ \\| ${gauge} \\|`));
       if (s.gauge)
         expect(

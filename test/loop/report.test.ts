@@ -41,6 +41,52 @@ describe("l0 local report", () => {
     expect(formatSummary(s, "table")).to.equal(table);
   });
 
+  it("carries the held-out scores of l0 eval's summary, and the judge's when the run has one", () => {
+    const judge = (correct: number, incorrect: number) => ({
+      correct,
+      incorrect,
+      notAttempted: 1,
+      failed: 2,
+      accuracy: correct / (correct + incorrect + 1),
+      accuracyGivenAttempted: correct / (correct + incorrect),
+      fScore: 0.5,
+    });
+    const evals = [
+      {
+        kind: "eval",
+        step: 0,
+        policyVersion: 1,
+        unixMs: 1,
+        accuracy: 0.2,
+        em: 0.2,
+        f1: 0.3,
+        reward: 0.25,
+        judge: judge(1, 3),
+      },
+      {
+        kind: "eval",
+        step: 4,
+        policyVersion: 5,
+        unixMs: 2,
+        accuracy: 0.6,
+        em: 0.6,
+        f1: 0.7,
+        reward: 0.65,
+        judge: judge(3, 1),
+      },
+    ];
+    const s = summarize(parseHistory(evals.map((r) => JSON.stringify(r)).join("\n")), {}, 10);
+    expect(s.heldOutBefore).to.deep.equal({ step: 0, em: 0.2, f1: 0.3, reward: 0.25, judge: judge(1, 3) });
+    expect(s.heldOutAfter).to.deep.include({ step: 4, f1: 0.7, reward: 0.65 });
+    expect(s.heldOutAfter!.judge).to.deep.include({ correct: 3, incorrect: 1, notAttempted: 1, failed: 2 });
+    const table = summaryTable(s);
+    expect(table).to.match(/held-out F1\s+30\.0% -> 70\.0%/);
+    expect(table).to.match(/judge correct\/incorrect\/not attempted\/failed\s+1\/3\/1\/2 -> 3\/1\/1\/2/);
+    expect(table).to.match(/judge accuracy given attempted\s+25\.0% -> 75\.0%/);
+    // Without a judge: no judge rows (the history of a run without spec.evaluation.judge).
+    expect(summaryTable(summarize(parseHistory(HISTORY), {}, 10))).not.to.match(/judge/);
+  });
+
   it("reads episode outcomes from Prometheus text", () => {
     const text = [
       "# HELP l0_episodes_total x",

@@ -80,6 +80,13 @@ const runs: Array<[string, Record<string, unknown>]> = [
     },
   ],
   ["local search corpus", { workers: { tools: { search: { backend: "local", corpusPath: "/c.jsonl" } } } }],
+  [
+    "an evaluation judge with a key Secret",
+    {
+      dataset: { path: "/d.jsonl", evalPath: "/e.jsonl" },
+      evaluation: { judge: { url: "https://judge.example", model: "grader", secretRef: { name: "jk" } } },
+    },
+  ],
 ];
 
 describe("operator ↔ programs contract", () => {
@@ -100,8 +107,20 @@ describe("operator ↔ programs contract", () => {
       });
 
       it("trainer Job: l0 trainer reads every L0_TRAINER_* it is given", () => {
-        const c = buildTrainerJob(run, 0).spec!.template.spec!.containers[0]!;
-        checkContainer(c, TRAINER_CONFIG, TRAINER_ENV_PREFIX, "trainer");
+        const pod = buildTrainerJob(run, 0).spec!.template.spec!;
+        const cfg = checkContainer(pod.containers[0]!, TRAINER_CONFIG, TRAINER_ENV_PREFIX, "trainer");
+        const keyFile = String(cfg.judgeKeyFile);
+        expect(keyFile !== "", "a judge key file exactly when the run names its Secret").to.equal(
+          run.spec.evaluation?.judge?.secretRef !== undefined,
+        );
+        if (keyFile) {
+          const mount = pod.containers[0]!.volumeMounts!.find((m) => keyFile.startsWith(m.mountPath + "/"));
+          expect(mount, "judge key file is on a mount").to.not.equal(undefined);
+          expect(pod.volumes!.find((v) => v.name === mount!.name)!.secret).to.deep.include({
+            secretName: "jk",
+          });
+          expect(keyFile.endsWith("/apiKey"), "the key's default name, from the CRD").to.equal(true);
+        }
       });
 
       if (spec.inference)

@@ -1,17 +1,19 @@
 // Turning finished groups into what the training loop receives: a Batch with per-turn
-// advantages, or an evaluation summary. Pure: reads the groups' scored results and changes
-// nothing (the book drops them when the caller marks the groups served).
+// advantages, or an evaluation summary (scores.ts, the one `l0 eval` reports). Pure: reads the
+// groups' scored results and changes nothing (the book drops them when the caller marks the
+// groups served).
 import { type AdvantageOptions, advantages } from "./advantage.js";
-import { type GroupRec } from "./book.js";
+import { type GroupRec, type TaskRec } from "./book.js";
+import { type Judgement } from "./judge.js";
 import { type Batch } from "./samples.js";
+import { type ScoredAnswer, type Summary, summarize } from "./scores.js";
 
-export interface EvalResult {
+/** A held-out evaluation: `l0 eval`'s summary (scores.ts) over its questions, one episode each. */
+export interface EvalResult extends Summary {
   policyVersion: number;
-  /** Mean exact match of the final answers (the held-out accuracy in Stats). */
+  /** Mean exact match of the scored answers (= em; the held-out accuracy in Stats). */
   accuracy: number;
-  f1: number;
-  /** Episodes scored; groups dropped for infrastructure failures are not counted. */
-  scored: number;
+  /** Groups dropped for infrastructure failures (= failed; in no mean). */
   dropped: number;
 }
 
@@ -47,23 +49,40 @@ export function assembleBatch(
   return { ...meta, groups: out, rewardMean: n > 0 ? sum / n : 0 };
 }
 
-/** Mean EM and F1 over the scored episodes of an evaluation's groups. */
-export function summarizeEval(groups: Iterable<GroupRec>, policyVersion: number): EvalResult {
-  let em = 0;
-  let f1 = 0;
-  let scored = 0;
-  let dropped = 0;
+/** An evaluation's groups as the summary reads them: a dropped group is a failed question. */
+export function evalAnswers(
+  groups: Iterable<GroupRec>,
+  grades: ReadonlyMap<TaskRec, { judgement: Judgement }>,
+): ScoredAnswer[] {
+  const out: ScoredAnswer[] = [];
   for (const g of groups) {
     if (g.status === "dropped") {
-      dropped++;
+      out.push({ status: "failed", finalAnswer: null, em: 0, f1: 0, reward: 0, turns: [], judge: null });
       continue;
     }
     for (const t of g.tasks) {
-      em += t.result!.score.answer.exactMatch;
-      f1 += t.result!.score.answer.f1;
-      scored++;
-      t.result = undefined;
+      const { trajectory, score } = t.result!;
+      out.push({
+        status: "scored",
+        finalAnswer: trajectory.hasFinalAnswer ? (trajectory.finalAnswer ?? "") : null,
+        em: score.answer.exactMatch,
+        f1: score.answer.f1,
+        reward: score.total,
+        turns: trajectory.turns ?? [],
+        judge: grades.get(t) ?? null,
+      });
     }
   }
-  return { policyVersion, accuracy: scored ? em / scored : 0, f1: scored ? f1 / scored : 0, scored, dropped };
+  return out;
+}
+
+/** The evaluation's result; `judged`: a judge was configured (grades holds its judgements). */
+export function summarizeEval(
+  groups: Iterable<GroupRec>,
+  policyVersion: number,
+  grades: ReadonlyMap<TaskRec, { judgement: Judgement }>,
+  judged: boolean,
+): EvalResult {
+  const s = summarize(evalAnswers(groups, grades), judged);
+  return { policyVersion, accuracy: s.em, dropped: s.failed, ...s };
 }

@@ -12,7 +12,7 @@ import { assembleBatch, type EvalResult } from "./assemble.js";
 import { type GroupRec, TaskBook, type TaskRec } from "./book.js";
 import { CHECKPOINT_FORMAT, type HubCheckpoint } from "./checkpoint.js";
 import { type Dataset, type Question, QuestionSource, reportSkippedLines } from "./dataset.js";
-import { Evaluations } from "./evaluation.js";
+import { type EvalJudge, Evaluations } from "./evaluation.js";
 import { HubMetrics } from "./metrics.js";
 import { type Batch, toTrainSamples } from "./samples.js";
 import { WorkWaiters } from "./waiters.js";
@@ -37,6 +37,8 @@ export interface HubOptions {
   backoffMaxMs?: number;
   /** State to resume from (readCheckpoint). */
   resume?: HubCheckpoint | null;
+  /** Grades held-out answers (spec.evaluation.judge); none: EM, F1 and reward only. */
+  judge?: EvalJudge | null;
 }
 
 interface StepState {
@@ -97,7 +99,7 @@ export class Hub {
       onGroupFinished: (g) => this.#onGroupFinished(g),
       onQueued: (k) => this.#waiters.wake(k),
     });
-    this.#evals = new Evaluations(this.book, this.#log);
+    this.#evals = new Evaluations(this.book, this.#log, opts.judge ?? null);
     reportSkippedLines(this.#log, this.metrics, { train: opts.train, eval: opts.eval });
     const cp = opts.resume;
     this.#source = new QuestionSource(opts.train, opts.settings.dataset.shuffleSeed, cp?.cursor);

@@ -27,10 +27,21 @@ export interface HubSettings {
     evalSize: number;
     shuffleSeed: number;
   };
+  /** spec.evaluation.judge: the in-run evaluation's judge; its API key is read by the trainer (secretRef). */
+  judge?: {
+    url: string;
+    model: string;
+    attempts: number;
+    timeoutMs: number;
+    maxConcurrent: number;
+    /** Whether the run names a Secret for the key (the trainer then requires its file). */
+    keyed: boolean;
+  };
 }
 
 export function hubSettings(run: ResolvedTrainingRun): HubSettings {
   const { algorithm: a, reward: r, agent: ag, dataset: d } = run.spec;
+  const j = run.spec.evaluation?.judge;
   return {
     algorithm: a.name,
     groupSize: a.groupSize,
@@ -73,5 +84,17 @@ export function hubSettings(run: ResolvedTrainingRun): HubSettings {
       evalSize: d.evalSize,
       shuffleSeed: d.shuffleSeed,
     },
+    ...(j
+      ? {
+          judge: {
+            url: j.url,
+            model: j.model,
+            attempts: j.attempts,
+            timeoutMs: j.timeoutSeconds * 1000,
+            maxConcurrent: j.maxConcurrent,
+            keyed: j.secretRef !== undefined,
+          },
+        }
+      : {}),
   };
 }

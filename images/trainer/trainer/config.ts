@@ -13,6 +13,12 @@ export const TRAINER_CONFIG = defineConfig({
     required: true,
     description: "File holding the run token (never pass the token itself)",
   },
+  judgeKeyFile: {
+    type: "string",
+    default: "",
+    description:
+      "File holding the API key of spec.evaluation.judge (required when the run names its secretRef)",
+  },
   host: { type: "string", default: "0.0.0.0", description: "Address the hub gRPC and metrics servers bind" },
   hubPort: { type: "int", default: 7070, min: 0, max: 65535, description: "Rollout gRPC port (0 = free)" },
   metricsPort: {

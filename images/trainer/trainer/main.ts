@@ -16,10 +16,12 @@ import { readTrainingRun } from "../../../lib/run-config.js";
 import { createShutdown } from "../../../lib/shutdown.js";
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from "../hub/checkpoint.js";
 import { loadRunDatasets } from "../hub/dataset.js";
+import { type EvalJudge } from "../hub/evaluation.js";
 import { Hub } from "../hub/hub.js";
+import { Judge } from "../hub/judge.js";
 import { type Batch } from "../hub/samples.js";
 import { RolloutServer } from "../hub/service.js";
-import { hubSettings } from "../hub/settings.js";
+import { type HubSettings, hubSettings } from "../hub/settings.js";
 import { LearnerClient, launchLearner, logTo } from "../learner/client.js";
 import { followNode, learnerDevice, nodeLayout, rankEnvs, startFollowers } from "./ranks.js";
 import { type EmbeddedWeights, startWeightService } from "../weights/embed.js";
@@ -32,6 +34,27 @@ import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
 import { TRAJECTORIES_FILE, sampleTrajectories } from "./trajectories.js";
 import { warmStartFlags } from "./warm-start.js";
+
+/** The in-run evaluation's judge (spec.evaluation.judge), its key from the mounted Secret's file. */
+function evalJudge(j: HubSettings["judge"], keyFile: string): EvalJudge | null {
+  if (!j) return null;
+  const flag = "--judge-key-file (L0_TRAINER_JUDGE_KEY_FILE)";
+  if (j.keyed && !keyFile)
+    throw invalidField(
+      flag,
+      "is required: spec.evaluation.judge.secretRef names a Secret for the judge's key",
+    );
+  const apiKey = keyFile ? readSecretFile(keyFile, flag) : "";
+  const judge = new Judge({
+    baseUrl: j.url,
+    model: j.model,
+    apiKey,
+    attempts: j.attempts,
+    timeoutMs: j.timeoutMs,
+    backoffMs: 500,
+  });
+  return { judge, maxConcurrent: j.maxConcurrent };
+}
 
 export async function main(
   flags: Record<string, unknown>,
@@ -58,6 +81,7 @@ export async function main(
     throw invalidField("--engine-port (L0_TRAINER_ENGINE_PORT)", "is required for the colocated engine");
   const exportDir = resolve(cfg.exportDir || join(tmpdir(), "l0-weights"));
   const settings = hubSettings(run);
+  const judge = evalJudge(settings.judge, cfg.judgeKeyFile);
   const log = logger.child({ run: `${settings.run.namespace}/${settings.run.name}`, attempt: cfg.attempt });
   const { train, eval: evalDs } = loadRunDatasets(settings.dataset, cfg.runConfig);
 
@@ -150,6 +174,7 @@ export async function main(
     backoffBaseMs: cfg.retryBackoff,
     backoffMaxMs: cfg.retryBackoffMax,
     resume: hubState,
+    judge,
   });
   hub.start();
   shutdown.add("hub", () => hub.stop());

@@ -1,6 +1,7 @@
 // The training loop's Prometheus figures (docs/metrics.md): gauges of the last step's and the last
-// evaluation's scalars (record.ts SCALARS, the list TensorBoard also draws from), checkpoints and
-// failed TensorBoard writes, on the trainer process's injected registry.
+// held-out evaluation's scalars (record.ts SCALARS, the list TensorBoard also draws from; the
+// judge's only when the run has a judge), checkpoints and failed TensorBoard writes, on the
+// trainer process's injected registry.
 import { Counter, Gauge, type Registry } from "prom-client";
 import { type HistoryRecord, SCALARS, scalarsOf } from "./record.js";
 
@@ -12,8 +13,14 @@ export class TrainerMetrics {
 
   constructor(registry: Registry) {
     const gauges = new Map<string, Gauge>();
-    for (const { gauge } of SCALARS)
-      if (gauge) gauges.set(gauge.name, new Gauge({ ...gauge, registers: [registry] }));
+    for (const { gauge } of SCALARS) {
+      if (!gauge || gauges.has(gauge.name)) continue;
+      const labelNames = Object.keys(gauge.labels ?? {});
+      gauges.set(
+        gauge.name,
+        new Gauge({ name: gauge.name, help: gauge.help, labelNames, registers: [registry] }),
+      );
+    }
     this.gauges = gauges;
     this.checkpoints = new Counter({
       name: "l0_trainer_checkpoints_total",
@@ -31,6 +38,6 @@ export class TrainerMetrics {
   /** Sets the gauge of every scalar the record carries. */
   observe(rec: HistoryRecord): void {
     for (const { spec, value } of scalarsOf(rec))
-      if (spec.gauge) this.gauges.get(spec.gauge.name)!.set(value);
+      if (spec.gauge) this.gauges.get(spec.gauge.name)!.set(spec.gauge.labels ?? {}, value);
   }
 }

@@ -1,7 +1,8 @@
 // SimpleQA-style grading by an LLM judge at an OpenAI-compatible `/v1/chat/completions` endpoint:
 // correct, incorrect or not attempted. The grader prompt is our own (docs/eval.md explains it).
 // A judge that fails or answers without a grade is retried; if it keeps failing the question is
-// counted as `judge_failed`, never graded incorrect.
+// counted as `judge_failed`, never graded incorrect. Shared by `l0 eval` and the hub's in-run
+// evaluation (the hub holds the reference answers), so both grade alike.
 
 export type Grade = "correct" | "incorrect" | "not_attempted";
 export type Judgement = Grade | "judge_failed";
@@ -73,15 +74,25 @@ export class Judge {
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** An episode without an answer did not attempt: no judge call. */
-  async grade(question: string, reference: string, answer: string | null): Promise<JudgeResult> {
+  /**
+   * An episode without an answer did not attempt: no judge call. `signal` (a stopping caller)
+   * ends the retries and the request in flight; the answer then counts as judge_failed.
+   */
+  async grade(
+    question: string,
+    reference: string,
+    answer: string | null,
+    signal?: AbortSignal,
+  ): Promise<JudgeResult> {
     if (answer === null || answer.trim() === "")
       return { judgement: "not_attempted", attempts: 0, detail: "no final answer" };
     let detail = "";
-    for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
+    let attempt = 0;
+    while (attempt < this.opts.attempts && !signal?.aborted) {
+      attempt++;
       if (attempt > 1) await this.#sleep(this.opts.backoffMs * 2 ** (attempt - 2));
       try {
-        const reply = await this.#ask(graderMessages(question, reference, answer));
+        const reply = await this.#ask(graderMessages(question, reference, answer), signal);
         const g = parseGrade(reply);
         if (g) return { judgement: g, attempts: attempt, detail: reply.slice(0, 200) };
         detail = `no grade in the judge's reply: ${JSON.stringify(reply.slice(0, 200))}`;
@@ -89,10 +100,10 @@ export class Judge {
         detail = (err as Error).message;
       }
     }
-    return { judgement: "judge_failed", attempts: this.opts.attempts, detail };
+    return { judgement: "judge_failed", attempts: attempt, detail: signal?.aborted ? "aborted" : detail };
   }
 
-  async #ask(messages: { role: string; content: string }[]): Promise<string> {
+  async #ask(messages: { role: string; content: string }[], signal?: AbortSignal): Promise<string> {
     const res = await this.#fetch(this.opts.baseUrl.replace(/\/$/, "") + "/v1/chat/completions", {
       method: "POST",
       headers: {
@@ -100,7 +111,9 @@ export class Judge {
         ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
       },
       body: JSON.stringify({ model: this.opts.model, messages, temperature: 0, max_tokens: 8 }),
-      signal: AbortSignal.timeout(this.opts.timeoutMs),
+      signal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)])
+        : AbortSignal.timeout(this.opts.timeoutMs),
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`judge answered ${res.status}: ${text.slice(0, 200)}`);
