@@ -13,6 +13,7 @@ import { readTrainingRun } from "../lib/run-config.js";
 import { EXIT } from "../lib/run-main.js";
 import { runConfigJson } from "../operator/trainingrun/build.js";
 import { HISTORY_FILE } from "../images/trainer/trainer/checkpoint.js";
+import { TENSORBOARD_DIR } from "../images/trainer/trainer/tensorboard.js";
 import { LOCAL_CONFIG, LOCAL_ENV_PREFIX } from "./config.js";
 import {
   type LocalPaths,
@@ -243,4 +244,6 @@ export async function main(
   say(stopping ? "l0 local: stopped; run the same command again to resume." : "l0 local: done.");
   say(formatSummary(summary, cfg.output));
   say(`  plot: ${join(runDir, "plot.svg")}   summary: ${join(runDir, "summary.json")}`);
+  if (existsSync(join(ckDir, TENSORBOARD_DIR)))
+    say(`  curves: tensorboard --logdir ${join(ckDir, TENSORBOARD_DIR)}`);
 }

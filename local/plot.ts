@@ -3,7 +3,7 @@
 // headless SVG renderer (no DOM, no native canvas), so it runs anywhere Node does.
 import * as vega from "vega";
 import { type TopLevelSpec, compile } from "vega-lite";
-import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
+import { type HistoryRecord } from "../images/trainer/trainer/record.js";
 
 export const SERIES = {
   reward: "reward mean (train batch)",

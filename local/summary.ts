@@ -2,7 +2,7 @@
 // record per step and per evaluation) and the episode outcome counts to a summary and its table.
 import { stringify } from "yaml";
 import { type JudgeSummary } from "../images/trainer/hub/scores.js";
-import { type HistoryRecord } from "../images/trainer/trainer/loop.js";
+import { type HistoryRecord } from "../images/trainer/trainer/record.js";
 
 /** One held-out evaluation's scores, as `l0 eval` reports them (judge: with spec.evaluation.judge). */
 export interface HeldOutScores {

@@ -116,6 +116,13 @@ export const METRICS: readonly MetricSpec[] = [
     ["result"],
     "loop",
   ),
+  hub(
+    "l0_trainer_tensorboard_errors_total",
+    "counter",
+    "TensorBoard event-file appends that failed (the step is missing from the curves; training went on).",
+    [],
+    "loop",
+  ),
   // Weights service (trainer pod) and weight sidecar (inference pod).
   {
     name: "l0_weights_version",

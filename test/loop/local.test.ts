@@ -2,12 +2,14 @@
 // two workers (bwrap kernels), on a shortened run. A worker is SIGKILLed mid-run and the run goes
 // on (its leases expire and are retried); Ctrl-C stops everything, leaving no process and a
 // resumable checkpoint; the same command then resumes, survives its trainer (hub + learner) being
-// SIGKILLed (restarted from the checkpoint) and finishes with every step recorded.
+// SIGKILLed (restarted from the checkpoint) and finishes with every step recorded, in history.jsonl
+// and in the TensorBoard event files.
 import { expect } from "chai";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseHistory } from "../../local/summary.js";
+import { tensorboardView } from "../foundation/tfevents-reader.js";
 import { headDemos, shortRun, startLocal } from "./run-local.js";
 
 // Short leases so a killed worker's episodes come back quickly; a seeded learner; a small warm start.
@@ -73,7 +75,8 @@ describe("l0 local end to end", function () {
   it("survives a killed worker, stops cleanly on Ctrl-C, and resumes to the end", async () => {
     const file = join(dir, "run.yaml");
     const runDir = join(dir, "run");
-    writeFileSync(file, shortRun("loop-test", 6, { warmStart: headDemos(dir, 8) }));
+    const extra = "  observability: { tensorboard: { enabled: true } }\n";
+    writeFileSync(file, shortRun("loop-test", 6, { warmStart: headDemos(dir, 8), extra }));
     const first = start(file, runDir);
     await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
@@ -111,5 +114,16 @@ describe("l0 local end to end", function () {
     expect(readFileSync(join(runDir, "plot.svg"), "utf8")).to.match(/^<svg/);
     const trainerLog = readFileSync(join(runDir, "logs", "trainer.log"), "utf8");
     expect(trainerLog).to.contain('"message":"checkpoint saved"');
+    // TensorBoard: a file per trainer process; with the repeated steps dropped (SessionLog START),
+    // one point per step, each the value history.jsonl kept.
+    const tbDir = join(runDir, "checkpoints", "tensorboard");
+    expect(second.out()).to.contain(`curves: tensorboard --logdir ${tbDir}`);
+    expect(readdirSync(tbDir).length).to.be.at.least(2);
+    const curves = tensorboardView(tbDir);
+    const reward = curves.get("rollout/reward_mean")!;
+    expect([...reward.keys()].sort((a, b) => a - b)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    for (const r of h.filter((x) => x.kind === "step"))
+      expect(reward.get(r.step)).to.equal(Math.fround(r.rewardMean!));
+    expect([...curves.get("eval/accuracy")!.keys()]).to.include.members([0, 6]);
   });
 });

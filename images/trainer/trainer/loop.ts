@@ -5,45 +5,12 @@ import { type Logger } from "../../../lib/log.js";
 import { type l0 } from "../../../lib/proto.js";
 import { type Hub } from "../hub/hub.js";
 import { type Batch, toTrainSamples } from "../hub/samples.js";
-import { type JudgeSummary, type Summary } from "../hub/scores.js";
 import { type TrainerMetrics } from "./metrics.js";
+import { type HistoryRecord } from "./record.js";
 
 /** The Learner calls the loop makes (LearnerClient satisfies it). */
 export interface LoopLearner {
   train(req: l0.v1.ITrainRequest): Promise<l0.v1.TrainResponse>;
-}
-
-/** One line of the run's history (history.jsonl): a step's figures or an evaluation. */
-export interface HistoryRecord {
-  kind: "step" | "eval";
-  step: number;
-  policyVersion: number;
-  unixMs: number;
-  rewardMean?: number;
-  groups?: number;
-  short?: boolean;
-  samples?: number;
-  loss?: number;
-  kl?: number;
-  entropy?: number;
-  gradNorm?: number;
-  /** Mean |trainer - engine| log-prob of the step's tokens (TrainResponse.logprob_gap). */
-  logprobGap?: number;
-  stepSeconds?: number;
-  trainSeconds?: number;
-  /** Evaluations: `l0 eval`'s summary (hub/scores.ts); accuracy = mean exact match. */
-  accuracy?: number;
-  em?: number;
-  f1?: number;
-  reward?: number;
-  meanTurns?: number;
-  byTurns?: Summary["byTurns"];
-  questions?: number;
-  scored?: number;
-  failed?: number;
-  answered?: number;
-  dropped?: number;
-  judge?: JudgeSummary | null;
 }
 
 export interface LoopOptions {
@@ -60,6 +27,7 @@ export interface LoopOptions {
   everySteps: number;
   /** Separate inference: export weights and wait until the engines serve `version`. */
   publish?: (version: number, signal: AbortSignal) => Promise<void>;
+  /** Sees each step's and evaluation's record (history.jsonl, TensorBoard), after the gauges are set. */
   history?: (rec: HistoryRecord) => void;
   /** Sees each step's batch (the readable trajectory log). */
   trajectories?: (batch: Batch) => void;
@@ -77,12 +45,15 @@ export async function runLoop(o: LoopOptions): Promise<number> {
   const clock = o.clock ?? Date.now;
   const max = hub.settings.maxSteps;
   let version = o.version;
+  const record = (rec: HistoryRecord): void => {
+    o.metrics.observe(rec);
+    o.history?.(rec);
+  };
   const evaluate = async (): Promise<void> => {
     if (!o.hasEval || signal.aborted) return;
     const r = await hub.evaluate(version, { signal });
-    o.metrics.observeEval(r);
     logger.info("held-out evaluation", { step: hub.step, ...r });
-    o.history?.({ kind: "eval", step: hub.step, unixMs: clock(), ...r });
+    record({ kind: "eval", step: hub.step, unixMs: clock(), ...r });
   };
   if (hub.step === 0) await evaluate();
   while (hub.step < max && !signal.aborted) {
@@ -96,28 +67,11 @@ export async function runLoop(o: LoopOptions): Promise<number> {
       // Not abortable on purpose: a Train in flight finishes, so the learner and hub stay consistent.
       trained = await o.learner.train({ step, samples });
       version = Number(trained.policyVersion);
-      o.metrics.observeTrain(trained);
       if (o.publish) await o.publish(version, signal);
     } else {
       logger.warn("empty batch: nothing to train on", { step, groups: batch.groups.length });
     }
-    const stepSeconds = (clock() - t0) / 1000;
-    o.metrics.stepSeconds.set(stepSeconds);
-    logger.info("step trained", {
-      step,
-      policyVersion: version,
-      groups: batch.groups.length,
-      short: batch.short,
-      samples: samples.length,
-      rewardMean: batch.rewardMean,
-      loss: trained?.loss,
-      kl: trained?.kl,
-      entropy: trained?.entropy,
-      gradNorm: trained?.gradNorm,
-      logprobGap: trained?.logprobGap,
-      stepSeconds,
-    });
-    o.history?.({
+    const rec: HistoryRecord = {
       kind: "step",
       step,
       policyVersion: version,
@@ -131,9 +85,11 @@ export async function runLoop(o: LoopOptions): Promise<number> {
       entropy: trained?.entropy,
       gradNorm: trained?.gradNorm,
       logprobGap: trained?.logprobGap,
-      stepSeconds,
+      stepSeconds: (clock() - t0) / 1000,
       trainSeconds: trained?.seconds,
-    });
+    };
+    logger.info("step trained", { ...rec });
+    record(rec);
     if (o.checkpoint && (scheduleAfter(step, max, o.everySteps) || step === max)) await o.checkpoint(step);
     if (scheduleAfter(step, max, hub.settings.dataset.evalEvery)) await evaluate();
   }

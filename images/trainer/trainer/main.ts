@@ -27,7 +27,9 @@ import { followNode, learnerDevice, nodeLayout, rankEnvs, startFollowers } from 
 import { type EmbeddedWeights, startWeightService } from "../weights/embed.js";
 import { HISTORY_FILE, beginSave, commitSave, findLatest } from "./checkpoint.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "./config.js";
-import { type HistoryRecord, runLoop } from "./loop.js";
+import { runLoop } from "./loop.js";
+import { type HistoryRecord } from "./record.js";
+import { TensorBoardLog, tensorboardDir } from "./tensorboard.js";
 import { enginesHold, minVersion, writePublished } from "./versions.js";
 import { TrainerMetrics } from "./metrics.js";
 import { TRAJECTORIES_FILE, sampleTrajectories } from "./trajectories.js";
@@ -241,9 +243,19 @@ export async function main(
     if (root && lines.length > 0)
       appendFileSync(join(root, TRAJECTORIES_FILE), lines.map((l) => JSON.stringify(l) + "\n").join(""));
   };
+  const tbDir = tensorboardDir(run, root);
+  const tensorboard = tbDir
+    ? new TensorBoardLog({ dir: tbDir, logger: log, errors: metrics.tensorboardErrors })
+    : null;
+  if (tensorboard) shutdown.add("tensorboard", () => tensorboard.close());
+  if (run.spec.observability.tensorboard.enabled && !tensorboard)
+    log.warn(
+      "spec.observability.tensorboard.enabled, but no checkpoint directory to write under: no event files",
+    );
   const history = (rec: HistoryRecord): void => {
     if (rec.kind === "step") lastTrained = rec.step;
     if (root) appendFileSync(join(root, HISTORY_FILE), JSON.stringify(rec) + "\n");
+    tensorboard?.record(rec);
   };
   log.info("trainer ready", {
     hubPort: server.port,
@@ -253,6 +265,7 @@ export async function main(
     resumedStep: from?.step ?? null,
     config: redact(TRAINER_CONFIG, cfg),
     questions: train.questions.length,
+    tensorboard: tensorboard?.path ?? null,
   });
 
   const loop = runLoop({
