@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 import torch
-from helpers import TOK, settings
+from helpers import TOK, sample, settings
 
 from learner import export
 from learner.qwen2 import Qwen2Config, TinyQwen2, rotary, rotate, tiny_qwen2_config
@@ -129,10 +129,8 @@ class Qwen2ForwardTest(unittest.TestCase):
             want = lp.gather(1, torch.tensor(a.token_ids).view(-1, 1)).view(-1)
             self.assertTrue(torch.allclose(torch.tensor(a.logprobs), want, atol=1e-4))
 
-    def test_the_trainer_steps_it_with_the_shared_prefix_pass(self):
+    def test_the_trainer_steps_it_with_the_shared_prefix_pass_and_supervised_steps_fit_a_demo(self):
         t = Trainer(qwen(5).train(), settings(learning_rate=1e-2, kl_coef=0.0), "tiny-qwen2")
-        from helpers import sample
-
         head = TOK.render_chat([{"role": "system", "content": "shared system prompt"}], False)
         rows = [sample(head + TOK.render_chat([{"role": "user", "content": f"q{i}"}])[1:], b"ok" + bytes([i]),
                        1.0 - i, sid=f"s{i}", group=f"g{i}") for i in range(2)]
@@ -143,6 +141,9 @@ class Qwen2ForwardTest(unittest.TestCase):
         before = t.model.lm_head.weight.detach().clone()
         t.train(rows)
         self.assertFalse(torch.equal(before, t.model.lm_head.weight))
+        demo = [sample(TOK.render_chat([{"role": "user", "content": "2+2?"}]), b"4", 0.0, logprobs=[])]
+        losses = [t.sft(demo, 1e-2)["loss"] for _ in range(20)]
+        self.assertLess(losses[-1], losses[0] / 2)  # it learns
 
 
 class Qwen2ExportTest(unittest.TestCase):
