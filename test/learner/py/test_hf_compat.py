@@ -2,8 +2,8 @@
 image; skipped on Debian's CPU image, which has none): the tokenizer files give our ids and chat
 rendering, and a tiny-qwen2 export loads as Qwen2ForCausalLM with our logits. Imports no torch
 until the model test, so the tokenizer half also runs under a Python that has transformers but
-no torch (how it ran with transformers 5.17.0: learner README, "Tokenizer files"). The model
-half has not run yet: it needs torch >= 2."""
+no torch. Both halves passed on CPU with transformers 5.17.0 and torch 2.13.0+cpu in temporary
+pip targets (learner README, "tiny-qwen2"); the Debian CPU image skips them."""
 import importlib.util
 import json
 import sys
