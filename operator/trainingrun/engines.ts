@@ -27,8 +27,8 @@ export const MODEL_FILES_DIR = "/model";
 
 /** A model given as a path on a volume (the run mounts it), not a Hugging Face id. */
 export const isModelPath = (name: string): boolean => name.startsWith("/");
-/** The built-in CPU model: no files to fetch, the learner writes complete versions. */
-const isBuiltin = (name: string): boolean => name === "tiny";
+/** The built-in CPU models (learner/config.py BUILTIN_MODELS): no files to fetch, the learner writes complete versions. */
+const isBuiltin = (name: string): boolean => name === "tiny" || name === "tiny-qwen2";
 
 /** Where the sidecar finds the base model's non-weight files; none for the built-in model. */
 export function baseModelDir(run: ResolvedTrainingRun): string | undefined {

@@ -54,6 +54,7 @@ describe("kube server: custom resources from crds/", () => {
     // With an engine, or with the built-in model and its colocated engine, the run is admitted.
     await create(trainingRun("r", { model, inference: {} }));
     await create(trainingRun("s", { model: { name: "tiny" } }));
+    await create(trainingRun("t", { model: { name: "tiny-qwen2" } }));
   });
 
   it("prunes unknown fields and applies schema defaults on create and update", async () => {

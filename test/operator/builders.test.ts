@@ -209,6 +209,15 @@ describe("operator builders: TrainingRun children", () => {
     expect(sidecar.env).to.deep.include({ name: "L0_SIDECAR_BASE_MODEL_DIR", value: "/models/qwen" });
   });
 
+  it("inference: a built-in model is not fetched and has no base model dir (its exports are complete)", () => {
+    for (const name of ["tiny", "tiny-qwen2"]) {
+      const pod = buildInference(makeRun({ model: { name }, inference: {} })).deployment.spec!.template.spec!;
+      expect(pod.initContainers, name).to.equal(undefined);
+      const env = pod.containers[1]!.env!.map((e) => e.name);
+      expect(env, name).to.not.include("L0_SIDECAR_BASE_MODEL_DIR");
+    }
+  });
+
   it("trainer NetworkPolicy: engine from workers, weights from inference, any port between trainers", () => {
     type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
     const rules = (r: ResolvedTrainingRun) => {

@@ -20,7 +20,7 @@ def _gen_path() -> str:
 
 sys.path.insert(0, _gen_path())
 
-from .config import load_config  # noqa: E402
+from .config import is_builtin, load_config  # noqa: E402
 from .log import Logger  # noqa: E402
 
 # torch and everything that needs it load after the configuration is checked, so `--help` and a
@@ -48,12 +48,16 @@ def build_trainer(cfg, tok, device: str):
     import torch
 
     from .model import ModelConfig, TinyGPT, load_hf
+    from .qwen2 import TinyQwen2, tiny_qwen2_config
     from .train import Trainer, TrainSettings
 
     torch.manual_seed(cfg.seed)
     if cfg.model == "tiny":
         model = TinyGPT(ModelConfig(vocab_size=tok.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                                     n_head=cfg.n_head, n_embd=cfg.n_embd)).to(device)
+    elif cfg.model == "tiny-qwen2":
+        model = TinyQwen2(tiny_qwen2_config(tok.vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head,
+                                            cfg.n_embd)).to(device)
     else:
         model = load_hf(cfg.model, device)
     settings = TrainSettings(
@@ -92,7 +96,7 @@ def follow(cfg, layout, log: Logger) -> int:
     device = torch_device(cfg, layout)
     dist.init(layout, device, cfg.dist_timeout_s)
     trainer = build_trainer(cfg, ByteTokenizer(), device)
-    if cfg.model == "tiny":
+    if is_builtin(cfg.model):
         dist.broadcast_state(trainer)
     log.always("learner rank ready", rank=layout.rank, world_size=layout.world_size, device=device)
     try:
@@ -142,11 +146,11 @@ def start(cfg, token: str, log: Logger, layout):
     trainer = build_trainer(cfg, tok, device)
     # Every rank starts from the same weights: the tiny model's seeded init is sent from rank 0
     # (cheap); a Hugging Face model is the same checkpoint on every rank already.
-    if cfg.model == "tiny":
+    if is_builtin(cfg.model):
         dist.broadcast_state(trainer)
     engine = http = None
     base_url = ""
-    if cfg.engine_port >= 0 and cfg.model == "tiny":
+    if cfg.engine_port >= 0 and is_builtin(cfg.model):
         engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
                         batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics,
                         share_prefix=cfg.share_prefix)

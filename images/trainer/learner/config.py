@@ -15,6 +15,13 @@ from typing import List, Optional
 from . import runschema
 
 ENV_PREFIX = "L0_LEARNER_"
+# The built-in CPU models (model.py's TinyGPT, qwen2.py's TinyQwen2); any other name is loaded
+# with transformers.
+BUILTIN_MODELS = ("tiny", "tiny-qwen2")
+
+
+def is_builtin(model: str) -> bool:
+    return model in BUILTIN_MODELS
 
 
 @dataclass
@@ -71,7 +78,8 @@ HELP = {
     "whose weights a weight-sync sidecar loads through POST /update_weights_from_disk (tiny model)",
     "run_config": "TrainingRun (JSON, or YAML when PyYAML is present) whose spec.model / spec.algorithm set defaults",
     "token_file": "file holding the run token every gRPC call must carry (required)",
-    "model": '"tiny" for the built-in CPU model, else a Hugging Face id or path (GPU path, needs transformers)',
+    "model": ('"tiny" or "tiny-qwen2" (Qwen2 architecture) for a built-in CPU model, else a Hugging Face id '
+              "or path (GPU path, needs transformers)"),
     "engine_port": "port of the OpenAI-compatible engine (CPU path; 0 = a free port, -1 = off)",
     "engine_batch_wait_ms": "after a request arrives, how long the engine waits for more to batch with it",
     "engine_require_token": "true: the engine also requires the run token (Authorization: Bearer), "
@@ -194,8 +202,9 @@ def load_config(argv: Optional[List[str]] = None, env: Optional[dict] = None) ->
     for name, allowed in CHOICES.items():  # flags are checked by argparse; env and run config here
         if getattr(cfg, name) not in allowed:
             raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
-    if cfg.role == "inference" and (cfg.model != "tiny" or cfg.engine_port < 0):
-        raise ValueError("--role inference: serves the tiny CPU model (--model tiny) on --engine-port >= 0")
+    if cfg.role == "inference" and (not is_builtin(cfg.model) or cfg.engine_port < 0):
+        raise ValueError("--role inference: serves a built-in CPU model (--model tiny or tiny-qwen2) "
+                         "on --engine-port >= 0")
     if not cfg.token_file:
         raise ValueError(f"--token-file ({ENV_PREFIX}TOKEN_FILE): is required")
     return cfg

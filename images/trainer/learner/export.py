@@ -8,7 +8,8 @@ The directory is also a Hugging Face model directory: `model.safetensors.index.j
 weight map), `config.json` (in the served dtype), and for a transformers model its
 `generation_config.json` and tokenizer files, so `transformers`, vLLM and SGLang load it as it
 is. The built-in tiny model writes a `config.json` of its own (`model_type: l0-tiny`), which
-`read_model_dir` reads back by the same conventions."""
+`read_model_dir` reads back by the same conventions, with its byte-level tokenizer as
+`tokenizer.json`/`tokenizer_config.json` (tokenizer_files.py) and a `generation_config.json`."""
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
 import torch
+
+from .model import ModelConfig
+from .qwen2 import Qwen2Config
+from .tokenizer import ByteTokenizer
+from .tokenizer_files import write_tokenizer_files
 
 DTYPES = {
     torch.float32: "F32",
@@ -201,14 +207,15 @@ TINY_MODEL_TYPE = "l0-tiny"
 def model_config(model) -> dict:
     """config.json for an export: a transformers model's own config in the dtype the export is
     written in, with the generation cache back on (training turns it off); the tiny model's
-    ModelConfig under `model_type: l0-tiny`."""
-    from .model import ModelConfig
-
+    ModelConfig under `model_type: l0-tiny`; tiny-qwen2's as transformers' Qwen2Config."""
     inner = getattr(model, "lm", model)
     dtype = str(getattr(model, "serve_dtype", None) or torch.float32).replace("torch.", "")
     if isinstance(inner.config, ModelConfig):
         return {"architectures": ["L0TinyGPT"], "model_type": TINY_MODEL_TYPE, "dtype": dtype,
                 **inner.config.to_dict()}
+    if isinstance(inner.config, Qwen2Config):
+        tok = ByteTokenizer()
+        return inner.config.hf_config(dtype, tok.bos_id, tok.eos_id)
     to_dict = getattr(inner.config, "to_dict", None)  # a transformers PretrainedConfig
     config = to_dict() if to_dict else dict(vars(inner.config))
     config.pop("torch_dtype", None)
@@ -228,6 +235,17 @@ def write_model_files(model, directory: Path, weight_map: Dict[str, str], total_
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(directory))
+    elif isinstance(getattr(inner, "config", None), (ModelConfig, Qwen2Config)):
+        write_tiny_files(inner.config, directory)
+
+
+def write_tiny_files(config, directory: Path) -> None:
+    """A built-in model's tokenizer files and generation_config.json (its special token ids)."""
+    tok = ByteTokenizer()
+    block = config.block_size if isinstance(config, ModelConfig) else config.max_position_embeddings
+    write_tokenizer_files(tok, directory, block)
+    generation = {"bos_token_id": tok.bos_id, "eos_token_id": tok.eos_id, "pad_token_id": tok.pad_id}
+    (directory / "generation_config.json").write_text(json.dumps(generation, indent=1) + "\n")
 
 
 def read_model_dir(directory: str) -> Tuple[dict, Dict[str, torch.Tensor]]:

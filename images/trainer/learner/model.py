@@ -106,6 +106,8 @@ class TinyGPT(nn.Module):
     """Learned positions, pre-LayerNorm blocks, untied output head (so exported tensors are
     distinct, as safetensors requires)."""
 
+    kv_cache = True  # returns its keys/values: the engine and trainer reuse them
+
     def __init__(self, c: ModelConfig) -> None:
         super().__init__()
         self.config = c
@@ -165,6 +167,11 @@ class HFPolicy(nn.Module):
     def forward(self, idx, pos=None, key_mask=None, cache=None):
         out = self.lm(input_ids=idx, attention_mask=None if key_mask is None else key_mask.long(), use_cache=False)
         return out.logits, []
+
+
+def has_kv_cache(model) -> bool:
+    """Whether the model returns its keys/values (the built-in models; the HF wrapper does not)."""
+    return bool(getattr(model, "kv_cache", False))
 
 
 def dtype_kwarg(transformers, dtype: torch.dtype) -> dict:

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from .batch import common_prefix_length
-from .model import KVBuffer, TinyGPT
+from .model import KVBuffer, has_kv_cache
 from .tokenizer import ByteTokenizer
 
 
@@ -116,7 +116,7 @@ class Decoder:
         self.device = next(model.parameters()).device
         # Prefill reuses the keys/values of a prompt prefix the requests share (models with a KV
         # cache only); `version` is the weights' policy version, which the entry must match.
-        self.prefixes = prefixes if prefixes is not None and _has_cache(model) else None
+        self.prefixes = prefixes if prefixes is not None and has_kv_cache(model) else None
         self.version = version
         self.rows: List[_Row] = []
         self.tags: list = []  # the caller's handle of each row, in batch order
@@ -215,11 +215,6 @@ class Decoder:
         self.next_pos = self.next_pos + 1
         self.last = logits[:, -1]
         return done
-
-
-def _has_cache(model) -> bool:
-    # TinyGPT returns its keys/values; the HF wrapper returns none.
-    return isinstance(model, TinyGPT)
 
 
 class PrefixCache:

@@ -17,7 +17,7 @@ import torch
 from . import dist
 from . import loss as L
 from .batch import BatchError, Sample, common_prefix_length, pack, validate
-from .model import TinyGPT, entropy, token_logprobs
+from .model import entropy, has_kv_cache, token_logprobs
 
 
 @dataclass
@@ -159,7 +159,7 @@ class Trainer:
         the full-sequence pass (test_train checks it); models without a KV cache (the HF path)
         take the full pass."""
         seqs = [s.prompt + s.response for s in rows]
-        shared = _shared_prefix(rows) if self.share_prefix and isinstance(model, TinyGPT) else 0
+        shared = _shared_prefix(rows) if self.share_prefix and has_kv_cache(model) else 0
         cache = None
         if shared >= MIN_SHARED_PREFIX:
             _, cache = model(torch.tensor([seqs[0][:shared]], device=self.device))

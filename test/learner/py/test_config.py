@@ -89,6 +89,8 @@ class ConfigTest(unittest.TestCase):
             load_config(["--token-file", "/t"], {"L0_LEARNER_PORT": "eighty"})
         # An inference-only engine serves the tiny model on a port; anything else is refused.
         self.assertEqual(load_config(["--token-file", "/t"], {"L0_LEARNER_ROLE": "inference"}).role, "inference")
+        qwen2 = load_config(["--token-file", "/t", "--role", "inference", "--model", "tiny-qwen2"], {})
+        self.assertEqual((qwen2.role, qwen2.model), ("inference", "tiny-qwen2"))
         with self.assertRaisesRegex(ValueError, "role: must be one of learner, inference, got 'engine'"):
             load_config(["--token-file", "/t"], {"L0_LEARNER_ROLE": "engine"})
         with self.assertRaisesRegex(ValueError, "--role inference"):
