@@ -22,13 +22,16 @@ export function townSlice(kind: MultihopKind): string {
   return `task[${start}:-${text.length - start - 1}]`;
 }
 
-/** Pure: the two oracle turns. The first prints the top search result's text; the second reads its
- * wording (`verb`) and extracts the year with the program for that wording. */
+/**
+ * Pure: the two oracle turns. The first prints the top search result's text and defines `y(word)`,
+ * the year after `word` in it; the second reads which wording was printed and calls `y` with it
+ * (the other wording raises, and the error is what the agent then sees).
+ */
 export function demoTurns(q: Pick<Question, "kind">, verb: Verb): [string, string] {
-  const look = `<think>Search.</think>\n<code>\nr = search(${townSlice(q.kind)}).split("\\n")[1]\nprint(r)\n</code>`;
-  const year = `int(r.split("${verb} in ")[1][:4])`;
-  const answer = q.kind === "before2000" ? `2000 - ${year}` : `${year} + 250`;
-  return [look, `<think>It says ${verb}.</think>\n<code>\nsubmit_final_answer(${answer})\n</code>`];
+  const look =
+    `<think>Search.</think>\n<code>\nr = search(${townSlice(q.kind)}).split("\\n")[1]\n` +
+    `y = lambda w: int(r.split(w)[1][4:8])\nprint(r)\n</code>`;
+  return [look, `<think>It says ${verb}.</think>\n<code>\nsubmit_final_answer(2000 - y("${verb}"))\n</code>`];
 }
 
 /** Pure: what the worker shows after a cell that printed `stdout` and did nothing else. */

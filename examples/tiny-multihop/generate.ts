@@ -23,7 +23,7 @@ export interface Question {
   kind: MultihopKind;
 }
 
-export type MultihopKind = "before2000" | "anniversary";
+export type MultihopKind = "age2000";
 
 /** The two ways the corpus words a town's year; only the printed search result tells which. */
 export const VERBS = ["founded", "settled"] as const;
@@ -34,12 +34,11 @@ export const TEMPLATES: Record<
   MultihopKind,
   { text: (town: string) => string; answer: (year: number) => number }
 > = {
-  before2000: { text: (t) => `How old was ${t} in 2000?`, answer: (y) => 2000 - y },
-  anniversary: { text: (t) => `In which year was the 250th anniversary of ${t}?`, answer: (y) => y + 250 },
+  age2000: { text: (t) => `How old was ${t} in 2000?`, answer: (y) => 2000 - y },
 };
 
-const TOWNS = 420;
-const EVAL_TOWNS = 100;
+const TOWNS = 840;
+const EVAL_TOWNS = 200;
 
 export function generate(seed = 11): { train: Question[]; evalSet: Question[]; corpus: Doc[] } {
   const r = mulberry32(seed);
