@@ -1,0 +1,105 @@
+"""The sharded layout (FSDP2 `fully_shard`, gloo CPU ranks): the same batch trained by 1 unsharded
+rank and by 2 sharded ranks ends at the same parameters and exports the same model directory; a
+torch.distributed.checkpoint checkpoint saved on 2 ranks loads on 1 and on 2, optimizer state and
+KL reference included, and training goes on as it would have. Skipped on a torch without
+fully_shard (Debian's 1.13, CI's image): run with a newer one, e.g. PYTHONPATH=/tmp/torchchk."""
+import os
+import tempfile
+import unittest
+
+import torch
+
+import helpers  # noqa: F401 - import paths
+
+from learner import fsdp
+
+TOL = 1e-6  # float32 round-off over a few steps; a step moves parameters by ~1e-4
+
+
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+class ShardedTrainingTest(unittest.TestCase):
+    def test_two_sharded_ranks_train_and_export_as_one_unsharded_rank(self):
+        import fsdp_run
+
+        # 12 rows are 3 micro-batches: rank 1 runs a stand-in pass beside its one real pass.
+        out = fsdp_run.compare(ranks=2, steps=1, rows=12)
+        self.assertLess(out["max_abs_param_diff"], TOL, out)
+        self.assertLess(out["max_abs_metric_diff"], 1e-5 * max(1.0, out["grad_norm"]), out)
+        self.assertLess(out["max_abs_export_diff"], TOL, out)
+        self.assertTrue(out["export_config_equal"] and out["export_files_equal"], out)
+
+
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+class ShardedCheckpointTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import fsdp_run
+
+        cls.run_ = fsdp_run
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.ckpt = os.path.join(cls.dir.name, "ckpt")
+        fsdp_run.spawn(fsdp_run.save_job, 2, 8, cls.ckpt, os.path.join(cls.dir.name, "saved.pt"))
+        cls.saved = torch.load(os.path.join(cls.dir.name, "saved.pt"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def test_the_directory_is_complete_and_says_its_format(self):
+        import json
+
+        names = set(os.listdir(self.ckpt))
+        self.assertTrue({"meta.json", "COMPLETE", ".metadata", "rng.pt"} <= names, names)
+        self.assertEqual(len([n for n in names if n.endswith(".distcp")]), 2, names)  # one file per rank
+        meta = json.loads(open(os.path.join(self.ckpt, "meta.json")).read())
+        self.assertEqual((meta["format"], meta["world_size"], meta["has_reference"]), ("dcp", 2, True))
+        self.assertEqual([n for n in os.listdir(self.dir.name) if n.startswith(".")], [])  # no temporaries left
+
+    def _load_on(self, world: int) -> dict:
+        out = os.path.join(self.dir.name, f"loaded-{world}.pt")
+        self.run_.spawn(self.run_.load_job, world, 8, self.ckpt, out)
+        return torch.load(out)
+
+    def _check(self, got: dict) -> None:
+        at_save = self.saved["at_save"]
+        self.assertEqual(got["version"], self.saved["version"] - 1)
+        self.assertTrue(got["has_reference"])
+        self.assertEqual(self.run_.max_diff(got["loaded"]["model"], at_save["model"]), 0.0)
+        want, have = at_save["optimizer"], got["loaded"]["optimizer"]
+        self.assertEqual(sorted(want), sorted(have))
+        for name in want:
+            for k in ("step", "exp_avg", "exp_avg_sq"):
+                self.assertTrue(torch.equal(torch.as_tensor(want[name][k]), torch.as_tensor(have[name][k])), (name, k))
+        # The next step (its KL term uses the loaded reference) lands where the saver's did.
+        self.assertLess(self.run_.max_diff(got["after"], self.saved["after"]), TOL)
+
+    def test_loads_on_one_rank(self):
+        self._check(self._load_on(1))
+
+    def test_loads_on_two_ranks(self):
+        self._check(self._load_on(2))
+
+
+class DecisionTest(unittest.TestCase):
+    def test_when_the_learner_shards(self):
+        table = [
+            # mode, device, world, torch has FSDP2 -> shards
+            ("auto", "cuda", 2, True, True),
+            ("auto", "cuda", 1, True, False),
+            ("auto", "cpu", 2, True, False),
+            ("auto", "cuda", 2, False, False),  # torch 1.13: the replicated layout
+            ("fsdp2", "cpu", 2, True, True),
+            ("fsdp2", "cpu", 1, True, True),
+            ("replicate", "cuda", 8, True, False),
+        ]
+        for mode, device, world, has, want in table:
+            with self.subTest(mode=mode, device=device, world=world, has=has):
+                self.assertEqual(fsdp.use_fsdp2(mode, device, world, has), want)
+        with self.assertRaisesRegex(ValueError, "sharding fsdp2: torch .* has no"):
+            fsdp.use_fsdp2("fsdp2", "cuda", 2, False)
+        with self.assertRaisesRegex(ValueError, "sharding: unknown 'zero3'"):
+            fsdp.use_fsdp2("zero3", "cuda", 2, True)
+
+
+if __name__ == "__main__":
+    unittest.main()
