@@ -9,12 +9,15 @@ reduced in fp32 (MixedPrecisionPolicy); on CPU (tests) everything is fp32."""
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
 
-MODES = ("auto", "fsdp2", "replicate")
+from .config import CHOICES
+
+MODES = tuple(CHOICES["sharding"])
 
 
 def available() -> bool:
@@ -74,6 +77,9 @@ class Sharding:
             else MixedPrecisionPolicy()
         self.reference_dtype = torch.bfloat16 if cuda else None
         self._skeleton = skeleton(model)  # before sharding: the reference's template
+        # The blocks return their keys/values (views) beside the activations; nothing modifies
+        # them in place, which is what FSDP2's warning is about.
+        warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
         self._shard(model)
         self.model = model
 

@@ -320,7 +320,7 @@ class Trainer:
                     (loss * 0).backward()
                     continue
                 loss.backward()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
             loss_sum = self._summed({"loss": loss_sum})["loss"]
             grad_norm = self._apply(s)
             self.version += 1
