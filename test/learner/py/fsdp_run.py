@@ -43,14 +43,15 @@ def join(rank: int, world: int, port: int) -> None:
 def full_state(t: Trainer) -> dict:
     """A copy of the whole model's and optimizer's tensors (rank 0; None elsewhere). On one rank
     the gathered tensors are the live ones, hence the copy."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_state_dict
 
-    model, optim = get_state_dict(t.model, t.optimizer,
-                                  options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model, optim = get_state_dict(t.model, t.optimizer, options=options)
+    reference = get_model_state_dict(t.reference, options=options) if t.reference is not None else {}
     if dist.rank() != 0:
         return None
     copy = lambda d: {k: (copy(v) if isinstance(v, dict) else torch.as_tensor(v).clone()) for k, v in d.items()}  # noqa: E731
-    return {"model": copy(model), "optimizer": copy(optim["state"])}
+    return {"model": copy(model), "optimizer": copy(optim["state"]), "reference": copy(reference)}
 
 
 def train_job(rank: int, world: int, port: int, steps: int, rows: int, out: str) -> None:

@@ -65,6 +65,9 @@ class ShardedCheckpointTest(unittest.TestCase):
         self.assertEqual(got["version"], self.saved["version"] - 1)
         self.assertTrue(got["has_reference"])
         self.assertEqual(self.run_.max_diff(got["loaded"]["model"], at_save["model"]), 0.0)
+        # The KL reference is the policy before the first step, not the loaded policy.
+        self.assertGreater(self.run_.max_diff(at_save["reference"], at_save["model"]), 1e-5)
+        self.assertEqual(self.run_.max_diff(got["loaded"]["reference"], at_save["reference"]), 0.0)
         want, have = at_save["optimizer"], got["loaded"]["optimizer"]
         self.assertEqual(sorted(want), sorted(have))
         for name in want:
