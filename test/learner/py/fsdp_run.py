@@ -40,6 +40,10 @@ def join(rank: int, world: int, port: int) -> None:
     tdist.init_process_group("gloo", rank=rank, world_size=world)
 
 
+def copy(d: dict) -> dict:
+    return {k: (copy(v) if isinstance(v, dict) else torch.as_tensor(v).clone()) for k, v in d.items()}
+
+
 def full_state(t: Trainer) -> dict:
     """A copy of the whole model's and optimizer's tensors (rank 0; None elsewhere). On one rank
     the gathered tensors are the live ones, hence the copy."""
@@ -50,7 +54,6 @@ def full_state(t: Trainer) -> dict:
     reference = get_model_state_dict(t.reference, options=options) if t.reference is not None else {}
     if dist.rank() != 0:
         return None
-    copy = lambda d: {k: (copy(v) if isinstance(v, dict) else torch.as_tensor(v).clone()) for k, v in d.items()}  # noqa: E731
     return {"model": copy(model), "optimizer": copy(optim["state"]), "reference": copy(reference)}
 
 
@@ -58,7 +61,6 @@ def train_job(rank: int, world: int, port: int, steps: int, rows: int, out: str)
     """Trains the batch `steps` times on sharded ranks, then exports through the ops."""
     join(rank, world, port)
     t = make_trainer(sharded=True)
-    data = batch(rows)
     metrics, seconds = steps_on(t, batch(rows), steps)
     ops(t)["export"](out + ".export", "tiny", 0)
     state = full_state(t)
@@ -109,10 +111,12 @@ def compare(ranks: int = 2, steps: int = 3, rows: int = 16) -> dict:
         version = str(steps + 1)  # the warm-up and `steps` steps
         (ca, ta), (cb, tb) = (read_model_dir(os.path.join(p + ".export", version)) for p in (one, many))
         files = [sorted(os.listdir(os.path.join(p + ".export", version))) for p in (one, many)]
-    return {"bench": "distributed", "mode": "fsdp2", "ranks": ranks, "max_abs_param_diff": max_diff(a["params"], b["params"]),
+    return {"bench": "distributed", "mode": "fsdp2", "ranks": ranks,
+            "max_abs_param_diff": max_diff(a["params"], b["params"]),
             "max_abs_metric_diff": metric_diff(a["metrics"], b["metrics"]), "grad_norm": a["metrics"][-1]["grad_norm"],
-            "max_abs_export_diff": max_diff(ta, tb), "export_config_equal": ca == cb, "export_files_equal": files[0] == files[1],
-            "tokens_per_s_1": round(a["tokens_per_s"], 1), f"tokens_per_s_{ranks}": round(b["tokens_per_s"], 1)}
+            "max_abs_export_diff": max_diff(ta, tb), "export_config_equal": ca == cb,
+            "export_files_equal": files[0] == files[1], "tokens_per_s_1": round(a["tokens_per_s"], 1),
+            f"tokens_per_s_{ranks}": round(b["tokens_per_s"], 1)}
 
 
 def save_job(rank: int, world: int, port: int, rows: int, ckpt: str, out: str) -> None:
