@@ -135,13 +135,13 @@ def save_job(rank: int, world: int, port: int, rows: int, ckpt: str, out: str) -
     tdist.destroy_process_group()
 
 
-def load_job(rank: int, world: int, port: int, rows: int, ckpt: str, out: str) -> None:
+def load_job(rank: int, world: int, port: int, rows: int, ckpt: str, out: str, sharded: bool = True) -> None:
     """A fresh learner (other initial weights) loads the checkpoint, then takes the next step."""
     join(rank, world, port)
     torch.manual_seed(99)
-    t = make_trainer(sharded=True)
+    t = make_trainer(sharded=sharded)
     for p in t.model.parameters():  # nothing of the fresh init may survive the load
-        torch.nn.init.normal_(p.to_local())
+        torch.nn.init.normal_(p.to_local() if sharded else p.data)
     version, _ = ops(t)["load"](ckpt)
     loaded = full_state(t)
     has_reference = t.reference is not None

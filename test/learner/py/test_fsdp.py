@@ -55,9 +55,9 @@ class ShardedCheckpointTest(unittest.TestCase):
         self.assertEqual((meta["format"], meta["world_size"], meta["has_reference"]), ("dcp", 2, True))
         self.assertEqual([n for n in os.listdir(self.dir.name) if n.startswith(".")], [])  # no temporaries left
 
-    def _load_on(self, world: int) -> dict:
-        out = os.path.join(self.dir.name, f"loaded-{world}.pt")
-        self.run_.spawn(self.run_.load_job, world, 8, self.ckpt, out)
+    def _load_on(self, world: int, sharded: bool = True) -> dict:
+        out = os.path.join(self.dir.name, f"loaded-{world}-{sharded}.pt")
+        self.run_.spawn(self.run_.load_job, world, 8, self.ckpt, out, sharded)
         return torch.load(out)
 
     def _check(self, got: dict) -> None:
@@ -81,6 +81,40 @@ class ShardedCheckpointTest(unittest.TestCase):
 
     def test_loads_on_two_ranks(self):
         self._check(self._load_on(2))
+
+    def test_loads_into_an_unsharded_learner(self):
+        self._check(self._load_on(1, sharded=False))
+
+
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+class LearnerRanksTest(unittest.TestCase):
+    """Two `python -m learner --sharding fsdp2` ranks driven over gRPC, as the trainer runs them."""
+
+    def test_train_save_export_load_over_grpc(self):
+        import grpc
+        from l0.v1 import learner_pb2 as pb
+        from learner_ranks import LearnerRanks
+
+        with tempfile.TemporaryDirectory() as d, LearnerRanks(d, 2, ["--sharding", "fsdp2"]) as ranks:
+            call = ranks.call
+            rows = [pb.TrainSample(sample_id=f"s{i}", prompt_token_ids=[256] + list(range(10 + i, 40 + i)),
+                                   response_token_ids=list(range(50, 58 + i % 3)),
+                                   sampler_logprobs=[-3.0] * (8 + i % 3), advantage=1.0 if i % 2 else -1.0,
+                                   trajectory_id=f"t{i // 2}") for i in range(6)]
+            call("Train", pb.TrainRequest(step=1, samples=rows))
+            call("Save", pb.SaveRequest(dir=os.path.join(d, "ckpt")))
+            self.assertIn("COMPLETE", os.listdir(os.path.join(d, "ckpt")))
+            out = call("ExportWeights", pb.ExportWeightsRequest(dir=os.path.join(d, "export")))
+            self.assertEqual([t.name for t in out.manifest.tensors][:2], ["wte.weight", "wpe.weight"])
+            want = call("Train", pb.TrainRequest(step=2, samples=rows))
+            self.assertEqual(call("Load", pb.LoadRequest(dir=os.path.join(d, "ckpt"))).policy_version, 1)
+            got = call("Train", pb.TrainRequest(step=2, samples=rows))
+            self.assertEqual((got.loss, got.grad_norm), (want.loss, want.grad_norm))
+            with self.assertRaises(grpc.RpcError) as e:  # refused on every rank alike; the group goes on
+                call("Load", pb.LoadRequest(dir=os.path.join(d, "nope")))
+            self.assertEqual(e.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertEqual(call("Info", pb.InfoRequest()).policy_version, 2)
+            self.assertEqual(ranks.stop(), [0, 0])
 
 
 class DecisionTest(unittest.TestCase):
