@@ -69,7 +69,8 @@ def build_trainer(cfg, tok, device: str):
     # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast), and each
     # step checked to fit before it runs. Sharded (fsdp.py): each rank holds 1/world of it.
     cuda = device.startswith("cuda")
-    sharded = fsdp.use_fsdp2(cfg.sharding, device, dist.world(), fsdp.available())
+    serves = cfg.engine_port >= 0 and is_builtin(cfg.model)  # start() builds the engine then
+    sharded = fsdp.use_fsdp2(cfg.sharding, device, dist.world(), fsdp.available(), engine=serves)
     check = memory_check(model, device, settings.kl_coef > 0, dist.world() if sharded else 1) if cuda else None
     sharding = fsdp.Sharding(model, device) if sharded else None
     return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix, autocast_bf16=cuda,
@@ -155,9 +156,6 @@ def start(cfg, token: str, log: Logger, layout):
     engine = http = None
     base_url = ""
     if cfg.engine_port >= 0 and is_builtin(cfg.model):
-        if trainer.sharding is not None:
-            raise ValueError("--sharding fsdp2: the built-in engine runs on rank 0 alone and cannot serve a "
-                             "sharded model; use --engine-port -1 (vLLM/SGLang serve) or --sharding replicate")
         engine = Engine(trainer, tok, seed=cfg.seed, max_batch=cfg.engine_max_batch,
                         batch_wait_s=cfg.engine_batch_wait_ms / 1000.0, logger=log, metrics=metrics,
                         share_prefix=cfg.share_prefix)

@@ -30,17 +30,22 @@ def available() -> bool:
     return True
 
 
-def use_fsdp2(mode: str, device: str, world_size: int, has_fsdp2: bool) -> bool:
-    """The layout decision: `auto` shards on CUDA with several ranks when torch can; `fsdp2`
-    insists (any device, tests use gloo CPU ranks), `replicate` never shards."""
+def use_fsdp2(mode: str, device: str, world_size: int, has_fsdp2: bool, engine: bool) -> bool:
+    """The layout decision, the same on every rank (the same flags, torch and world): `auto`
+    shards on CUDA with several ranks when torch can and no built-in engine serves from rank 0
+    (it needs the whole model there); `fsdp2` insists (any device: tests use gloo CPU ranks);
+    `replicate` never shards."""
     if mode not in MODES:
         raise ValueError(f"sharding: unknown {mode!r} (one of {', '.join(MODES)})")
     if mode == "fsdp2":
         if not has_fsdp2:
             raise ValueError(f"sharding fsdp2: torch {torch.__version__} has no torch.distributed.fsdp.fully_shard "
                              "(needs torch >= 2.6)")
+        if engine:
+            raise ValueError("sharding fsdp2: the built-in engine runs on rank 0 alone and cannot serve a sharded "
+                             "model; use --engine-port -1 (vLLM/SGLang serve) or --sharding replicate")
         return True
-    return mode == "auto" and has_fsdp2 and world_size > 1 and device.startswith("cuda")
+    return mode == "auto" and has_fsdp2 and world_size > 1 and device.startswith("cuda") and not engine
 
 
 def blocks(model: nn.Module) -> List[nn.Module]:

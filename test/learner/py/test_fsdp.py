@@ -120,22 +120,28 @@ class LearnerRanksTest(unittest.TestCase):
 class DecisionTest(unittest.TestCase):
     def test_when_the_learner_shards(self):
         table = [
-            # mode, device, world, torch has FSDP2 -> shards
-            ("auto", "cuda", 2, True, True),
-            ("auto", "cuda", 1, True, False),
-            ("auto", "cpu", 2, True, False),
-            ("auto", "cuda", 2, False, False),  # torch 1.13: the replicated layout
-            ("fsdp2", "cpu", 2, True, True),
-            ("fsdp2", "cpu", 1, True, True),
-            ("replicate", "cuda", 8, True, False),
+            # mode, device, world, torch has FSDP2, built-in engine on rank 0 -> shards
+            ("auto", "cuda", 2, True, False, True),
+            ("auto", "cuda:1", 8, True, False, True),
+            ("auto", "cuda", 1, True, False, False),
+            ("auto", "cpu", 2, True, False, False),
+            ("auto", "cuda", 2, False, False, False),  # torch 1.13: the replicated layout
+            ("auto", "cuda", 2, True, True, False),  # the engine needs the whole model
+            ("fsdp2", "cpu", 2, True, False, True),
+            ("fsdp2", "cpu", 1, True, False, True),
+            ("replicate", "cuda", 8, True, False, False),
         ]
-        for mode, device, world, has, want in table:
-            with self.subTest(mode=mode, device=device, world=world, has=has):
-                self.assertEqual(fsdp.use_fsdp2(mode, device, world, has), want)
-        with self.assertRaisesRegex(ValueError, "sharding fsdp2: torch .* has no"):
-            fsdp.use_fsdp2("fsdp2", "cuda", 2, False)
-        with self.assertRaisesRegex(ValueError, "sharding: unknown 'zero3'"):
-            fsdp.use_fsdp2("zero3", "cuda", 2, True)
+        for mode, device, world, has, engine, want in table:
+            with self.subTest(mode=mode, device=device, world=world, has=has, engine=engine):
+                self.assertEqual(fsdp.use_fsdp2(mode, device, world, has, engine), want)
+        errors = [
+            (("fsdp2", "cuda", 2, False, False), "sharding fsdp2: torch .* has no"),
+            (("fsdp2", "cpu", 2, True, True), "sharding fsdp2: the built-in engine .* --engine-port -1"),
+            (("zero3", "cuda", 2, True, False), "sharding: unknown 'zero3'"),
+        ]
+        for args, error in errors:
+            with self.subTest(error=error), self.assertRaisesRegex(ValueError, error):
+                fsdp.use_fsdp2(*args)
 
 
 if __name__ == "__main__":
