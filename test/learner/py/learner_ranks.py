@@ -22,6 +22,7 @@ class LearnerRanks:
         self.procs = []
 
     def __enter__(self):
+        os.makedirs(self.dir, exist_ok=True)
         with open(os.path.join(self.dir, "token"), "w") as f:
             f.write(TOKEN)
         port = free_port()

@@ -115,6 +115,13 @@ class LearnerRanksTest(unittest.TestCase):
             self.assertEqual(e.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
             self.assertEqual(call("Info", pb.InfoRequest()).policy_version, 2)
             self.assertEqual(ranks.stop(), [0, 0])
+            # Two replicated ranks: rank 0 reads the whole model from the shards and broadcasts it.
+            with LearnerRanks(os.path.join(d, "replicated"), 2, ["--sharding", "replicate"]) as replicated:
+                self.assertEqual(replicated.call("Load", pb.LoadRequest(dir=os.path.join(d, "ckpt"))).step, 1)
+                again = replicated.call("Train", pb.TrainRequest(step=2, samples=rows))
+                self.assertAlmostEqual(again.loss, want.loss, places=5)
+                self.assertAlmostEqual(again.grad_norm, want.grad_norm, places=5)
+                self.assertEqual(replicated.stop(), [0, 0])
 
 
 class DecisionTest(unittest.TestCase):
