@@ -95,8 +95,9 @@ def _fsync_tree(directory: Path) -> None:
 
 
 def load(trainer, directory: str, meta: dict, engine_gen: Optional[torch.Generator] = None) -> Tuple[int, int]:
-    """Restores the trainer from a DCP checkpoint whose meta.json is `meta`; every rank reads its
-    own shards (on any world size). The checks come first and fail alike on every rank."""
+    """Restores the trainer from a DCP checkpoint whose meta.json is `meta`: sharded, every rank
+    reads its own shards (on any world size; the checks come first and fail alike on every rank);
+    replicated, the caller's rank reads the whole model."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
 
@@ -112,7 +113,8 @@ def load(trainer, directory: str, meta: dict, engine_gen: Optional[torch.Generat
         reference = trainer._frozen_copy() if meta["has_reference"] else None
         state = _state(trainer, reference)
         try:
-            dcp.load(state, checkpoint_id=str(root))
+            # Replicated, rank 0 alone reads (and then broadcasts): no collectives with the others.
+            dcp.load(state, checkpoint_id=str(root), no_dist=trainer.sharding is None)
             rng = torch.load(root / "rng.pt", weights_only=True)
         except Exception as e:  # a corrupt or foreign directory
             raise CheckpointError(f"dir: cannot read {directory}: {e}") from e
