@@ -74,10 +74,14 @@ class Sharding:
     """Applies FSDP2 to the policy and builds references sharded the same way."""
 
     def __init__(self, model: nn.Module, device: str) -> None:
+        import torch.distributed as tdist
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy
 
         cuda = device.startswith("cuda")
         self.device = device
+        # fully_shard's default mesh is CUDA whenever CUDA is present; the learner's device decides.
+        self.mesh = init_device_mesh(torch.device(device).type, (tdist.get_world_size(),))
         self.mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if cuda \
             else MixedPrecisionPolicy()
         self.reference_dtype = torch.bfloat16 if cuda else None
@@ -93,8 +97,8 @@ class Sharding:
 
         units = blocks(model)
         for b in units:
-            fully_shard(b, mp_policy=self.mp)
-        fully_shard(model, mp_policy=self.mp)
+            fully_shard(b, mesh=self.mesh, mp_policy=self.mp)
+        fully_shard(model, mesh=self.mesh, mp_policy=self.mp)
         # The loss weights are the whole batch's, so the ranks' gradients must be summed (FSDP
         # averages by default), as the replicated layout's all-reduce does. A plain SUM (not
         # NCCL's PREMUL_SUM, which gloo lacks): with a factor of 1 nothing is scaled.
