@@ -113,7 +113,10 @@ class LearnerRanksTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as e:  # refused on every rank alike; the group goes on
                 call("Load", pb.LoadRequest(dir=os.path.join(d, "nope")))
             self.assertEqual(e.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
-            self.assertEqual(call("Info", pb.InfoRequest()).policy_version, 2)
+            # A supervised step drops the KL reference; the next step rebuilds it, sharded, from the policy.
+            self.assertEqual(call("Sft", pb.SftRequest(samples=rows)).policy_version, 3)
+            self.assertEqual(call("Train", pb.TrainRequest(step=3, samples=rows)).kl, 0.0)
+            self.assertEqual(call("Info", pb.InfoRequest()).policy_version, 4)
             self.assertEqual(ranks.stop(), [0, 0])
             # Two replicated ranks: rank 0 reads the whole model from the shards and broadcasts it.
             with LearnerRanks(os.path.join(d, "replicated"), 2, ["--sharding", "replicate"]) as replicated:
