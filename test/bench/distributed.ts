@@ -1,7 +1,7 @@
 // `npm run bench -- distributed [RANKS]`: the same batch trained by 1 learner rank and by RANKS
 // gloo CPU ranks (torch.distributed, one process each): the parameters must agree at float32
 // round-off. The Python side is test/learner/py/dist_run.py (the replicated layout). With
-// L0_FSDP_PYTHONPATH naming a PYTHONPATH whose torch has `fully_shard` (>= 2.6; Debian's 1.13 has
+// L0_FSDP_PYTHONPATH naming a PYTHONPATH whose torch has `fully_shard` (>= 2.8; Debian's 1.13 has
 // not), the sharded layout runs too (fsdp_run.py: FSDP2 ranks against 1 unsharded rank, and their
 // exports) and its numbers come under "fsdp2". The JSON line is the last line here.
 import { spawnSync } from "node:child_process";

@@ -99,7 +99,7 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
 
         if not fsdp.available():
             raise CheckpointError(f"dir: {directory} is a torch.distributed.checkpoint checkpoint; torch "
-                                  f"{torch.__version__} cannot read it (needs torch >= 2.6)")
+                                  f"{torch.__version__} cannot read it (needs torch >= 2.8)")
         return checkpoint_dcp.load(trainer, directory, json.loads(meta_path.read_text()), engine_gen)
     if getattr(trainer, "sharding", None) is not None:
         raise CheckpointError(f"dir: {directory} holds no sharded (dcp) checkpoint; a sharded learner loads only those")

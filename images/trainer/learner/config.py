@@ -100,7 +100,7 @@ HELP = {
     "dist_timeout_s": "with WORLD_SIZE > 1 (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): "
     "the longest any collective may wait, the other ranks' wait for rank 0's next call included",
     "sharding": "with WORLD_SIZE > 1: fsdp2 shards weights, gradients, optimizer state and the KL reference "
-    "over the ranks (torch.distributed.fsdp.fully_shard, torch >= 2.6; checkpoints in torch.distributed.checkpoint "
+    "over the ranks (torch.distributed.fsdp.fully_shard, torch >= 2.8; checkpoints in torch.distributed.checkpoint "
     "format); replicate keeps the whole model on every rank (gradients all-reduced); auto = fsdp2 on CUDA when "
     "this torch has it, else replicate",
     "export_dir": "default directory for ExportWeights",

@@ -2,7 +2,7 @@
 transformer block and then the root become their own FSDP unit, so a rank holds 1/world of every
 parameter, gradient and AdamW state, all-gathers one block's weights for its forward and backward
 and reduce-scatters its gradients. The KL reference is a second module sharded the same way (its
-shards copied from the policy's), never a full copy. Needs torch >= 2.6 (`fully_shard`, DTensor,
+shards copied from the policy's), never a full copy. Needs torch >= 2.8 (`fully_shard`, DTensor,
 torch.distributed.checkpoint.state_dict); Debian's torch 1.13 has none of it and keeps the
 replicated layout (dist.py). On CUDA the all-gathered weights are bf16 and the gradients are
 reduced in fp32 (MixedPrecisionPolicy); on CPU (tests) everything is fp32."""
@@ -21,13 +21,15 @@ MODES = tuple(CHOICES["sharding"])
 
 
 def available() -> bool:
-    """Whether this torch has FSDP2 and the state-dict APIs checkpoints need."""
+    """Whether this torch has FSDP2 (public since 2.6), the state-dict APIs checkpoints need, and
+    summed reductions without PREMUL_SUM (`set_force_sum_reduction_for_comms`, torch 2.8,
+    pytorch/pytorch#155915; xtuner pairs it with a divide factor of 1 the same way)."""
     try:
         from torch.distributed.checkpoint.state_dict import get_state_dict  # noqa: F401
-        from torch.distributed.fsdp import fully_shard  # noqa: F401
+        from torch.distributed.fsdp import FSDPModule, fully_shard  # noqa: F401
     except ImportError:
         return False
-    return True
+    return hasattr(FSDPModule, "set_force_sum_reduction_for_comms") and hasattr(torch.nn.utils, "get_total_norm")
 
 
 def use_fsdp2(mode: str, device: str, world_size: int, has_fsdp2: bool, engine: bool) -> bool:
@@ -40,7 +42,7 @@ def use_fsdp2(mode: str, device: str, world_size: int, has_fsdp2: bool, engine: 
     if mode == "fsdp2":
         if not has_fsdp2:
             raise ValueError(f"sharding fsdp2: torch {torch.__version__} has no torch.distributed.fsdp.fully_shard "
-                             "(needs torch >= 2.6)")
+                             "(needs torch >= 2.8)")
         if engine:
             raise ValueError("sharding fsdp2: the built-in engine runs on rank 0 alone and cannot serve a sharded "
                              "model; use --engine-port -1 (vLLM/SGLang serve) or --sharding replicate")

@@ -160,6 +160,6 @@ def spawn(fn, world: int, *args) -> None:
 if __name__ == "__main__":
     assert helpers.ROOT  # paths set up
     if not fsdp.available():
-        sys.exit(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard (needs torch >= 2.6)")
+        sys.exit(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard (needs torch >= 2.8)")
     ranks = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     print(json.dumps(compare(ranks, steps=int(os.environ.get("STEPS", "5")), rows=int(os.environ.get("ROWS", "32")))))

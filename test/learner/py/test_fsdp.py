@@ -16,7 +16,7 @@ from learner import fsdp
 TOL = 1e-6  # float32 round-off over a few steps; a step moves parameters by ~1e-4
 
 
-@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.8)")
 class ShardedTrainingTest(unittest.TestCase):
     def test_two_sharded_ranks_train_and_export_as_one_unsharded_rank(self):
         import fsdp_run
@@ -29,7 +29,7 @@ class ShardedTrainingTest(unittest.TestCase):
         self.assertTrue(out["export_config_equal"] and out["export_files_equal"], out)
 
 
-@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.8)")
 class ShardedCheckpointTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -86,7 +86,7 @@ class ShardedCheckpointTest(unittest.TestCase):
         self._check(self._load_on(1, sharded=False))
 
 
-@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.6)")
+@unittest.skipUnless(fsdp.available(), f"torch {torch.__version__} has no fully_shard (needs torch >= 2.8)")
 class LearnerRanksTest(unittest.TestCase):
     """Two `python -m learner --sharding fsdp2` ranks driven over gRPC, as the trainer runs them."""
 
