@@ -47,6 +47,7 @@ def torch_device(cfg, layout) -> str:
 def build_trainer(cfg, tok, device: str):
     import torch
 
+    from . import dist, fsdp
     from .model import ModelConfig, TinyGPT, load_hf
     from .qwen2 import TinyQwen2, tiny_qwen2_config
     from .train import Trainer, TrainSettings
@@ -66,13 +67,17 @@ def build_trainer(cfg, tok, device: str):
         max_grad_norm=cfg.max_grad_norm, micro_batch_tokens=cfg.micro_batch_tokens,
     )
     # On CUDA: fp32 master weights and AdamW state, the forward in bf16 (autocast), and each
-    # step checked to fit before it runs.
+    # step checked to fit before it runs. Sharded (fsdp.py): each rank holds 1/world of it.
     cuda = device.startswith("cuda")
+    serves = cfg.engine_port >= 0 and is_builtin(cfg.model)  # start() builds the engine then
+    sharded = fsdp.use_fsdp2(cfg.sharding, device, dist.world(), fsdp.available(), engine=serves)
+    check = memory_check(model, device, settings.kl_coef > 0, dist.world() if sharded else 1) if cuda else None
+    sharding = fsdp.Sharding(model, device) if sharded else None
     return Trainer(model, settings, cfg.model, device, share_prefix=cfg.share_prefix, autocast_bf16=cuda,
-                   check_memory=memory_check(model, device, reference=settings.kl_coef > 0) if cuda else None)
+                   check_memory=check, sharding=sharding)
 
 
-def memory_check(model, device: str, reference: bool = False):
+def memory_check(model, device: str, reference: bool = False, shards: int = 1):
     import torch
 
     from .memory import Shape, check_fits
@@ -82,8 +87,7 @@ def memory_check(model, device: str, reference: bool = False):
                   layers=int(getattr(c, "num_hidden_layers", None) or getattr(c, "n_layer")),
                   hidden=int(getattr(c, "hidden_size", None) or getattr(c, "n_embd")), vocab=int(c.vocab_size))
     total = torch.cuda.get_device_properties(torch.device(device)).total_memory
-    # The weights are replicated on every rank (no sharding yet: docs/gpu.md), so one shard.
-    return lambda tokens: check_fits(shape, tokens, shards=1, checkpointing=not hasattr(c, "n_embd"),
+    return lambda tokens: check_fits(shape, tokens, shards=shards, checkpointing=not hasattr(c, "n_embd"),
                                      device_bytes=total, reference=reference)
 
 
@@ -96,7 +100,7 @@ def follow(cfg, layout, log: Logger) -> int:
     device = torch_device(cfg, layout)
     dist.init(layout, device, cfg.dist_timeout_s)
     trainer = build_trainer(cfg, ByteTokenizer(), device)
-    if is_builtin(cfg.model):
+    if is_builtin(cfg.model) and trainer.sharding is None:
         dist.broadcast_state(trainer)
     log.always("learner rank ready", rank=layout.rank, world_size=layout.world_size, device=device)
     try:
@@ -145,8 +149,9 @@ def start(cfg, token: str, log: Logger, layout):
     dist.init(layout, device, cfg.dist_timeout_s)
     trainer = build_trainer(cfg, tok, device)
     # Every rank starts from the same weights: the tiny model's seeded init is sent from rank 0
-    # (cheap); a Hugging Face model is the same checkpoint on every rank already.
-    if is_builtin(cfg.model):
+    # (cheap); a Hugging Face model is the same checkpoint on every rank already. Sharded, each
+    # rank keeps its own slice of the same seeded init.
+    if is_builtin(cfg.model) and trainer.sharding is None:
         dist.broadcast_state(trainer)
     engine = http = None
     base_url = ""

@@ -2,7 +2,8 @@
 `checkpoint.pt` (loaded with weights_only, so a checkpoint cannot run code; torch 1.13's safe
 unpickler takes no floats, so the rest lives in `meta.json`), written into a temporary sibling
 directory and renamed into place, so a reader never sees a half-written checkpoint and resuming
-gives the same next step as not stopping."""
+gives the same next step as not stopping. The sharded (FSDP2) layout writes torch.distributed.checkpoint
+directories instead (checkpoint_dcp.py, `meta.json` format "dcp"); `load` reads either."""
 from __future__ import annotations
 
 import copy
@@ -28,7 +29,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) -> Path:
-    """Writes the trainer's state to `directory` (replacing an older checkpoint there)."""
+    """Writes the trainer's state to `directory` (replacing an older checkpoint there). Sharded,
+    every rank calls this and writes its shards; replicated, rank 0 alone does."""
+    if getattr(trainer, "sharding", None) is not None:
+        from . import checkpoint_dcp
+
+        return checkpoint_dcp.save(trainer, directory, engine_gen)
     target = Path(directory).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     with trainer.writing():
@@ -71,15 +77,33 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     return target
 
 
+def _format(meta_path: Path):
+    try:
+        return json.loads(meta_path.read_text()).get("format")
+    except (OSError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"dir: cannot read {meta_path}: {e}") from e
+
+
 class CheckpointError(ValueError):
     """The directory holds no usable checkpoint for this model; the trainer is unchanged."""
 
 
 def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) -> Tuple[int, int]:
     """Restores the trainer from `directory`; returns (version, step). Everything is read and
-    checked before anything is changed."""
+    checked before anything is changed. A "dcp" checkpoint needs a torch with
+    torch.distributed.checkpoint, and every rank of a sharded learner calls this."""
     path = Path(directory) / FILE
-    if not path.is_file() or not (Path(directory) / "meta.json").is_file():
+    meta_path = Path(directory) / "meta.json"
+    if meta_path.is_file() and _format(meta_path) == "dcp":
+        from . import checkpoint_dcp, fsdp
+
+        if not fsdp.available():
+            raise CheckpointError(f"dir: {directory} is a torch.distributed.checkpoint checkpoint; torch "
+                                  f"{torch.__version__} cannot read it (needs torch >= 2.8)")
+        return checkpoint_dcp.load(trainer, directory, json.loads(meta_path.read_text()), engine_gen)
+    if getattr(trainer, "sharding", None) is not None:
+        raise CheckpointError(f"dir: {directory} holds no sharded (dcp) checkpoint; a sharded learner loads only those")
+    if not path.is_file() or not meta_path.is_file():
         raise CheckpointError(f"dir: no {FILE} + meta.json in {directory}")
     try:
         meta = json.loads((Path(directory) / "meta.json").read_text())

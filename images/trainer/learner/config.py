@@ -42,6 +42,7 @@ class LearnerConfig:
     metrics_port: int = -1  # /metrics, /healthz, /readyz; -1 = off, 0 = a free port
     device: str = ""  # cpu or cuda; "" = from the run (cuda when spec.trainer.gpusPerNode > 0), else cpu
     threads: int = 1
+    sharding: str = "auto"  # auto: FSDP2 on CUDA with WORLD_SIZE > 1 when torch has it; fsdp2; replicate
     dist_timeout_s: float = 1800.0  # every torch.distributed collective (RANK/WORLD_SIZE from the environment)
     seed: int = 0
     # The tiny CPU model.
@@ -98,6 +99,10 @@ HELP = {
     "load_dir": "checkpoint directory to resume from at start",
     "dist_timeout_s": "with WORLD_SIZE > 1 (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): "
     "the longest any collective may wait, the other ranks' wait for rank 0's next call included",
+    "sharding": "with WORLD_SIZE > 1: fsdp2 shards weights, gradients, optimizer state and the KL reference "
+    "over the ranks (torch.distributed.fsdp.fully_shard, torch >= 2.8; checkpoints in torch.distributed.checkpoint "
+    "format); replicate keeps the whole model on every rank (gradients all-reduced); auto = fsdp2 on CUDA when "
+    "this torch has it, else replicate",
     "export_dir": "default directory for ExportWeights",
     "weights_root": "--role inference: load only exported versions under this directory (the sidecar's root)",
     "min_version": "the policy version starts at least here, after --load-dir and the warm start (a restarted "
@@ -106,6 +111,7 @@ HELP = {
 CHOICES = {
     "role": ["learner", "inference"],
     "device": ["cpu", "cuda"],
+    "sharding": ["auto", "fsdp2", "replicate"],
     "aggregation": ["token_mean", "sequence_mean"],
     "old_logprobs": ["sampler", "recompute"],
     "log_level": ["error", "warn", "info", "debug"],

@@ -155,8 +155,10 @@ def write_safetensors(path: Path, tensors: Dict[str, torch.Tensor], chunk_bytes:
 
 
 def export(model, version: int, directory: str, model_name: str, shard_bytes: int = 0,
-           chunk_bytes: int = CHUNK_BYTES) -> Tuple[Path, dict]:
-    """Writes `<directory>/<version>/` and returns (that path, the manifest as proto3 JSON)."""
+           chunk_bytes: int = CHUNK_BYTES, state: Optional[Dict[str, torch.Tensor]] = None) -> Tuple[Path, dict]:
+    """Writes `<directory>/<version>/` and returns (that path, the manifest as proto3 JSON).
+    `state`: the model's full state dict (a sharded model's, gathered by fsdp.full_state_dict),
+    written in place of the model's own parameters."""
     target = Path(directory).resolve() / str(version)
     if (target / "manifest.json").is_file():
         return target, json.loads((target / "manifest.json").read_text())
@@ -165,7 +167,7 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
     inner = getattr(model, "lm", model)
     # fp32 master weights go out in the checkpoint's dtype, cast one tensor at a time.
     serve = getattr(model, "serve_dtype", None)
-    named = {n: p.detach() for n, p in inner.named_parameters()}
+    named = {n: p.detach() for n, p in inner.named_parameters()} if state is None else _named(model, state)
     size = {n: t.numel() * _itemsize(serve or t.dtype) for n, t in named.items()}
     shards = plan_shards(list(size.items()), shard_bytes or DEFAULT_SHARD_BYTES)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
@@ -199,6 +201,12 @@ def export(model, version: int, directory: str, model_name: str, shard_bytes: in
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target, manifest
+
+
+def _named(model, state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The exported parameters out of the model's state dict (the HF wrapper's keys start `lm.`)."""
+    prefix = "lm." if hasattr(model, "lm") else ""
+    return {n: state[prefix + n].detach() for n, _ in getattr(model, "lm", model).named_parameters()}
 
 
 TINY_MODEL_TYPE = "l0-tiny"

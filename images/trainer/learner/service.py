@@ -12,7 +12,7 @@ import grpc
 
 from l0.v1 import common_pb2, learner_pb2, learner_pb2_grpc, weights_pb2
 
-from . import checkpoint, dist
+from . import checkpoint, dist, fsdp
 from . import export as export_mod
 from .batch import BatchError, from_proto
 from .log import Logger
@@ -33,10 +33,15 @@ def _abort(context, code, message: str, reason: str, violations=()):
 
 def trainer_ops(trainer, engine=None) -> dict:
     """The calls every rank runs in lockstep (dist.Lockstep), as rank 0 runs them. Rank 0 holds
-    the whole model on CPU, so it alone writes checkpoints and exports; a load is broadcast."""
+    the whole model when replicated, so it alone writes checkpoints and exports and a load is
+    broadcast; sharded (FSDP2), every rank saves and loads its shards and rank 0 writes the export
+    the ranks gather."""
     gen = engine.gen if engine else None
+    sharded = trainer.sharding is not None
 
     def load(directory: str):
+        if sharded:  # every rank reads its own shards
+            return checkpoint.load(trainer, directory, gen)
         try:
             return checkpoint.load(trainer, directory, gen)
         finally:  # the other ranks wait for the state either way
@@ -44,16 +49,26 @@ def trainer_ops(trainer, engine=None) -> dict:
 
     def export(directory: str, name: str, shard_bytes: int):
         with trainer.writing():
-            return export_mod.export(trainer.model, trainer.version, directory, name, shard_bytes)
+            state = fsdp.full_state_dict(trainer.model) if sharded else None
+            return export_mod.export(trainer.model, trainer.version, directory, name, shard_bytes, state=state)
 
     return {"train": trainer.train, "sft": trainer.sft, "load": load, "export": export,
             "save": lambda directory: checkpoint.save(trainer, directory, gen)}
 
 
 def follower_ops(trainer) -> dict:
-    """The same calls on the other ranks: the steps, and the state a load broadcasts."""
+    """The same calls on the other ranks: the steps, and the state a load broadcasts. Sharded,
+    each rank saves and loads its own shards and takes part in gathering an export."""
+    if trainer.sharding is not None:
+        return {"train": trainer.train, "sft": trainer.sft, "load": lambda d: checkpoint.load(trainer, d),
+                "save": lambda d: checkpoint.save(trainer, d), "export": lambda *_: _gather(trainer)}
     return {"train": trainer.train, "sft": trainer.sft, "load": lambda _dir: dist.broadcast_state(trainer),
             "save": lambda _dir: None, "export": lambda *_: None}
+
+
+def _gather(trainer) -> None:
+    with trainer.writing():
+        fsdp.full_state_dict(trainer.model)
 
 
 class LearnerService(learner_pb2_grpc.LearnerServicer):

@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -77,14 +77,17 @@ def _padded(rows: Sequence[Sequence[float]], width: int, fill: float, dtype) -> 
 class Trainer:
     def __init__(self, model, settings: TrainSettings, model_name: str, device: str = "cpu",
                  share_prefix: bool = True, autocast_bf16: bool = False,
-                 check_memory: Optional[Callable[[int], None]] = None) -> None:
+                 check_memory: Optional[Callable[[int], None]] = None, sharding=None) -> None:
         """`autocast_bf16`: the forward runs under bf16 autocast while the weights, gradients and
-        AdamW state stay fp32 (the GPU path); off, everything is fp32 (the CPU path)."""
+        AdamW state stay fp32 (the GPU path); off, everything is fp32 (the CPU path).
+        `sharding`: an fsdp.Sharding that has wrapped `model` (FSDP2), or None (replicated)."""
         self.model = model
+        self.sharding = sharding
         self.autocast_bf16 = autocast_bf16
         # GPU path: raises memory.StepTooLarge for a micro-batch (padded tokens) that cannot fit.
         self.check_memory = check_memory
-        self.share_prefix = share_prefix
+        # Sharded, every rank must run the same forwards (each all-gathers): one pass per micro-batch.
+        self.share_prefix = share_prefix and sharding is None
         self.settings = settings
         self.model_name = model_name
         self.device = device
@@ -128,7 +131,10 @@ class Trainer:
 
     def _frozen_copy(self) -> torch.nn.Module:
         """The KL reference. Under bf16 autocast it is stored in bf16 (the forward runs in bf16
-        anyway): 2 bytes per parameter instead of 4, which memory.py counts."""
+        anyway): 2 bytes per parameter instead of 4, which memory.py counts. Sharded, it is
+        sharded like the policy (fsdp.py)."""
+        if self.sharding is not None:
+            return self.sharding.reference()
         ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         return ref.to(torch.bfloat16) if self.autocast_bf16 else ref
 
@@ -192,7 +198,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "gap": 0.0}
             tokens = int(mask.sum())
-            for part in self._my_parts(samples, s):
+            for part, live in self._my_parts(samples, s):
                 rows = [samples[i] for i in part]
                 r = max(len(x.response) for x in rows)
                 targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
@@ -217,6 +223,9 @@ class Trainer:
                     s.kl_coef,
                     ref_lp,
                 )
+                if not live:  # a stand-in pass (sharded layout): the collectives, no gradient
+                    (out["loss"] * 0).backward()
+                    continue
                 out["loss"].backward()
                 with torch.no_grad():
                     m = mask[part, :r].to(self.device)
@@ -244,15 +253,20 @@ class Trainer:
                 "seconds": seconds,
             }
 
-    def _my_parts(self, samples: List[Sample], s: TrainSettings) -> List[List[int]]:
-        """This rank's micro-batches: the batch's micro-batches dealt out over the ranks. The
-        loss weights are the whole batch's, so the ranks' gradients add up to the batch's. On
-        the GPU path the largest micro-batch is checked to fit before anything runs."""
+    def _my_parts(self, samples: List[Sample], s: TrainSettings) -> List[Tuple[List[int], bool]]:
+        """This rank's micro-batches, each with whether it counts: the batch's micro-batches dealt
+        out over the ranks. The loss weights are the whole batch's, so the ranks' gradients add up
+        to the batch's. Sharded, every rank runs the same number of passes (each all-gathers the
+        weights), so a rank short of one runs a stand-in that contributes nothing. On the GPU path
+        the largest micro-batch is checked to fit before anything runs."""
         lengths = [len(x.prompt) + len(x.response) for x in samples]
         parts = pack(lengths, s.micro_batch_tokens)
         if self.check_memory is not None:
             self.check_memory(max(len(p) * max(lengths[i] for i in p) for p in parts))
-        return parts[dist.rank()::dist.world()]
+        mine = [(p, True) for p in parts[dist.rank()::dist.world()]]
+        if self.sharding is not None:
+            mine += [(parts[0], False)] * (-(-len(parts) // dist.world()) - len(mine))
+        return mine
 
     @staticmethod
     def _summed(sums: Dict[str, float]) -> Dict[str, float]:
@@ -264,8 +278,13 @@ class Trainer:
     def _apply(self, s: TrainSettings) -> float:
         """Sum the ranks' gradients, then clip, check and apply them; on NaN/inf drop and raise."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        dist.all_reduce_grads(params)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm))
+        if self.sharding is None:
+            dist.all_reduce_grads(params)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm))
+        else:  # FSDP2 reduce-scattered them in the backward
+            from .fsdp import grad_norm_and_clip
+
+            grad_norm = grad_norm_and_clip(params, s.max_grad_norm)
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteError(f"non-finite gradient norm ({grad_norm}); step skipped, model unchanged")
@@ -291,14 +310,17 @@ class Trainer:
             self.model.train()
             self.optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
-            for part in self._my_parts(samples, s):
+            for part, live in self._my_parts(samples, s):
                 rows = [samples[i] for i in part]
                 r = max(len(x.response) for x in rows)
                 targets = _padded([x.response for x in rows], r, 0, torch.long).to(self.device)
                 lp = token_logprobs(self._forward(self.model, rows), targets)
                 loss = -(lp * mask[part, :r].to(self.device)).sum() / total
+                if not live:
+                    (loss * 0).backward()
+                    continue
                 loss.backward()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
             loss_sum = self._summed({"loss": loss_sum})["loss"]
             grad_norm = self._apply(s)
             self.version += 1
