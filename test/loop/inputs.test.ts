@@ -92,7 +92,7 @@ describe("l0 local: inputs", function () {
       /stopped on its configuration or input \(exit code 2\); (the run stops|stopping the run)/,
     );
     expect(out, out).to.match(
-      /\| .*(learner: cannot start: .*Qwen\/Qwen2.5-0.5B-Instruct|serves the tiny CPU model)/,
+      /\| .*(learner: cannot start: .*Qwen\/Qwen2.5-0.5B-Instruct|serves a built-in CPU model)/,
     );
     expect(out).not.to.contain("restarting");
   });
