@@ -5,12 +5,13 @@
 // reads the printed year from the observation and writes it into the arithmetic. Deterministic:
 //   npx tsx examples/tiny-multihop/demos.ts [count] [out]   (default 400 -> demos.jsonl here)
 // No program imports this file but its test: a run names the JSONL it writes.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildMessages, renderObservation } from "../../images/worker/agent/notebook.js";
 import { type CellResult } from "../../images/worker/sandbox/cell-result.js";
 import { type ChatMessage } from "../../images/worker/engine.js";
+import { readJsonl } from "../jsonl.js";
 import { type Doc } from "../tiny-qa/generate.js";
 import { type MultihopKind, type Question, TEMPLATES, VERBS, type Verb } from "./generate.js";
 
@@ -83,12 +84,6 @@ export function demosJsonl(
     .map((q) => JSON.stringify({ messages: demoMessages(q, townDoc(q, corpus), tools) }));
   return lines.join("\n") + "\n";
 }
-
-const readJsonl = <T>(path: string): T[] =>
-  readFileSync(path, "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

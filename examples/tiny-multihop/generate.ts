@@ -14,6 +14,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mulberry32 } from "../../lib/rng.js";
+import { toJsonl } from "../jsonl.js";
 import { type Doc, makeName } from "../tiny-qa/generate.js";
 
 export interface Question {
@@ -79,10 +80,9 @@ export function generate(seed = 11): { train: Question[]; evalSet: Question[]; c
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { train, evalSet, corpus } = generate();
-  const jsonl = (rows: unknown[]) => rows.map((x) => JSON.stringify(x)).join("\n") + "\n";
-  writeFileSync(join(here, "train.jsonl"), jsonl(train));
-  writeFileSync(join(here, "eval.jsonl"), jsonl(evalSet));
-  writeFileSync(join(here, "corpus.jsonl"), jsonl(corpus));
+  writeFileSync(join(here, "train.jsonl"), toJsonl(train));
+  writeFileSync(join(here, "eval.jsonl"), toJsonl(evalSet));
+  writeFileSync(join(here, "corpus.jsonl"), toJsonl(corpus));
   console.log(
     `tiny-multihop: ${train.length} train, ${evalSet.length} eval questions, ${corpus.length} documents`,
   );

@@ -5,11 +5,12 @@
 // kernel's `task`, lets the kernel compute or search, and submits the result. Deterministic:
 //   npx tsx examples/tiny-qa/demos.ts [count] [out]   (default 450 -> examples/tiny-qa/demos.jsonl)
 // No program imports this file: a run names the JSONL it writes.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildMessages } from "../../images/worker/agent/notebook.js";
 import { type ChatMessage } from "../../images/worker/engine.js";
+import { readJsonl } from "../jsonl.js";
 
 export interface DemoQuestion {
   question: string;
@@ -51,12 +52,7 @@ export function demosJsonl(questions: readonly DemoQuestion[], tools: string[], 
   return lines.join("\n") + "\n";
 }
 
-export function readQuestions(path: string): DemoQuestion[] {
-  return readFileSync(path, "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as DemoQuestion);
-}
+export const readQuestions = (path: string): DemoQuestion[] => readJsonl<DemoQuestion>(path);
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

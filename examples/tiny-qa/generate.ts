@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mulberry32 } from "../../lib/rng.js";
+import { toJsonl } from "../jsonl.js";
 
 export interface Question {
   id: string;
@@ -111,9 +112,8 @@ export function generate(seed = 7): { train: Question[]; evalSet: Question[]; co
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { train, evalSet, corpus } = generate();
-  const jsonl = (rows: unknown[]) => rows.map((x) => JSON.stringify(x)).join("\n") + "\n";
-  writeFileSync(join(here, "train.jsonl"), jsonl(train));
-  writeFileSync(join(here, "eval.jsonl"), jsonl(evalSet));
-  writeFileSync(join(here, "corpus.jsonl"), jsonl(corpus));
+  writeFileSync(join(here, "train.jsonl"), toJsonl(train));
+  writeFileSync(join(here, "eval.jsonl"), toJsonl(evalSet));
+  writeFileSync(join(here, "corpus.jsonl"), toJsonl(corpus));
   console.log(`tiny-qa: ${train.length} train, ${evalSet.length} eval questions, ${corpus.length} documents`);
 }
