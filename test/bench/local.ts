@@ -3,36 +3,14 @@
 // start. Reports held-out accuracy before -> after, wall time and episodes/s for each.
 // L0_BENCH_LOCAL_STEPS shortens every variant (default: the manifest's maxSteps);
 // L0_BENCH_LOCAL_VARIANTS picks some of: base,no_dynamic_sampling,kl0.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { join } from "node:path";
+import { type Summary } from "../../local/summary.js";
+import { loadExample, runLocal } from "./example-run.js";
 import { emit, round } from "./stats.js";
 
-interface LocalSummary {
-  accuracyBefore: number | null;
-  accuracyAfter: number | null;
-  steps: number;
-  seconds: number;
-  episodes: number;
-  episodesPerSecond: number;
-}
-
-const ROOT = resolve(import.meta.dirname, "..", "..");
-const base = parse(readFileSync(join(ROOT, "examples", "tiny-qa.yaml"), "utf8")) as {
-  spec: {
-    dataset: Record<string, unknown>;
-    algorithm: Record<string, unknown>;
-    workers: { tools: { search: Record<string, unknown> } };
-    warmStart: { path: string };
-  };
-};
-const ex = join(ROOT, "examples");
-base.spec.dataset.path = join(ex, String(base.spec.dataset.path));
-base.spec.dataset.evalPath = join(ex, String(base.spec.dataset.evalPath));
-base.spec.workers.tools.search.corpusPath = join(ex, String(base.spec.workers.tools.search.corpusPath));
-base.spec.warmStart.path = join(ex, base.spec.warmStart.path);
+const base = loadExample("tiny-qa");
 if (process.env.L0_BENCH_LOCAL_STEPS) base.spec.algorithm.maxSteps = Number(process.env.L0_BENCH_LOCAL_STEPS);
 
 const variants: Record<string, Record<string, unknown>> = {
@@ -42,21 +20,12 @@ const variants: Record<string, Record<string, unknown>> = {
 };
 const chosen = (process.env.L0_BENCH_LOCAL_VARIANTS ?? Object.keys(variants).join(",")).split(",");
 const dir = mkdtempSync(join(tmpdir(), "l0-bench-local-"));
-const results: Record<string, LocalSummary> = {};
+const results: Record<string, Summary> = {};
 try {
   for (const name of chosen) {
     const run = structuredClone(base);
     Object.assign(run.spec.algorithm, variants[name]);
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, stringify(run));
-    const runDir = join(dir, name);
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, "bin", "l0.js"), "local", "-f", file, "--run-dir", runDir, "--progress", "plain"],
-      { stdio: ["ignore", "inherit", "inherit"] },
-    );
-    if (r.status !== 0) throw new Error(`variant ${name}: l0 local exited with ${r.status}`);
-    const s = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as LocalSummary;
+    const s = runLocal(run, dir, name).summary;
     results[name] = s;
     console.log(
       `${name.padEnd(20)} held-out ${((s.accuracyBefore ?? 0) * 100).toFixed(1)}% -> ${((s.accuracyAfter ?? 0) * 100).toFixed(1)}%` +

@@ -3,52 +3,26 @@
 // of turns and accuracy by turns taken, and the wall time (issue 21's target: +0.20 with at least two
 // turns on average, in at most 20 minutes on the 2-core machine).
 // L0_BENCH_MULTIHOP_STEPS changes the number of RL steps (default: the manifest's maxSteps).
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { join } from "node:path";
 import { type Summary } from "../../local/summary.js";
+import { loadExample, runLocal } from "./example-run.js";
 import { emit, round } from "./stats.js";
 
-const ROOT = resolve(import.meta.dirname, "..", "..");
-const run = parse(readFileSync(join(ROOT, "examples", "tiny-multihop.yaml"), "utf8")) as {
-  spec: {
-    dataset: Record<string, unknown>;
-    algorithm: Record<string, unknown>;
-    workers: { tools: { search: Record<string, unknown> } };
-    warmStart: { path: string };
-  };
-};
-const ex = join(ROOT, "examples");
-run.spec.dataset.path = join(ex, String(run.spec.dataset.path));
-run.spec.dataset.evalPath = join(ex, String(run.spec.dataset.evalPath));
-run.spec.workers.tools.search.corpusPath = join(ex, String(run.spec.workers.tools.search.corpusPath));
-run.spec.warmStart.path = join(ex, run.spec.warmStart.path);
+const run = loadExample("tiny-multihop");
 if (process.env.L0_BENCH_MULTIHOP_STEPS)
   run.spec.algorithm.maxSteps = Number(process.env.L0_BENCH_MULTIHOP_STEPS);
 
 const dir = mkdtempSync(join(tmpdir(), "l0-bench-multihop-"));
 let s: Summary;
 try {
-  const file = join(dir, "run.yaml");
-  writeFileSync(file, stringify(run));
-  const runDir = join(dir, "run");
-  const started = Date.now();
-  const r = spawnSync(
-    process.execPath,
-    [join(ROOT, "bin", "l0.js"), "local", "-f", file, "--run-dir", runDir, "--progress", "plain"],
-    // The learner's torch threads (default 1, the engine and the worker share the cores): 2 here,
-    // which halves the warm start on this 2-core machine. Override with L0_LEARNER_THREADS.
-    {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, L0_LEARNER_THREADS: process.env.L0_LEARNER_THREADS ?? "2" },
-    },
-  );
-  if (r.status !== 0) throw new Error(`l0 local exited with ${r.status}`);
-  s = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as Summary;
+  // The learner's torch threads (default 1, the engine and the worker share the cores): 2 here,
+  // which halves the warm start on this 2-core machine. Override with L0_LEARNER_THREADS.
+  const out = runLocal(run, dir, "run", { L0_LEARNER_THREADS: process.env.L0_LEARNER_THREADS ?? "2" });
+  s = out.summary;
   // The whole job, warm start included (summary.seconds counts the RL phase's session).
-  s.seconds = (Date.now() - started) / 1000;
+  s.seconds = out.wallSeconds;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
