@@ -66,7 +66,10 @@ export interface LaunchOptions {
   flags: LearnerFlags;
   python?: string;
   env?: NodeJS.ProcessEnv;
-  /** How long to wait for `learner ready` (model build, optional warm-start). Default 120 s. */
+  /**
+   * How long the starting learner may go without writing a line before it counts as hung (model
+   * build, each warm-start progress line, `learner ready`). Default 120 s.
+   */
   readyTimeoutMs?: number;
   /** Receives the learner's JSON log lines (parsed) and any other stderr lines (as text). */
   onLog?: (line: Record<string, unknown> | string) => void;
@@ -115,10 +118,13 @@ export function launchLearner(opts: LaunchOptions): Promise<LaunchedLearner> {
         reject(new L0Error("InvalidArgument", reason.trim(), { reason: "LearnerConfig" }));
       else reject(new L0Error("Unavailable", `learner did not start: ${why}\n${tail.join("\n")}`));
     };
-    const timer = setTimeout(
-      () => fail(`no "learner ready" within ${opts.readyTimeoutMs ?? 120_000} ms`),
-      opts.readyTimeoutMs ?? 120_000,
-    );
+    // A silence deadline, not a start deadline: every line the starting learner writes (the warm
+    // start logs its progress every few steps) re-arms it, so a warm start of hours is fine and a
+    // learner stuck without a word is not.
+    const silenceMs = opts.readyTimeoutMs ?? 120_000;
+    const arm = () =>
+      setTimeout(() => fail(`no "learner ready" and no log line for ${silenceMs} ms`), silenceMs);
+    let timer = arm();
     child.once("error", (err) => fail(err.message));
     // "close", not "exit": by then its last stderr lines (the reason) have been read.
     child.once("close", (code) => fail(`exited with code ${code}`, code));
@@ -132,6 +138,8 @@ export function launchLearner(opts: LaunchOptions): Promise<LaunchedLearner> {
       }
       opts.onLog?.(rec ?? text);
       if (!ready) {
+        clearTimeout(timer);
+        timer = arm();
         tail.push(text);
         if (tail.length > 20) tail.shift();
       }

@@ -83,7 +83,8 @@ export const TRAINER_CONFIG = defineConfig({
   learnerReadyTimeout: {
     type: "duration",
     default: "600s",
-    description: "How long the learner may take to start (model build, warm start)",
+    description:
+      "How long the starting learner may go without a log line (model build, each warm-start progress line) before it counts as hung",
   },
   ...LOG_CONFIG,
   ...TLS_CONFIG,
