@@ -54,6 +54,21 @@ const history = (runDir: string) => {
   return existsSync(p) ? parseHistory(readFileSync(p, "utf8")) : [];
 };
 
+/** The trainer's JSON log records, every process of it (restarts append). */
+const trainerLog = (runDir: string): Record<string, unknown>[] => {
+  const p = join(runDir, "logs", "trainer.log");
+  if (!existsSync(p)) return [];
+  return readFileSync(p, "utf8")
+    .split("\n")
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return []; // not a record (a stack trace), or the line being written
+      }
+    });
+};
+
 describe("l0 local end to end", function () {
   this.timeout(240_000);
   let dir: string;
@@ -78,6 +93,17 @@ describe("l0 local end to end", function () {
     const extra = "  observability: { tensorboard: { enabled: true } }\n";
     writeFileSync(file, shortRun("loop-test", 6, { warmStart: headDemos(dir, 8), extra }));
     const first = start(file, runDir);
+    // The warm start is checkpointed as step 0 at once: a trainer killed right after it is
+    // restarted from there and does not warm-start again (counted at the end).
+    await until(
+      "the step-0 checkpoint",
+      () => trainerLog(runDir).some((r) => r.message === "checkpoint saved" && r.step === 0),
+      150_000,
+    );
+    process.kill(
+      (JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>).trainer!,
+      "SIGKILL",
+    );
     await until("step 1", () => history(runDir).some((r) => r.kind === "step" && r.step >= 1), 150_000);
     const pids = JSON.parse(readFileSync(join(runDir, "pids.json"), "utf8")) as Record<string, number>;
     expect(statSync(join(runDir, "token")).mode & 0o777).to.equal(0o600);
@@ -112,8 +138,8 @@ describe("l0 local end to end", function () {
     const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { steps: number };
     expect(summary.steps).to.equal(6);
     expect(readFileSync(join(runDir, "plot.svg"), "utf8")).to.match(/^<svg/);
-    const trainerLog = readFileSync(join(runDir, "logs", "trainer.log"), "utf8");
-    expect(trainerLog).to.contain('"message":"checkpoint saved"');
+    expect(trainerLog(runDir).filter((r) => r.message === "checkpoint saved").length).to.be.at.least(3);
+    expect(trainerLog(runDir).filter((r) => r.message === "supervised warm-start")).to.have.length(1);
     // TensorBoard: a file per trainer process; with the repeated steps dropped (SessionLog START),
     // one point per step, each the value history.jsonl kept.
     const tbDir = join(runDir, "checkpoints", "tensorboard");

@@ -238,6 +238,9 @@ export async function main(
       throw err;
     }
   };
+  // A warm start can take hours on a real model: keep it at once, so a crash before the first
+  // step's checkpoint resumes after it (step 0) instead of running it again.
+  if (root && from === null && run.spec.warmStart) await save(0);
   const trajectories = (batch: Batch): void => {
     const lines = sampleTrajectories(batch, cfg.trajectoriesPerStep);
     if (root && lines.length > 0)
