@@ -17,6 +17,7 @@ export function toHubView(s: l0.v1.IStatsResponse): HubView {
     policyVersion: Number(s.policyVersion ?? 0),
     rewardMean: Number(s.rewardMean ?? 0),
     backlog: Number(s.backlog ?? 0),
+    emptySteps: Number(s.emptySteps ?? 0),
     ...(s.lastEval ? { evaluation: toEvaluation(s.lastEval) } : {}),
   };
 }
