@@ -158,6 +158,33 @@ export const ROWS: readonly RowSpec[] = [
           q(`max by (namespace, run) (l0_learner_entropy{${HUB}})`, "entropy {{run}}"),
         ],
       },
+      {
+        title: "Held-out evaluation",
+        description:
+          "The last in-run evaluation (docs/eval.md): exact match and F1, and with spec.evaluation.judge the judge's accuracy, accuracy given attempted and F-score (SimpleQA's figures).",
+        kind: "timeseries",
+        unit: "percentunit",
+        span: 12,
+        queries: [
+          q(`max by (namespace, run) (l0_eval_accuracy{${HUB}})`, "exact match {{run}}"),
+          q(`max by (namespace, run) (l0_eval_f1{${HUB}})`, "F1 {{run}}"),
+          q(`max by (namespace, run) (l0_eval_judge_accuracy{${HUB}})`, "judge accuracy {{run}}"),
+          q(
+            `max by (namespace, run) (l0_eval_judge_accuracy_given_attempted{${HUB}})`,
+            "judge accuracy given attempted {{run}}",
+          ),
+          q(`max by (namespace, run) (l0_eval_judge_f_score{${HUB}})`, "judge F-score {{run}}"),
+        ],
+      },
+      {
+        title: "Judge grades",
+        description:
+          "Held-out answers at the last evaluation by the judge's grade (correct, incorrect, not attempted, judge failed); empty without a judge.",
+        kind: "timeseries",
+        unit: "short",
+        span: 12,
+        queries: [q(`max by (namespace, run, grade) (l0_eval_judge_answers{${HUB}})`, "{{grade}} {{run}}")],
+      },
     ],
   },
   {

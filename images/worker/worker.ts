@@ -6,6 +6,7 @@ import { type Logger, errorFields } from "../../lib/log.js";
 import { l0 } from "../../lib/proto.js";
 import { type EpisodeControl } from "./agent/episode.js";
 import { type HubApi } from "./hub.js";
+import { type LeaseStreak, NO_FAILURES, leaseOutcome } from "./lease-streak.js";
 import { type WorkerMetrics } from "./metrics.js";
 
 export interface WorkerOptions {
@@ -69,7 +70,14 @@ export class Worker {
 
   constructor(
     private readonly opts: WorkerOptions,
-    private readonly deps: { hub: HubApi; run: EpisodeRunner; metrics: WorkerMetrics; logger: Logger },
+    private readonly deps: {
+      hub: HubApi;
+      run: EpisodeRunner;
+      metrics: WorkerMetrics;
+      logger: Logger;
+      /** Wall clock for the lease-failure log (default Date.now). */
+      now?: () => number;
+    },
   ) {}
 
   /** Episodes running now (also the l0_worker_episodes_active gauge, for pod-deletion-cost). */
@@ -126,7 +134,8 @@ export class Worker {
   }
 
   async #leaseLoop(): Promise<void> {
-    let failures = 0;
+    const now = this.deps.now ?? Date.now;
+    let streak: LeaseStreak = NO_FAILURES;
     while (!this.#draining) {
       const free = this.opts.episodes - this.#running.size;
       if (free <= 0) {
@@ -147,13 +156,21 @@ export class Worker {
       try {
         res = await this.deps.hub.lease(this.opts.workerId, free, this.opts.leaseWaitMs);
         this.#connected = true;
-        failures = 0;
+        const { next, log } = leaseOutcome(streak, true, now());
+        streak = next;
+        if (log) this.deps.logger.log(log.level, log.message, log.fields);
       } catch (err) {
         this.#connected = false;
-        failures++;
+        const { next, log } = leaseOutcome(streak, false, now());
+        streak = next;
         this.deps.metrics.leaseErrors.inc({ call: "lease" });
-        const delay = backoffDelay(failures, this.opts.backoffMs, this.opts.backoffMaxMs);
-        this.deps.logger.warn("lease failed, backing off", { ...errorFields(err), delayMs: delay, failures });
+        const delay = backoffDelay(streak.failures, this.opts.backoffMs, this.opts.backoffMaxMs);
+        if (log)
+          this.deps.logger.log(log.level, log.message, {
+            ...errorFields(err),
+            delayMs: delay,
+            ...log.fields,
+          });
         await this.#sleep(delay);
         continue;
       }

@@ -17,6 +17,26 @@ export function toHubView(s: l0.v1.IStatsResponse): HubView {
     policyVersion: Number(s.policyVersion ?? 0),
     rewardMean: Number(s.rewardMean ?? 0),
     backlog: Number(s.backlog ?? 0),
+    emptySteps: Number(s.emptySteps ?? 0),
+    ...(s.lastEval ? { evaluation: toEvaluation(s.lastEval) } : {}),
+  };
+}
+
+/** The hub's last evaluation as the run's status.evaluation; no judge figures without a judge. */
+function toEvaluation(e: l0.v1.IEvalStats): NonNullable<HubView["evaluation"]> {
+  const j = e.judge;
+  return {
+    step: Number(e.step ?? 0),
+    accuracy: e.accuracy ?? 0,
+    ...(j
+      ? {
+          judge: {
+            accuracy: j.accuracy ?? 0,
+            accuracyGivenAttempted: j.accuracyGivenAttempted ?? 0,
+            fScore: j.fScore ?? 0,
+          },
+        }
+      : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface HubView {
   backlog: number;
   /** Consecutive steps without a trained sample (absent from an older hub). */
   emptySteps?: number;
+  /** The last finished held-out evaluation (absent before one, and from an older hub). */
+  evaluation?: NonNullable<TrainingRunStatus["evaluation"]>;
 }
 
 export interface RunObservation {
@@ -153,6 +155,7 @@ export function computeRunStatus(
     next.policyVersion = stats.policyVersion;
     next.rewardMean = stats.rewardMean;
     next.backlog = stats.backlog;
+    if (stats.evaluation) next.evaluation = stats.evaluation;
   }
   if (o.poolName !== undefined) next.workerPool = o.poolName;
   if (o.readyWorkers !== undefined) next.workers = o.readyWorkers;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { l0 } from "../../lib/proto.js";
 import { checkpointPath, readCheckpoint, writeCheckpoint } from "../../images/trainer/hub/checkpoint.js";
-import { serve, settings, traj, type Served } from "./helpers.js";
+import { dataset, rightAnswer, serve, settings, traj, type Served } from "./helpers.js";
 
 describe("hub checkpoint and restart", function () {
   this.timeout(20_000);
@@ -66,6 +66,30 @@ describe("hub checkpoint and restart", function () {
     expect(next.map((t) => t.prompt)).to.not.include.members(first.map((t) => t.prompt));
     // group ids keep counting, so logs of the two hub lives do not collide
     expect(next.map((t) => t.groupId)).to.not.include.members(first.map((t) => t.groupId));
+  });
+
+  it("keeps the last evaluation across a restart; an older checkpoint without it reads as none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "l0-hub-cp-"));
+    const path = checkpointPath(dir);
+    a = await serve({ settings: cfg, eval: dataset(2) });
+    expect((await a.rpc.stats()).lastEval).to.equal(null);
+    const done = a.hub.evaluate(0);
+    const [right, wrong] = (await a.rpc.lease("w", 2)).tasks;
+    await a.rpc.submit(traj(right!, { answer: rightAnswer(right!) }));
+    await a.rpc.submit(traj(wrong!, { answer: "no" }));
+    await done;
+    writeCheckpoint(path, a.hub.snapshot());
+    const cp = readCheckpoint(path)!;
+    expect(cp.evaluation).to.deep.equal({ step: 0, accuracy: 0.5, judge: null });
+    b = await serve({ settings: cfg, resume: cp });
+    const stats = await b.rpc.stats();
+    expect(stats.evalAccuracy).to.equal(0.5);
+    expect(stats.lastEval).to.deep.include({ accuracy: 0.5, judge: null });
+    expect(Number(stats.lastEval!.step)).to.equal(0);
+
+    const { evaluation: _, ...older } = cp;
+    writeFileSync(path, JSON.stringify({ ...older, evalAccuracy: 0.5 }));
+    expect(readCheckpoint(path)!.evaluation).to.equal(null);
   });
 
   it("treats a missing checkpoint as a fresh start and a corrupt one as an error naming the file", () => {

@@ -166,6 +166,8 @@ describe("monitoring: rules and dashboard", function () {
       "KV-cache usage",
       "Engine requests running and waiting",
       "Engine generation tokens/s",
+      "Held-out evaluation",
+      "Judge grades",
     ]);
   });
 

@@ -8,6 +8,7 @@ import { type ReplicaRecommender } from "../../operator/autoscaler/api.js";
 import { Manager, type ManagerOptions } from "../../operator/manager.js";
 import { RestKubeApi } from "../../operator/runtime/kube.js";
 import { type HubStatsSource } from "../../operator/trainingrun/hub.js";
+import { type HubView } from "../../operator/trainingrun/status.js";
 import { type KubeServer, startKubeServer } from "../kube/server.js";
 import { type SimOptions } from "../kube/sim.js";
 import { runManifest } from "../fixtures/runs.js";
@@ -95,10 +96,10 @@ export const cond = (o: any, type: string) => (o?.status?.conditions ?? []).find
 
 /** A hub that answers Stats from a table (no gRPC): `hub.set(stats)`. */
 export function fakeHub(): HubStatsSource & {
-  set(v: Partial<Record<string, number>>): void;
+  set(v: Partial<HubView>): void;
   fail(msg?: string): void;
 } {
-  let value: Record<string, number> = {
+  let value: HubView = {
     step: 0,
     maxSteps: 10,
     policyVersion: 0,
@@ -108,13 +109,13 @@ export function fakeHub(): HubStatsSource & {
   let error: string | undefined;
   return {
     set(v) {
-      value = { ...(value ?? {}), ...(v as Record<string, number>) };
+      value = { ...value, ...v };
       error = undefined;
     },
     fail(msg = "unreachable") {
       error = msg;
     },
-    stats: () => (error ? Promise.reject(new Error(error)) : Promise.resolve({ ...value } as never)),
+    stats: () => (error ? Promise.reject(new Error(error)) : Promise.resolve({ ...value })),
   };
 }
 

@@ -2,6 +2,8 @@
 // without a trained sample) make it Degraded, then Failed at spec.trainer.maxEmptySteps, and its
 // trainer Job is suspended so it stops holding GPUs. Against the in-process API server.
 import { expect } from "chai";
+import { l0 } from "../../lib/proto.js";
+import { toHubView } from "../../operator/trainingrun/hub.js";
 import { nothingTrained } from "../../operator/trainingrun/stuck.js";
 import { type Env, TR, cond, eventually, fakeHub, getRun, run, startEnv } from "./harness.js";
 
@@ -22,6 +24,13 @@ describe("operator: a run that trains nothing", function () {
       expect(v && Object.keys(v)[0]).to.equal(want);
       if (v) expect(Object.values(v)[0]!.reason).to.equal("NothingTrained");
     });
+
+  it("the hub's Stats.empty_steps reaches the reconciler (toHubView keeps it)", () => {
+    expect(
+      toHubView(l0.v1.StatsResponse.decode(l0.v1.StatsResponse.encode({ emptySteps: 2 }).finish()))
+        .emptySteps,
+    ).to.equal(2);
+  });
 
   let env: Env;
   beforeEach(async () => {

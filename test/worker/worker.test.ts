@@ -1,7 +1,8 @@
 // The worker loop against a real gRPC Rollout server on loopback: K concurrent episodes, leases
 // and heartbeats, idempotent submit with retries, reconnect with backoff, and drain.
 import { expect } from "chai";
-import { silentLogger } from "../../lib/log.js";
+import { Writable } from "node:stream";
+import { createLogger, silentLogger } from "../../lib/log.js";
 import { l0 } from "../../lib/proto.js";
 import { runEpisode } from "../../images/worker/agent/episode.js";
 import { EngineClient } from "../../images/worker/engine.js";
@@ -125,6 +126,45 @@ describe("worker loop: against a gRPC Rollout server", function () {
     const text = await registry.metrics();
     expect(text).to.match(/l0_worker_hub_errors_total\{call="lease"\} 3/);
     expect(text).to.match(/l0_worker_hub_errors_total\{call="submit"\} 2/);
+  });
+
+  it("logs a lease outage once at warn, repeats at debug, and its end once at info", async () => {
+    hub.failNext("lease", 3);
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(
+          ...chunk
+            .toString()
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        );
+        done();
+      },
+    });
+    const logger = createLogger({ component: "worker", format: "json", level: "debug", stream });
+    let t = 0;
+    const { metrics } = testMetrics();
+    const w = new Worker(OPTS, {
+      hub: client,
+      run: sleeper(() => 10, { max: 0, now: 0 }),
+      metrics,
+      logger,
+      now: () => (t += 1000),
+    });
+    w.start();
+    await until(() => lines.some((l) => l.message === "leasing recovered"), 10_000, "recovery");
+    await w.drain(1000);
+    const lease = lines.filter((l) => /^leas(e|ing) /.test(String(l.message)));
+    expect(lease.map((l) => [l.level, l.message, l.failures])).to.deep.equal([
+      ["warn", "lease failed, backing off", 1],
+      ["debug", "lease failed, backing off", 2],
+      ["debug", "lease failed, backing off", 3],
+      ["info", "leasing recovered", 3],
+    ]);
+    expect(lease[0]).to.include.keys("error", "delayMs");
+    expect(lease[3]!.downMs).to.equal(3000);
   });
 
   it("keeps going with a wrong token (UNAUTHENTICATED) without crashing, and is not ready", async () => {

@@ -5,6 +5,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { dirname, join } from "node:path";
 import { L0Error } from "../../../lib/errors.js";
 import { type Cursor } from "./dataset.js";
+import { type LastEvaluation } from "./evaluation.js";
 
 export const CHECKPOINT_FORMAT = "l0-hub-checkpoint/v1";
 export const CHECKPOINT_FILE = "hub-state.json";
@@ -21,7 +22,8 @@ export interface HubCheckpoint {
   groupSeq: number;
   totals: { completed: number; failed: number; retried: number; groupsDropped: number; stale: number };
   rewardMean: number;
-  evalAccuracy: number | null;
+  /** The last finished evaluation (absent from a checkpoint written before it was kept: null). */
+  evaluation: LastEvaluation | null;
   dataset: { path: string; size: number };
 }
 
@@ -75,5 +77,6 @@ export function readCheckpoint(path: string): HubCheckpoint | null {
     bad("cursor");
   if (!Array.isArray(cp.pending) || !cp.pending.every((x) => Number.isInteger(x))) bad("pending");
   if (!cp.totals) bad("totals");
-  return cp as HubCheckpoint;
+  // Older checkpoints kept only the accuracy (evalAccuracy), not the step it was measured at.
+  return { ...cp, evaluation: cp.evaluation ?? null } as HubCheckpoint;
 }

@@ -1,6 +1,6 @@
 // One held-out evaluation at a time: every question as a group of one episode (never trained
 // on), each answer graded by the judge (when the run has one) as its episode finishes, the
-// result once the last group and grade are in, and the latest accuracy for Stats and
+// result once the last group and grade are in, and the last evaluation's figures for Stats and
 // checkpoints. The hub decides when an evaluation may start; this keeps its bookkeeping.
 import { L0Error } from "../../../lib/errors.js";
 import { type Logger } from "../../../lib/log.js";
@@ -8,6 +8,26 @@ import { type EvalResult, summarizeEval } from "./assemble.js";
 import { type GroupRec, type TaskBook, type TaskRec } from "./book.js";
 import { type Question } from "./dataset.js";
 import { type Judge, type JudgeResult } from "./judge.js";
+
+/** The last finished evaluation's headline figures (Stats, the run's status, checkpoints). */
+export interface LastEvaluation {
+  /** Training steps served when it started (0: before the first step). */
+  step: number;
+  /** Mean exact match (EvalResult.accuracy). */
+  accuracy: number;
+  /** The judge's figures; null when the run has no judge. */
+  judge: { accuracy: number; accuracyGivenAttempted: number; fScore: number } | null;
+}
+
+/** The headline figures of an evaluation that started at `step`. */
+export function lastEvaluation(step: number, r: EvalResult): LastEvaluation {
+  const j = r.judge;
+  return {
+    step,
+    accuracy: r.accuracy,
+    judge: j && { accuracy: j.accuracy, accuracyGivenAttempted: j.accuracyGivenAttempted, fScore: j.fScore },
+  };
+}
 
 /** The run's judge (spec.evaluation.judge) and how many of its requests may be in flight. */
 export interface EvalJudge {
@@ -18,6 +38,7 @@ export interface EvalJudge {
 interface EvalRun {
   groups: Set<GroupRec>;
   remaining: number;
+  step: number;
   version: number;
   grades: Map<TaskRec, Promise<JudgeResult>>;
   /** Aborted with the evaluation: stops the judge's requests and retries. */
@@ -30,8 +51,8 @@ export class Evaluations {
   /** Judge requests waiting for a free slot (at most maxConcurrent run). */
   readonly #waiting: (() => void)[] = [];
   #inFlight = 0;
-  /** The last finished evaluation's accuracy (kept across restarts through the checkpoint). */
-  accuracy: number | null = null;
+  /** The last finished evaluation (kept across restarts through the checkpoint). */
+  last: LastEvaluation | null = null;
 
   constructor(
     private readonly book: TaskBook,
@@ -43,15 +64,20 @@ export class Evaluations {
     return this.#run !== null;
   }
 
-  /** Issues one eval group per question, leased with `version`; resolves with the summary. */
-  start(questions: Question[], version: number, signal?: AbortSignal): Promise<EvalResult> {
+  /** Issues one eval group per question, leased with `version` at `step`; resolves with the summary. */
+  start(
+    questions: Question[],
+    at: { step: number; version: number },
+    signal?: AbortSignal,
+  ): Promise<EvalResult> {
     if (this.#run)
       return Promise.reject(new L0Error("FailedPrecondition", "an evaluation is already running"));
     return new Promise<EvalResult>((resolve, reject) => {
       const run: EvalRun = {
         groups: new Set(),
         remaining: questions.length,
-        version,
+        step: at.step,
+        version: at.version,
         grades: new Map(),
         stop: new AbortController(),
         resolve,
@@ -113,7 +139,7 @@ export class Evaluations {
     if (this.#run !== run) return; // aborted while the judge was grading
     const result = summarizeEval(run.groups, run.version, grades, this.judge !== null);
     for (const g of run.groups) if (g.status !== "dropped") this.book.markServed(g);
-    this.accuracy = result.accuracy;
+    this.last = lastEvaluation(run.step, result);
     this.#run = null;
     this.log.info("evaluation done", { ...result });
     run.resolve(result);

@@ -118,7 +118,7 @@ export class Hub {
     this.book.groupSeq = cp.groupSeq;
     Object.assign(this.book.totals, cp.totals);
     this.#rewardMean = cp.rewardMean;
-    this.#evals.accuracy = cp.evalAccuracy;
+    this.#evals.last = cp.evaluation;
     if (this.#step >= this.settings.maxSteps) this.#phase = l0.v1.HubPhase.HUB_PHASE_DONE;
     this.#log.info("hub resumed", {
       step: cp.step,
@@ -228,7 +228,7 @@ export class Hub {
     this.#policyVersion = policyVersion;
     const size = this.settings.dataset.evalSize;
     const questions = size > 0 ? ds.questions.slice(0, size) : ds.questions;
-    return this.#evals.start(questions, policyVersion, opts.signal);
+    return this.#evals.start(questions, { step: this.#step, version: policyVersion }, opts.signal);
   }
 
   /** Marks the run finished: nothing more is leased for training. */
@@ -248,7 +248,7 @@ export class Hub {
       groupSeq: this.book.groupSeq,
       totals: { ...this.book.totals },
       rewardMean: this.#rewardMean,
-      evalAccuracy: this.#evals.accuracy,
+      evaluation: this.#evals.last,
       dataset: { path: this.settings.dataset.path, size: this.#source.dataset.questions.length },
     };
   }
@@ -406,7 +406,7 @@ export class Hub {
       maxSteps: this.settings.maxSteps,
       rewardMean: this.#rewardMean,
       phase: this.#phase,
-      evalAccuracy: this.#evals.accuracy,
+      lastEval: this.#evals.last,
       emptySteps: this.#emptySteps,
     });
   }

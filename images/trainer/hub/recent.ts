@@ -2,6 +2,7 @@
 // second over the last 10 s, the engine's seconds per model turn over the last 256 completed
 // episodes), which workers are alive, and the response itself, built by a pure function.
 import { type l0 } from "../../../lib/proto.js";
+import { type LastEvaluation } from "./evaluation.js";
 
 const WINDOW_S = 10;
 const RING = 256;
@@ -82,7 +83,7 @@ export interface StatsInput {
   maxSteps: number;
   rewardMean: number;
   phase: l0.v1.HubPhase;
-  evalAccuracy: number | null;
+  lastEval: LastEvaluation | null;
   /** Consecutive steps without a trained sample. */
   emptySteps?: number;
 }
@@ -105,7 +106,12 @@ export function statsResponse(i: StatsInput): l0.v1.IStatsResponse {
     phase: i.phase,
     activeWorkers: i.activeWorkers,
     llmSecondsPerTurn: i.recent.llmSecondsPerTurn(),
-    evalAccuracy: i.evalAccuracy ?? 0,
+    evalAccuracy: i.lastEval?.accuracy ?? 0,
     emptySteps: i.emptySteps ?? 0,
+    lastEval: i.lastEval && {
+      step: i.lastEval.step,
+      accuracy: i.lastEval.accuracy,
+      judge: i.lastEval.judge,
+    },
   };
 }

@@ -2,30 +2,39 @@
 `checkpoint.pt` (loaded with weights_only, so a checkpoint cannot run code; torch 1.13's safe
 unpickler takes no floats, so the rest lives in `meta.json`), written into a temporary sibling
 directory and renamed into place, so a reader never sees a half-written checkpoint and resuming
-gives the same next step as not stopping. The sharded (FSDP2) layout writes torch.distributed.checkpoint
+gives the same next step as not stopping (atomic_dir.py). The sharded (FSDP2) layout writes torch.distributed.checkpoint
 directories instead (checkpoint_dcp.py, `meta.json` format "dcp"); `load` reads either."""
 from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
 
+from . import atomic_dir
+
 FORMAT = 1
 FILE = "checkpoint.pt"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def model_config(trainer) -> dict:
+    """The model's architecture as saved with a checkpoint and checked on load ({} for TinyGPT)."""
+    c = getattr(trainer.model, "config", None)
+    return c.to_dict() if hasattr(c, "to_dict") else {}
+
+
+def rng_state(engine_gen: Optional[torch.Generator]) -> dict:
+    """The RNG states a checkpoint keeps, so a resumed run samples as one that never stopped."""
+    return {"torch_rng": torch.get_rng_state(),
+            "engine_rng": torch.empty(0, dtype=torch.uint8) if engine_gen is None else engine_gen.get_state()}
+
+
+def restore_rng(state: dict, engine_gen: Optional[torch.Generator]) -> None:
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if engine_gen is not None and state["engine_rng"].numel() > 0:
+        engine_gen.set_state(state["engine_rng"].cpu())
 
 
 def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) -> Path:
@@ -36,44 +45,26 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
 
         return checkpoint_dcp.save(trainer, directory, engine_gen)
     target = Path(directory).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     with trainer.writing():
-        model_config = getattr(trainer.model, "config", None)
         opt = trainer.optimizer.state_dict()
         tensors = {
             "model": trainer.model.state_dict(),
             "optimizer_state": opt["state"],
             "reference": {} if trainer.reference is None else trainer.reference.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "engine_rng": torch.empty(0, dtype=torch.uint8) if engine_gen is None else engine_gen.get_state(),
+            **rng_state(engine_gen),
         }
         meta = {
             "format": FORMAT,
             "model": trainer.model_name,
-            "model_config": model_config.to_dict() if hasattr(model_config, "to_dict") else {},
+            "model_config": model_config(trainer),
             "version": trainer.version,
             "step": trainer.step,
             "has_reference": trainer.reference is not None,
             "optimizer_param_groups": opt["param_groups"],
         }
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            with open(tmp / FILE, "wb") as f:
-                torch.save(tensors, f)
-                f.flush()
-                os.fsync(f.fileno())
+        with atomic_dir.replacing(target) as tmp:
+            torch.save(tensors, tmp / FILE)
             (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.rename(target, old)
-            os.rename(tmp, target)
-            _fsync_dir(target.parent)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return target
 
 
@@ -112,8 +103,7 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
         raise CheckpointError(f"dir: cannot read {directory}: {e}") from e
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"dir: checkpoint format {meta.get('format')} is not {FORMAT}")
-    mine = getattr(trainer.model, "config", None)
-    mine = mine.to_dict() if hasattr(mine, "to_dict") else {}
+    mine = model_config(trainer)
     if meta.get("model_config") != mine:
         raise CheckpointError(f"dir: checkpoint model {meta.get('model_config')} does not match this learner's {mine}")
     with trainer.writing():
@@ -129,7 +119,5 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
             trainer.reference = ref.eval().requires_grad_(False)
         trainer.version = int(meta["version"])
         trainer.step = int(meta["step"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if engine_gen is not None and state["engine_rng"].numel() > 0:
-            engine_gen.set_state(state["engine_rng"].cpu())
+        restore_rng(state, engine_gen)
     return trainer.version, trainer.step

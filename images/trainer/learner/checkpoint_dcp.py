@@ -8,23 +8,16 @@ pods the directory must be storage they all see (the run's checkpoint volume).""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
 
-from . import dist
+from . import atomic_dir, dist
+from .checkpoint import CheckpointError, model_config, restore_rng, rng_state
 
 FORMAT = "dcp"
 COMPLETE = "COMPLETE"
-
-
-def _model_config(trainer) -> dict:
-    c = getattr(trainer.model, "config", None)
-    return c.to_dict() if hasattr(c, "to_dict") else {}
 
 
 def _state(trainer, reference) -> dict:
@@ -45,8 +38,7 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     with trainer.writing():
         tmp = None
         if dist.rank() == 0:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+            tmp = str(atomic_dir.temp_sibling(target))
         tmp = Path(dist.broadcast_object(tmp))
         try:
             dcp.save(_state(trainer, trainer.reference), checkpoint_id=str(tmp))
@@ -54,44 +46,20 @@ def save(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
                 _finish(trainer, tmp, target, engine_gen)
         except BaseException:
             if dist.rank() == 0:
-                shutil.rmtree(tmp, ignore_errors=True)
+                atomic_dir.discard(tmp)
             raise
         dist.broadcast_object(None)  # every rank returns once the checkpoint is in place
     return target
 
 
 def _finish(trainer, tmp: Path, target: Path, engine_gen) -> None:
-    rng = {"torch_rng": torch.get_rng_state(),
-           "engine_rng": torch.empty(0, dtype=torch.uint8) if engine_gen is None else engine_gen.get_state()}
-    torch.save(rng, tmp / "rng.pt")
-    meta = {"format": FORMAT, "model": trainer.model_name, "model_config": _model_config(trainer),
+    torch.save(rng_state(engine_gen), tmp / "rng.pt")
+    meta = {"format": FORMAT, "model": trainer.model_name, "model_config": model_config(trainer),
             "version": trainer.version, "step": trainer.step, "has_reference": trainer.reference is not None,
             "world_size": dist.world()}
     (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
     (tmp / COMPLETE).write_text("")
-    _fsync_tree(tmp)
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.rename(target, old)
-    os.rename(tmp, target)
-    _fsync(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for f in directory.iterdir():
-        _fsync(f)
-    _fsync(directory)
+    atomic_dir.publish(tmp, target)
 
 
 def load(trainer, directory: str, meta: dict, engine_gen: Optional[torch.Generator] = None) -> Tuple[int, int]:
@@ -101,14 +69,12 @@ def load(trainer, directory: str, meta: dict, engine_gen: Optional[torch.Generat
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
 
-    from .checkpoint import CheckpointError
-
     root = Path(directory)
     if not (root / COMPLETE).is_file():
         raise CheckpointError(f"dir: {directory} has no {COMPLETE} marker (an interrupted save)")
-    if meta.get("model_config") != _model_config(trainer):
+    if meta.get("model_config") != model_config(trainer):
         raise CheckpointError(f"dir: checkpoint model {meta.get('model_config')} does not match this "
-                              f"learner's {_model_config(trainer)}")
+                              f"learner's {model_config(trainer)}")
     with trainer.writing():
         reference = trainer._frozen_copy() if meta["has_reference"] else None
         state = _state(trainer, reference)
@@ -124,7 +90,5 @@ def load(trainer, directory: str, meta: dict, engine_gen: Optional[torch.Generat
             set_model_state_dict(reference, state["reference"])
         trainer.reference = reference
         trainer.version, trainer.step = int(meta["version"]), int(meta["step"])
-        torch.set_rng_state(rng["torch_rng"].cpu())
-        if engine_gen is not None and rng["engine_rng"].numel() > 0:
-            engine_gen.set_state(rng["engine_rng"].cpu())
+        restore_rng(rng, engine_gen)
     return trainer.version, trainer.step

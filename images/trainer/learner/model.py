@@ -52,6 +52,53 @@ def cache_length(cache: Cache) -> int:
     return c.length if isinstance(c, KVBuffer) else c[0].shape[2]
 
 
+def init_weights(m: nn.Module) -> None:
+    """The built-in models' initialisation (GPT-2's): N(0, 0.02) weights, zero biases."""
+    if isinstance(m, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(m.weight, mean=0.0, std=0.02)
+    if isinstance(m, nn.Linear) and m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
+# The parts of a forward pass both built-in models (TinyGPT, qwen2.py's TinyQwen2) share: which keys
+# each new token sees, the layer loop over the cache, and how a layer extends its cache.
+
+
+def visible_keys(
+    idx: torch.Tensor, key_mask: Optional[torch.Tensor], cache: Optional[Cache]
+) -> Tuple[int, torch.Tensor]:
+    """For new tokens idx (B,T) after `cache`: the cache length and which of the S = cache + T keys
+    each token may attend to, (1|B, 1, T, S): causal, and only real keys where key_mask (B,S)."""
+    B, T = idx.shape
+    past = 0 if cache is None else cache_length(cache)
+    S = past + T
+    q_abs = torch.arange(past, S, device=idx.device).view(T, 1)
+    allowed = (torch.arange(S, device=idx.device).view(1, S) <= q_abs).view(1, 1, T, S)
+    if key_mask is not None:
+        allowed = allowed & key_mask.view(B, 1, 1, S)
+    return past, allowed
+
+
+def run_layers(layers: nn.ModuleList, x: torch.Tensor, cache: Optional[Cache], *args) -> Tuple[torch.Tensor, Cache]:
+    """x through every layer as layer(x, *args, its cache entry); returns x and the new cache."""
+    new_cache: Cache = []
+    for i, layer in enumerate(layers):
+        x, kv = layer(x, *args, None if cache is None else cache[i])
+        new_cache.append(kv)
+    return x, new_cache
+
+
+def with_past(past, k: torch.Tensor, v: torch.Tensor):
+    """A layer's keys and values over its cache entry `past` + the new tokens, and the entry it
+    returns: the same KVBuffer (extended in place) or the concatenated (keys, values)."""
+    if isinstance(past, KVBuffer):
+        k, v = past.append(k, v)
+        return k, v, past
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    return k, v, (k, v)
+
+
 @dataclass
 class ModelConfig:
     vocab_size: int = 262
@@ -77,15 +124,12 @@ class Attention(nn.Module):
         H = self.n_head
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-        if isinstance(past, KVBuffer):
-            k, v = past.append(k, v)
-        elif past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        k, v, kv = with_past(past, k, v)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))
         # masked_fill, not -inf: a fully masked row (left padding) becomes uniform, never NaN.
         att = att.masked_fill(~allowed, torch.finfo(att.dtype).min).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        return self.proj(y), past if isinstance(past, KVBuffer) else (k, v)
+        return self.proj(y), kv
 
 
 class Block(nn.Module):
@@ -116,14 +160,7 @@ class TinyGPT(nn.Module):
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(
         self,
@@ -134,20 +171,10 @@ class TinyGPT(nn.Module):
     ) -> Tuple[torch.Tensor, Cache]:
         """idx (B,T). pos (B,T) positions (default 0..T-1 after the cache). key_mask (B,S) marks
         real (non-padding) keys over cache + new tokens. Returns logits (B,T,V) and the new cache."""
-        B, T = idx.shape
-        past = 0 if cache is None else cache_length(cache)
-        S = past + T
+        past, allowed = visible_keys(idx, key_mask, cache)
         if pos is None:
-            pos = torch.arange(past, S, device=idx.device).unsqueeze(0)
-        q_abs = torch.arange(past, S, device=idx.device).view(T, 1)
-        allowed = (torch.arange(S, device=idx.device).view(1, S) <= q_abs).view(1, 1, T, S)
-        if key_mask is not None:
-            allowed = allowed & key_mask.view(B, 1, 1, S)
-        x = self.wte(idx) + self.wpe(pos)
-        new_cache: Cache = []
-        for i, block in enumerate(self.blocks):
-            x, kv = block(x, allowed, None if cache is None else cache[i])
-            new_cache.append(kv)
+            pos = torch.arange(past, past + idx.shape[1], device=idx.device).unsqueeze(0)
+        x, new_cache = run_layers(self.blocks, self.wte(idx) + self.wpe(pos), cache, allowed)
         return self.head(self.ln_f(x)), new_cache
 
 

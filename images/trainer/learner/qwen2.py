@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from .model import Cache, KVBuffer, cache_length
+from .model import Cache, init_weights, run_layers, visible_keys, with_past
 
 
 @dataclass
@@ -105,17 +105,14 @@ class Qwen2Attention(nn.Module):
         k = self.k_proj(x).view(B, T, c.num_key_value_heads, d).transpose(1, 2)
         v = self.v_proj(x).view(B, T, c.num_key_value_heads, d).transpose(1, 2)
         q, k = rotate(q, *rope), rotate(k, *rope)  # keys are cached rotated, as HF does
-        if isinstance(past, KVBuffer):
-            k, v = past.append(k, v)
-        elif past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        k, v, kv = with_past(past, k, v)
         groups = c.num_attention_heads // c.num_key_value_heads
         kk, vv = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         att = (q @ kk.transpose(-2, -1)) * d**-0.5
         # masked_fill, not -inf: a fully masked row (left padding) becomes uniform, never NaN.
         att = att.masked_fill(~allowed, torch.finfo(att.dtype).min).softmax(dim=-1, dtype=torch.float32)
         y = (att.to(q.dtype) @ vv).transpose(1, 2).reshape(B, T, -1)
-        return self.o_proj(y), past if isinstance(past, KVBuffer) else (k, v)
+        return self.o_proj(y), kv
 
 
 class Qwen2MLP(nn.Module):
@@ -163,14 +160,7 @@ class TinyQwen2(nn.Module):
         self.config = c
         self.model = Qwen2Model(c)
         self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(
         self,
@@ -182,20 +172,12 @@ class TinyQwen2(nn.Module):
         """As TinyGPT.forward: idx (B,T), pos (B,T) rotary positions (default 0..T-1 after the
         cache), key_mask (B,S) real keys over cache + new tokens. Returns logits (B,T,V), cache."""
         B, T = idx.shape
-        past = 0 if cache is None else cache_length(cache)
-        S = past + T
+        past, allowed = visible_keys(idx, key_mask, cache)
         if pos is None:
-            pos = torch.arange(past, S, device=idx.device).unsqueeze(0).expand(B, T)
-        q_abs = torch.arange(past, S, device=idx.device).view(T, 1)
-        allowed = (torch.arange(S, device=idx.device).view(1, S) <= q_abs).view(1, 1, T, S)
-        if key_mask is not None:
-            allowed = allowed & key_mask.view(B, 1, 1, S)
+            pos = torch.arange(past, past + T, device=idx.device).unsqueeze(0).expand(B, T)
         x = self.model.embed_tokens(idx)
         rope = rotary(pos, self.config.head_dim, self.config.rope_theta, x.dtype)
-        new_cache: Cache = []
-        for i, layer in enumerate(self.model.layers):
-            x, kv = layer(x, rope, allowed, None if cache is None else cache[i])
-            new_cache.append(kv)
+        x, new_cache = run_layers(self.model.layers, x, cache, rope, allowed)
         return self.lm_head(self.model.norm(x)), new_cache
 
 

@@ -2,6 +2,7 @@
 import errno
 import unittest
 
+import helpers  # noqa: F401 - puts the learner on sys.path (this module may run alone)
 from learner.__main__ import EXIT_CONFIG, EXIT_FAILURE, start_failure_code
 
 CASES = [
