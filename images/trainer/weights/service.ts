@@ -9,7 +9,15 @@ import { EngineRegistry, type EngineWeightState } from "./engines.js";
 import { FanoutPlanner } from "./fanout.js";
 import { toProto } from "../../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../../lib/weights/metrics.js";
-import { failStream, pumpRange, resolveRange, WEIGHTS_SERVICE } from "../../../lib/weights/stream.js";
+import {
+  failStream,
+  type PieceOut,
+  pullHandler,
+  pumpRange,
+  type RangeSource,
+  resolveRange,
+  WEIGHTS_SERVICE,
+} from "../../../lib/weights/stream.js";
 import { type VersionStore } from "./store.js";
 
 export interface WeightServiceOptions {
@@ -28,7 +36,7 @@ const STATE: Record<number, EngineWeightState | undefined> = {
   [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_DEGRADED]: "Degraded",
 };
 
-export class WeightService {
+export class WeightService implements RangeSource {
   /** The hub hook: engines' served versions and the wait for all of them. */
   readonly engines: EngineRegistry;
   readonly #store: VersionStore;
@@ -66,7 +74,7 @@ export class WeightService {
         return { version: e.version, manifest: toProto(e.manifest) };
       }),
       watch: (call) => this.#watch(call),
-      pull: (call) => void this.#pull(call),
+      pull: pullHandler(this, this.#token, this.#logger),
       plan: unary(ctx, "Plan", (req: l0.v1.PlanRequest) => {
         if (!req.engineId) throw invalidField("engine_id", "is required");
         const version = Number(req.version);
@@ -121,24 +129,20 @@ export class WeightService {
     call.once("close", end);
   }
 
-  async #pull(call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>): Promise<void> {
-    let release = () => {};
+  /** The bytes of a Pull (gRPC or bulk), the token already checked; the version is kept while it runs. */
+  async serveRange(req: l0.v1.IPullRequest, out: PieceOut): Promise<void> {
+    const version = Number(req.version ?? 0);
+    const entry = this.#store.get(version);
+    const release = this.#store.pin(version);
     try {
-      checkToken(call.metadata, this.#token);
-      const version = Number(call.request.version);
-      const entry = this.#store.get(version);
-      release = this.#store.pin(version);
-      const r = resolveRange(entry.manifest, call.request);
-      await pumpRange(call, {
+      const r = resolveRange(entry.manifest, req);
+      await pumpRange(out, {
         path: `${entry.dir}/${r.shard.file}`,
         start: r.start,
         end: r.end,
         pieceBytes: r.pieceBytes,
         onSent: (n) => this.#metrics.bytes.inc({ direction: "sent" }, n),
       });
-      call.end();
-    } catch (err) {
-      failStream(call, err, this.#logger);
     } finally {
       release();
     }
