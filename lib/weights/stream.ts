@@ -212,7 +212,7 @@ function pieceReturned(signal: AbortSignal, register: (r: (() => void) | null) =
   });
 }
 
-function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+export function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);

@@ -28,6 +28,10 @@ export interface WeightServiceOptions {
   /** Children per node of the fan-out tree; 0 = no fan-out, everyone pulls from the service. */
   fanout?: number;
   registry?: EngineRegistry;
+  /** What Pull serves (default: the store's versions); the bulk channel serves the same. */
+  ranges?: RangeSource;
+  /** Port of this service's bulk channel (lib/weights/bulk.ts), told to pullers by Plan; 0 = none. */
+  bulkPort?: number;
 }
 
 const STATE: Record<number, EngineWeightState | undefined> = {
@@ -36,7 +40,7 @@ const STATE: Record<number, EngineWeightState | undefined> = {
   [l0.v1.EngineWeightState.ENGINE_WEIGHT_STATE_DEGRADED]: "Degraded",
 };
 
-export class WeightService implements RangeSource {
+export class WeightService {
   /** The hub hook: engines' served versions and the wait for all of them. */
   readonly engines: EngineRegistry;
   readonly #store: VersionStore;
@@ -44,12 +48,16 @@ export class WeightService implements RangeSource {
   readonly #logger: Logger;
   readonly #metrics: WeightsMetrics;
   readonly #planner: FanoutPlanner | null;
+  readonly #bulkPort: number;
+  readonly #ranges: RangeSource;
 
   constructor(opts: WeightServiceOptions) {
     this.#store = opts.store;
     this.#token = opts.token;
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
+    this.#bulkPort = opts.bulkPort ?? 0;
+    this.#ranges = opts.ranges ?? new StoreRanges(opts.store, opts.metrics);
     const fanout = opts.fanout ?? 2;
     this.#planner = fanout > 0 ? new FanoutPlanner(fanout) : null;
     this.engines = opts.registry ?? new EngineRegistry({ logger: opts.logger });
@@ -74,20 +82,28 @@ export class WeightService implements RangeSource {
         return { version: e.version, manifest: toProto(e.manifest) };
       }),
       watch: (call) => this.#watch(call),
-      pull: pullHandler(this, this.#token, this.#logger),
+      pull: pullHandler(this.#ranges, this.#token, this.#logger),
       plan: unary(ctx, "Plan", (req: l0.v1.PlanRequest) => {
         if (!req.engineId) throw invalidField("engine_id", "is required");
         const version = Number(req.version);
         this.#store.get(version);
-        if (!this.#planner) return { sourceAddress: "", sourceEngineId: "" };
+        const service = { serviceBulkPort: this.#bulkPort };
+        if (!this.#planner)
+          return { sourceAddress: "", sourceEngineId: "", sourceBulkPort: this.#bulkPort, ...service };
         const live = new Set(this.engines.engines().map((e) => e.engineId));
-        const a = this.#planner.plan(version, req.engineId, req.peerAddress, (id) => live.has(id));
+        const a = this.#planner.plan(
+          version,
+          req.engineId,
+          req.peerAddress,
+          (id) => live.has(id),
+          req.peerBulkPort,
+        );
         this.#logger.debug("fan-out plan", {
           version,
           engine: req.engineId,
           source: a.sourceEngineId || "service",
         });
-        return a;
+        return { ...a, sourceBulkPort: a.sourceAddress ? a.sourceBulkPort : this.#bulkPort, ...service };
       }),
       report: unary(ctx, "Report", (req: l0.v1.ReportRequest) => {
         if (!req.engineId) throw invalidField("engine_id", "is required");
@@ -128,8 +144,19 @@ export class WeightService implements RangeSource {
     call.once("cancelled", end);
     call.once("close", end);
   }
+}
 
-  /** The bytes of a Pull (gRPC or bulk), the token already checked; the version is kept while it runs. */
+/** The bytes the weight service serves, over Pull and the bulk channel: the versions in its store. */
+export class StoreRanges implements RangeSource {
+  readonly #store: VersionStore;
+  readonly #metrics: WeightsMetrics;
+
+  constructor(store: VersionStore, metrics: WeightsMetrics) {
+    this.#store = store;
+    this.#metrics = metrics;
+  }
+
+  /** The token already checked; the version is kept while it runs. */
   async serveRange(req: l0.v1.IPullRequest, out: PieceOut): Promise<void> {
     const version = Number(req.version ?? 0);
     const entry = this.#store.get(version);
