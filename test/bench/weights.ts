@@ -18,20 +18,16 @@ import type net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer } from "../../lib/grpc.js";
 import { defaultThreads } from "../../lib/weights/hash-pool.js";
 import { silentLogger } from "../../lib/log.js";
 import { createRegistry } from "../../lib/metrics.js";
-import { EngineRegistry } from "../../images/trainer/weights/engines.js";
 import { type Manifest } from "../../lib/weights/manifest.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
-import { StoreRanges, WeightService } from "../../images/trainer/weights/service.js";
-import { startBulkServer } from "../../lib/weights/bulk.js";
-import { VersionStore } from "../../images/trainer/weights/store.js";
 import { round } from "./stats.js";
 import { exportCheckpoint, republish } from "./weights-parts/export.js";
 import { type Measured, load, report } from "./weights-parts/report.js";
 import { stageCosts } from "./weights-parts/stages.js";
+import { startService } from "./weights-parts/service.js";
 import { cpuSeconds, rawReceive, rawServer, shardServer, verifiedTcpPull } from "./weights-parts/tcp.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -183,51 +179,6 @@ async function tcpCeiling(total: number): Promise<Measured> {
   server.close();
   if (out.bytes !== total) throw new Error(`tcp: got ${out.bytes} of ${total} bytes`);
   return { bytesPerSecond: total / out.seconds, cpuPerGB: cpu / (total / 1e9), load: load() };
-}
-
-interface Service {
-  address: string;
-  /** host:port of its bulk channel. */
-  bulk: string;
-  /** Weight bytes this service (the trainer pod) has sent. */
-  sent(): Promise<number>;
-  store: VersionStore;
-  engines: EngineRegistry;
-  stop(): Promise<void>;
-}
-
-async function startService(dir: string, token: string, fanout: number): Promise<Service> {
-  const logger = silentLogger();
-  const engines = new EngineRegistry({ logger });
-  const store = new VersionStore({ dir, logger, keep: 100 });
-  await store.scan();
-  const registry = createRegistry({ defaultMetrics: false });
-  const metrics = weightsMetrics(registry);
-  const ranges = new StoreRanges(store, metrics);
-  const bulk = await startBulkServer({ source: ranges, token, logger, host: "127.0.0.1", port: 0 });
-  const service = new WeightService({
-    store,
-    token,
-    logger,
-    metrics,
-    fanout,
-    registry: engines,
-    ranges,
-    bulkPort: bulk.port,
-  });
-  const server = await startServer((s) => service.addToServer(s), { host: "127.0.0.1", port: 0 });
-  const sent = async () =>
-    Number(/l0_weights_bytes_total\{direction="sent"\} (\d+)/.exec(await registry.metrics())?.[1] ?? 0);
-  return {
-    address: server.address,
-    bulk: `127.0.0.1:${bulk.port}`,
-    sent,
-    store,
-    engines,
-    stop: async () => {
-      await Promise.all([server.stop(100), bulk.close()]);
-    },
-  };
 }
 
 function memAvailable(): number {
