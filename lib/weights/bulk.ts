@@ -120,6 +120,7 @@ function readRequest(sock: net.Socket): Promise<string> {
     const finish = (err: Error | null, line = "") => {
       sock.off("data", onData);
       sock.off("end", onEnd);
+      sock.off("close", onEnd);
       if (err) reject(err);
       else resolve(line);
     };
@@ -133,6 +134,7 @@ function readRequest(sock: net.Socket): Promise<string> {
     const onEnd = () => finish(invalidField("request", "connection ended before a full request line"));
     sock.on("data", onData);
     sock.once("end", onEnd);
+    sock.once("close", onEnd); // destroyed (the request timeout, a reset): settle, do not leak
   });
 }
 
