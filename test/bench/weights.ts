@@ -19,10 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultThreads } from "../../lib/weights/hash-pool.js";
-import { silentLogger } from "../../lib/log.js";
-import { createRegistry } from "../../lib/metrics.js";
 import { type Manifest } from "../../lib/weights/manifest.js";
-import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { round } from "./stats.js";
 import { exportCheckpoint, republish } from "./weights-parts/export.js";
 import { type Measured, load, report } from "./weights-parts/report.js";
@@ -74,71 +71,9 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     console.log(JSON.stringify({ ...out, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
     return;
   }
-  if (mode === "discard") {
-    // gRPC transport alone: the same Pull streams, each piece dropped (no hash, no write).
-    const [address, tokenFile, manifestFile] = args as [string, string, string];
-    const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../lib/weights/manifest.js");
-    const { weightsClient } = await import("../../images/inference/puller.js");
-    const { tokenMetadata } = await import("../../lib/grpc.js");
-    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
-    const token = (await readFile(tokenFile, "utf8")).trim();
-    const client = weightsClient(address);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    for (const shard of manifest.shards) {
-      const req = { version: manifest.version, shard: shard.file, offset: 0, pullerId: "bench" };
-      let n = 0;
-      for await (const p of client.pull(req, tokenMetadata(token)) as AsyncIterable<{ data: Uint8Array }>)
-        n += p.data.length;
-      if (n !== shard.sizeBytes) throw new Error(`${shard.file}: got ${n} of ${shard.sizeBytes} bytes`);
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
-    );
-    client.close();
-    return;
-  }
-  if (mode === "pull") {
-    const [address, tokenFile, manifestFile, dir, streams, threads, transport, bulk] = args as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      "auto" | "grpc",
-      string,
-    ];
-    const { HashPool } = await import("../../lib/weights/hash-pool.js");
-    const hashPool = Number(threads) > 0 ? new HashPool(Number(threads)) : null;
-    const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../lib/weights/manifest.js");
-    const { pullVersion, weightsClient } = await import("../../images/inference/puller.js");
-    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
-    const token = (await readFile(tokenFile, "utf8")).trim();
-    const client = weightsClient(address);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    await pullVersion({
-      manifest,
-      dir,
-      primary: { client, label: "service", bulk: bulk || undefined },
-      token,
-      pullerId: "bench",
-      metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
-      logger: silentLogger(),
-      streams: Number(streams),
-      hashPool,
-      transport,
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
-    );
-    client.close();
-    await hashPool?.close();
+  if (mode === "discard" || mode === "pull") {
+    const { discardChild, pullChild } = await import("./weights-parts/pull.js");
+    console.log(JSON.stringify(await (mode === "pull" ? pullChild(args) : discardChild(args))));
     return;
   }
   if (mode === "sidecar") {

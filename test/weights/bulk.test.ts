@@ -17,10 +17,9 @@ import { bulkAt, MAX_REQUEST_BYTES, parseRequest } from "../../lib/weights/bulk.
 import { type Manifest } from "../../lib/weights/manifest.js";
 import { type PieceOut, type RangeSource } from "../../lib/weights/stream.js";
 import { issueRunTls } from "../../operator/run-tls.js";
-import { type PullSource, pullVersion } from "../../images/inference/puller.js";
-import { cuttingProxy, sha256File, tempDir } from "./fixtures.js";
+import { bulkAddress, type PullSource, pullVersion, type Transport } from "../../images/inference/puller.js";
+import { cuttingProxy, sha256File, tempDir, writeVersion } from "./fixtures.js";
 import { type Harness, type HarnessBulk, startHarness, TOKEN } from "./harness.js";
-import { writeVersion } from "./fixtures.js";
 
 type PullCall = grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>;
 type PullOptions = Parameters<typeof pullVersion>[0];
@@ -268,6 +267,25 @@ describe("weights: bulk channel", function () {
     ).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(L0Error);
     expect((err as L0Error).message).to.match(/transport bulk: service advertises no bulk port/);
+  });
+
+  it("picks the transport per source: auto takes bulk where advertised and not failed, grpc never, bulk only", () => {
+    const withBulk = { label: "service", bulk: "h:7073" } as PullSource;
+    const without = { label: "peer-a" } as PullSource;
+    const failed = new Set([withBulk]);
+    const cases: [Transport, PullSource, ReadonlySet<PullSource>, string | null | RegExp][] = [
+      ["auto", withBulk, new Set(), "h:7073"],
+      ["auto", without, new Set(), null],
+      ["auto", withBulk, failed, null], // its bulk port did not answer: Pull from now on
+      ["grpc", withBulk, new Set(), null],
+      ["bulk", withBulk, failed, "h:7073"], // bulk only: never falls back
+      ["bulk", without, new Set(), /transport bulk: peer-a advertises no bulk port/],
+    ];
+    for (const [transport, source, noBulk, want] of cases) {
+      const name = `${transport} ${source.label} ${noBulk.size}`;
+      if (want instanceof RegExp) expect(() => bulkAddress(transport, source, noBulk), name).to.throw(want);
+      else expect(bulkAddress(transport, source, noBulk), name).to.equal(want);
+    }
   });
 
   it("parses requests strictly and places bulk ports on the source's host", () => {
