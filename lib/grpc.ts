@@ -66,8 +66,13 @@ export function tokenMetadata(token: string): grpc.Metadata {
 /** Throws Unauthenticated unless the call carries `Bearer <token>`; constant-time compare. */
 export function checkToken(metadata: grpc.Metadata, token: string): void {
   const got = metadata.get("authorization")[0];
+  checkBearer(typeof got === "string" ? got : "", token);
+}
+
+/** Throws Unauthenticated unless `value` is `Bearer <token>` (gRPC metadata, the weights bulk request). */
+export function checkBearer(value: string, token: string): void {
   const want = Buffer.from(`Bearer ${token}`);
-  const have = Buffer.from(typeof got === "string" ? got : "");
+  const have = Buffer.from(value);
   if (have.length !== want.length || !timingSafeEqual(have, want)) {
     throw new L0Error("Unauthenticated", "missing or wrong run token (authorization: Bearer <token>)");
   }

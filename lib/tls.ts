@@ -10,6 +10,7 @@
 // run's CA, so any certificate it signed is the run's.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type * as nodeTls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { invalidField } from "./errors.js";
 
@@ -69,4 +70,17 @@ export function clientCredentials(tls: RunTls | undefined): {
     credentials: grpc.credentials.createSsl(tls.ca, tls.key, tls.cert),
     options: { "grpc.ssl_target_name_override": TLS_SERVER_NAME, "grpc.default_authority": TLS_SERVER_NAME },
   };
+}
+
+/**
+ * Node `tls` server options with the same mutual TLS as serverCredentials: the run's certificate,
+ * and a client certificate of the run's CA required (the weights bulk channel, lib/weights/bulk.ts).
+ */
+export function tlsServerOptions(tls: RunTls): nodeTls.TlsOptions {
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true };
+}
+
+/** Node `tls.connect` options matching clientCredentials: the run's CA, its certificate, its name. */
+export function tlsConnectOptions(tls: RunTls): nodeTls.ConnectionOptions {
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, servername: TLS_SERVER_NAME };
 }

@@ -142,6 +142,8 @@ export function trainerPlan(
       L0_TRAINER_CHECKPOINT_DIR: paths.checkpointDir,
       L0_TRAINER_ENGINE_PORT: String(ports.engine),
       L0_TRAINER_WEIGHTS_PORT: String(ports.weights ?? 0),
+      // Any free port: Plan tells the sidecars which.
+      L0_TRAINER_WEIGHTS_BULK_PORT: "0",
       NODE_RANK: String(node),
       MASTER_ADDR: "127.0.0.1",
       MASTER_PORT: String(ports.rendezvous ?? 0),
@@ -239,6 +241,7 @@ export function inferencePlans(
       // The cluster's init step fetches the model's files there; locally the export is complete.
       L0_SIDECAR_BASE_MODEL_DIR: "",
       L0_SIDECAR_PEER_PORT: "0",
+      L0_SIDECAR_PEER_BULK_PORT: "0",
       L0_SIDECAR_METRICS_PORT: "0",
       POD_IP: "127.0.0.1",
     },

@@ -1,6 +1,7 @@
 // `l0 sidecar` configuration: flags and L0_SIDECAR_* variables (lib/config.ts).
 import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../lib/config.js";
 import { ENGINE_KINDS } from "./engines.js";
+import { TRANSPORTS } from "./puller.js";
 
 export const SIDECAR_ENV_PREFIX = "L0_SIDECAR_";
 
@@ -33,6 +34,21 @@ export const SIDECAR_CONFIG = defineConfig({
   },
   host: { type: "string", default: "0.0.0.0", description: "Address the peer and metrics servers bind" },
   peerPort: { type: "int", default: 7072, min: 0, max: 65535, description: "Port serving Pull to peers" },
+  peerBulkPort: {
+    type: "int",
+    default: 7074,
+    min: 0,
+    max: 65535,
+    description:
+      "Port serving peers the same bytes as Pull over the bulk channel (bare or mutual-TLS socket)",
+  },
+  transport: {
+    type: "enum",
+    values: TRANSPORTS,
+    default: "auto",
+    description:
+      "How shard bytes travel: auto = the bulk channel where the source advertises one, else gRPC Pull; grpc; bulk (fails where none)",
+  },
   peerAddress: {
     type: "string",
     default: "",

@@ -7,6 +7,7 @@ import { createLogger } from "../../lib/log.js";
 import { createRegistry, serveProbes } from "../../lib/metrics.js";
 import { createShutdown } from "../../lib/shutdown.js";
 import { readSecretFile } from "../../lib/secrets.js";
+import { startBulkServer } from "../../lib/weights/bulk.js";
 import { HashPool, defaultThreads } from "../../lib/weights/hash-pool.js";
 import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "./config.js";
@@ -37,11 +38,22 @@ export async function main(
   const metrics = weightsMetrics(registry);
   const peers = new PeerStore();
   const shutdown = createShutdown({ logger });
-  const peerServer = await startServer(
-    (s) => new PeerService({ store: peers, token, logger, metrics }).addToServer(s),
-    { host: cfg.host, port: cfg.peerPort, tls },
-  );
+  const peerService = new PeerService({ store: peers, token, logger, metrics });
+  const peerServer = await startServer((s) => peerService.addToServer(s), {
+    host: cfg.host,
+    port: cfg.peerPort,
+    tls,
+  });
   shutdown.add("peers", () => peerServer.stop());
+  const peerBulk = await startBulkServer({
+    source: peerService,
+    token,
+    logger,
+    host: cfg.host,
+    port: cfg.peerBulkPort,
+    tls,
+  });
+  shutdown.add("peer bulk", () => peerBulk.close());
   const peerAddress = cfg.peerAddress || (env.POD_IP ? `${env.POD_IP}:${peerServer.port}` : "");
   const service = weightsClient(cfg.weightsAddress, tls);
   const hashPool = new HashPool(cfg.hashThreads || defaultThreads());
@@ -57,10 +69,12 @@ export async function main(
     logger,
     metrics,
     peerAddress,
+    peerBulkPort: peerBulk.port,
+    serviceAddress: cfg.weightsAddress,
     baseModelDir: cfg.baseModelDir || undefined,
     reportIntervalMs: cfg.reportInterval,
     engineWaitMs: cfg.engineWait,
-    pull: { streams: cfg.pullStreams || defaultThreads(), hashPool },
+    pull: { streams: cfg.pullStreams || defaultThreads(), hashPool, transport: cfg.transport, tls },
   });
   const probes = await serveProbes({
     registry,
@@ -72,6 +86,7 @@ export async function main(
   shutdown.add("probes", () => probes.close());
   logger.info("sidecar started", {
     peerAddress: peerAddress || "(serves no peers)",
+    peerBulkPort: peerBulk.port,
     metricsPort: probes.port,
     config: redact(SIDECAR_CONFIG, cfg),
     pullStreams: cfg.pullStreams || defaultThreads(),

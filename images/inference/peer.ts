@@ -3,12 +3,18 @@
 // whole version first), so a tree of sidecars moves a version in about the time of one hop.
 import * as grpc from "@grpc/grpc-js";
 import { L0Error } from "../../lib/errors.js";
-import { checkToken } from "../../lib/grpc.js";
 import { type Logger } from "../../lib/log.js";
 import { type l0 } from "../../lib/proto.js";
 import { type Manifest } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
-import { failStream, pumpRange, resolveRange, WEIGHTS_SERVICE } from "../../lib/weights/stream.js";
+import {
+  type PieceOut,
+  pullHandler,
+  pumpRange,
+  type RangeSource,
+  resolveRange,
+  WEIGHTS_SERVICE,
+} from "../../lib/weights/stream.js";
 
 interface Held {
   manifest: Manifest;
@@ -103,7 +109,7 @@ const unimplemented = (name: string) => (_call: unknown, callback?: grpc.sendUna
 };
 
 /** The Weights service as a peer serves it: Pull only. */
-export class PeerService {
+export class PeerService implements RangeSource {
   readonly #store: PeerStore;
   readonly #token: string;
   readonly #logger: Logger;
@@ -126,39 +132,32 @@ export class PeerService {
           code: grpc.status.UNIMPLEMENTED,
           details: "Watch is served by the weight service",
         }),
-      pull: (call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>) => void this.#pull(call),
+      pull: pullHandler(this, this.#token, this.#logger),
     });
   }
 
-  async #pull(call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>): Promise<void> {
-    try {
-      checkToken(call.metadata, this.#token);
-      const version = Number(call.request.version);
-      const held = this.#store.get(version);
-      const r = resolveRange(held.manifest, call.request);
-      // Wait for the first piece before opening: the file may not exist yet.
-      const first = Math.min(r.end, r.start + r.pieceBytes);
-      const abort = new AbortController();
-      call.once("cancelled", () => abort.abort());
-      if (r.end > r.start) await this.#store.waitFor(version, r.shard.file, first, abort.signal);
-      const pump = () =>
-        pumpRange(call, {
-          path: `${this.#store.get(version).dir}/${r.shard.file}`,
-          start: r.start,
-          end: r.end,
-          pieceBytes: r.pieceBytes,
-          waitFor: (end, signal) => this.#store.waitFor(version, r.shard.file, end, signal),
-          onSent: (n) => this.#metrics.bytes.inc({ direction: "sent" }, n),
-        });
-      // The version may move from staging into place between the lookup and the open (nothing
-      // was sent then): look it up again once.
-      await pump().catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return pump();
-        throw err;
+  /** The bytes of a Pull (gRPC or bulk), the token already checked: up to the verified prefix, following it. */
+  async serveRange(req: l0.v1.IPullRequest, out: PieceOut): Promise<void> {
+    const version = Number(req.version ?? 0);
+    const held = this.#store.get(version);
+    const r = resolveRange(held.manifest, req);
+    // Wait for the first piece before opening: the file may not exist yet.
+    const first = Math.min(r.end, r.start + r.pieceBytes);
+    if (r.end > r.start) await this.#store.waitFor(version, r.shard.file, first, out.gone);
+    const pump = () =>
+      pumpRange(out, {
+        path: `${this.#store.get(version).dir}/${r.shard.file}`,
+        start: r.start,
+        end: r.end,
+        pieceBytes: r.pieceBytes,
+        waitFor: (end, signal) => this.#store.waitFor(version, r.shard.file, end, signal),
+        onSent: (n) => this.#metrics.bytes.inc({ direction: "sent" }, n),
       });
-      call.end();
-    } catch (err) {
-      failStream(call, err, this.#logger);
-    }
+    // The version may move from staging into place between the lookup and the open (nothing
+    // was sent then): look it up again once.
+    await pump().catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return pump();
+      throw err;
+    });
   }
 }

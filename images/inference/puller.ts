@@ -16,6 +16,7 @@ import { clientCredentials, type RunTls } from "../../lib/tls.js";
 import { type HashPool } from "../../lib/weights/hash-pool.js";
 import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
+import { bulkPull } from "../../lib/weights/bulk.js";
 import { ChunkMismatch, ShardSink } from "../../lib/weights/sink.js";
 
 /**
@@ -36,7 +37,13 @@ export interface PullSource {
   client: WeightsClient;
   /** "service" or the peer's engine id, for logs. */
   label: string;
+  /** host:port of the source's bulk channel (lib/weights/bulk.ts), when it advertises one. */
+  bulk?: string;
 }
+
+/** How shard bytes travel: bulk when the source advertises it (auto), always gRPC Pull, or bulk only. */
+export const TRANSPORTS = ["auto", "grpc", "bulk"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export interface PullVersionOptions {
   manifest: Manifest;
@@ -66,6 +73,33 @@ export interface PullVersionOptions {
   streams?: number;
   /** Worker threads that hash and write received chunks; none: on this thread. */
   hashPool?: HashPool | null;
+  /** Default "auto". */
+  transport?: Transport;
+  /** The run's TLS material, for bulk connections (gRPC clients carry their own). */
+  tls?: RunTls;
+}
+
+/** What the lanes of one pull share: the source now, and the sources whose bulk port failed to answer. */
+interface Route {
+  source: PullSource;
+  noBulk: Set<PullSource>;
+}
+
+/** Pure: the bulk address to pull from, or null for gRPC Pull. */
+export function bulkAddress(
+  transport: Transport,
+  source: PullSource,
+  noBulk: ReadonlySet<PullSource>,
+): string | null {
+  if (transport === "grpc") return null;
+  if (transport === "bulk") {
+    if (!source.bulk)
+      throw new L0Error("FailedPrecondition", `transport bulk: ${source.label} advertises no bulk port`, {
+        reason: "NoBulkPort",
+      });
+    return source.bulk;
+  }
+  return source.bulk && !noBulk.has(source) ? source.bulk : null;
 }
 
 /** End of the leading chunks of an existing file that match the manifest. */
@@ -83,7 +117,7 @@ async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
   return end;
 }
 
-const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated"]);
+const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated", "FailedPrecondition"]);
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -102,7 +136,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export async function pullVersion(opts: PullVersionOptions): Promise<void> {
   // Once the peer fails, the rest of the version comes from the service.
-  const from = { source: opts.primary };
+  const from: Route = { source: opts.primary, noBulk: new Set() };
   const queue = [...opts.manifest.shards].sort((a, b) => b.sizeBytes - a.sizeBytes);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -126,7 +160,7 @@ export async function pullVersion(opts: PullVersionOptions): Promise<void> {
 async function pullShard(
   opts: PullVersionOptions,
   shard: Shard,
-  from: { source: PullSource },
+  from: Route,
   signal: AbortSignal,
 ): Promise<void> {
   const maxAttempts = opts.maxAttempts ?? 8;
@@ -148,7 +182,7 @@ async function pullShard(
     if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
     while (st.verified < shard.sizeBytes) {
       try {
-        await pullRange(opts, source, fh, shard, st, signal);
+        await pullRange(opts, { source, noBulk: from.noBulk }, fh, shard, st, signal);
       } catch (err) {
         if (signal.aborted) throw new L0Error("Unavailable", "pull aborted");
         // The service saying the version or shard is gone, or the token is wrong, will not change.
@@ -180,23 +214,43 @@ async function pullShard(
   }
 }
 
-/** One Pull stream from st.verified to the end of the shard; advances st.verified chunk by chunk. */
+/** The pieces of one range, over either transport. */
+interface PieceStream {
+  pieces: AsyncIterable<Pick<l0.v1.WeightPiece, "offset" | "data">>;
+  /** False while a bulk server has not answered yet (a connection problem, not an error of it). */
+  readonly answered: boolean;
+  cancel(): void;
+}
+
+function grpcPull(source: PullSource, req: l0.v1.IPullRequest, token: string): PieceStream {
+  const stream = source.client.pull(req, tokenMetadata(token));
+  return {
+    pieces: stream as AsyncIterable<l0.v1.WeightPiece>,
+    answered: true,
+    cancel: () => stream.cancel(),
+  };
+}
+
+/**
+ * One stream (bulk or gRPC Pull) from st.verified to the end of the shard; advances st.verified
+ * chunk by chunk. A bulk port that never answers (refused, filtered, a TLS failure) sends the
+ * next attempts at this source over gRPC (transport auto).
+ */
 async function pullRange(
   opts: PullVersionOptions,
-  source: PullSource,
+  route: Route,
   fh: FileHandle,
   shard: Shard,
   st: { verified: number },
   signal: AbortSignal,
 ): Promise<void> {
-  const req: l0.v1.IPullRequest = {
-    version: opts.manifest.version,
-    shard: shard.file,
-    offset: st.verified,
-    pullerId: opts.pullerId,
-    pieceBytes: opts.pieceBytes ?? 0,
-  };
-  const stream = source.client.pull(req, tokenMetadata(opts.token));
+  const { source } = route;
+  const transport = opts.transport ?? "auto";
+  const bulk = bulkAddress(transport, source, route.noBulk);
+  const req = { version: opts.manifest.version, shard: shard.file, offset: st.verified };
+  const stream: PieceStream = bulk
+    ? bulkPull(bulk, { ...req, puller: opts.pullerId }, { token: opts.token, tls: opts.tls })
+    : grpcPull(source, { ...req, pullerId: opts.pullerId, pieceBytes: opts.pieceBytes ?? 0 }, opts.token);
   const idleMs = opts.idleTimeoutMs ?? 30_000;
   let stalled = false;
   const idle = setTimeout(() => ((stalled = true), stream.cancel()), idleMs);
@@ -213,7 +267,7 @@ async function pullRange(
     },
   });
   try {
-    for await (const p of stream as AsyncIterable<l0.v1.WeightPiece>) {
+    for await (const p of stream.pieces) {
       idle.refresh();
       if (Number(p.offset) !== sink.position)
         throw new ChunkMismatch(`piece at ${Number(p.offset)}, expected ${sink.position}`);
@@ -223,9 +277,17 @@ async function pullRange(
     await sink.finish();
   } catch (err) {
     stream.cancel();
+    if (bulk && !stream.answered && transport === "auto" && !signal.aborted) {
+      route.noBulk.add(source);
+      opts.logger.warn("weights bulk port does not answer; pulling over gRPC", {
+        source: source.label,
+        bulk,
+        ...errorFields(err),
+      });
+    }
     if (err instanceof ChunkMismatch) throw err;
     if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
-    throw fromServiceError(err);
+    throw err instanceof L0Error ? err : fromServiceError(err);
   } finally {
     clearTimeout(idle);
     signal.removeEventListener("abort", onAbort);

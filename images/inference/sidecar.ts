@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fromServiceError, tokenMetadata, call as unaryCall } from "../../lib/grpc.js";
 import { type Logger, errorFields } from "../../lib/log.js";
 import { l0, type WeightsClient } from "../../lib/proto.js";
+import { bulkAt } from "../../lib/weights/bulk.js";
 import { type Manifest, fromProto, safetensorsIndex } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { type EngineAdapter, type LoadRequest } from "./engines.js";
@@ -36,6 +37,10 @@ export interface SidecarOptions {
   metrics: WeightsMetrics;
   /** host:port where this sidecar serves peers; empty = it serves none. */
   peerAddress?: string;
+  /** Port on peerAddress's host of this sidecar's bulk channel; 0 = none. */
+  peerBulkPort?: number;
+  /** host:port the service is dialled at, to reach its bulk port on the same host; unset = no bulk from it. */
+  serviceAddress?: string;
   /** Non-weight model files (config.json, tokenizer files) copied into every version dir. */
   baseModelDir?: string;
   reportIntervalMs?: number;
@@ -44,7 +49,10 @@ export interface SidecarOptions {
   /** Wait before pulling a version again after its pull failed. */
   retryMs?: number;
   rpcTimeoutMs?: number;
-  pull?: Pick<PullVersionOptions, "pieceBytes" | "idleTimeoutMs" | "maxAttempts" | "streams" | "hashPool">;
+  pull?: Pick<
+    PullVersionOptions,
+    "pieceBytes" | "idleTimeoutMs" | "maxAttempts" | "streams" | "hashPool" | "transport" | "tls"
+  >;
   clientFor?: (address: string) => WeightsClient;
 }
 
@@ -200,14 +208,31 @@ export class Sidecar {
       const plan = await unaryCall(
         this.#o.service.plan,
         this.#o.service,
-        { version: v, engineId: this.#o.engineId, peerAddress: this.#o.peerAddress ?? "" },
+        {
+          version: v,
+          engineId: this.#o.engineId,
+          peerAddress: this.#o.peerAddress ?? "",
+          peerBulkPort: this.#o.peerAddress ? (this.#o.peerBulkPort ?? 0) : 0,
+        },
         { token: this.#o.token, timeoutMs: this.#o.rpcTimeoutMs ?? 10_000 },
       );
-      const service = { client: this.#o.service, label: "service" };
+      const service = {
+        client: this.#o.service,
+        label: "service",
+        bulk: bulkAt(this.#o.serviceAddress, plan.serviceBulkPort),
+      };
       const primary = plan.sourceAddress
-        ? { client: this.#clientFor(plan.sourceAddress), label: plan.sourceEngineId || plan.sourceAddress }
+        ? {
+            client: this.#clientFor(plan.sourceAddress),
+            label: plan.sourceEngineId || plan.sourceAddress,
+            bulk: bulkAt(plan.sourceAddress, plan.sourceBulkPort),
+          }
         : service;
-      log.info("pulling weights", { source: primary.label, shards: m.shards.length });
+      log.info("pulling weights", {
+        source: primary.label,
+        bulk: primary.bulk ?? "",
+        shards: m.shards.length,
+      });
       await pullVersion({
         manifest: m,
         dir: staging,

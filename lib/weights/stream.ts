@@ -5,7 +5,7 @@
 import { open } from "node:fs/promises";
 import type * as grpc from "@grpc/grpc-js";
 import { L0Error, invalidField } from "../errors.js";
-import { toServiceError } from "../grpc.js";
+import { checkToken, toServiceError } from "../grpc.js";
 import { type Logger, errorFields } from "../log.js";
 import { type l0, WeightsService } from "../proto.js";
 import { type Manifest, type Shard, shardOf } from "./manifest.js";
@@ -102,20 +102,63 @@ export interface PumpOptions {
   onSent?: (bytes: number) => void;
 }
 
-/** Streams [start, end) of a file to a server stream, honouring backpressure. Does not end the call. */
-export async function pumpRange(
-  call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>,
-  opts: PumpOptions,
-): Promise<void> {
-  const abort = new AbortController();
-  const onGone = () => abort.abort();
+/** Where pumpRange puts the pieces of a range: a gRPC Pull stream or a bulk socket (bulk.ts). */
+export interface PieceOut {
+  /** Takes a piece; `done` runs once its buffer may be reused. False: wait for `drained`. */
+  write(offset: number, data: Buffer, done: () => void): boolean;
+  /** Resolves on the transport's 'drain', or when `signal` aborts. */
+  drained(signal: AbortSignal): Promise<void>;
+  /** Aborts once the receiver is gone (cancelled, closed). */
+  readonly gone: AbortSignal;
+}
+
+/** What serves the bytes of a PullRequest (token already checked): the weight service, or a peer. */
+export interface RangeSource {
+  serveRange(req: l0.v1.IPullRequest, out: PieceOut): Promise<void>;
+}
+
+/** A gRPC Pull stream as a PieceOut (pieces keep room for their header: see serializePiece). */
+export function grpcOut(call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>): PieceOut {
+  const gone = new AbortController();
+  const onGone = () => gone.abort();
   call.once("cancelled", onGone);
   call.once("close", onGone);
+  return {
+    write: (offset, data, done) => {
+      withHeadroom.add(data);
+      return call.write({ offset, data }, done);
+    },
+    drained: (signal) => drained(call, signal),
+    gone: gone.signal,
+  };
+}
+
+/** The Pull handler of a RangeSource: checks the token, serves the range, ends or fails the call. */
+export function pullHandler(
+  source: RangeSource,
+  token: string,
+  logger: Logger,
+): (call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>) => void {
+  return (call) =>
+    void (async () => {
+      try {
+        checkToken(call.metadata, token);
+        await source.serveRange(call.request, grpcOut(call));
+        call.end();
+      } catch (err) {
+        failStream(call, err, logger);
+      }
+    })();
+}
+
+/** Streams [start, end) of a file to `out`, honouring backpressure. Does not end the stream. */
+export async function pumpRange(out: PieceOut, opts: PumpOptions): Promise<void> {
+  const signal = out.gone;
   const fh = await open(opts.path, "r");
   // Read buffers are reused: grpc-js copies each message into its own frame when it serializes
-  // it, before the write's callback, so a piece's buffer is free again once that has run (fresh
-  // 1 MiB buffers per piece cost page faults and garbage collection at GB/s). At most POOL pieces
-  // are between the file and grpc-js.
+  // it, and a socket is done with a buffer once its write callback has run, so a piece's buffer
+  // is free again then (fresh 1 MiB buffers per piece cost page faults and garbage collection at
+  // GB/s). At most POOL pieces are between the file and the transport.
   const free: Buffer[] = [];
   let allocated = 0;
   let returned: (() => void) | null = null;
@@ -125,11 +168,11 @@ export async function pumpRange(
   };
   try {
     let pos = opts.start;
-    while (pos < opts.end && !abort.signal.aborted) {
+    while (pos < opts.end && !signal.aborted) {
       const n = Math.min(opts.pieceBytes, opts.end - pos);
-      if (opts.waitFor) await opts.waitFor(pos + n, abort.signal);
-      if (free.length === 0 && allocated >= POOL) await pieceReturned(abort.signal, (r) => (returned = r));
-      if (abort.signal.aborted) break;
+      if (opts.waitFor) await opts.waitFor(pos + n, signal);
+      if (free.length === 0 && allocated >= POOL) await pieceReturned(signal, (r) => (returned = r));
+      if (signal.aborted) break;
       let whole = free.pop();
       if (!whole || whole.length < HEADROOM + n) {
         whole = Buffer.allocUnsafeSlow(HEADROOM + opts.pieceBytes);
@@ -137,7 +180,6 @@ export async function pumpRange(
       }
       // Room in front for the header, so serializePiece need not copy the data.
       const data = whole.subarray(HEADROOM, HEADROOM + n);
-      withHeadroom.add(data);
       let got = 0;
       while (got < n) {
         const { bytesRead } = await fh.read(data, got, n - got, pos + got);
@@ -145,15 +187,13 @@ export async function pumpRange(
           throw new L0Error("Internal", `${opts.path}: file ended at ${pos + got}, expected ${opts.end}`);
         got += bytesRead;
       }
-      const ok = call.write({ offset: pos, data }, () => give(whole));
+      const ok = out.write(pos, data, () => give(whole));
       pos += n;
       opts.onSent?.(n);
-      if (!ok && !abort.signal.aborted) await drained(call, abort.signal);
+      if (!ok && !signal.aborted) await out.drained(signal);
     }
   } finally {
     await fh.close();
-    call.off("cancelled", onGone);
-    call.off("close", onGone);
   }
 }
 
@@ -172,7 +212,7 @@ function pieceReturned(signal: AbortSignal, register: (r: (() => void) | null) =
   });
 }
 
-function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+export function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);

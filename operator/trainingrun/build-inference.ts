@@ -32,6 +32,7 @@ import {
 type Inference = NonNullable<ResolvedTrainingRun["spec"]["inference"]>;
 /** The sidecar's ports (images/inference/config.ts defaults, set explicitly so the policy matches). */
 export const SIDECAR_PEER_PORT = 7072;
+export const SIDECAR_PEER_BULK_PORT = 7074;
 export const SIDECAR_METRICS_PORT = 9092;
 /** Override mounts go to the engine and the sidecar (which reads a model on a volume too). */
 export const INFERENCE_MOUNTED = ["engine", "weight-sync"];
@@ -121,6 +122,7 @@ export function buildInference(
                 { name: "L0_SIDECAR_ENGINE_URL", value: `http://127.0.0.1:${i.port}` },
                 { name: "L0_SIDECAR_ROOT", value: WEIGHTS_ROOT },
                 { name: "L0_SIDECAR_PEER_PORT", value: String(SIDECAR_PEER_PORT) },
+                { name: "L0_SIDECAR_PEER_BULK_PORT", value: String(SIDECAR_PEER_BULK_PORT) },
                 { name: "L0_SIDECAR_METRICS_PORT", value: String(SIDECAR_METRICS_PORT) },
                 // config.json and the tokenizer, copied into each version so the engine can load it.
                 ...(base ? [{ name: "L0_SIDECAR_BASE_MODEL_DIR", value: base }] : []),
@@ -129,6 +131,7 @@ export function buildInference(
               ],
               ports: [
                 { name: "peers", containerPort: SIDECAR_PEER_PORT, protocol: "TCP" },
+                { name: "peers-bulk", containerPort: SIDECAR_PEER_BULK_PORT, protocol: "TCP" },
                 { name: "metrics", containerPort: SIDECAR_METRICS_PORT, protocol: "TCP" },
               ],
               readinessProbe: {
@@ -171,7 +174,7 @@ export function buildInference(
 /**
  * Ingress of the inference pods (images/inference/README.md): the engine port only from the run's
  * workers (vLLM's reload route is unauthenticated, so nothing else may reach it; the sidecar calls
- * it on localhost, which a NetworkPolicy does not filter), the peer port only from the run's other
+ * it on localhost, which a NetworkPolicy does not filter), the peer ports (gRPC and bulk) only from the run's other
  * inference pods, metrics from anywhere. Egress stays open: the engine may download its model and
  * a NetworkPolicy cannot tell the sidecar's traffic from the engine's.
  */
@@ -195,7 +198,13 @@ export function buildInferenceNetworkPolicy(run: ResolvedTrainingRun): V1Network
       policyTypes: ["Ingress"],
       ingress: [
         { from: [component("workers")], ports: [{ protocol: "TCP", port: i.port }] },
-        { from: [component("inference")], ports: [{ protocol: "TCP", port: SIDECAR_PEER_PORT }] },
+        {
+          from: [component("inference")],
+          ports: [
+            { protocol: "TCP", port: SIDECAR_PEER_PORT },
+            { protocol: "TCP", port: SIDECAR_PEER_BULK_PORT },
+          ],
+        },
         { ports: [{ protocol: "TCP", port: SIDECAR_METRICS_PORT }] },
       ],
     } as unknown as V1NetworkPolicy["spec"],

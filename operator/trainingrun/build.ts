@@ -41,6 +41,8 @@ export const queueLabel = (run: ResolvedTrainingRun): Record<string, string> =>
 export const RENDEZVOUS_PORT = 29500;
 /** Port of the trainer's Weights service (`l0 weights`, L0_WEIGHTS_PORT) the inference sidecars pull from. */
 export const WEIGHTS_PORT = 7071;
+/** Port of its bulk channel (the same bytes as Pull on a bare or mutual-TLS socket, L0_TRAINER_WEIGHTS_BULK_PORT). */
+export const WEIGHTS_BULK_PORT = 7073;
 export type Trainer = NonNullable<ResolvedTrainingRun["spec"]["trainer"]>;
 
 const meta = (
@@ -105,7 +107,11 @@ function trainerPorts(run: ResolvedTrainingRun) {
   // pull weights from the trainer.
   if (!run.spec.inference)
     ports.push({ name: "engine", port: t.enginePort, targetPort: t.enginePort, protocol: "TCP" });
-  else ports.push({ name: "weights", port: WEIGHTS_PORT, targetPort: WEIGHTS_PORT, protocol: "TCP" });
+  else
+    ports.push(
+      { name: "weights", port: WEIGHTS_PORT, targetPort: WEIGHTS_PORT, protocol: "TCP" },
+      { name: "weights-bulk", port: WEIGHTS_BULK_PORT, targetPort: WEIGHTS_BULK_PORT, protocol: "TCP" },
+    );
   return ports;
 }
 
@@ -134,8 +140,8 @@ export function buildTrainerService(run: ResolvedTrainingRun): V1Service {
 
 /**
  * Ingress of the trainer pods: the colocated engine's port only from the run's workers (its HTTP
- * API is unauthenticated unless the engine requires the token), the weights port only from the
- * run's inference pods, any port from the run's other trainer pods (rendezvous, then collectives
+ * API is unauthenticated unless the engine requires the token), the weights ports (gRPC and bulk)
+ * only from the run's inference pods, any port from the run's other trainer pods (rendezvous, then collectives
  * on ephemeral ports); the hub port (gRPC,
  * run-token authenticated) from anywhere, since the operator reads its Stats from its own
  * namespace, and metrics from anywhere (Prometheus). Same-run peers only: no namespaceSelector.
@@ -159,7 +165,7 @@ export function buildTrainerNetworkPolicy(run: ResolvedTrainingRun): V1NetworkPo
         { ports: port(t.hubPort) },
         { ports: port(t.metricsPort) },
         run.spec.inference
-          ? { from: from("inference"), ports: port(WEIGHTS_PORT) }
+          ? { from: from("inference"), ports: [...port(WEIGHTS_PORT), ...port(WEIGHTS_BULK_PORT)] }
           : { from: from("workers"), ports: port(t.enginePort) },
         // Rendezvous, then NCCL/Gloo on ports they pick: every port, between this run's trainers.
         { from: from("trainer") },
@@ -262,7 +268,11 @@ export function buildTrainerJob(
   // The learner's Hugging Face client reads HF_TOKEN (gated or private models).
   env.push(...hfTokenEnv(run), ...judgeKey.env);
   if (!run.spec.inference) env.push({ name: "L0_TRAINER_ENGINE_PORT", value: String(t.enginePort) });
-  else env.push({ name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) });
+  else
+    env.push(
+      { name: "L0_TRAINER_WEIGHTS_PORT", value: String(WEIGHTS_PORT) },
+      { name: "L0_TRAINER_WEIGHTS_BULK_PORT", value: String(WEIGHTS_BULK_PORT) },
+    );
   const container: V1Container = {
     name: "trainer",
     image: t.image ?? images.trainer,

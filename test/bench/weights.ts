@@ -1,12 +1,14 @@
 // Weight streaming benchmark: exports a synthetic checkpoint (default 2 GiB in 8 shards) and, in
 // the same run, measures the raw TCP loopback ceiling (one connection, 4 MiB writes, reader in a
 // child process), the gRPC transport alone (the same Pull streams, pieces dropped), one
-// subscriber pulling it from the weight service (a child process that verifies every chunk and
-// writes the shards into RAM-backed staging, like a sidecar on an emptyDir with medium Memory;
-// one more pull onto disk for reference), the same verified pull over plain sockets (its ceiling
-// whatever the transport: test/bench/weights-parts/tcp.ts), the scaling of both with parallel
-// streams and hashing threads, and the wall time for 1 and 4 full sidecars (child processes, peer
-// fan-out) to serve a newly published version, with the trainer's egress for the 4.
+// subscriber pulling it from the weight service the way a sidecar does (`--transport auto`: over
+// the service's bulk channel; a child process that verifies every chunk and writes the shards
+// into RAM-backed staging, like a sidecar on an emptyDir with medium Memory; one more pull onto
+// disk for reference), the same verified pull over gRPC Pull (`--transport grpc`) and over the
+// bench's own plain sockets (its ceiling whatever the transport: test/bench/weights-parts/tcp.ts),
+// the scaling of all three with parallel streams and hashing threads, and the wall time for 1 and
+// 4 full sidecars (child processes, peer fan-out) to serve a newly published version, with the
+// trainer's egress for the 4.
 // Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3] [--streams N] [--fanout 2]
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,19 +18,13 @@ import type net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer } from "../../lib/grpc.js";
 import { defaultThreads } from "../../lib/weights/hash-pool.js";
-import { silentLogger } from "../../lib/log.js";
-import { createRegistry } from "../../lib/metrics.js";
-import { EngineRegistry } from "../../images/trainer/weights/engines.js";
 import { type Manifest } from "../../lib/weights/manifest.js";
-import { weightsMetrics } from "../../lib/weights/metrics.js";
-import { WeightService } from "../../images/trainer/weights/service.js";
-import { VersionStore } from "../../images/trainer/weights/store.js";
 import { round } from "./stats.js";
 import { exportCheckpoint, republish } from "./weights-parts/export.js";
 import { type Measured, load, report } from "./weights-parts/report.js";
 import { stageCosts } from "./weights-parts/stages.js";
+import { startService } from "./weights-parts/service.js";
 import { cpuSeconds, rawReceive, rawServer, shardServer, verifiedTcpPull } from "./weights-parts/tcp.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -75,68 +71,9 @@ async function childMain(mode: string, args: string[]): Promise<void> {
     console.log(JSON.stringify({ ...out, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
     return;
   }
-  if (mode === "discard") {
-    // gRPC transport alone: the same Pull streams, each piece dropped (no hash, no write).
-    const [address, tokenFile, manifestFile] = args as [string, string, string];
-    const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../lib/weights/manifest.js");
-    const { weightsClient } = await import("../../images/inference/puller.js");
-    const { tokenMetadata } = await import("../../lib/grpc.js");
-    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
-    const token = (await readFile(tokenFile, "utf8")).trim();
-    const client = weightsClient(address);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    for (const shard of manifest.shards) {
-      const req = { version: manifest.version, shard: shard.file, offset: 0, pullerId: "bench" };
-      let n = 0;
-      for await (const p of client.pull(req, tokenMetadata(token)) as AsyncIterable<{ data: Uint8Array }>)
-        n += p.data.length;
-      if (n !== shard.sizeBytes) throw new Error(`${shard.file}: got ${n} of ${shard.sizeBytes} bytes`);
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
-    );
-    client.close();
-    return;
-  }
-  if (mode === "pull") {
-    const [address, tokenFile, manifestFile, dir, streams, threads] = args as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
-    const { HashPool } = await import("../../lib/weights/hash-pool.js");
-    const hashPool = Number(threads) > 0 ? new HashPool(Number(threads)) : null;
-    const { readFile } = await import("node:fs/promises");
-    const { parseManifestText } = await import("../../lib/weights/manifest.js");
-    const { pullVersion, weightsClient } = await import("../../images/inference/puller.js");
-    const manifest = parseManifestText(await readFile(manifestFile, "utf8"));
-    const token = (await readFile(tokenFile, "utf8")).trim();
-    const client = weightsClient(address);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    await pullVersion({
-      manifest,
-      dir,
-      primary: { client, label: "service" },
-      token,
-      pullerId: "bench",
-      metrics: weightsMetrics(createRegistry({ defaultMetrics: false })),
-      logger: silentLogger(),
-      streams: Number(streams),
-      hashPool,
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpu: cpuSeconds() - c0 }),
-    );
-    client.close();
-    await hashPool?.close();
+  if (mode === "discard" || mode === "pull") {
+    const { discardChild, pullChild } = await import("./weights-parts/pull.js");
+    console.log(JSON.stringify(await (mode === "pull" ? pullChild(args) : discardChild(args))));
     return;
   }
   if (mode === "sidecar") {
@@ -150,6 +87,7 @@ async function childMain(mode: string, args: string[]): Promise<void> {
       L0_SIDECAR_ENGINE_ID: id,
       L0_SIDECAR_HOST: "127.0.0.1",
       L0_SIDECAR_PEER_PORT: "0",
+      L0_SIDECAR_PEER_BULK_PORT: "0",
       L0_SIDECAR_METRICS_PORT: "0",
       L0_SIDECAR_LOG_LEVEL: "warn",
       L0_SIDECAR_REPORT_INTERVAL: "1s",
@@ -178,29 +116,6 @@ async function tcpCeiling(total: number): Promise<Measured> {
   return { bytesPerSecond: total / out.seconds, cpuPerGB: cpu / (total / 1e9), load: load() };
 }
 
-interface Service {
-  address: string;
-  /** Weight bytes this service (the trainer pod) has sent. */
-  sent(): Promise<number>;
-  store: VersionStore;
-  engines: EngineRegistry;
-  stop(): Promise<void>;
-}
-
-async function startService(dir: string, token: string, fanout: number): Promise<Service> {
-  const logger = silentLogger();
-  const engines = new EngineRegistry({ logger });
-  const store = new VersionStore({ dir, logger, keep: 100 });
-  await store.scan();
-  const registry = createRegistry({ defaultMetrics: false });
-  const metrics = weightsMetrics(registry);
-  const service = new WeightService({ store, token, logger, metrics, fanout, registry: engines });
-  const server = await startServer((s) => service.addToServer(s), { host: "127.0.0.1", port: 0 });
-  const sent = async () =>
-    Number(/l0_weights_bytes_total\{direction="sent"\} (\d+)/.exec(await registry.metrics())?.[1] ?? 0);
-  return { address: server.address, sent, store, engines, stop: () => server.stop(100) };
-}
-
 function memAvailable(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
@@ -220,7 +135,11 @@ interface Bench {
   maxRss: number;
 }
 
-/** One verified pull in a child: over gRPC from `svc` ("pull"/"discard") or plain sockets ("tcp-verified"). */
+/**
+ * One verified pull in a child: from the service at `where` ("pull": as a sidecar does, over the
+ * bulk channel `bulk` when given, else gRPC Pull; "discard": gRPC Pull, pieces dropped) or from
+ * the bench's plain-socket server ("tcp-verified").
+ */
 async function pullOnce(
   b: Bench,
   mode: "pull" | "discard" | "tcp-verified",
@@ -228,6 +147,7 @@ async function pullOnce(
   where: string,
   streams: number,
   threads: number,
+  bulk = "",
 ): Promise<Measured> {
   const l = load();
   const cpu0 = cpuSeconds();
@@ -236,7 +156,16 @@ async function pullOnce(
   const args =
     mode === "tcp-verified"
       ? [where, b.manifestFile, dir, String(streams), String(threads)]
-      : [where, b.tokenFile, b.manifestFile, dir, String(streams), String(threads)];
+      : [
+          where,
+          b.tokenFile,
+          b.manifestFile,
+          dir,
+          String(streams),
+          String(threads),
+          bulk ? "auto" : "grpc",
+          bulk,
+        ];
   const out = JSON.parse(await child(mode, args)) as { seconds: number; maxRssMiB: number; cpu: number };
   const cpu = cpuSeconds() - cpu0 + out.cpu;
   await rm(dir, { recursive: true, force: true });
@@ -316,44 +245,61 @@ async function parentMain(): Promise<void> {
     const tcp: Measured[] = [];
     const transport: Measured[] = [];
     const pulls: Measured[] = [];
+    const grpcPulls: Measured[] = [];
     const vtcp: Measured[] = [];
     for (let r = 0; r < repeat; r++) {
       tcp.push(await tcpCeiling(b.bytes));
       transport.push(await pullOnce(b, "discard", b.stage, svc.address, streams, 0));
-      // Side by side, alternating which goes first.
-      const pair = async () => [
-        await pullOnce(b, "pull", b.stage, svc.address, streams, threads),
-        await pullOnce(b, "tcp-verified", b.stage, tcpPort, streams, threads),
+      // Side by side, each round starting with another of the three.
+      const runs = [
+        () => pullOnce(b, "pull", b.stage, svc.address, streams, threads, svc.bulk),
+        () => pullOnce(b, "pull", b.stage, svc.address, streams, threads),
+        () => pullOnce(b, "tcp-verified", b.stage, tcpPort, streams, threads),
       ];
-      const [g, t] = r % 2 === 0 ? await pair() : (await pair()).reverse();
-      pulls.push(g!);
-      vtcp.push(t!);
+      const got: Measured[] = [];
+      for (let i = 0; i < runs.length; i++) {
+        const k = (i + r) % runs.length;
+        got[k] = await runs[k]!();
+      }
+      const [p, g, t] = got as [Measured, Measured, Measured];
+      pulls.push(p);
+      grpcPulls.push(g);
+      vtcp.push(t);
       console.log(
         `round ${r + 1}: raw TCP ${rate(tcp[r]!)}; gRPC Pull alone ${rate(transport[r]!)}; ` +
-          `verified pull (${streams} streams, ${threads} hash threads): gRPC ${rate(g!)}, plain TCP ${rate(t!)}`,
+          `verified pull (${streams} streams, ${threads} hash threads): bulk channel ${rate(p)}, gRPC Pull ${rate(g)}, plain TCP ${rate(t)}`,
       );
     }
     // Scaling: inline hashing on one stream (the old puller), then 1..N streams with as many threads.
-    const scaling: { streams: number; threads: number; gbps: number; tcp_gbps: number; load: number }[] = [];
+    const scaling: {
+      streams: number;
+      threads: number;
+      gbps: number;
+      grpc_gbps: number;
+      tcp_gbps: number;
+      load: number;
+    }[] = [];
     const maxStreams = Math.max(4, streams);
     for (const [s, t] of [
       [1, 0] as const,
       ...[1, 2, 4, 8].filter((n) => n <= maxStreams).map((n) => [n, n] as const),
     ]) {
+      const p = await pullOnce(b, "pull", b.stage, svc.address, s, t, svc.bulk);
       const g = await pullOnce(b, "pull", b.stage, svc.address, s, t);
       const v = await pullOnce(b, "tcp-verified", b.stage, tcpPort, s, t);
       scaling.push({
         streams: s,
         threads: t,
-        gbps: round(g.bytesPerSecond / 1e9),
+        gbps: round(p.bytesPerSecond / 1e9),
+        grpc_gbps: round(g.bytesPerSecond / 1e9),
         tcp_gbps: round(v.bytesPerSecond / 1e9),
-        load: g.load,
+        load: p.load,
       });
       console.log(
-        `scaling: ${s} streams, ${t || "inline"} hash threads: gRPC ${rate(g)}, plain TCP ${rate(v)}`,
+        `scaling: ${s} streams, ${t || "inline"} hash threads: bulk ${rate(p)}, gRPC ${rate(g)}, plain TCP ${rate(v)}`,
       );
     }
-    const diskPull = await pullOnce(b, "pull", b.base, svc.address, streams, threads);
+    const diskPull = await pullOnce(b, "pull", b.base, svc.address, streams, threads, svc.bulk);
     console.log(`one pull into ${tmpdir()} (disk page cache): ${rate(diskPull)}`);
     files.close();
     await svc.stop();
@@ -380,6 +326,7 @@ async function parentMain(): Promise<void> {
         tcp,
         transport,
         pulls,
+        grpcPulls,
         vtcp,
         scaling,
         diskPull,

@@ -113,7 +113,11 @@ describe("l0 local plans", () => {
     r.spec.inference = { replicas: 2, engine: "sglang", gpus: 1, tensorParallel: 1, port: 8000 };
     const p3 = { ...ports, weights: 4444, engines: [5550, 5551] };
     const t = trainerPlan(r, paths, p3);
-    expect(t.env).to.include({ L0_TRAINER_WEIGHTS_PORT: "4444", L0_TRAINER_EXPORT_DIR: "/r/weights-export" });
+    expect(t.env).to.include({
+      L0_TRAINER_WEIGHTS_PORT: "4444",
+      L0_TRAINER_WEIGHTS_BULK_PORT: "0", // never the cluster's fixed port on a shared machine
+      L0_TRAINER_EXPORT_DIR: "/r/weights-export",
+    });
     expect(t.env).not.to.have.property("L0_TRAINER_ENGINE_PORT");
     // Workers spread over the replicas.
     const url = (i: number) => workerPlan(r, paths, p3, i, "weak").env.L0_WORKER_ENGINE_URL;

@@ -249,6 +249,7 @@ describe("monitoring end to end: Prometheus scrapes the programs and the dashboa
           ...["--weights-address", `127.0.0.1:${value.grpc}`, "--token-file", join(dir, "token")],
           ...["--root", join(dir, "shared"), "--engine", "sglang", "--engine-url", reloadUrl],
           ...["--engine-id", "engine-0", "--host", "127.0.0.1", "--peer-port", "0", "--metrics-port", "0"],
+          ...["--peer-bulk-port", "0"],
           ...["--report-interval", "500ms", "--log-format", "json"],
         ],
         (line) =>

@@ -143,7 +143,7 @@ describe("operator builders: TrainingRun children", () => {
     expect(
       buildHubService(makeRun({ inference: {} })).spec!.ports!.map((p) => p.name),
       "engine elsewhere",
-    ).to.deep.equal(["hub", "metrics", "weights"]);
+    ).to.deep.equal(["hub", "metrics", "weights", "weights-bulk"]);
   });
 
   it("inference: engine on the sidecar's weights link, GPUs, sidecar with the hub address", () => {
@@ -236,23 +236,23 @@ describe("operator builders: TrainingRun children", () => {
         ),
       ).to.equal(true);
       return ingress.map((i) => ({
-        port: i.ports?.[0]!.port ?? "any",
+        port: i.ports?.map((p) => p.port).join("+") ?? "any",
         from: i.from?.map((f) => f.podSelector!.matchLabels["app.kubernetes.io/component"]),
       }));
     };
     // Colocated engine: only the run's workers reach it; the hub (token-authenticated, read by
     // the operator from its namespace) and metrics stay open.
     expect(rules(makeRun({ trainer: { hubPort: 7000, enginePort: 8100 } }))).to.deep.equal([
-      { port: 7000, from: undefined },
-      { port: 9090, from: undefined },
-      { port: 8100, from: ["workers"] },
+      { port: "7000", from: undefined },
+      { port: "9090", from: undefined },
+      { port: "8100", from: ["workers"] },
       { port: "any", from: ["trainer"] }, // rendezvous, then NCCL on ephemeral ports
     ]);
     // Separate inference: no engine here; the weights port only for the run's inference pods.
     expect(rules(makeRun({ inference: { port: 9000 } }))).to.deep.equal([
-      { port: 7070, from: undefined },
-      { port: 9090, from: undefined },
-      { port: 7071, from: ["inference"] },
+      { port: "7070", from: undefined },
+      { port: "9090", from: undefined },
+      { port: "7071+7073", from: ["inference"] }, // gRPC and the bulk channel alike
       { port: "any", from: ["trainer"] },
     ]);
   });
@@ -267,13 +267,13 @@ describe("operator builders: TrainingRun children", () => {
     type Peer = { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object };
     const ingress = np.spec!.ingress as unknown as { from?: Peer[]; ports: { port: number }[] }[];
     const rules = ingress.map((r) => ({
-      port: r.ports[0]!.port,
+      port: r.ports.map((p) => p.port).join("+"),
       from: r.from?.map((f) => f.podSelector!.matchLabels["app.kubernetes.io/component"]),
     }));
     expect(rules).to.deep.equal([
-      { port: 9000, from: ["workers"] },
-      { port: 7072, from: ["inference"] },
-      { port: 9092, from: undefined },
+      { port: "9000", from: ["workers"] },
+      { port: "7072+7074", from: ["inference"] }, // peers' gRPC and bulk channel alike
+      { port: "9092", from: undefined },
     ]);
     expect(
       ingress.every((r) => r.from === undefined || r.from.every((f) => !f.namespaceSelector)),

@@ -138,7 +138,11 @@ describe("operator ↔ programs contract", () => {
             "status.podIP",
           );
           const ports = Object.fromEntries(sidecar!.ports!.map((p) => [p.name, p.containerPort]));
-          expect(ports).to.deep.equal({ peers: cfg.peerPort, metrics: cfg.metricsPort });
+          expect(ports).to.deep.equal({
+            peers: cfg.peerPort,
+            "peers-bulk": cfg.peerBulkPort,
+            metrics: cfg.metricsPort,
+          });
           expect(cfg.engineUrl).to.match(/^http:\/\/127\.0\.0\.1:/);
           expect(engine!.env ?? [], "the engine is not an l0 program").to.satisfy((e: V1EnvVar[]) =>
             e.every((x) => !x.name.startsWith("L0_")),

@@ -58,6 +58,26 @@ describe("operator: l0 render", () => {
       "Service/qa-inference",
       "NetworkPolicy/qa-inference",
     ]);
+    // The weights' bulk channel beside its gRPC port: named on the trainer container and the hub
+    // Service, on each sidecar, and let in by the NetworkPolicies exactly as the gRPC ports are.
+    const find = (kind: string, name: string) =>
+      objs.find((o) => o.kind === kind && o.metadata!.name === name)!;
+    const trainer = find("Job", "qa-trainer-0").spec.template.spec.containers[0];
+    expect(trainer.ports).to.deep.include({ name: "weights-bulk", containerPort: 7073, protocol: "TCP" });
+    expect(find("Service", "qa-hub").spec.ports).to.deep.include({
+      name: "weights-bulk",
+      port: 7073,
+      targetPort: 7073,
+      protocol: "TCP",
+    });
+    const sidecar = find("Deployment", "qa-inference").spec.template.spec.containers[1];
+    expect(sidecar.ports).to.deep.include({ name: "peers-bulk", containerPort: 7074, protocol: "TCP" });
+    const allowed = (np: string, port: number) =>
+      (find("NetworkPolicy", np).spec.ingress as { from?: unknown; ports?: { port: number }[] }[]).find((r) =>
+        r.ports?.some((p) => p.port === port),
+      );
+    expect(allowed("qa-trainer", 7073)).to.deep.equal(allowed("qa-trainer", 7071));
+    expect(allowed("qa-inference", 7074)).to.deep.equal(allowed("qa-inference", 7072));
   });
 
   it("renders a referenced pool in the same file against its run, and at zero without it", () => {

@@ -1,6 +1,7 @@
 // The embedded weight service as the trainer's loop uses it: publish(v) after an export resolves
 // once the engines serve v, and fails with a reason (never hangs) when they do not.
 import { rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { expect } from "chai";
 import { type L0Error } from "../../lib/errors.js";
 import { silentLogger } from "../../lib/log.js";
@@ -37,6 +38,7 @@ describe("weights: embedded service and publish", () => {
       registry: createRegistry({ defaultMetrics: false }),
       host: "127.0.0.1",
       port: 0,
+      bulkPort: 0,
       pollIntervalMs: 60_000,
       tls,
     });
@@ -44,7 +46,10 @@ describe("weights: embedded service and publish", () => {
     return { dir, root };
   }
 
-  /** A sidecar "e1" syncing from `w` into `root` for an engine that refuses what `refuse` says. */
+  /**
+   * A sidecar "e1" syncing from `w` into `root` for an engine that refuses what `refuse` says; its
+   * bytes only over the bulk channel `Plan` tells it of (`--transport bulk`).
+   */
   async function sidecar(root: string, refuse: (path: string) => boolean, tls?: RunTls): Promise<void> {
     const engine = await engineStandIn((c) => refuse(String(c.body.model_path)));
     cleanup.push(() => engine.close());
@@ -55,6 +60,8 @@ describe("weights: embedded service and publish", () => {
       root,
       service: client,
       clientFor: (address) => weightsClient(address, tls),
+      serviceAddress: w.address,
+      pull: { transport: "bulk", tls },
       token: "t",
       engine: createEngine({ kind: "sglang", url: engine.url }),
       peers: new PeerStore(),
@@ -101,6 +108,18 @@ describe("weights: embedded service and publish", () => {
       plain.waitForReady(Date.now() + 3000, (err) => resolve(!err)),
     );
     expect(ready, "a plaintext client connected").to.equal(false);
+    // Nor does the bulk channel answer one (the handshake fails before any request is read).
+    const answer = await new Promise<string>((resolve) => {
+      const sock = connect(w.bulkPort, "127.0.0.1");
+      let got = "";
+      sock.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      sock.on("error", () => undefined);
+      sock.on("close", () => resolve(got));
+      sock.write(
+        JSON.stringify({ v: 1, authorization: "Bearer t", version: 1, shard: "x", offset: 0 }) + "\n",
+      );
+    });
+    expect(answer).to.not.match(/"ok"|"error"/);
     await sidecar(root, () => false, tls);
     await w.publish(1, { timeoutMs: 10_000, minEngines: 1 });
     expect(serving()).to.deep.equal([["e1", 1, "Serving"]]);

@@ -13,6 +13,8 @@ import { weightsMetrics } from "../../lib/weights/metrics.js";
 import { createEngine, type EngineKind } from "../../images/inference/engines.js";
 import { PeerService, PeerStore } from "../../images/inference/peer.js";
 import { Sidecar } from "../../images/inference/sidecar.js";
+import { type BulkServer, startBulkServer } from "../../lib/weights/bulk.js";
+import { type RangeSource } from "../../lib/weights/stream.js";
 import { engineStandIn, sha256File, tempDir, until, writeVersion } from "./fixtures.js";
 import { type Harness, startHarness, TOKEN } from "./harness.js";
 
@@ -21,6 +23,8 @@ interface Running {
   root: string;
   registry: ReturnType<typeof createRegistry>;
   peerServer?: StartedServer;
+  /** Offsets this sidecar's bulk channel was asked for (its peers' pulls). */
+  bulkSent: number[];
   stop(): Promise<void>;
 }
 
@@ -28,7 +32,7 @@ async function startSidecar(
   h: Harness,
   engineId: string,
   engine: { kind: EngineKind; url: string },
-  opts: { servePeers?: boolean } = {},
+  opts: { servePeers?: boolean; bulk?: boolean } = {},
 ): Promise<Running> {
   const root = await tempDir(`l0-sidecar-${engineId}-`);
   const registry = createRegistry({ defaultMetrics: false });
@@ -36,9 +40,17 @@ async function startSidecar(
   const logger = silentLogger();
   const peers = new PeerStore();
   let peerServer: StartedServer | undefined;
+  let peerBulk: BulkServer | undefined;
+  const bulkSent: number[] = [];
   if (opts.servePeers) {
     const svc = new PeerService({ store: peers, token: TOKEN, logger, metrics });
     peerServer = await startServer((s) => svc.addToServer(s), { host: "127.0.0.1", port: 0 });
+    if (opts.bulk) {
+      const source: RangeSource = {
+        serveRange: (req, out) => (bulkSent.push(Number(req.offset)), svc.serveRange(req, out)),
+      };
+      peerBulk = await startBulkServer({ source, token: TOKEN, logger, host: "127.0.0.1", port: 0 });
+    }
   }
   const sidecar = new Sidecar({
     engineId,
@@ -50,6 +62,8 @@ async function startSidecar(
     logger,
     metrics,
     peerAddress: peerServer?.address ?? "",
+    peerBulkPort: peerBulk?.port ?? 0,
+    serviceAddress: h.server.address,
     reportIntervalMs: 200,
     retryMs: 100,
     pull: { pieceBytes: 64 * 1024 },
@@ -61,10 +75,12 @@ async function startSidecar(
     root,
     registry,
     peerServer,
+    bulkSent,
     stop: async () => {
       abort.abort();
       await done;
       await peerServer?.stop(100);
+      await peerBulk?.close();
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -203,25 +219,52 @@ describe("weights: sidecar", function () {
     expect(s.sidecar.status().version).to.equal(1);
   });
 
-  it("four sidecars with peer fan-out end with identical bytes; the trainer's service sends each byte once, not four times", async () => {
-    h = await startHarness({ fanout: 2, keep: 5 });
-    engine = await engineStandIn();
-    for (const id of ["a", "b", "c", "d"])
-      running.push(await startSidecar(h, id, { kind: "sglang", url: engine.url }, { servePeers: true }));
-    const m = await publish(h, 1, { shards: 3, elements: 128 * 1024, chunkBytes: 128 * 1024 });
-    for (const r of running) await serves(r, 1);
-    for (const r of running)
-      for (const sh of m.shards)
-        expect(await sha256File(join(r.root, "versions", "1", sh.file))).to.equal(sh.sha256);
-    const total = m.shards.reduce((a, sh) => a + sh.sizeBytes, 0);
-    const sentBy = async (text: Promise<string>) =>
-      Number(/l0_weights_bytes_total\{direction="sent"\} (\d+)/.exec(await text)?.[1] ?? 0);
-    // trainer_egress_ratio_4 = 1: the trainer pod's egress is one copy of the model.
-    expect(await sentBy(h.registry.metrics())).to.equal(total);
-    let peerSent = 0;
-    for (const r of running) peerSent += await sentBy(r.registry.metrics());
-    expect(peerSent).to.equal(3 * total);
-    const res = await h.service.engines.awaitAllServe(1, { timeoutMs: 5000, minEngines: 4 });
-    expect(res.ok).to.equal(true);
-  });
+  for (const [title, bulk] of [
+    ["over gRPC Pull", false],
+    ["over the bulk channel", true],
+  ] as const)
+    it(`four sidecars with peer fan-out ${title} end with identical bytes; the trainer's service sends each byte once, not four times`, async () => {
+      const grpcPulls: number[] = [];
+      h = await startHarness({
+        fanout: 2,
+        keep: 5,
+        ...(bulk ? { bulk: {} } : {}),
+        wrap: (handlers) => {
+          const pull = handlers.pull as (c: { request: { offset: unknown } }) => void;
+          handlers.pull = (c: { request: { offset: unknown } }) => (
+            grpcPulls.push(Number(c.request.offset)),
+            pull(c)
+          );
+        },
+      });
+      engine = await engineStandIn();
+      for (const id of ["a", "b", "c", "d"])
+        running.push(
+          await startSidecar(h, id, { kind: "sglang", url: engine.url }, { servePeers: true, bulk }),
+        );
+      const m = await publish(h, 1, { shards: 3, elements: 128 * 1024, chunkBytes: 128 * 1024 });
+      for (const r of running) await serves(r, 1);
+      for (const r of running)
+        for (const sh of m.shards)
+          expect(await sha256File(join(r.root, "versions", "1", sh.file))).to.equal(sh.sha256);
+      const total = m.shards.reduce((a, sh) => a + sh.sizeBytes, 0);
+      const sentBy = async (text: Promise<string>) =>
+        Number(/l0_weights_bytes_total\{direction="sent"\} (\d+)/.exec(await text)?.[1] ?? 0);
+      // trainer_egress_ratio_4 = 1: the trainer pod's egress is one copy of the model.
+      expect(await sentBy(h.registry.metrics())).to.equal(total);
+      let peerSent = 0;
+      for (const r of running) peerSent += await sentBy(r.registry.metrics());
+      expect(peerSent).to.equal(3 * total);
+      const res = await h.service.engines.awaitAllServe(1, { timeoutMs: 5000, minEngines: 4 });
+      expect(res.ok).to.equal(true);
+      // The bytes took the advertised transport: bulk from the service and between peers, or Pull.
+      const relayedOverBulk = running.reduce((a, r) => a + r.bulkSent.length, 0);
+      if (bulk) {
+        expect(grpcPulls).to.deep.equal([]);
+        expect(relayedOverBulk).to.equal(3 * m.shards.length);
+      } else {
+        expect(grpcPulls).to.have.length(m.shards.length);
+        expect(relayedOverBulk).to.equal(0);
+      }
+    });
 });

@@ -8,7 +8,7 @@ import { l0 } from "../../lib/proto.js";
 import { EngineRegistry, judge, type EngineStatus } from "../../images/trainer/weights/engines.js";
 import { assign, FanoutPlanner, parentIndex } from "../../images/trainer/weights/fanout.js";
 import { parseManifest, parseManifestText, safetensorsIndex } from "../../lib/weights/manifest.js";
-import { pumpRange, serializePiece } from "../../lib/weights/stream.js";
+import { grpcOut, pumpRange, serializePiece } from "../../lib/weights/stream.js";
 
 const H = "a".repeat(64);
 const good = () => ({
@@ -144,7 +144,7 @@ describe("weights: units", () => {
         return true;
       },
     });
-    await pumpRange(call as never, { path: join(dir, "f"), start: 100, end: 1000, pieceBytes: 256 });
+    await pumpRange(grpcOut(call as never), { path: join(dir, "f"), start: 100, end: 1000, pieceBytes: 256 });
     await rm(dir, { recursive: true, force: true });
     expect(Buffer.concat(got).equals(bytes.subarray(100))).to.equal(true);
     expect(got.map((b) => b.length)).to.deep.equal([256, 256, 256, 132]);
@@ -170,14 +170,18 @@ describe("weights: units", () => {
 
     it("skips parents that serve no peers or have gone quiet; plans are idempotent", () => {
       const members = [
-        { engineId: "a", peerAddress: "a:1" },
-        { engineId: "b", peerAddress: "" },
-        { engineId: "c", peerAddress: "c:1" },
-        { engineId: "d", peerAddress: "d:1" },
-        { engineId: "e", peerAddress: "e:1" },
+        { engineId: "a", peerAddress: "a:1", peerBulkPort: 2 },
+        { engineId: "b", peerAddress: "", peerBulkPort: 0 },
+        { engineId: "c", peerAddress: "c:1", peerBulkPort: 2 },
+        { engineId: "d", peerAddress: "d:1", peerBulkPort: 0 },
+        { engineId: "e", peerAddress: "e:1", peerBulkPort: 0 },
       ];
       expect(assign(members, "a", 2).sourceAddress).to.equal("");
-      expect(assign(members, "c", 2)).to.deep.equal({ sourceAddress: "a:1", sourceEngineId: "a" });
+      expect(assign(members, "c", 2)).to.deep.equal({
+        sourceAddress: "a:1",
+        sourceEngineId: "a",
+        sourceBulkPort: 2,
+      });
       // Parent b serves no peers: its own parent a feeds them instead (never the service).
       expect(assign(members, "d", 2).sourceAddress).to.equal("a:1");
       expect(assign(members, "e", 2).sourceAddress).to.equal("a:1");
@@ -185,6 +189,7 @@ describe("weights: units", () => {
       const planner = new FanoutPlanner(1);
       expect(planner.plan(7, "x", "x:1").sourceAddress).to.equal("");
       expect(planner.plan(7, "y", "y:1").sourceAddress).to.equal("x:1");
+      expect(planner.plan(7, "z", "z:1", undefined, 9).sourceBulkPort).to.equal(0); // from y, which has none
       expect(planner.plan(7, "y", "y:1").sourceAddress).to.equal("x:1");
       expect(planner.plan(7, "x", "x:1").sourceAddress).to.equal("");
     });

@@ -47,6 +47,14 @@ export const TRAINER_CONFIG = defineConfig({
     max: 65535,
     description: "Weights gRPC port the inference sidecars pull from (with spec.inference; 0 = free)",
   },
+  weightsBulkPort: {
+    type: "int",
+    default: 7073,
+    min: 0,
+    max: 65535,
+    description:
+      "Weights bulk port: the same shard bytes as Pull over a bare (or, with --tls-dir, mutual-TLS) socket (0 = free)",
+  },
   exportDir: {
     type: "string",
     default: "",

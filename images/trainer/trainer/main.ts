@@ -106,6 +106,7 @@ export async function main(
       registry,
       host: cfg.host,
       port: cfg.weightsPort,
+      bulkPort: cfg.weightsBulkPort,
       tls,
     });
     weights = w;
@@ -119,6 +120,7 @@ export async function main(
     firstVersion = Math.max(recorded, held + 1);
     log.info("weight service listening", {
       weightsPort: w.port,
+      weightsBulkPort: w.bulkPort,
       exportDir,
       engines: replicas,
       firstVersion,

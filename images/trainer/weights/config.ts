@@ -18,6 +18,13 @@ export const WEIGHTS_CONFIG = defineConfig({
     max: 65535,
     description: "Weights gRPC port (0 = any free port)",
   },
+  bulkPort: {
+    type: "int",
+    default: 7073,
+    min: 0,
+    max: 65535,
+    description: "Weights bulk port: the same shard bytes as Pull over a bare socket (0 = any free port)",
+  },
   metricsPort: {
     type: "int",
     default: 9091,

@@ -5,11 +5,12 @@
 import { type Registry } from "prom-client";
 import { L0Error } from "../../../lib/errors.js";
 import { startServer } from "../../../lib/grpc.js";
+import { startBulkServer } from "../../../lib/weights/bulk.js";
 import { type RunTls } from "../../../lib/tls.js";
 import { type Logger } from "../../../lib/log.js";
 import { EngineRegistry, type WeightsHubHook } from "./engines.js";
 import { weightsMetrics } from "../../../lib/weights/metrics.js";
-import { WeightService } from "./service.js";
+import { StoreRanges, WeightService } from "./service.js";
 import { VersionStore } from "./store.js";
 
 export interface EmbedOptions {
@@ -21,6 +22,8 @@ export interface EmbedOptions {
   host?: string;
   /** 0 = any free port. */
   port: number;
+  /** The bulk channel's port (lib/weights/bulk.ts; 0 = any free port); unset = no bulk channel. */
+  bulkPort?: number;
   keep?: number;
   fanout?: number;
   pollIntervalMs?: number;
@@ -43,6 +46,8 @@ export interface EmbeddedWeights {
   /** host:port sidecars dial. */
   address: string;
   port: number;
+  /** The bulk channel's port on the same host; 0 = none. */
+  bulkPort: number;
   /**
    * After ExportWeights(version): scans now (no poll delay), then waits until `minEngines` engines
    * serve it. Throws L0Error with reason "WeightExportMissing", "WeightSyncTimeout",
@@ -63,13 +68,28 @@ export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeigh
   });
   await store.scan();
   store.start(o.pollIntervalMs ?? 1000);
+  const metrics = weightsMetrics(o.registry);
+  const ranges = new StoreRanges(store, metrics);
+  const bulk =
+    o.bulkPort === undefined
+      ? null
+      : await startBulkServer({
+          source: ranges,
+          token: o.token,
+          logger: o.logger,
+          host: o.host,
+          port: o.bulkPort,
+          tls: o.tls,
+        });
   const service = new WeightService({
     store,
     token: o.token,
     logger: o.logger,
-    metrics: weightsMetrics(o.registry),
+    metrics,
     fanout: o.fanout,
     registry: engines,
+    ranges,
+    bulkPort: bulk?.port ?? 0,
   });
   const server = await startServer((s) => service.addToServer(s), { host: o.host, port: o.port, tls: o.tls });
   return {
@@ -78,6 +98,7 @@ export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeigh
     engines,
     address: server.address,
     port: server.port,
+    bulkPort: bulk?.port ?? 0,
     publish: async (version, p) => {
       await store.scan();
       if ((store.latest()?.version ?? 0) < version)
@@ -96,7 +117,7 @@ export async function startWeightService(o: EmbedOptions): Promise<EmbeddedWeigh
     },
     close: async () => {
       store.close();
-      await server.stop(2000);
+      await Promise.all([server.stop(2000), bulk?.close()]);
     },
   };
 }

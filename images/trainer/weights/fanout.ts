@@ -7,12 +7,16 @@
 export interface PlanEntry {
   engineId: string;
   peerAddress: string;
+  /** The peer's bulk port on peerAddress's host; 0 = none. */
+  peerBulkPort: number;
 }
 
 export interface Assignment {
   /** Empty: pull from the weight service. */
   sourceAddress: string;
   sourceEngineId: string;
+  /** The source peer's bulk port (0 = none, or the source is the service). */
+  sourceBulkPort: number;
 }
 
 /** Index of the node that feeds node `index`, or -1 for the service (which feeds node 0 only). */
@@ -35,8 +39,9 @@ export function assign(
   let p = index < 0 ? -1 : parentIndex(index, fanout);
   const usable = (m: PlanEntry) => m.peerAddress !== "" && isLive(m.engineId);
   while (p >= 0 && !usable(members[p]!)) p = parentIndex(p, fanout);
-  if (p < 0) return { sourceAddress: "", sourceEngineId: "" };
-  return { sourceAddress: members[p]!.peerAddress, sourceEngineId: members[p]!.engineId };
+  if (p < 0) return { sourceAddress: "", sourceEngineId: "", sourceBulkPort: 0 };
+  const m = members[p]!;
+  return { sourceAddress: m.peerAddress, sourceEngineId: m.engineId, sourceBulkPort: m.peerBulkPort };
 }
 
 /** Per-version trees. Plans are idempotent: asking again gives the same answer. */
@@ -53,10 +58,11 @@ export class FanoutPlanner {
     engineId: string,
     peerAddress: string,
     isLive?: (engineId: string) => boolean,
+    peerBulkPort = 0,
   ): Assignment {
     let members = this.#trees.get(version);
     if (!members) this.#trees.set(version, (members = []));
-    if (!members.some((m) => m.engineId === engineId)) members.push({ engineId, peerAddress });
+    if (!members.some((m) => m.engineId === engineId)) members.push({ engineId, peerAddress, peerBulkPort });
     return assign(members, engineId, this.#fanout, isLive);
   }
 

@@ -26,6 +26,7 @@ export async function main(
     registry,
     host: cfg.host,
     port: cfg.port,
+    bulkPort: cfg.bulkPort,
     keep: cfg.keep,
     fanout: cfg.fanout,
     pollIntervalMs: cfg.pollInterval,
@@ -33,6 +34,7 @@ export async function main(
   shutdown.add("weights", () => w.close());
   logger.info("weights listening", {
     port: w.port,
+    bulkPort: w.bulkPort,
     metricsPort: probes.port,
     versions: w.store.versions(),
     config: redact(WEIGHTS_CONFIG, cfg),

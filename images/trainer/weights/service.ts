@@ -9,7 +9,15 @@ import { EngineRegistry, type EngineWeightState } from "./engines.js";
 import { FanoutPlanner } from "./fanout.js";
 import { toProto } from "../../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../../lib/weights/metrics.js";
-import { failStream, pumpRange, resolveRange, WEIGHTS_SERVICE } from "../../../lib/weights/stream.js";
+import {
+  failStream,
+  type PieceOut,
+  pullHandler,
+  pumpRange,
+  type RangeSource,
+  resolveRange,
+  WEIGHTS_SERVICE,
+} from "../../../lib/weights/stream.js";
 import { type VersionStore } from "./store.js";
 
 export interface WeightServiceOptions {
@@ -20,6 +28,10 @@ export interface WeightServiceOptions {
   /** Children per node of the fan-out tree; 0 = no fan-out, everyone pulls from the service. */
   fanout?: number;
   registry?: EngineRegistry;
+  /** What Pull serves (default: the store's versions); the bulk channel serves the same. */
+  ranges?: RangeSource;
+  /** Port of this service's bulk channel (lib/weights/bulk.ts), told to pullers by Plan; 0 = none. */
+  bulkPort?: number;
 }
 
 const STATE: Record<number, EngineWeightState | undefined> = {
@@ -36,12 +48,16 @@ export class WeightService {
   readonly #logger: Logger;
   readonly #metrics: WeightsMetrics;
   readonly #planner: FanoutPlanner | null;
+  readonly #bulkPort: number;
+  readonly #ranges: RangeSource;
 
   constructor(opts: WeightServiceOptions) {
     this.#store = opts.store;
     this.#token = opts.token;
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
+    this.#bulkPort = opts.bulkPort ?? 0;
+    this.#ranges = opts.ranges ?? new StoreRanges(opts.store, opts.metrics);
     const fanout = opts.fanout ?? 2;
     this.#planner = fanout > 0 ? new FanoutPlanner(fanout) : null;
     this.engines = opts.registry ?? new EngineRegistry({ logger: opts.logger });
@@ -66,20 +82,28 @@ export class WeightService {
         return { version: e.version, manifest: toProto(e.manifest) };
       }),
       watch: (call) => this.#watch(call),
-      pull: (call) => void this.#pull(call),
+      pull: pullHandler(this.#ranges, this.#token, this.#logger),
       plan: unary(ctx, "Plan", (req: l0.v1.PlanRequest) => {
         if (!req.engineId) throw invalidField("engine_id", "is required");
         const version = Number(req.version);
         this.#store.get(version);
-        if (!this.#planner) return { sourceAddress: "", sourceEngineId: "" };
+        const service = { serviceBulkPort: this.#bulkPort };
+        if (!this.#planner)
+          return { sourceAddress: "", sourceEngineId: "", sourceBulkPort: this.#bulkPort, ...service };
         const live = new Set(this.engines.engines().map((e) => e.engineId));
-        const a = this.#planner.plan(version, req.engineId, req.peerAddress, (id) => live.has(id));
+        const a = this.#planner.plan(
+          version,
+          req.engineId,
+          req.peerAddress,
+          (id) => live.has(id),
+          req.peerBulkPort,
+        );
         this.#logger.debug("fan-out plan", {
           version,
           engine: req.engineId,
           source: a.sourceEngineId || "service",
         });
-        return a;
+        return { ...a, sourceBulkPort: a.sourceAddress ? a.sourceBulkPort : this.#bulkPort, ...service };
       }),
       report: unary(ctx, "Report", (req: l0.v1.ReportRequest) => {
         if (!req.engineId) throw invalidField("engine_id", "is required");
@@ -120,25 +144,32 @@ export class WeightService {
     call.once("cancelled", end);
     call.once("close", end);
   }
+}
 
-  async #pull(call: grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>): Promise<void> {
-    let release = () => {};
+/** The bytes the weight service serves, over Pull and the bulk channel: the versions in its store. */
+export class StoreRanges implements RangeSource {
+  readonly #store: VersionStore;
+  readonly #metrics: WeightsMetrics;
+
+  constructor(store: VersionStore, metrics: WeightsMetrics) {
+    this.#store = store;
+    this.#metrics = metrics;
+  }
+
+  /** The token already checked; the version is kept while it runs. */
+  async serveRange(req: l0.v1.IPullRequest, out: PieceOut): Promise<void> {
+    const version = Number(req.version ?? 0);
+    const entry = this.#store.get(version);
+    const release = this.#store.pin(version);
     try {
-      checkToken(call.metadata, this.#token);
-      const version = Number(call.request.version);
-      const entry = this.#store.get(version);
-      release = this.#store.pin(version);
-      const r = resolveRange(entry.manifest, call.request);
-      await pumpRange(call, {
+      const r = resolveRange(entry.manifest, req);
+      await pumpRange(out, {
         path: `${entry.dir}/${r.shard.file}`,
         start: r.start,
         end: r.end,
         pieceBytes: r.pieceBytes,
         onSent: (n) => this.#metrics.bytes.inc({ direction: "sent" }, n),
       });
-      call.end();
-    } catch (err) {
-      failStream(call, err, this.#logger);
     } finally {
       release();
     }

@@ -26,7 +26,10 @@ export function report(
     stages: StageCosts;
     tcp: Measured[];
     transport: Measured[];
+    /** The product path (a sidecar's `--transport auto`: the bulk channel). */
     pulls: Measured[];
+    /** The same verified pull over gRPC Pull (`--transport grpc`). */
+    grpcPulls: Measured[];
     vtcp: Measured[];
     scaling: unknown[];
     diskPull: Measured;
@@ -42,15 +45,18 @@ export function report(
 ): void {
   const med = (ms: Measured[], f: (m: Measured) => number) => median(ms.map(f));
   const gbps = med(r.pulls, (m) => m.bytesPerSecond) / 1e9;
+  const grpcPullGbps = med(r.grpcPulls, (m) => m.bytesPerSecond) / 1e9;
+  const grpcPullCpu = med(r.grpcPulls, (m) => m.cpuPerGB);
   const vtcpGbps = med(r.vtcp, (m) => m.bytesPerSecond) / 1e9;
   const tcpGbps = med(r.tcp, (m) => m.bytesPerSecond) / 1e9;
   const grpcGbps = med(r.transport, (m) => m.bytesPerSecond) / 1e9;
   const tcpCpu = med(r.tcp, (m) => m.cpuPerGB);
   const pullCpu = med(r.pulls, (m) => m.cpuPerGB);
   const vtcpCpu = med(r.vtcp, (m) => m.cpuPerGB);
-  const loads = [...r.pulls, ...r.vtcp].map((m) => m.load);
+  const loads = [...r.pulls, ...r.grpcPulls, ...r.vtcp].map((m) => m.load);
   console.log(
-    `median of ${r.repeat}: verified pull over gRPC ${round(gbps, 3)} GB/s (${round(pullCpu, 2)} CPU-s/GB), over plain TCP ${round(vtcpGbps, 3)} GB/s (${round(vtcpCpu, 2)} CPU-s/GB): ` +
+    `median of ${r.repeat}: verified pull over the bulk channel ${round(gbps, 3)} GB/s (${round(pullCpu, 2)} CPU-s/GB), ` +
+      `over gRPC Pull ${round(grpcPullGbps, 3)} GB/s (${round(grpcPullCpu, 2)} CPU-s/GB), over plain TCP ${round(vtcpGbps, 3)} GB/s (${round(vtcpCpu, 2)} CPU-s/GB): ` +
       `ratio ${round(gbps / vtcpGbps, 3)}; raw TCP ${round(tcpGbps, 3)} GB/s (${round(tcpCpu, 2)} CPU-s/GB); gRPC Pull alone ${round(grpcGbps, 3)} GB/s; ` +
       `load average ${round(Math.min(...loads), 1)}..${round(Math.max(...loads), 1)} during them on ${availableParallelism()} CPUs`,
   );
@@ -64,10 +70,14 @@ export function report(
     cpus: availableParallelism(),
     streams: r.streams,
     hash_threads: r.threads,
+    transport: "bulk",
     gbps: round(gbps, 3),
     verified_tcp_gbps: round(vtcpGbps, 3),
     verified_tcp_ratio: round(gbps / vtcpGbps, 3),
     pull_cpu_s_per_gb: round(pullCpu, 3),
+    grpc_pull_gbps: round(grpcPullGbps, 3),
+    grpc_pull_cpu_s_per_gb: round(grpcPullCpu, 3),
+    grpc_pull_ratio: round(grpcPullGbps / vtcpGbps, 3),
     verified_tcp_cpu_s_per_gb: round(vtcpCpu, 3),
     tcp_gbps: round(tcpGbps, 3),
     tcp_cpu_s_per_gb: round(tcpCpu, 3),
