@@ -68,7 +68,7 @@ describe("hub checkpoint and restart", function () {
     expect(next.map((t) => t.groupId)).to.not.include.members(first.map((t) => t.groupId));
   });
 
-  it("keeps the last evaluation across a restart; an older checkpoint without it reads as none", async () => {
+  it("keeps the last evaluation across a restart; an older checkpoint keeps its accuracy at its step, or reads as none", async () => {
     const dir = mkdtempSync(join(tmpdir(), "l0-hub-cp-"));
     const path = checkpointPath(dir);
     a = await serve({ settings: cfg, eval: dataset(2) });
@@ -89,6 +89,8 @@ describe("hub checkpoint and restart", function () {
 
     const { evaluation: _, ...older } = cp;
     writeFileSync(path, JSON.stringify({ ...older, evalAccuracy: 0.5 }));
+    expect(readCheckpoint(path)!.evaluation).to.deep.equal({ step: cp.step, accuracy: 0.5, judge: null });
+    writeFileSync(path, JSON.stringify(older));
     expect(readCheckpoint(path)!.evaluation).to.equal(null);
   });
 

@@ -48,9 +48,13 @@ describe("trainer checkpoints", () => {
       expect(completeSteps(c.names, (n) => c.complete.includes(n))).to.deep.equal(c.want));
 
   it("prunes all but the newest `keep` (and never the newest)", () => {
-    expect(toPrune([1, 5, 3], 2)).to.deep.equal([1]);
-    expect(toPrune([1, 5, 3], 0)).to.deep.equal([3, 1]);
-    expect(toPrune([4], 3)).to.deep.equal([]);
+    expect(toPrune([1, 5, 3], 2, 5)).to.deep.equal([1]);
+    expect(toPrune([1, 5, 3], 0, 5)).to.deep.equal([3, 1]);
+    expect(toPrune([4], 3, 4)).to.deep.equal([]);
+    // A new attempt (resume: false) committing step 0 over an old attempt's 30, 40, 50: the old
+    // ones go, the committed one stays, whatever `keep` says.
+    expect(toPrune([0, 30, 40, 50], 3, 0)).to.deep.equal([50, 40, 30]);
+    expect(toPrune([0, 1, 2, 40, 50], 2, 2)).to.deep.equal([50, 40, 0]);
   });
 
   it("resumes from the newest complete checkpoint; an interrupted save does not count", () => {

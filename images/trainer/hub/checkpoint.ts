@@ -77,6 +77,15 @@ export function readCheckpoint(path: string): HubCheckpoint | null {
     bad("cursor");
   if (!Array.isArray(cp.pending) || !cp.pending.every((x) => Number.isInteger(x))) bad("pending");
   if (!cp.totals) bad("totals");
-  // Older checkpoints kept only the accuracy (evalAccuracy), not the step it was measured at.
-  return { ...cp, evaluation: cp.evaluation ?? null } as HubCheckpoint;
+  return { ...cp, evaluation: cp.evaluation ?? olderEvaluation(cp) } as HubCheckpoint;
+}
+
+/**
+ * Older checkpoints kept only the accuracy (`evalAccuracy`), not the step it was measured at: it
+ * is carried over at the checkpoint's step (the evaluation ran at or before it), so a resumed
+ * run's status keeps its figure instead of dropping to none until the next evaluation.
+ */
+function olderEvaluation(cp: Partial<HubCheckpoint> & { evalAccuracy?: unknown }): LastEvaluation | null {
+  const a = cp.evalAccuracy;
+  return typeof a === "number" && a >= 0 && a <= 1 ? { step: cp.step!, accuracy: a, judge: null } : null;
 }

@@ -122,8 +122,10 @@ def warm_start(cfg, steps, tok, log: Logger) -> None:
              steps=total)
     for i, b in enumerate(batches(data, cfg.sft_batch_size, cfg.sft_epochs, cfg.seed)):
         out = steps.run("sft", b, cfg.sft_learning_rate)
-        if i % 5 == 0 or i == total - 1:  # `l0 local` shows these as the warm start's progress
-            log.info("supervised step", step=i + 1, steps=total, loss=round(out["loss"], 4),
+        # `l0 local` shows these as the warm start's progress, and they are the heartbeat the
+        # trainer's start deadline waits on (client.ts): logged whatever the log level.
+        if i % 5 == 0 or i == total - 1:
+            log.always("supervised step", step=i + 1, steps=total, loss=round(out["loss"], 4),
                      version=out["policy_version"])
 
 

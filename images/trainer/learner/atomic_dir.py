@@ -36,10 +36,26 @@ def publish(tmp: Path, target: Path) -> None:
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         os.rename(target, old)
-    os.rename(tmp, target)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if old is not None:  # put the old one back: a failed replace changes nothing
+            os.rename(old, target)
+        raise
     fsync_path(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(target: Path) -> None:
+    """Before reading `target`: if a process died between moving the old directory aside and
+    renaming the new one in (the one window where `target` is missing), the old one (complete)
+    goes back in place. Nothing to do otherwise."""
+    if target.exists():
+        return
+    aside = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if aside:
+        os.rename(aside[-1], target)
 
 
 def discard(tmp: Path) -> None:

@@ -83,6 +83,7 @@ def load(trainer, directory: str, engine_gen: Optional[torch.Generator] = None) 
     """Restores the trainer from `directory`; returns (version, step). Everything is read and
     checked before anything is changed. A "dcp" checkpoint needs a torch with
     torch.distributed.checkpoint, and every rank of a sharded learner calls this."""
+    atomic_dir.recover(Path(directory))
     path = Path(directory) / FILE
     meta_path = Path(directory) / "meta.json"
     if meta_path.is_file() and _format(meta_path) == "dcp":

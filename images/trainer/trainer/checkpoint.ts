@@ -40,9 +40,16 @@ export function completeSteps(names: readonly string[], isComplete: (name: strin
     .sort((a, b) => b - a);
 }
 
-/** Pure: which complete steps to delete so `keep` remain (never the newest). */
-export function toPrune(steps: readonly number[], keep: number): number[] {
-  return [...steps].sort((a, b) => b - a).slice(Math.max(1, keep));
+/**
+ * Pure: which complete steps to delete once `committed` is saved, so `keep` remain: never the one
+ * just committed, and every step after it (left by an abandoned attempt, e.g. a run restarted
+ * with spec.checkpoint.resume false, or one resumed from an older checkpoint: their history was
+ * replaced, and leaving them would make a later resume pick them up).
+ */
+export function toPrune(steps: readonly number[], keep: number, committed: number): number[] {
+  const after = steps.filter((s) => s > committed);
+  const upTo = steps.filter((s) => s <= committed).sort((a, b) => b - a);
+  return [...after.sort((a, b) => b - a), ...upTo.slice(Math.max(1, keep))];
 }
 
 const complete = (root: string) => (name: string) => existsSync(join(root, name, MARKER));
@@ -77,7 +84,7 @@ export function commitSave(root: string, step: number, keep: number): number[] {
   writeDurable(tmp, name + "\n");
   renameSync(tmp, join(root, POINTER));
   syncDir(root);
-  const pruned = toPrune(completeSteps(readdirSync(root), complete(root)), keep);
+  const pruned = toPrune(completeSteps(readdirSync(root), complete(root)), keep, step);
   for (const s of pruned) rmSync(join(root, stepDirName(s)), { recursive: true, force: true });
   return pruned;
 }

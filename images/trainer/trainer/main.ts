@@ -199,6 +199,27 @@ export async function main(
     await server.stop();
   });
 
+  let lastSaved = from?.step ?? -1;
+  let lastTrained = hub.step;
+  const save = async (step: number): Promise<void> => {
+    if (!root) return;
+    try {
+      const dir = beginSave(root, step);
+      await client.save(join(dir, "learner"));
+      writeCheckpoint(join(dir, CHECKPOINT_FILE), hub.snapshot());
+      const pruned = commitSave(root, step, ck.keep ?? 3);
+      lastSaved = step;
+      metrics.checkpoints.inc({ result: "ok" });
+      log.info("checkpoint saved", { step, dir, pruned });
+    } catch (err) {
+      metrics.checkpoints.inc({ result: "error" });
+      throw err;
+    }
+  };
+  // A warm start can take hours on a real model: keep it at once, before the first weight sync
+  // (which may wait long for inference pods to schedule and can time out), so a crash before the
+  // first step's checkpoint resumes after it (step 0) instead of running it again.
+  if (root && from === null && run.spec.warmStart) await save(0);
   // Strictly on-policy with separate engines: a version is exported, then every engine must serve
   // it before the next step leases episodes (publish fails with WeightSyncTimeout, never hangs).
   let publish: ((v: number, signal: AbortSignal) => Promise<void>) | undefined;
@@ -223,26 +244,6 @@ export async function main(
     }
   }
 
-  let lastSaved = from?.step ?? -1;
-  let lastTrained = hub.step;
-  const save = async (step: number): Promise<void> => {
-    if (!root) return;
-    try {
-      const dir = beginSave(root, step);
-      await client.save(join(dir, "learner"));
-      writeCheckpoint(join(dir, CHECKPOINT_FILE), hub.snapshot());
-      const pruned = commitSave(root, step, ck.keep ?? 3);
-      lastSaved = step;
-      metrics.checkpoints.inc({ result: "ok" });
-      log.info("checkpoint saved", { step, dir, pruned });
-    } catch (err) {
-      metrics.checkpoints.inc({ result: "error" });
-      throw err;
-    }
-  };
-  // A warm start can take hours on a real model: keep it at once, so a crash before the first
-  // step's checkpoint resumes after it (step 0) instead of running it again.
-  if (root && from === null && run.spec.warmStart) await save(0);
   const trajectories = (batch: Batch): void => {
     const lines = sampleTrajectories(batch, cfg.trajectoriesPerStep);
     if (root && lines.length > 0)

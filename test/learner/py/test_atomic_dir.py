@@ -43,6 +43,34 @@ class AtomicDirTest(unittest.TestCase):
             self.write("one", fail=True)
         self.assertEqual(os.listdir(self.root), [])
 
+    def test_a_failing_rename_puts_the_old_directory_back(self):
+        self.write("one")
+        real = os.rename
+        calls = []
+
+        def flaky(src, dst):
+            calls.append((src, dst))
+            if len(calls) == 2:  # the new one into place
+                raise OSError("EIO")
+            return real(src, dst)
+
+        atomic_dir.os.rename = flaky
+        try:
+            with self.assertRaises(OSError):
+                self.write("two")
+        finally:
+            atomic_dir.os.rename = real
+        self.assertEqual((self.target / "a").read_text(), "one")
+        self.assertEqual(os.listdir(self.root), ["ckpt"])
+
+    def test_recover_restores_a_directory_left_aside_by_a_crash(self):
+        self.write("one")
+        os.rename(self.target, self.root / ".ckpt.old-123")  # died between the two renames
+        atomic_dir.recover(self.target)
+        self.assertEqual((self.target / "a").read_text(), "one")
+        atomic_dir.recover(self.target)  # nothing to do now
+        self.assertEqual(sorted(os.listdir(self.root)), ["ckpt"])
+
     def test_creates_missing_parents(self):
         self.target = self.root / "runs" / "qa" / "ckpt"
         self.write("one")
