@@ -11,7 +11,7 @@ const ON = ["--set", "crds.enabled=true"];
 const CRD = "CustomResourceDefinition";
 const FROM_TEMPLATES = "# Source: l0-operator/templates/crds.yaml";
 
-/** The chart's crds/ files (byte-identical to crds/ at the root: chart.test.ts checks it), parsed. */
+/** The chart's crds/ files (byte-identical to crds/ at the root: chart-files.test.ts checks it), parsed. */
 const chartCrds = (): K8sObject[] =>
   readdirSync(join(CHART, "crds"))
     .filter((f) => f.endsWith(".yaml"))
