@@ -12,6 +12,13 @@ import { MonitoringStack, RUN } from "./stack.js";
  */
 const MAY_BE_ABSENT = new Set([
   "l0_eval_accuracy",
+  // Set after the first in-run evaluation (this stack's hub has no held-out set); the judge's
+  // only with spec.evaluation.judge.
+  "l0_eval_f1",
+  "l0_eval_judge_accuracy",
+  "l0_eval_judge_accuracy_given_attempted",
+  "l0_eval_judge_f_score",
+  "l0_eval_judge_answers",
   "l0_learner_loss",
   "l0_learner_kl",
   "l0_learner_grad_norm",
