@@ -31,6 +31,21 @@ describe("operator policies", () => {
       /spec\.inference\.image: is required when engine is sglang/,
     ],
     ["a bad enum", { algorithm: { name: "ppo" } }, /spec\.algorithm\.name: must be one of/],
+    [
+      "a hub port on the weight service's bulk port",
+      { trainer: { hubPort: 7073 } },
+      /spec\.trainer\.hubPort: must not be 7071 or 7073/,
+    ],
+    [
+      "the metrics port on the hub's",
+      { trainer: { hubPort: 9000, metricsPort: 9000 } },
+      /spec\.trainer\.metricsPort: must differ from hubPort/,
+    ],
+    [
+      "the engine port on a sidecar peer port",
+      { inference: { port: 7074 } },
+      /spec\.inference\.port: must not be 7072 or 7074/,
+    ],
   ];
   for (const [what, spec, msg] of invalid)
     it(`rejects ${what}, naming the field`, () => {
