@@ -204,11 +204,22 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-/** Pure: the bulk channel at `port` on `address`'s host; undefined when either is unknown (0, ""). */
+/**
+ * Pure: the bulk channel at `port` on `address`'s host; undefined when either is unknown (0, "")
+ * or the address is not a plain host:port (no port, a gRPC target such as "dns:///h:1"): then the
+ * source is pulled over gRPC, which dials what this cannot parse.
+ */
 export function bulkAt(address: string | undefined, port: number): string | undefined {
   if (!address || !port) return undefined;
-  const { host } = splitAddress(address);
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  let host: string;
+  try {
+    host = splitAddress(address).host;
+  } catch {
+    return undefined;
+  }
+  const bracketed = /^\[.*\]:\d+$/.test(address);
+  if (host.includes("/") || (host.includes(":") && !bracketed)) return undefined;
+  return `${bracketed ? `[${host}]` : host}:${port}`;
 }
 
 /** One bulk pull of a shard from `offset` to its end. Errors are L0Errors (Unavailable for the link). */
