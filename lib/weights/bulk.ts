@@ -56,19 +56,26 @@ export function parseRequest(line: string): BulkRequest {
   return { authorization: o.authorization, version: o.version, shard: o.shard, offset: o.offset, puller };
 }
 
-/** Pure: the answer line; throws the L0Error the server sent, or Unavailable when unreadable. */
-export function parseAnswer(line: string, from: string): { offset: number } {
+/**
+ * Pure: the answer line: the offset the bytes start at, or the L0Error the server answered;
+ * throws Unavailable when the line is no answer of this protocol (not JSON, neither ok nor error).
+ */
+export function parseAnswer(line: string, from: string): { offset: number } | { error: L0Error } {
   let o: { ok?: unknown; offset?: unknown; error?: { kind?: unknown; reason?: unknown; message?: unknown } };
   try {
     o = JSON.parse(line) as typeof o;
   } catch {
     throw new L0Error("Unavailable", `bulk ${from}: answer is not JSON`);
   }
-  if (o.ok === true && isCount(o.offset)) return { offset: o.offset };
-  const e = o.error ?? {};
+  if (o?.ok === true && isCount(o.offset)) return { offset: o.offset };
+  const e = o?.error;
+  if (typeof e !== "object" || e === null)
+    throw new L0Error("Unavailable", `bulk ${from}: malformed answer ${line.slice(0, 200)}`);
   const kind = (typeof e.kind === "string" ? e.kind : "Internal") as ErrorKind;
   const message = typeof e.message === "string" ? e.message : "malformed bulk answer";
-  throw new L0Error(kind, message, { reason: typeof e.reason === "string" ? e.reason : undefined });
+  return {
+    error: new L0Error(kind, message, { reason: typeof e.reason === "string" ? e.reason : undefined }),
+  };
 }
 
 const answerLine = (o: unknown) => JSON.stringify(o) + "\n";
@@ -247,7 +254,9 @@ export function bulkPull(
             continue;
           }
           const answer = parseAnswer(head.subarray(0, nl).toString("utf8"), address);
+          // An error answered is an answer: it gets the handling of its kind, not a fallback.
           st.answered = true;
+          if ("error" in answer) throw answer.error;
           if (answer.offset !== req.offset)
             throw new L0Error(
               "Unavailable",

@@ -1,0 +1,111 @@
+// When `--transport auto` leaves the bulk channel (lib/weights/bulk.ts) for gRPC Pull, and when it
+// does not: an error the bulk server answers is handled by its kind (a retry, over bulk), a bulk
+// port that never answers sends the next attempts at the same source over Pull (a peer stays the
+// source), and that is remembered across versions for a while (images/inference/puller.ts).
+import net from "node:net";
+import { cp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
+import { L0Error } from "../../lib/errors.js";
+import { silentLogger } from "../../lib/log.js";
+import { type l0 } from "../../lib/proto.js";
+import { bulkPull, startBulkServer } from "../../lib/weights/bulk.js";
+import { type RangeSource } from "../../lib/weights/stream.js";
+import { type PullSource, pullVersion } from "../../images/inference/puller.js";
+import { sha256File, tempDir, writeVersion } from "./fixtures.js";
+import { type Harness, startHarness, TOKEN } from "./harness.js";
+
+type PullCall = grpc.ServerWritableStream<l0.v1.PullRequest, l0.v1.IWeightPiece>;
+
+/** A harness that counts the ranges asked over each transport; `fail` answers the first n bulk asks. */
+async function counted(fail?: { times: number; error: () => L0Error }) {
+  const calls = { bulk: 0, grpc: 0 };
+  const h = await startHarness({
+    bulk: {
+      wrap: (source: RangeSource): RangeSource => ({
+        serveRange: async (req, out) => {
+          calls.bulk++;
+          if (fail && calls.bulk <= fail.times) throw fail.error();
+          return source.serveRange(req, out);
+        },
+      }),
+    },
+    wrap: (handlers) => {
+      const pull = handlers.pull as (c: PullCall) => void;
+      handlers.pull = (c: PullCall) => (calls.grpc++, pull(c));
+    },
+  });
+  return { h, calls };
+}
+
+/** host:port of a loopback port nothing listens on (connections are refused). */
+async function refusedPort(): Promise<string> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return `127.0.0.1:${port}`;
+}
+
+const source = (h: Harness, label: string, bulk = h.bulkAddress): PullSource => ({
+  client: h.client,
+  label,
+  bulk,
+});
+
+describe("weights: when auto leaves the bulk channel", function () {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  });
+  const dir = async () => {
+    const d = await tempDir("l0-bulk-fallback-");
+    closers.push(() => rm(d, { recursive: true, force: true }));
+    return d;
+  };
+
+  it("an error the bulk server answers is an answer: answered, its kind kept", async () => {
+    const srv = await startBulkServer({
+      source: { serveRange: () => Promise.reject(new L0Error("Unavailable", "transient: disk hiccup")) },
+      token: TOKEN,
+      logger: silentLogger(),
+      host: "127.0.0.1",
+      port: 0,
+    });
+    closers.push(() => srv.close());
+    const st = bulkPull(
+      `127.0.0.1:${srv.port}`,
+      { version: 1, shard: "a", offset: 0, puller: "p" },
+      { token: TOKEN },
+    );
+    const err = await (async () => {
+      for await (const _ of st.pieces);
+    })().catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(L0Error);
+    expect((err as L0Error).kind).to.equal("Unavailable");
+    expect((err as L0Error).message).to.equal("transient: disk hiccup");
+    expect(st.answered).to.equal(true);
+  });
+
+  it("retries an answered Unavailable over bulk, not over gRPC Pull", async () => {
+    const { h, calls } = await counted({ times: 1, error: () => new L0Error("Unavailable", "busy") });
+    closers.push(() => h.close());
+    const m = await writeVersion(h.dir, 1, { shards: 1, elements: 64 * 1024, chunkBytes: 64 * 1024 });
+    await h.store.scan();
+    const to = await dir();
+    await pullVersion({
+      manifest: m,
+      dir: to,
+      primary: source(h, "service"),
+      token: TOKEN,
+      pullerId: "t",
+      metrics: h.metrics,
+      logger: silentLogger(),
+    });
+    expect(await sha256File(join(to, m.shards[0]!.file))).to.equal(
+      await sha256File(join(h.dir, "1", m.shards[0]!.file)),
+    );
+    expect(calls).to.deep.equal({ bulk: 2, grpc: 0 });
+  });
+});
