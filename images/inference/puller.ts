@@ -117,6 +117,19 @@ async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
   return end;
 }
 
+/**
+ * The bulk port of a source never answered (transport auto): the next attempts at the same source
+ * go over Pull; the source itself has not failed.
+ */
+class BulkNoAnswer extends Error {
+  constructor(
+    readonly bulk: string,
+    readonly error: unknown,
+  ) {
+    super(`bulk ${bulk} does not answer: ${(error as Error).message}`);
+  }
+}
+
 const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated", "FailedPrecondition"]);
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -178,13 +191,20 @@ async function pullShard(
   fh ??= await open(path, "w");
   let source = from.source;
   let attempt = 0;
+  /** Bulk ports that did not answer this shard, each tried again over Pull once for free. */
+  const overPull = new Set<string>();
   try {
     if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
     while (st.verified < shard.sizeBytes) {
       try {
         await pullRange(opts, { source, noBulk: from.noBulk }, fh, shard, st, signal);
-      } catch (err) {
+      } catch (caught) {
         if (signal.aborted) throw new L0Error("Unavailable", "pull aborted");
+        if (caught instanceof BulkNoAnswer && !overPull.has(caught.bulk)) {
+          overPull.add(caught.bulk); // the same source again, over Pull, at once
+          continue;
+        }
+        const err = caught instanceof BulkNoAnswer ? caught.error : caught;
         // The service saying the version or shard is gone, or the token is wrong, will not change.
         const last = source === (opts.fallback ?? opts.primary);
         if (last && err instanceof L0Error && FATAL.has(err.kind)) throw err;
@@ -277,17 +297,24 @@ async function pullRange(
     await sink.finish();
   } catch (err) {
     stream.cancel();
+    const e =
+      err instanceof ChunkMismatch
+        ? err
+        : stalled
+          ? new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`)
+          : err instanceof L0Error
+            ? err
+            : fromServiceError(err);
     if (bulk && !stream.answered && transport === "auto" && !signal.aborted) {
       route.noBulk.add(source);
       opts.logger.warn("weights bulk port does not answer; pulling over gRPC", {
         source: source.label,
         bulk,
-        ...errorFields(err),
+        ...errorFields(e),
       });
+      throw new BulkNoAnswer(bulk, e);
     }
-    if (err instanceof ChunkMismatch) throw err;
-    if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
-    throw err instanceof L0Error ? err : fromServiceError(err);
+    throw e;
   } finally {
     clearTimeout(idle);
     signal.removeEventListener("abort", onAbort);

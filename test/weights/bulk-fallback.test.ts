@@ -108,4 +108,31 @@ describe("weights: when auto leaves the bulk channel", function () {
     );
     expect(calls).to.deep.equal({ bulk: 2, grpc: 0 });
   });
+
+  it("a peer whose bulk port is refused stays the source, over its gRPC Pull; the service is not asked", async () => {
+    const peer = await counted();
+    closers.push(() => peer.h.close());
+    const service = await counted();
+    closers.push(() => service.h.close());
+    const m = await writeVersion(peer.h.dir, 1, { shards: 2, elements: 64 * 1024, chunkBytes: 64 * 1024 });
+    await cp(join(peer.h.dir, "1"), join(service.h.dir, "1"), { recursive: true });
+    await peer.h.store.scan();
+    await service.h.store.scan();
+    const to = await dir();
+    await pullVersion({
+      manifest: m,
+      dir: to,
+      primary: source(peer.h, "peer", await refusedPort()),
+      fallback: source(service.h, "service"),
+      token: TOKEN,
+      pullerId: "t",
+      metrics: service.h.metrics,
+      logger: silentLogger(),
+    });
+    for (const s of m.shards)
+      expect(await sha256File(join(to, s.file))).to.equal(await sha256File(join(peer.h.dir, "1", s.file)));
+    expect(peer.calls).to.deep.equal({ bulk: 0, grpc: 2 });
+    expect(service.calls).to.deep.equal({ bulk: 0, grpc: 0 });
+    expect(await service.h.registry.metrics()).to.match(/l0_weights_chunk_retries_total 0\b/);
+  });
 });
