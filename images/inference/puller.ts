@@ -17,6 +17,7 @@ import { type HashPool } from "../../lib/weights/hash-pool.js";
 import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { bulkPull } from "../../lib/weights/bulk.js";
+import { UnansweredBulkPorts } from "../../lib/weights/bulk-ports.js";
 import { ChunkMismatch, ShardSink } from "../../lib/weights/sink.js";
 
 /**
@@ -77,19 +78,40 @@ export interface PullVersionOptions {
   transport?: Transport;
   /** The run's TLS material, for bulk connections (gRPC clients carry their own). */
   tls?: RunTls;
+  /** Deadline to connect to a bulk port (lib/weights/bulk.ts BULK_CONNECT_TIMEOUT_MS). */
+  bulkConnectTimeoutMs?: number;
+  /**
+   * Bulk ports that did not answer lately, shared by the pulls of one process so a silent port
+   * costs one deadline per retry period, not one per version; default: this pull's own.
+   */
+  unanswered?: UnansweredBulkPorts;
 }
 
-/** What the lanes of one pull share: the source now, and the sources whose bulk port failed to answer. */
+/** What a sidecar sets once for all its pulls. */
+export type PullTuning = Pick<
+  PullVersionOptions,
+  | "pieceBytes"
+  | "idleTimeoutMs"
+  | "maxAttempts"
+  | "streams"
+  | "hashPool"
+  | "transport"
+  | "tls"
+  | "bulkConnectTimeoutMs"
+  | "unanswered"
+>;
+
+/** What the lanes of one pull share: the source now, and the bulk ports that did not answer lately. */
 interface Route {
   source: PullSource;
-  noBulk: Set<PullSource>;
+  noBulk: UnansweredBulkPorts;
 }
 
 /** Pure: the bulk address to pull from, or null for gRPC Pull. */
 export function bulkAddress(
   transport: Transport,
   source: PullSource,
-  noBulk: ReadonlySet<PullSource>,
+  noBulk: { has(address: string): boolean },
 ): string | null {
   if (transport === "grpc") return null;
   if (transport === "bulk") {
@@ -99,7 +121,7 @@ export function bulkAddress(
       });
     return source.bulk;
   }
-  return source.bulk && !noBulk.has(source) ? source.bulk : null;
+  return source.bulk && !noBulk.has(source.bulk) ? source.bulk : null;
 }
 
 /** End of the leading chunks of an existing file that match the manifest. */
@@ -149,7 +171,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export async function pullVersion(opts: PullVersionOptions): Promise<void> {
   // Once the peer fails, the rest of the version comes from the service.
-  const from: Route = { source: opts.primary, noBulk: new Set() };
+  const from: Route = { source: opts.primary, noBulk: opts.unanswered ?? new UnansweredBulkPorts() };
   const queue = [...opts.manifest.shards].sort((a, b) => b.sizeBytes - a.sizeBytes);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -269,7 +291,11 @@ async function pullRange(
   const bulk = bulkAddress(transport, source, route.noBulk);
   const req = { version: opts.manifest.version, shard: shard.file, offset: st.verified };
   const stream: PieceStream = bulk
-    ? bulkPull(bulk, { ...req, puller: opts.pullerId }, { token: opts.token, tls: opts.tls })
+    ? bulkPull(
+        bulk,
+        { ...req, puller: opts.pullerId },
+        { token: opts.token, tls: opts.tls, connectTimeoutMs: opts.bulkConnectTimeoutMs },
+      )
     : grpcPull(source, { ...req, pullerId: opts.pullerId, pieceBytes: opts.pieceBytes ?? 0 }, opts.token);
   const idleMs = opts.idleTimeoutMs ?? 30_000;
   let stalled = false;
@@ -306,7 +332,7 @@ async function pullRange(
             ? err
             : fromServiceError(err);
     if (bulk && !stream.answered && transport === "auto" && !signal.aborted) {
-      route.noBulk.add(source);
+      route.noBulk.add(bulk);
       opts.logger.warn("weights bulk port does not answer; pulling over gRPC", {
         source: source.label,
         bulk,

@@ -25,6 +25,13 @@ export const BULK_PROTOCOL = 1;
 export const MAX_REQUEST_BYTES = 4096;
 /** A connection that has not sent its request by then is closed. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A bulk client that is not connected by then (TCP, and the TLS handshake with TLS) gives up: a
+ * filtered port drops packets, and would otherwise cost the puller's whole idle timeout. The
+ * answer line is not under this deadline: a relaying peer sends it with the first piece, which it
+ * may still be receiving.
+ */
+export const BULK_CONNECT_TIMEOUT_MS = 5000;
 
 export interface BulkRequest {
   authorization: string;
@@ -233,10 +240,17 @@ export function bulkAt(address: string | undefined, port: number): string | unde
 export function bulkPull(
   address: string,
   req: { version: number; shard: string; offset: number; puller: string },
-  o: { token: string; tls?: RunTls },
+  o: { token: string; tls?: RunTls; connectTimeoutMs?: number },
 ): BulkStream {
   const { host, port } = splitAddress(address);
   const sock = o.tls ? tls.connect({ host, port, ...tlsConnectOptions(o.tls) }) : net.connect({ host, port });
+  const connectMs = o.connectTimeoutMs ?? BULK_CONNECT_TIMEOUT_MS;
+  const connecting = setTimeout(
+    () => sock.destroy(new L0Error("Unavailable", `bulk ${address}: not connected within ${connectMs} ms`)),
+    connectMs,
+  );
+  sock.once(o.tls ? "secureConnect" : "connect", () => clearTimeout(connecting));
+  sock.once("close", () => clearTimeout(connecting));
   sock.write(answerLine({ v: BULK_PROTOCOL, authorization: `Bearer ${o.token}`, ...req }));
   const st = { answered: false };
   async function* pieces(): AsyncGenerator<{ offset: number; data: Buffer }> {

@@ -10,7 +10,10 @@ import { expect } from "chai";
 import { L0Error } from "../../lib/errors.js";
 import { silentLogger } from "../../lib/log.js";
 import { type l0 } from "../../lib/proto.js";
+import { tlsFromSecretData } from "../../lib/tls.js";
 import { bulkPull, startBulkServer } from "../../lib/weights/bulk.js";
+import { BULK_RETRY_MS, tryBulkPort, UnansweredBulkPorts } from "../../lib/weights/bulk-ports.js";
+import { issueRunTls } from "../../operator/run-tls.js";
 import { type RangeSource } from "../../lib/weights/stream.js";
 import { type PullSource, pullVersion } from "../../images/inference/puller.js";
 import { sha256File, tempDir, writeVersion } from "./fixtures.js";
@@ -37,6 +40,26 @@ async function counted(fail?: { times: number; error: () => L0Error }) {
     },
   });
   return { h, calls };
+}
+
+/** A loopback server that accepts connections, counts them, and `then` does what it says. */
+async function silentPort(then: "close" | "hold") {
+  const held: net.Socket[] = [];
+  const s = net.createServer((c) => {
+    c.on("error", () => undefined);
+    c.on("data", () => undefined);
+    if (then === "close") c.destroy();
+    else held.push(c);
+  });
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  return {
+    address: `127.0.0.1:${(s.address() as net.AddressInfo).port}`,
+    server: s,
+    close: () => {
+      for (const c of held) c.destroy();
+      return new Promise((r) => s.close(r));
+    },
+  };
 }
 
 /** host:port of a loopback port nothing listens on (connections are refused). */
@@ -134,5 +157,69 @@ describe("weights: when auto leaves the bulk channel", function () {
     expect(peer.calls).to.deep.equal({ bulk: 0, grpc: 2 });
     expect(service.calls).to.deep.equal({ bulk: 0, grpc: 0 });
     expect(await service.h.registry.metrics()).to.match(/l0_weights_chunk_retries_total 0\b/);
+  });
+
+  it("gives up on a bulk port that connects no further within the connect deadline (TLS handshake unanswered)", async () => {
+    const run = tlsFromSecretData(await issueRunTls({ run: "ml/r1", dnsNames: [], now: new Date() }))!;
+    const port = await silentPort("hold"); // takes the TCP connection, never answers the handshake
+    closers.push(port.close);
+    const st = bulkPull(
+      port.address,
+      { version: 1, shard: "a", offset: 0, puller: "p" },
+      { token: TOKEN, tls: run, connectTimeoutMs: 50 },
+    );
+    const err = await (async () => {
+      for await (const _ of st.pieces);
+    })().catch((e: unknown) => e);
+    expect((err as L0Error).kind).to.equal("Unavailable");
+    expect((err as L0Error).message).to.match(/not connected within 50 ms/);
+    expect(st.answered).to.equal(false);
+  });
+
+  it("retries a silent bulk port only once its retry period has passed", () => {
+    const retry = 60_000;
+    const cases: [number | undefined, number, boolean][] = [
+      [undefined, 0, true], // never failed
+      [1000, 1000, false], // just failed
+      [1000, 1000 + retry - 1, false],
+      [1000, 1000 + retry, true], // the period is over: try it again
+      [1000, 1000 + 10 * retry, true],
+    ];
+    for (const [failedAt, now, want] of cases)
+      expect(tryBulkPort(failedAt, now, retry), `${failedAt} ${now}`).to.equal(want);
+  });
+
+  it("remembers a bulk port that did not answer across versions, and tries it again after BULK_RETRY_MS", async () => {
+    const { h, calls } = await counted();
+    closers.push(() => h.close());
+    const port = await silentPort("close"); // accepts, closes before any answer
+    closers.push(port.close);
+    let connections = 0;
+    port.server.on("connection", () => connections++);
+    let now = 1_000_000;
+    const unanswered = new UnansweredBulkPorts({ now: () => now });
+    const pull = async (v: number) => {
+      const m = await writeVersion(h.dir, v, { shards: 2, elements: 16 * 1024, chunkBytes: 64 * 1024 });
+      await h.store.scan();
+      await pullVersion({
+        manifest: m,
+        dir: await dir(),
+        primary: source(h, "service", port.address),
+        token: TOKEN,
+        pullerId: "t",
+        metrics: h.metrics,
+        logger: silentLogger(),
+        unanswered,
+      });
+    };
+    await pull(1);
+    expect([connections, calls.grpc]).to.deep.equal([1, 2]); // shard 1 tried bulk once, both over Pull
+    now += BULK_RETRY_MS - 1;
+    await pull(2);
+    expect([connections, calls.grpc]).to.deep.equal([1, 4]); // not tried again
+    now += 1;
+    await pull(3);
+    expect([connections, calls.grpc]).to.deep.equal([2, 6]); // tried once more, still silent
+    expect(calls.bulk).to.equal(0);
   });
 });

@@ -272,8 +272,8 @@ describe("weights: bulk channel", function () {
   it("picks the transport per source: auto takes bulk where advertised and not failed, grpc never, bulk only", () => {
     const withBulk = { label: "service", bulk: "h:7073" } as PullSource;
     const without = { label: "peer-a" } as PullSource;
-    const failed = new Set([withBulk]);
-    const cases: [Transport, PullSource, ReadonlySet<PullSource>, string | null | RegExp][] = [
+    const failed = new Set(["h:7073"]);
+    const cases: [Transport, PullSource, ReadonlySet<string>, string | null | RegExp][] = [
       ["auto", withBulk, new Set(), "h:7073"],
       ["auto", without, new Set(), null],
       ["auto", withBulk, failed, null], // its bulk port did not answer: Pull from now on
