@@ -23,8 +23,19 @@ import { drained, MAX_PIECE_BYTES, type PieceOut, type RangeSource } from "./str
 export const BULK_PROTOCOL = 1;
 /** Largest request line and largest answer line, "\n" included. */
 export const MAX_REQUEST_BYTES = 4096;
-/** A connection that has not sent its request by then is closed. */
-const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A connection whose request has not arrived and been authorized by then is closed: an absolute
+ * deadline, so a client trickling a byte now and then does not hold it open.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** After its answer (an error) or its last byte, a connection the client has not closed by then is destroyed. */
+export const LINGER_MS = 5000;
+/**
+ * Connections served at once; beyond that a connection is answered Unavailable
+ * (TooManyConnections) and the client retries. A server has ~2 per relaying peer and stream
+ * (`--fanout` x `--pull-streams`), the service up to one per sidecar and stream without fan-out.
+ */
+export const MAX_CONNECTIONS = 1024;
 /**
  * A bulk client that is not connected by then (TCP, and the TLS handshake with TLS) gives up: a
  * filtered port drops packets, and would otherwise cost the puller's whole idle timeout. The
@@ -89,7 +100,11 @@ const answerLine = (o: unknown) => JSON.stringify(o) + "\n";
 
 export interface BulkServer {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops taking connections; destroys the open ones, or with `graceful` resolves once they have
+   * closed on their own (their deadlines included).
+   */
+  close(o?: { graceful?: boolean }): Promise<void>;
 }
 
 export interface BulkServerOptions {
@@ -101,17 +116,31 @@ export interface BulkServerOptions {
   port: number;
   /** The run's TLS material: then a TLS server requiring a client certificate of the run's CA. */
   tls?: RunTls;
+  /** Default REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
+  /** Default LINGER_MS. */
+  lingerMs?: number;
+  /** Default MAX_CONNECTIONS. */
+  maxConnections?: number;
 }
 
 export async function startBulkServer(o: BulkServerOptions): Promise<BulkServer> {
   const open = new Set<net.Socket>();
+  const max = o.maxConnections ?? MAX_CONNECTIONS;
   const onSocket = (sock: net.Socket) => {
     open.add(sock);
     sock.once("close", () => open.delete(sock));
     sock.on("error", () => undefined); // a peer gone mid-write: 'close' follows
-    void serveOne(sock, o);
+    if (open.size <= max) return void serveOne(sock, o);
+    sock.resume(); // its request is not read: drained, so the close sends no reset before the answer
+    const message = `bulk: ${max} connections open, the most this server takes`;
+    sock.end(answerLine({ error: { kind: "Unavailable", reason: "TooManyConnections", message } }));
+    destroyLater(sock, o.lingerMs ?? LINGER_MS);
   };
   const server = o.tls ? tls.createServer(tlsServerOptions(o.tls), onSocket) : net.createServer(onSocket);
+  // Beyond twice the bound (handshakes in flight, clients that ignore the answer) Node drops
+  // connections as it accepts them, before any TLS work.
+  server.maxConnections = 2 * max;
   server.on("tlsClientError", (err) => o.logger.debug("bulk TLS handshake refused", errorFields(err)));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -119,9 +148,9 @@ export async function startBulkServer(o: BulkServerOptions): Promise<BulkServer>
   });
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: () =>
+    close: (c = {}) =>
       new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
+        if (!c.graceful) for (const s of open) s.destroy();
         server.close(() => resolve());
       }),
   };
@@ -171,13 +200,23 @@ function socketOut(sock: net.Socket): PieceOut & { started: boolean } {
   return out;
 }
 
+/** Destroys the socket `ms` from now unless it closes first: a client that never closes holds none. */
+function destroyLater(sock: net.Socket, ms: number): void {
+  const t = setTimeout(() => sock.destroy(), ms);
+  sock.once("close", () => clearTimeout(t));
+}
+
 async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
-  sock.setTimeout(REQUEST_TIMEOUT_MS, () => sock.destroy());
+  const lingerMs = o.lingerMs ?? LINGER_MS;
+  const deadline = setTimeout(() => sock.destroy(), o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+  sock.once("close", () => clearTimeout(deadline));
   const out = socketOut(sock);
   try {
     const req = parseRequest(await readRequest(sock));
-    sock.setTimeout(0);
     checkBearer(req.authorization, o.token);
+    // Authorized: the range may take its time (a relaying peer waits for bytes it is receiving);
+    // the client's own idle timeout, and its close, end it.
+    clearTimeout(deadline);
     await o.source.serveRange(
       {
         version: req.version,
@@ -189,8 +228,9 @@ async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
       out,
     );
     if (!out.started) sock.write(answerLine({ ok: true, offset: req.offset })); // an empty range
-    sock.end();
+    sock.end(() => destroyLater(sock, lingerMs)); // once the last byte is with the kernel
   } catch (err) {
+    clearTimeout(deadline);
     if (out.started || sock.destroyed) {
       sock.destroy(); // mid-stream: the cut tells the client to resume
       return;
@@ -198,6 +238,7 @@ async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
     if (!(err instanceof L0Error)) o.logger.error("unhandled error in weights bulk", errorFields(err));
     const e = err instanceof L0Error ? err : new L0Error("Internal", "internal error");
     sock.end(answerLine({ error: { kind: e.kind, reason: e.reason, message: e.message } }));
+    destroyLater(sock, lingerMs);
   }
 }
 
