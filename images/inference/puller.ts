@@ -17,6 +17,7 @@ import { type HashPool } from "../../lib/weights/hash-pool.js";
 import { type Manifest, type Shard } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { bulkPull } from "../../lib/weights/bulk.js";
+import { UnansweredBulkPorts } from "../../lib/weights/bulk-ports.js";
 import { ChunkMismatch, ShardSink } from "../../lib/weights/sink.js";
 
 /**
@@ -77,19 +78,40 @@ export interface PullVersionOptions {
   transport?: Transport;
   /** The run's TLS material, for bulk connections (gRPC clients carry their own). */
   tls?: RunTls;
+  /** Deadline to connect to a bulk port (lib/weights/bulk.ts BULK_CONNECT_TIMEOUT_MS). */
+  bulkConnectTimeoutMs?: number;
+  /**
+   * Bulk ports that did not answer lately, shared by the pulls of one process so a silent port
+   * costs one deadline per retry period, not one per version; default: this pull's own.
+   */
+  unanswered?: UnansweredBulkPorts;
 }
 
-/** What the lanes of one pull share: the source now, and the sources whose bulk port failed to answer. */
+/** What a sidecar sets once for all its pulls. */
+export type PullTuning = Pick<
+  PullVersionOptions,
+  | "pieceBytes"
+  | "idleTimeoutMs"
+  | "maxAttempts"
+  | "streams"
+  | "hashPool"
+  | "transport"
+  | "tls"
+  | "bulkConnectTimeoutMs"
+  | "unanswered"
+>;
+
+/** What the lanes of one pull share: the source now, and the bulk ports that did not answer lately. */
 interface Route {
   source: PullSource;
-  noBulk: Set<PullSource>;
+  noBulk: UnansweredBulkPorts;
 }
 
 /** Pure: the bulk address to pull from, or null for gRPC Pull. */
 export function bulkAddress(
   transport: Transport,
   source: PullSource,
-  noBulk: ReadonlySet<PullSource>,
+  noBulk: { has(address: string): boolean },
 ): string | null {
   if (transport === "grpc") return null;
   if (transport === "bulk") {
@@ -99,7 +121,7 @@ export function bulkAddress(
       });
     return source.bulk;
   }
-  return source.bulk && !noBulk.has(source) ? source.bulk : null;
+  return source.bulk && !noBulk.has(source.bulk) ? source.bulk : null;
 }
 
 /** End of the leading chunks of an existing file that match the manifest. */
@@ -115,6 +137,19 @@ async function verifiedPrefix(fh: FileHandle, shard: Shard): Promise<number> {
     end = c.offset + c.sizeBytes;
   }
   return end;
+}
+
+/**
+ * The bulk port of a source never answered (transport auto): the next attempts at the same source
+ * go over Pull; the source itself has not failed.
+ */
+class BulkNoAnswer extends Error {
+  constructor(
+    readonly bulk: string,
+    readonly error: unknown,
+  ) {
+    super(`bulk ${bulk} does not answer: ${(error as Error).message}`);
+  }
 }
 
 const FATAL = new Set(["NotFound", "InvalidArgument", "Unauthenticated", "FailedPrecondition"]);
@@ -136,7 +171,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export async function pullVersion(opts: PullVersionOptions): Promise<void> {
   // Once the peer fails, the rest of the version comes from the service.
-  const from: Route = { source: opts.primary, noBulk: new Set() };
+  const from: Route = { source: opts.primary, noBulk: opts.unanswered ?? new UnansweredBulkPorts() };
   const queue = [...opts.manifest.shards].sort((a, b) => b.sizeBytes - a.sizeBytes);
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -178,13 +213,20 @@ async function pullShard(
   fh ??= await open(path, "w");
   let source = from.source;
   let attempt = 0;
+  /** Bulk ports that did not answer this shard, each tried again over Pull once for free. */
+  const overPull = new Set<string>();
   try {
     if (shard.sizeBytes === 0) opts.onVerified?.(shard.file, 0);
     while (st.verified < shard.sizeBytes) {
       try {
         await pullRange(opts, { source, noBulk: from.noBulk }, fh, shard, st, signal);
-      } catch (err) {
+      } catch (caught) {
         if (signal.aborted) throw new L0Error("Unavailable", "pull aborted");
+        if (caught instanceof BulkNoAnswer && !overPull.has(caught.bulk)) {
+          overPull.add(caught.bulk); // the same source again, over Pull, at once
+          continue;
+        }
+        const err = caught instanceof BulkNoAnswer ? caught.error : caught;
         // The service saying the version or shard is gone, or the token is wrong, will not change.
         const last = source === (opts.fallback ?? opts.primary);
         if (last && err instanceof L0Error && FATAL.has(err.kind)) throw err;
@@ -249,7 +291,11 @@ async function pullRange(
   const bulk = bulkAddress(transport, source, route.noBulk);
   const req = { version: opts.manifest.version, shard: shard.file, offset: st.verified };
   const stream: PieceStream = bulk
-    ? bulkPull(bulk, { ...req, puller: opts.pullerId }, { token: opts.token, tls: opts.tls })
+    ? bulkPull(
+        bulk,
+        { ...req, puller: opts.pullerId },
+        { token: opts.token, tls: opts.tls, connectTimeoutMs: opts.bulkConnectTimeoutMs },
+      )
     : grpcPull(source, { ...req, pullerId: opts.pullerId, pieceBytes: opts.pieceBytes ?? 0 }, opts.token);
   const idleMs = opts.idleTimeoutMs ?? 30_000;
   let stalled = false;
@@ -277,17 +323,24 @@ async function pullRange(
     await sink.finish();
   } catch (err) {
     stream.cancel();
+    const e =
+      err instanceof ChunkMismatch
+        ? err
+        : stalled
+          ? new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`)
+          : err instanceof L0Error
+            ? err
+            : fromServiceError(err);
     if (bulk && !stream.answered && transport === "auto" && !signal.aborted) {
-      route.noBulk.add(source);
+      route.noBulk.add(bulk);
       opts.logger.warn("weights bulk port does not answer; pulling over gRPC", {
         source: source.label,
         bulk,
-        ...errorFields(err),
+        ...errorFields(e),
       });
+      throw new BulkNoAnswer(bulk, e);
     }
-    if (err instanceof ChunkMismatch) throw err;
-    if (stalled) throw new L0Error("DeadlineExceeded", `no data for ${idleMs} ms from ${source.label}`);
-    throw err instanceof L0Error ? err : fromServiceError(err);
+    throw e;
   } finally {
     clearTimeout(idle);
     signal.removeEventListener("abort", onAbort);

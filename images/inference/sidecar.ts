@@ -8,11 +8,12 @@ import { fromServiceError, tokenMetadata, call as unaryCall } from "../../lib/gr
 import { type Logger, errorFields } from "../../lib/log.js";
 import { l0, type WeightsClient } from "../../lib/proto.js";
 import { bulkAt } from "../../lib/weights/bulk.js";
+import { UnansweredBulkPorts } from "../../lib/weights/bulk-ports.js";
 import { type Manifest, fromProto, safetensorsIndex } from "../../lib/weights/manifest.js";
 import { type WeightsMetrics } from "../../lib/weights/metrics.js";
 import { type EngineAdapter, type LoadRequest } from "./engines.js";
 import { type PeerStore } from "./peer.js";
-import { type PullVersionOptions, pullVersion, weightsClient } from "./puller.js";
+import { type PullTuning, pullVersion, weightsClient } from "./puller.js";
 
 export type SidecarState = "Serving" | "Syncing" | "Degraded";
 
@@ -49,10 +50,7 @@ export interface SidecarOptions {
   /** Wait before pulling a version again after its pull failed. */
   retryMs?: number;
   rpcTimeoutMs?: number;
-  pull?: Pick<
-    PullVersionOptions,
-    "pieceBytes" | "idleTimeoutMs" | "maxAttempts" | "streams" | "hashPool" | "transport" | "tls"
-  >;
+  pull?: PullTuning;
   clientFor?: (address: string) => WeightsClient;
 }
 
@@ -86,10 +84,13 @@ export class Sidecar {
   #served: { manifest: Manifest; dir: string } | null = null;
   /** The periodic check of what the engine serves is due (run by the sync loop when idle). */
   #checkDue = false;
+  /** Bulk ports that did not answer lately: remembered across versions (lib/weights/bulk-ports.ts). */
+  readonly #unanswered: UnansweredBulkPorts;
 
   constructor(o: SidecarOptions) {
     this.#o = o;
     this.#log = o.logger.child({ engine: o.engineId });
+    this.#unanswered = o.pull?.unanswered ?? new UnansweredBulkPorts();
     this.#status = { engineId: o.engineId, version: 0, state: "Serving", targetVersion: 0, detail: "" };
   }
 
@@ -244,6 +245,7 @@ export class Sidecar {
         logger: log,
         signal,
         ...this.#o.pull,
+        unanswered: this.#unanswered,
         onVerified: (shard, end) => this.#o.peers.verified(v, shard, end),
         resume: true,
       });

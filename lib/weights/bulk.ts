@@ -23,8 +23,26 @@ import { drained, MAX_PIECE_BYTES, type PieceOut, type RangeSource } from "./str
 export const BULK_PROTOCOL = 1;
 /** Largest request line and largest answer line, "\n" included. */
 export const MAX_REQUEST_BYTES = 4096;
-/** A connection that has not sent its request by then is closed. */
-const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A connection whose request has not arrived and been authorized by then is closed: an absolute
+ * deadline, so a client trickling a byte now and then does not hold it open.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** After its answer (an error) or its last byte, a connection the client has not closed by then is destroyed. */
+export const LINGER_MS = 5000;
+/**
+ * Connections served at once; beyond that a connection is answered Unavailable
+ * (TooManyConnections) and the client retries. A server has ~2 per relaying peer and stream
+ * (`--fanout` x `--pull-streams`), the service up to one per sidecar and stream without fan-out.
+ */
+export const MAX_CONNECTIONS = 1024;
+/**
+ * A bulk client that is not connected by then (TCP, and the TLS handshake with TLS) gives up: a
+ * filtered port drops packets, and would otherwise cost the puller's whole idle timeout. The
+ * answer line is not under this deadline: a relaying peer sends it with the first piece, which it
+ * may still be receiving.
+ */
+export const BULK_CONNECT_TIMEOUT_MS = 5000;
 
 export interface BulkRequest {
   authorization: string;
@@ -56,26 +74,37 @@ export function parseRequest(line: string): BulkRequest {
   return { authorization: o.authorization, version: o.version, shard: o.shard, offset: o.offset, puller };
 }
 
-/** Pure: the answer line; throws the L0Error the server sent, or Unavailable when unreadable. */
-export function parseAnswer(line: string, from: string): { offset: number } {
+/**
+ * Pure: the answer line: the offset the bytes start at, or the L0Error the server answered;
+ * throws Unavailable when the line is no answer of this protocol (not JSON, neither ok nor error).
+ */
+export function parseAnswer(line: string, from: string): { offset: number } | { error: L0Error } {
   let o: { ok?: unknown; offset?: unknown; error?: { kind?: unknown; reason?: unknown; message?: unknown } };
   try {
     o = JSON.parse(line) as typeof o;
   } catch {
     throw new L0Error("Unavailable", `bulk ${from}: answer is not JSON`);
   }
-  if (o.ok === true && isCount(o.offset)) return { offset: o.offset };
-  const e = o.error ?? {};
+  if (o?.ok === true && isCount(o.offset)) return { offset: o.offset };
+  const e = o?.error;
+  if (typeof e !== "object" || e === null)
+    throw new L0Error("Unavailable", `bulk ${from}: malformed answer ${line.slice(0, 200)}`);
   const kind = (typeof e.kind === "string" ? e.kind : "Internal") as ErrorKind;
   const message = typeof e.message === "string" ? e.message : "malformed bulk answer";
-  throw new L0Error(kind, message, { reason: typeof e.reason === "string" ? e.reason : undefined });
+  return {
+    error: new L0Error(kind, message, { reason: typeof e.reason === "string" ? e.reason : undefined }),
+  };
 }
 
 const answerLine = (o: unknown) => JSON.stringify(o) + "\n";
 
 export interface BulkServer {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops taking connections; destroys the open ones, or with `graceful` resolves once they have
+   * closed on their own (their deadlines included).
+   */
+  close(o?: { graceful?: boolean }): Promise<void>;
 }
 
 export interface BulkServerOptions {
@@ -87,17 +116,31 @@ export interface BulkServerOptions {
   port: number;
   /** The run's TLS material: then a TLS server requiring a client certificate of the run's CA. */
   tls?: RunTls;
+  /** Default REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
+  /** Default LINGER_MS. */
+  lingerMs?: number;
+  /** Default MAX_CONNECTIONS. */
+  maxConnections?: number;
 }
 
 export async function startBulkServer(o: BulkServerOptions): Promise<BulkServer> {
   const open = new Set<net.Socket>();
+  const max = o.maxConnections ?? MAX_CONNECTIONS;
   const onSocket = (sock: net.Socket) => {
     open.add(sock);
     sock.once("close", () => open.delete(sock));
     sock.on("error", () => undefined); // a peer gone mid-write: 'close' follows
-    void serveOne(sock, o);
+    if (open.size <= max) return void serveOne(sock, o);
+    sock.resume(); // its request is not read: drained, so the close sends no reset before the answer
+    const message = `bulk: ${max} connections open, the most this server takes`;
+    sock.end(answerLine({ error: { kind: "Unavailable", reason: "TooManyConnections", message } }));
+    destroyLater(sock, o.lingerMs ?? LINGER_MS);
   };
   const server = o.tls ? tls.createServer(tlsServerOptions(o.tls), onSocket) : net.createServer(onSocket);
+  // Beyond twice the bound (handshakes in flight, clients that ignore the answer) Node drops
+  // connections as it accepts them, before any TLS work.
+  server.maxConnections = 2 * max;
   server.on("tlsClientError", (err) => o.logger.debug("bulk TLS handshake refused", errorFields(err)));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -105,9 +148,9 @@ export async function startBulkServer(o: BulkServerOptions): Promise<BulkServer>
   });
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: () =>
+    close: (c = {}) =>
       new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
+        if (!c.graceful) for (const s of open) s.destroy();
         server.close(() => resolve());
       }),
   };
@@ -157,13 +200,23 @@ function socketOut(sock: net.Socket): PieceOut & { started: boolean } {
   return out;
 }
 
+/** Destroys the socket `ms` from now unless it closes first: a client that never closes holds none. */
+function destroyLater(sock: net.Socket, ms: number): void {
+  const t = setTimeout(() => sock.destroy(), ms);
+  sock.once("close", () => clearTimeout(t));
+}
+
 async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
-  sock.setTimeout(REQUEST_TIMEOUT_MS, () => sock.destroy());
+  const lingerMs = o.lingerMs ?? LINGER_MS;
+  const deadline = setTimeout(() => sock.destroy(), o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+  sock.once("close", () => clearTimeout(deadline));
   const out = socketOut(sock);
   try {
     const req = parseRequest(await readRequest(sock));
-    sock.setTimeout(0);
     checkBearer(req.authorization, o.token);
+    // Authorized: the range may take its time (a relaying peer waits for bytes it is receiving);
+    // the client's own idle timeout, and its close, end it.
+    clearTimeout(deadline);
     await o.source.serveRange(
       {
         version: req.version,
@@ -175,8 +228,9 @@ async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
       out,
     );
     if (!out.started) sock.write(answerLine({ ok: true, offset: req.offset })); // an empty range
-    sock.end();
+    sock.end(() => destroyLater(sock, lingerMs)); // once the last byte is with the kernel
   } catch (err) {
+    clearTimeout(deadline);
     if (out.started || sock.destroyed) {
       sock.destroy(); // mid-stream: the cut tells the client to resume
       return;
@@ -184,6 +238,7 @@ async function serveOne(sock: net.Socket, o: BulkServerOptions): Promise<void> {
     if (!(err instanceof L0Error)) o.logger.error("unhandled error in weights bulk", errorFields(err));
     const e = err instanceof L0Error ? err : new L0Error("Internal", "internal error");
     sock.end(answerLine({ error: { kind: e.kind, reason: e.reason, message: e.message } }));
+    destroyLater(sock, lingerMs);
   }
 }
 
@@ -204,21 +259,39 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-/** Pure: the bulk channel at `port` on `address`'s host; undefined when either is unknown (0, ""). */
+/**
+ * Pure: the bulk channel at `port` on `address`'s host; undefined when either is unknown (0, "")
+ * or the address is not a plain host:port (no port, a gRPC target such as "dns:///h:1"): then the
+ * source is pulled over gRPC, which dials what this cannot parse.
+ */
 export function bulkAt(address: string | undefined, port: number): string | undefined {
   if (!address || !port) return undefined;
-  const { host } = splitAddress(address);
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  let host: string;
+  try {
+    host = splitAddress(address).host;
+  } catch {
+    return undefined;
+  }
+  const bracketed = /^\[.*\]:\d+$/.test(address);
+  if (host.includes("/") || (host.includes(":") && !bracketed)) return undefined;
+  return `${bracketed ? `[${host}]` : host}:${port}`;
 }
 
 /** One bulk pull of a shard from `offset` to its end. Errors are L0Errors (Unavailable for the link). */
 export function bulkPull(
   address: string,
   req: { version: number; shard: string; offset: number; puller: string },
-  o: { token: string; tls?: RunTls },
+  o: { token: string; tls?: RunTls; connectTimeoutMs?: number },
 ): BulkStream {
   const { host, port } = splitAddress(address);
   const sock = o.tls ? tls.connect({ host, port, ...tlsConnectOptions(o.tls) }) : net.connect({ host, port });
+  const connectMs = o.connectTimeoutMs ?? BULK_CONNECT_TIMEOUT_MS;
+  const connecting = setTimeout(
+    () => sock.destroy(new L0Error("Unavailable", `bulk ${address}: not connected within ${connectMs} ms`)),
+    connectMs,
+  );
+  sock.once(o.tls ? "secureConnect" : "connect", () => clearTimeout(connecting));
+  sock.once("close", () => clearTimeout(connecting));
   sock.write(answerLine({ v: BULK_PROTOCOL, authorization: `Bearer ${o.token}`, ...req }));
   const st = { answered: false };
   async function* pieces(): AsyncGenerator<{ offset: number; data: Buffer }> {
@@ -236,7 +309,9 @@ export function bulkPull(
             continue;
           }
           const answer = parseAnswer(head.subarray(0, nl).toString("utf8"), address);
+          // An error answered is an answer: it gets the handling of its kind, not a fallback.
           st.answered = true;
+          if ("error" in answer) throw answer.error;
           if (answer.offset !== req.offset)
             throw new L0Error(
               "Unavailable",

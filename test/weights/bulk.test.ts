@@ -272,8 +272,8 @@ describe("weights: bulk channel", function () {
   it("picks the transport per source: auto takes bulk where advertised and not failed, grpc never, bulk only", () => {
     const withBulk = { label: "service", bulk: "h:7073" } as PullSource;
     const without = { label: "peer-a" } as PullSource;
-    const failed = new Set([withBulk]);
-    const cases: [Transport, PullSource, ReadonlySet<PullSource>, string | null | RegExp][] = [
+    const failed = new Set(["h:7073"]);
+    const cases: [Transport, PullSource, ReadonlySet<string>, string | null | RegExp][] = [
       ["auto", withBulk, new Set(), "h:7073"],
       ["auto", without, new Set(), null],
       ["auto", withBulk, failed, null], // its bulk port did not answer: Pull from now on
@@ -288,7 +288,7 @@ describe("weights: bulk channel", function () {
     }
   });
 
-  it("parses requests strictly and places bulk ports on the source's host", () => {
+  it("parses requests strictly", () => {
     expect(parseRequest(request({ shard: "a" }).trim())).to.deep.equal({
       authorization: `Bearer ${TOKEN}`,
       version: 1,
@@ -305,9 +305,26 @@ describe("weights: bulk channel", function () {
       [request({ shard: "a", authorization: 7 }), /^authorization: must be a string/],
     ];
     for (const [line, msg] of bad) expect(() => parseRequest(line.trim()), line).to.throw(msg);
-    expect(bulkAt("qa-hub:7071", 7073)).to.equal("qa-hub:7073");
-    expect(bulkAt("[fd00::1]:7072", 7074)).to.equal("[fd00::1]:7074");
-    expect(bulkAt("qa-hub:7071", 0)).to.equal(undefined);
-    expect(bulkAt(undefined, 7073)).to.equal(undefined);
+  });
+
+  it("places bulk ports on the source's host; no bulk (gRPC) for an address it cannot parse", () => {
+    const cases: [string | undefined, number, string | undefined][] = [
+      ["qa-hub:7071", 7073, "qa-hub:7073"],
+      ["10.0.0.7:7072", 7074, "10.0.0.7:7074"],
+      ["[fd00::1]:7072", 7074, "[fd00::1]:7074"],
+      ["qa-hub:7071", 0, undefined], // the source advertises none
+      [undefined, 7073, undefined],
+      ["", 7073, undefined],
+      // What gRPC may still dial, but is not host:port: a peer's address without its port, a
+      // portless --weights-address, a gRPC target with a scheme, a bare IPv6 address.
+      ["qa-hub", 7073, undefined],
+      ["qa-hub:", 7073, undefined],
+      [":7071", 7073, undefined],
+      ["dns:///qa-hub:7071", 7073, undefined],
+      ["fd00::1", 7074, undefined],
+      ["[fd00::1]", 7074, undefined],
+    ];
+    for (const [address, port, want] of cases)
+      expect(bulkAt(address, port), `${address} ${port}`).to.equal(want);
   });
 });

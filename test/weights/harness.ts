@@ -44,6 +44,8 @@ export async function startHarness(
     keep?: number;
     wrap?: (h: grpc.UntypedServiceImplementation) => void;
     bulk?: HarnessBulk;
+    /** The bulk port Plan advertises for the service, instead of the harness's own. */
+    advertiseBulkPort?: number;
   } = {},
 ): Promise<Harness> {
   const dir = await tempDir();
@@ -77,7 +79,7 @@ export async function startHarness(
     fanout: opts.fanout ?? 2,
     registry: engines,
     ranges,
-    bulkPort: bulk?.port ?? 0,
+    bulkPort: opts.advertiseBulkPort ?? bulk?.port ?? 0,
   });
   const server = await startServer(
     (s) => {

@@ -3,6 +3,7 @@
 // fan-out end with identical bytes while the service sends each byte only once.
 import { existsSync } from "node:fs";
 import { readFile, readlink, rm } from "node:fs/promises";
+import net from "node:net";
 import { join } from "node:path";
 import { expect } from "chai";
 import { startServer, type StartedServer } from "../../lib/grpc.js";
@@ -132,6 +133,25 @@ describe("weights: sidecar", function () {
     expect(existsSync(join(s.root, "versions", "2"))).to.equal(true);
     expect(await s.registry.metrics()).to.match(/l0_weights_version\{role="served"\} 3/);
     expect(await s.registry.metrics()).to.match(/l0_weights_sync_seconds_count 3/);
+  });
+
+  it("a service bulk port that does not answer is tried once, not once per version: the sidecar remembers it", async () => {
+    let connections = 0;
+    const silent = net.createServer((c) => (connections++, c.destroy())); // closes before answering
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    try {
+      h = await startHarness({ keep: 5, advertiseBulkPort: (silent.address() as net.AddressInfo).port });
+      engine = await engineStandIn();
+      const s = await startSidecar(h, "e1", { kind: "sglang", url: engine.url });
+      running.push(s);
+      for (const v of [1, 2, 3]) {
+        await publish(h, v);
+        await serves(s, v);
+      }
+      expect(connections).to.equal(1);
+    } finally {
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it("local engine: an engine that restarted without its weights gets the served version loaded again", async () => {
