@@ -126,7 +126,7 @@ def warm_start(cfg, steps, tok, log: Logger) -> None:
         # trainer's start deadline waits on (client.ts): logged whatever the log level.
         if i % 5 == 0 or i == total - 1:
             log.always("supervised step", step=i + 1, steps=total, loss=round(out["loss"], 4),
-                     version=out["policy_version"])
+                       version=out["policy_version"])
 
 
 def start(cfg, token: str, log: Logger, layout):
