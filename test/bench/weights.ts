@@ -9,7 +9,11 @@
 // the scaling of all three with parallel streams and hashing threads, and the wall time for 1 and
 // 4 full sidecars (child processes, peer fan-out) to serve a newly published version, with the
 // trainer's egress for the 4.
-// Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 3] [--streams N] [--fanout 2]
+// The bulk and plain-TCP pulls of a round run back to back (which goes first alternates), and the
+// ratio is taken per round, then its median: this machine's speed drifts by several times within
+// a minute (raw TCP alone from 0.4 to 3.5 GB/s in one run), and a ratio of medians taken rounds
+// apart measures that drift as much as the transport.
+// Usage: npm run bench -- weights [--gib 2] [--shards 8] [--repeat 5] [--streams N] [--fanout 2]
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statfsSync } from "node:fs";
@@ -234,7 +238,7 @@ async function setup(): Promise<{ b: Bench; notes: string[]; shm: string }> {
 
 async function parentMain(): Promise<void> {
   const { b, notes } = await setup();
-  const repeat = arg("repeat", 3);
+  const repeat = arg("repeat", 5);
   const fanout = arg("fanout", 2);
   const streams = arg("streams", defaultThreads());
   const threads = arg("threads", streams);
@@ -250,17 +254,14 @@ async function parentMain(): Promise<void> {
     for (let r = 0; r < repeat; r++) {
       tcp.push(await tcpCeiling(b.bytes));
       transport.push(await pullOnce(b, "discard", b.stage, svc.address, streams, 0));
-      // Side by side, each round starting with another of the three.
+      // Side by side: the bulk and plain-TCP pulls adjacent, which goes first alternating by round.
       const runs = [
         () => pullOnce(b, "pull", b.stage, svc.address, streams, threads, svc.bulk),
         () => pullOnce(b, "pull", b.stage, svc.address, streams, threads),
         () => pullOnce(b, "tcp-verified", b.stage, tcpPort, streams, threads),
       ];
       const got: Measured[] = [];
-      for (let i = 0; i < runs.length; i++) {
-        const k = (i + r) % runs.length;
-        got[k] = await runs[k]!();
-      }
+      for (const k of r % 2 === 0 ? [0, 2, 1] : [1, 2, 0]) got[k] = await runs[k]!();
       const [p, g, t] = got as [Measured, Measured, Measured];
       pulls.push(p);
       grpcPulls.push(g);

@@ -1,4 +1,5 @@
-// The weight bench's summary: medians of the repeated rounds, printed and as the closing JSON line.
+// The weight bench's summary: medians of the repeated rounds, printed and as the closing JSON line;
+// the bulk/plain-TCP ratio is the median of each round's ratio of its two adjacent pulls.
 import { availableParallelism, loadavg } from "node:os";
 import { emit, median, round } from "../stats.js";
 import { type StageCosts } from "./stages.js";
@@ -54,10 +55,13 @@ export function report(
   const pullCpu = med(r.pulls, (m) => m.cpuPerGB);
   const vtcpCpu = med(r.vtcp, (m) => m.cpuPerGB);
   const loads = [...r.pulls, ...r.grpcPulls, ...r.vtcp].map((m) => m.load);
+  // Each round's bulk pull over the plain-TCP pull run right beside it (weights.ts).
+  const paired = r.pulls.map((p, i) => p.bytesPerSecond / r.vtcp[i]!.bytesPerSecond);
+  const ratio = median(paired);
   console.log(
     `median of ${r.repeat}: verified pull over the bulk channel ${round(gbps, 3)} GB/s (${round(pullCpu, 2)} CPU-s/GB), ` +
       `over gRPC Pull ${round(grpcPullGbps, 3)} GB/s (${round(grpcPullCpu, 2)} CPU-s/GB), over plain TCP ${round(vtcpGbps, 3)} GB/s (${round(vtcpCpu, 2)} CPU-s/GB): ` +
-      `ratio ${round(gbps / vtcpGbps, 3)}; raw TCP ${round(tcpGbps, 3)} GB/s (${round(tcpCpu, 2)} CPU-s/GB); gRPC Pull alone ${round(grpcGbps, 3)} GB/s; ` +
+      `ratio ${round(ratio, 3)} (median of the rounds' ${paired.map((x) => round(x, 2)).join(", ")}; of the medians ${round(gbps / vtcpGbps, 3)}); raw TCP ${round(tcpGbps, 3)} GB/s (${round(tcpCpu, 2)} CPU-s/GB); gRPC Pull alone ${round(grpcGbps, 3)} GB/s; ` +
       `load average ${round(Math.min(...loads), 1)}..${round(Math.max(...loads), 1)} during them on ${availableParallelism()} CPUs`,
   );
   console.log(`peak RSS of a pulling process: ${round(b.maxRss, 0)} MiB (it never holds a whole shard)`);
@@ -73,7 +77,9 @@ export function report(
     transport: "bulk",
     gbps: round(gbps, 3),
     verified_tcp_gbps: round(vtcpGbps, 3),
-    verified_tcp_ratio: round(gbps / vtcpGbps, 3),
+    verified_tcp_ratio: round(ratio, 3),
+    verified_tcp_ratio_rounds: paired.map((x) => round(x, 3)),
+    verified_tcp_ratio_of_medians: round(gbps / vtcpGbps, 3),
     pull_cpu_s_per_gb: round(pullCpu, 3),
     grpc_pull_gbps: round(grpcPullGbps, 3),
     grpc_pull_cpu_s_per_gb: round(grpcPullCpu, 3),
