@@ -1,11 +1,14 @@
 // The two programs as they run in pods: `l0 weights` and `l0 sidecar` as real processes, the
 // token from a file, talking over loopback; the engine stand-in sees exactly one reload, and the
-// sidecar's /metrics and /readyz show the served version.
+// sidecar's /metrics and /readyz show the served version. With the run's TLS directory (the
+// mounted run Secret) both speak mutual TLS, and a plaintext client is refused.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readlink, rm, writeFile } from "node:fs/promises";
+import { mkdir, readlink, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
 import { expect } from "chai";
+import { weightsClient } from "../../images/inference/puller.js";
+import { issueRunTls } from "../../operator/run-tls.js";
 import { engineStandIn, tempDir, until, writeVersion } from "./fixtures.js";
 
 function freePort(): Promise<number> {
@@ -130,5 +133,60 @@ describe("weights: l0 weights + l0 sidecar processes", function () {
     const service = (await metrics(metricsPort)) ?? "";
     expect(service).to.match(/l0_weights_version\{role="exported",component="weights"\} 2/);
     expect(service).to.match(/l0_weights_bytes_total\{direction="sent",component="weights"\} [1-9]/);
+  });
+
+  it("with --tls-dir: the sidecar of the run syncs over mutual TLS, a plaintext client is refused", async () => {
+    const base = await tempDir("l0-weights-cli-tls-");
+    dirs.push(base);
+    const exportDir = join(base, "export");
+    const tlsDir = join(base, "tls");
+    await mkdir(tlsDir);
+    for (const [name, pem] of Object.entries(
+      await issueRunTls({ run: "ns/r", dnsNames: [], now: new Date() }),
+    ))
+      await writeFile(join(tlsDir, name), Buffer.from(pem, "base64")); // Secret data: base64
+    const tokenFile = join(base, "token");
+    await writeFile(tokenFile, "cli-token\n");
+    await writeVersion(exportDir, 1);
+    const tlsEngine = await engineStandIn();
+    const [port, metricsPort, sidecarMetrics] = [await freePort(), await freePort(), await freePort()];
+    const weightsArgs = ["weights", "--dir", exportDir, "--token-file", tokenFile, "--host", "127.0.0.1"];
+    procs.push(
+      l0(
+        [...weightsArgs, "--port", String(port), "--bulk-port", "0", "--metrics-port", String(metricsPort)],
+        { L0_WEIGHTS_TLS_DIR: tlsDir },
+      ),
+    );
+    procs.push(
+      l0(
+        [
+          "sidecar",
+          ...["--weights-address", `127.0.0.1:${port}`, "--token-file", tokenFile, "--tls-dir", tlsDir],
+          ...["--root", join(base, "shared"), "--engine", "sglang", "--engine-url", tlsEngine.url],
+          ...["--engine-id", "engine-0", "--host", "127.0.0.1", "--peer-port", "0", "--peer-bulk-port", "0"],
+          ...["--metrics-port", String(sidecarMetrics), "--report-interval", "200ms"],
+        ],
+        {},
+      ),
+    );
+    try {
+      await until(
+        async () =>
+          /role="served",component="sidecar"\} 1/.test(
+            (await (await fetch(`http://127.0.0.1:${sidecarMetrics}/metrics`).catch(() => null))?.text()) ??
+              "",
+          ),
+        "sidecar serving v1 over mutual TLS",
+        30_000,
+      );
+      const plain = weightsClient(`127.0.0.1:${port}`);
+      const ready = await new Promise<boolean>((resolve) =>
+        plain.waitForReady(Date.now() + 3000, (err) => resolve(!err)),
+      );
+      plain.close();
+      expect(ready, "a plaintext client connected").to.equal(false);
+    } finally {
+      await tlsEngine.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 // `l0 weights` configuration: flags and L0_WEIGHTS_* variables (lib/config.ts).
-import { LOG_CONFIG, defineConfig } from "../../../lib/config.js";
+import { LOG_CONFIG, TLS_CONFIG, defineConfig } from "../../../lib/config.js";
 
 export const WEIGHTS_ENV_PREFIX = "L0_WEIGHTS_";
 
@@ -23,7 +23,8 @@ export const WEIGHTS_CONFIG = defineConfig({
     default: 7073,
     min: 0,
     max: 65535,
-    description: "Weights bulk port: the same shard bytes as Pull over a bare socket (0 = any free port)",
+    description:
+      "Weights bulk port: the same shard bytes as Pull over a bare (or, with --tls-dir, mutual-TLS) socket (0 = any free port)",
   },
   metricsPort: {
     type: "int",
@@ -45,5 +46,6 @@ export const WEIGHTS_CONFIG = defineConfig({
     max: 64,
     description: "Peers each sidecar feeds in the fan-out tree (0 = all pull from the service)",
   },
+  ...TLS_CONFIG,
   ...LOG_CONFIG,
 });
