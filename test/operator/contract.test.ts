@@ -10,7 +10,6 @@ import { readFileSync } from "node:fs";
 import { COMMANDS } from "../../cli/commands.js";
 import { OPERATOR_CONFIG } from "../../operator/config.js";
 import { type ConfigSpec, envName, loadConfig } from "../../lib/config.js";
-import { parseTrainingRun } from "../../lib/run-config.js";
 import { SIDECAR_CONFIG, SIDECAR_ENV_PREFIX } from "../../images/inference/config.js";
 import { WORKER_CONFIG, WORKER_ENV_PREFIX } from "../../images/worker/config.js";
 import { TRAINER_CONFIG, TRAINER_ENV_PREFIX } from "../../images/trainer/trainer/config.js";
@@ -18,15 +17,11 @@ import { buildTrainerJob } from "../../operator/trainingrun/build.js";
 import { buildInference, buildOwnedPool } from "../../operator/trainingrun/build-inference.js";
 import { buildWorkerDeployment } from "../../operator/workerpool/build.js";
 import { validatePool } from "../../operator/validate.js";
+import { resolvedRun } from "../fixtures/runs.js";
 
 function makeRun(spec: Record<string, unknown>): ResolvedTrainingRun {
-  const r = parseTrainingRun({
-    apiVersion: "l0.dev/v1alpha1",
-    kind: "TrainingRun",
-    metadata: { name: "qa", namespace: "ns" },
-    spec: { model: { name: "tiny" }, dataset: { path: "/d.jsonl" }, workers: {}, ...spec },
-  });
-  return { ...r, metadata: { name: "qa", namespace: "ns", uid: "run-uid", generation: 1 } };
+  const r = resolvedRun(spec, "qa", "ns");
+  return { ...r, metadata: { ...r.metadata, uid: "run-uid", generation: 1 } };
 }
 function poolOf(run: ResolvedTrainingRun): ResolvedAgentWorkerPool {
   const p = buildOwnedPool(run, 1);
