@@ -104,7 +104,7 @@ describe("in-run evaluation with l0 eval's scorers", () => {
     expect(last.model).to.equal("grader");
     expect(last.messages[1]!.content)
       .to.include("Question: q0?")
-      .and.include("Reference answer: a0")
+      .and.include("Reference answer: ans0")
       .and.include("Answer to grade: Paris");
   });
 

@@ -27,7 +27,7 @@ export function settings(
 
 export function dataset(n: number): Dataset {
   const lines = Array.from({ length: n }, (_, i) =>
-    JSON.stringify({ question: `q${i}?`, answer: [`a${i}`, `alt ${i}`] }),
+    JSON.stringify({ question: `q${i}?`, answer: [`ans${i}`, `alt ${i}`] }),
   );
   return parseJsonl(lines.join("\n"), { questionField: "question", answerField: "answer" }, "mem");
 }
@@ -70,7 +70,7 @@ export function traj(
 
 /** The right answer of a task created by dataset(): its question is "q<i>?". */
 export function rightAnswer(task: l0.v1.ITask): string {
-  return `a${/^q(\d+)\?$/.exec(task.prompt ?? "")![1]}`;
+  return `ans${/^q(\d+)\?$/.exec(task.prompt ?? "")![1]}`;
 }
 
 export interface Served {

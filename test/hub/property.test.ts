@@ -6,7 +6,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { type L0Error } from "../../lib/errors.js";
 import { type l0 } from "../../lib/proto.js";
-import { END, manualClock, serve, settings, traj, type Served } from "./helpers.js";
+import { END, manualClock, rightAnswer, serve, settings, traj, type Served } from "./helpers.js";
 
 type Op =
   | { op: "lease"; w: number; max: number }
@@ -73,7 +73,7 @@ describe("hub property: nothing lost, everything ends exactly once", function ()
             const submit = async (t: l0.v1.ITask, kind: string, dup: boolean): Promise<void> => {
               const tr = traj(t, {
                 id: `tr-${++seq}`,
-                answer: kind === "right" ? `a${/\d+/.exec(t.prompt!)![0]}` : kind === "none" ? null : "wrong",
+                answer: kind === "right" ? rightAnswer(t) : kind === "none" ? null : "wrong",
                 end: kind === "infra" ? END.EPISODE_END_SANDBOX_FAILURE : END.EPISODE_END_ANSWERED,
               });
               let first: l0.v1.SubmitResponse;
