@@ -6,7 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readlink, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
+import { tokenMetadata } from "../../lib/grpc.js";
 import { weightsClient } from "../../images/inference/puller.js";
 import { issueRunTls } from "../../operator/run-tls.js";
 import { engineStandIn, tempDir, until, writeVersion } from "./fixtures.js";
@@ -28,6 +30,9 @@ function l0(args: string[], env: Record<string, string>): ChildProcess {
   p.stderr!.on("data", () => {}); // logs; kept out of the test output
   return p;
 }
+
+/** A process's /metrics text, or undefined while it does not answer. */
+const metrics = async (p: number) => (await fetch(`http://127.0.0.1:${p}/metrics`).catch(() => null))?.text();
 
 const stop = (p: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -108,8 +113,6 @@ describe("weights: l0 weights + l0 sidecar processes", function () {
         common,
       ),
     );
-    const metrics = async (p: number) =>
-      (await fetch(`http://127.0.0.1:${p}/metrics`).catch(() => null))?.text();
     await until(
       async () =>
         /l0_weights_version\{role="served",component="sidecar"\} 1/.test(
@@ -171,20 +174,17 @@ describe("weights: l0 weights + l0 sidecar processes", function () {
     );
     try {
       await until(
-        async () =>
-          /role="served",component="sidecar"\} 1/.test(
-            (await (await fetch(`http://127.0.0.1:${sidecarMetrics}/metrics`).catch(() => null))?.text()) ??
-              "",
-          ),
+        async () => /role="served",component="sidecar"\} 1/.test((await metrics(sidecarMetrics)) ?? ""),
         "sidecar serving v1 over mutual TLS",
         30_000,
       );
+      // No deadline: a fail-fast call ends as soon as the plaintext connection attempt fails.
       const plain = weightsClient(`127.0.0.1:${port}`);
-      const ready = await new Promise<boolean>((resolve) =>
-        plain.waitForReady(Date.now() + 3000, (err) => resolve(!err)),
+      const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+        plain.latest({}, tokenMetadata("cli-token"), {}, (e: grpc.ServiceError | null) => resolve(e)),
       );
       plain.close();
-      expect(ready, "a plaintext client connected").to.equal(false);
+      expect(err?.code, "a plaintext client was answered").to.equal(grpc.status.UNAVAILABLE);
     } finally {
       await tlsEngine.close();
     }
